@@ -1,0 +1,73 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "pynomaly-operator",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "pynomaly-operator", targets: ["pynomaly-operator"]),
+        .executable(name: "pynomaly-sandbox", targets: ["pynomaly-sandbox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.10.0"..<"5.0.0"),
+    ],
+    targets: [
+        // System libraries. The shim headers wrap libcurl's variadic functions, which Swift cannot call.
+        .systemLibrary(
+            name: "CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(
+            name: "CYaml", pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]),
+
+        // Pure: object model, request values, client protocols, errors. Foundation only.
+        .target(name: "KubeCore"),
+        // YAML <-> JSONValue through libyaml; shared by the client (kubeconfig) and the test server (apply-patch+yaml).
+        .target(name: "KubeYAML", dependencies: ["KubeCore", "CYaml"]),
+        // The only network I/O of the operator: libcurl transport, kubeconfig, auth, watches, rate limit.
+        .target(name: "KubeClient", dependencies: ["KubeCore", "KubeYAML", "CCurl"]),
+        // Loopback HTTPS API server that behaves like kube-apiserver, for tests and the sandbox.
+        .target(
+            name: "KubeTestServer",
+            dependencies: [
+                "KubeCore", "KubeYAML",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            resources: [.copy("Resources")]),
+
+        // Generic controller machinery: watcher, cache, work queue, controller, leader election, events.
+        .target(name: "KubeRuntime", dependencies: ["KubeCore"]),
+        // The product: API types, pure desired-state builders, reconcilers, preflight checks. Never imports KubeClient.
+        .target(name: "PynomalyOperator", dependencies: ["KubeCore", "KubeRuntime"]),
+
+        .executableTarget(
+            name: "pynomaly-operator",
+            dependencies: [
+                "KubeCore", "KubeClient", "PynomalyOperator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "pynomaly-sandbox",
+            dependencies: [
+                "KubeCore", "KubeClient", "KubeYAML", "KubeTestServer", "PynomalyOperator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore", "KubeYAML"]),
+        .testTarget(name: "KubeTestServerTests", dependencies: ["KubeTestServer", "KubeCore", "KubeYAML"]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeTestServer", "KubeCore"]),
+        .testTarget(name: "KubectlTests", dependencies: ["KubeTestServer", "KubeClient", "KubeCore", "KubeYAML"]),
+        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeTestServer", "KubeCore"]),
+        .testTarget(name: "PynomalyOperatorTests", dependencies: ["PynomalyOperator", "KubeTestServer", "KubeClient", "KubeCore", "KubeYAML"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,25 @@
+import Foundation
+import KubeCore
+
+/// Wires a client: libcurl transport (TLS, credentials), rate limit, retries, API client.
+/// - Parameters:
+///   - retryPolicy: nil disables retries.
+///   - warningHandler: receives `Warning` header texts.
+public func makeKubeClient(configuration: ClientConfiguration, retryPolicy: RetryPolicy? = RetryPolicy(),
+                           warningHandler: (@Sendable (String) -> Void)? = nil) throws -> KubeAPIClient {
+    try makeKubeClientWithTransport(configuration: configuration, retryPolicy: retryPolicy, warningHandler: warningHandler).client
+}
+
+/// Like `makeKubeClient`, also answering the libcurl transport (for its statistics).
+public func makeKubeClientWithTransport(configuration: ClientConfiguration, retryPolicy: RetryPolicy? = RetryPolicy(),
+                                        warningHandler: (@Sendable (String) -> Void)? = nil) throws -> (client: KubeAPIClient, transport: CurlTransport) {
+    let curl = try CurlTransport(configuration: configuration)
+    var transport: any KubeTransport = curl
+    if configuration.qps > 0 {
+        transport = RateLimitedTransport(transport, qps: configuration.qps, burst: configuration.burst)
+    }
+    if let retryPolicy {
+        transport = RetryingTransport(transport, policy: retryPolicy)
+    }
+    return (KubeAPIClient(transport: transport, defaultNamespace: configuration.namespace, warningHandler: warningHandler), curl)
+}

@@ -1,0 +1,77 @@
+import Foundation
+
+/// A typed Kubernetes object: a Codable model that knows where it lives in the API.
+public protocol KubeResource: Codable, Sendable {
+    static var resourceType: ResourceType { get }
+    var metadata: ObjectMeta { get set }
+}
+
+/// A LIST answer: the items and the list's metadata (resourceVersion, continue token).
+public struct ObjectList<Item: Sendable>: Sendable {
+    public var metadata: ListMeta
+    public var items: [Item]
+
+    public init(metadata: ListMeta, items: [Item]) {
+        self.metadata = metadata
+        self.items = items
+    }
+}
+
+/// Reads objects. Untyped (`JSONValue`) operations are the primitive; typed ones decode them.
+public protocol KubernetesReader: Sendable {
+    func get(_ resource: ResourceType, namespace: String?, name: String, subresource: String?) async throws -> JSONValue
+    func list(_ resource: ResourceType, namespace: String?, options: ListOptions) async throws -> ObjectList<JSONValue>
+}
+
+/// Writes objects, including the `status` and `scale` subresources.
+public protocol KubernetesWriter: Sendable {
+    func create(_ resource: ResourceType, namespace: String?, object: JSONValue, options: WriteOptions) async throws -> JSONValue
+    /// PUT; `subresource` is nil, `status` or `scale`. Fails with a conflict on a stale resourceVersion.
+    func update(_ resource: ResourceType, namespace: String?, name: String, object: JSONValue, subresource: String?, options: WriteOptions) async throws -> JSONValue
+    func patch(_ resource: ResourceType, namespace: String?, name: String, type: PatchType, body: Data, subresource: String?, options: WriteOptions) async throws -> JSONValue
+    /// Answers the object when finalizers delay the deletion, nil when it is gone.
+    func delete(_ resource: ResourceType, namespace: String?, name: String, options: DeleteOptions) async throws -> JSONValue?
+}
+
+/// Watches a collection from a resourceVersion.
+public protocol KubernetesWatcher: Sendable {
+    /// Events as they arrive; `ERROR` lines end the sequence with `KubeError.api` (410 `isGone`).
+    func watch(_ resource: ResourceType, namespace: String?, options: ListOptions) async throws -> WatchStream
+}
+
+/// An async sequence of raw watch events read from a transport stream, line by line, with the
+/// transport's back-pressure: nothing is read ahead beyond its bounded buffer.
+public struct WatchStream: AsyncSequence, Sendable {
+    public typealias Element = WatchEvent<JSONValue>
+    let source: any ByteChunkSource
+
+    public init(source: any ByteChunkSource) { self.source = source }
+
+    public func makeAsyncIterator() -> Iterator { Iterator(source: source) }
+
+    /// Stops the underlying transfer.
+    public func cancel() { source.cancel() }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let source: any ByteChunkSource
+        var splitter = LineSplitter()
+        var pending: [Data] = []
+        var finished = false
+
+        public mutating func next() async throws -> WatchEvent<JSONValue>? {
+            while true {
+                if !pending.isEmpty {
+                    let line = pending.removeFirst()
+                    return try WatchLineDecoder.decode(line)
+                }
+                if finished { return nil }
+                if let chunk = try await source.next() {
+                    pending = try splitter.feed(chunk)
+                } else {
+                    finished = true
+                    if let last = splitter.finish() { pending = [last] }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,375 @@
+import Foundation
+
+/// A typed model that remembers the JSON it was decoded from, so that fields it does not model
+/// survive a read-modify-write: encoding it (through `JSONValue(encoding:)`) lays the typed fields
+/// over `raw`. Typed values win; a known optional field set to nil is removed; objects merge
+/// recursively; lists of objects merge element by element (by a unique `name`/`type` key, else by
+/// index when the length is unchanged); maps (`[String: X]`) and `JSONValue` fields are replaced whole.
+public protocol UnknownFieldPreserving: Codable, Sendable {
+    /// The JSON this value was decoded from (set by `JSONValue.decode(_:)`); nil for a fresh value.
+    var raw: JSONValue? { get set }
+}
+
+/// Values the merge must replace as a whole instead of merging into what was read: maps (a removed
+/// label must disappear) and free-form JSON.
+protocol AtomicJSONEncodable {}
+extension Dictionary: AtomicJSONEncodable {}
+extension JSONValue: AtomicJSONEncodable {}
+
+// MARK: - Merge
+
+extension JSONValue {
+    /// Lays `overlay` over `base` with the rules of `UnknownFieldPreserving` (objects merge
+    /// recursively, lists of objects element-wise, everything else replaces).
+    public static func merge(_ overlay: JSONValue, over base: JSONValue?) -> JSONValue {
+        EncodedNode(overlay).merged(over: base) ?? overlay
+    }
+}
+
+/// What the encoder produces: JSON plus explicit deletions (known optional fields that are nil)
+/// and atomic subtrees (replace, never merge).
+indirect enum EncodedNode {
+    case scalar(JSONValue)
+    case atomic(JSONValue)
+    case object([String: EncodedNode])
+    case array([EncodedNode])
+    case deleted
+
+    init(_ value: JSONValue) {
+        switch value {
+        case .object(let o): self = .object(o.mapValues { EncodedNode($0) })
+        case .array(let a): self = .array(a.map { EncodedNode($0) })
+        default: self = .scalar(value)
+        }
+    }
+
+    /// The node as plain JSON (deletions dropped); nil for a deletion.
+    var plain: JSONValue? {
+        switch self {
+        case .scalar(let v), .atomic(let v): return v
+        case .deleted: return nil
+        case .object(let fields):
+            var o = JSONObject()
+            for (k, node) in fields { if let v = node.plain { o[k] = v } }
+            return .object(o)
+        case .array(let items): return .array(items.compactMap { $0.plain })
+        }
+    }
+
+    /// The node laid over `base`; nil means "remove this field".
+    func merged(over base: JSONValue?) -> JSONValue? {
+        switch self {
+        case .deleted: return nil
+        case .scalar(let v), .atomic(let v): return v
+        case .object(let fields):
+            guard case .object(var o)? = base else { return plain }
+            for (k, node) in fields {
+                if let v = node.merged(over: o[k]) {
+                    o[k] = v
+                } else if o[k] != .null {
+                    // An explicit null read from the server means the same as absent: keep it as read.
+                    o.removeValue(forKey: k)
+                }
+            }
+            return .object(o)
+        case .array(let items):
+            guard case .array(let baseItems)? = base, !baseItems.isEmpty else { return plain }
+            if let key = Self.mergeKey(items, baseItems) {
+                var byKey: [JSONValue: JSONValue] = [:]
+                for b in baseItems { if let k = b[key] { byKey[k] = b } }
+                return .array(items.compactMap { node in
+                    let k: JSONValue? = { if case .object(let f) = node { return f[key]?.plain } else { return nil } }()
+                    return node.merged(over: k.flatMap { byKey[$0] })
+                })
+            }
+            if items.count == baseItems.count {
+                return .array(zip(items, baseItems).compactMap { $0.merged(over: $1) })
+            }
+            return plain
+        }
+    }
+
+    /// A key that identifies every element of both lists uniquely (`name`, else `type`).
+    static func mergeKey(_ items: [EncodedNode], _ base: [JSONValue]) -> String? {
+        candidates: for key in ["name", "type"] {
+            var seen = Set<JSONValue>()
+            for node in items {
+                guard case .object(let f) = node, let v = f[key]?.plain, case .string = v, seen.insert(v).inserted else {
+                    continue candidates
+                }
+            }
+            var baseSeen = Set<JSONValue>()
+            for b in base {
+                guard let v = b[key], case .string = v, baseSeen.insert(v).inserted else { continue candidates }
+            }
+            return key
+        }
+        return nil
+    }
+}
+
+// MARK: - Encoder
+
+/// Encodes Encodable values straight into `EncodedNode`/`JSONValue` (no JSON text round trip),
+/// recording nil optionals as deletions and merging `UnknownFieldPreserving` values over their `raw`.
+/// Matches `JSONEncoder`'s defaults for the Foundation types it special-cases (Data as base64, URL as
+/// its string, Date as seconds since the reference date).
+enum JSONValueEncoder {
+    static func encode<T: Encodable>(_ value: T) throws -> JSONValue {
+        try node(for: value, codingPath: []).plain ?? .null
+    }
+
+    static func node<T: Encodable>(for value: T, codingPath: [any CodingKey]) throws -> EncodedNode {
+        if let v = value as? JSONValue { return .atomic(v) }
+        if let d = value as? Data { return .scalar(.string(d.base64EncodedString())) }
+        if let u = value as? URL { return .scalar(.string(u.absoluteString)) }
+        if let date = value as? Date { return .scalar(try checkFinite(date.timeIntervalSinceReferenceDate, codingPath)) }
+        let encoder = NodeEncoder(codingPath: codingPath)
+        try value.encode(to: encoder)
+        var result = encoder.storage.node
+        if value is AtomicJSONEncodable { result = .atomic(result.plain ?? .null) }
+        if let preserving = value as? any UnknownFieldPreserving {
+            var merged = result.merged(over: preserving.raw) ?? .object([:])
+            if let resource = value as? any KubeResource {
+                let type = Swift.type(of: resource).resourceType
+                if merged["apiVersion"]?.stringValue?.isEmpty ?? true { merged["apiVersion"] = .string(type.apiVersion) }
+                if merged["kind"]?.stringValue?.isEmpty ?? true { merged["kind"] = .string(type.kind) }
+            }
+            // Already merged: it must not merge again one level up.
+            result = .atomic(merged)
+        }
+        return result
+    }
+
+    static func checkFinite(_ d: Double, _ codingPath: [any CodingKey]) throws -> JSONValue {
+        guard d.isFinite else {
+            throw EncodingError.invalidValue(d, .init(codingPath: codingPath, debugDescription: "\(d) cannot be represented in JSON"))
+        }
+        // JSONEncoder writes integral doubles as integers (`2.0` -> `2`), which parse back as `.int`;
+        // keep that, so values compare equal whichever way they were made.
+        if d.rounded() == d, abs(d) < 9_007_199_254_740_992 { return .int(Int64(d)) }
+        return .double(d)
+    }
+}
+
+/// Mutable storage shared between an encoder and the containers it hands out.
+final class NodeStorage {
+    enum Kind { case empty, single(EncodedNode), keyed([String: NodeStorage]), unkeyed([NodeStorage]), deleted }
+    var kind: Kind = .empty
+
+    var node: EncodedNode {
+        switch kind {
+        case .empty: return .object([:])
+        case .single(let n): return n
+        case .deleted: return .deleted
+        case .keyed(let fields): return .object(fields.mapValues { $0.node })
+        case .unkeyed(let items): return .array(items.map { $0.node })
+        }
+    }
+}
+
+final class NodeEncoder: Encoder {
+    let codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+    let storage: NodeStorage
+
+    init(codingPath: [any CodingKey], storage: NodeStorage = NodeStorage()) {
+        self.codingPath = codingPath
+        self.storage = storage
+    }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        if case .keyed = storage.kind {} else { storage.kind = .keyed([:]) }
+        return KeyedEncodingContainer(NodeKeyedContainer<Key>(storage: storage, codingPath: codingPath))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        if case .unkeyed = storage.kind {} else { storage.kind = .unkeyed([]) }
+        return NodeUnkeyedContainer(storage: storage, codingPath: codingPath)
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        NodeSingleContainer(storage: storage, codingPath: codingPath)
+    }
+}
+
+struct AnyCodingKey: CodingKey {
+    var stringValue: String
+    var intValue: Int?
+    init(stringValue: String) { self.stringValue = stringValue }
+    init(intValue: Int) { self.stringValue = String(intValue); self.intValue = intValue }
+}
+
+struct NodeKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let storage: NodeStorage
+    let codingPath: [any CodingKey]
+
+    private func set(_ key: Key, _ node: EncodedNode) {
+        let child = NodeStorage()
+        child.kind = .single(node)
+        setStorage(key, child)
+    }
+
+    private func setStorage(_ key: Key, _ child: NodeStorage) {
+        guard case .keyed(var fields) = storage.kind else { return }
+        fields[key.stringValue] = child
+        storage.kind = .keyed(fields)
+    }
+
+    mutating func encodeNil(forKey key: Key) throws { set(key, .scalar(.null)) }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { set(key, .scalar(.bool(value))) }
+    mutating func encode(_ value: String, forKey key: Key) throws { set(key, .scalar(.string(value))) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { set(key, .scalar(try JSONValueEncoder.checkFinite(value, codingPath + [key]))) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { set(key, .scalar(try JSONValueEncoder.checkFinite(Double(value), codingPath + [key]))) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { set(key, .scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { set(key, .scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { set(key, .scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { set(key, .scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { set(key, .scalar(.int(value))) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { set(key, .scalar(uintValue(UInt64(value)))) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { set(key, .scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { set(key, .scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { set(key, .scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { set(key, .scalar(uintValue(value))) }
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+        set(key, try JSONValueEncoder.node(for: value, codingPath: codingPath + [key]))
+    }
+
+    // A nil optional is an explicit deletion: that is what lets "set a known field to nil" remove it
+    // from the JSON the object was read from.
+    mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } else { set(key, .deleted) } }
+    mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } else { set(key, .deleted) } }
+    mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } else { set(key, .deleted) } }
+    mutating func encodeIfPresent(_ value: Float?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } else { set(key, .deleted) } }
+    mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } else { set(key, .deleted) } }
+    mutating func encodeIfPresent(_ value: Int8?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } else { set(key, .deleted) } }
+    mutating func encodeIfPresent(_ value: Int16?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } else { set(key, .deleted) } }
+    mutating func encodeIfPresent(_ value: Int32?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } else { set(key, .deleted) } }
+    mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } else { set(key, .deleted) } }
+    mutating func encodeIfPresent(_ value: UInt?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } else { set(key, .deleted) } }
+    mutating func encodeIfPresent(_ value: UInt8?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } else { set(key, .deleted) } }
+    mutating func encodeIfPresent(_ value: UInt16?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } else { set(key, .deleted) } }
+    mutating func encodeIfPresent(_ value: UInt32?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } else { set(key, .deleted) } }
+    mutating func encodeIfPresent(_ value: UInt64?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } else { set(key, .deleted) } }
+    mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) } else { set(key, .deleted) }
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+        let child = NodeStorage()
+        child.kind = .keyed([:])
+        setStorage(key, child)
+        return KeyedEncodingContainer(NodeKeyedContainer<NestedKey>(storage: child, codingPath: codingPath + [key]))
+    }
+
+    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+        let child = NodeStorage()
+        child.kind = .unkeyed([])
+        setStorage(key, child)
+        return NodeUnkeyedContainer(storage: child, codingPath: codingPath + [key])
+    }
+
+    mutating func superEncoder() -> any Encoder {
+        guard let key = Key(stringValue: "super") else { return NodeEncoder(codingPath: codingPath) }
+        return superEncoder(forKey: key)
+    }
+
+    mutating func superEncoder(forKey key: Key) -> any Encoder {
+        let child = NodeStorage()
+        setStorage(key, child)
+        return NodeEncoder(codingPath: codingPath + [key], storage: child)
+    }
+}
+
+func uintValue(_ v: UInt64) -> JSONValue { v <= UInt64(Int64.max) ? .int(Int64(v)) : .double(Double(v)) }
+
+struct NodeUnkeyedContainer: UnkeyedEncodingContainer {
+    let storage: NodeStorage
+    let codingPath: [any CodingKey]
+    var count: Int {
+        if case .unkeyed(let items) = storage.kind { return items.count }
+        return 0
+    }
+
+    private func append(_ child: NodeStorage) {
+        guard case .unkeyed(var items) = storage.kind else { return }
+        items.append(child)
+        storage.kind = .unkeyed(items)
+    }
+
+    private func append(_ node: EncodedNode) {
+        let child = NodeStorage()
+        child.kind = .single(node)
+        append(child)
+    }
+
+    private var indexKey: AnyCodingKey { AnyCodingKey(intValue: count) }
+
+    mutating func encodeNil() throws { append(.scalar(.null)) }
+    mutating func encode(_ value: Bool) throws { append(.scalar(.bool(value))) }
+    mutating func encode(_ value: String) throws { append(.scalar(.string(value))) }
+    mutating func encode(_ value: Double) throws { append(.scalar(try JSONValueEncoder.checkFinite(value, codingPath + [indexKey]))) }
+    mutating func encode(_ value: Float) throws { append(.scalar(try JSONValueEncoder.checkFinite(Double(value), codingPath + [indexKey]))) }
+    mutating func encode(_ value: Int) throws { append(.scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: Int8) throws { append(.scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: Int16) throws { append(.scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: Int32) throws { append(.scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: Int64) throws { append(.scalar(.int(value))) }
+    mutating func encode(_ value: UInt) throws { append(.scalar(uintValue(UInt64(value)))) }
+    mutating func encode(_ value: UInt8) throws { append(.scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: UInt16) throws { append(.scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: UInt32) throws { append(.scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: UInt64) throws { append(.scalar(uintValue(value))) }
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        append(try JSONValueEncoder.node(for: value, codingPath: codingPath + [indexKey]))
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        let key = indexKey
+        let child = NodeStorage()
+        child.kind = .keyed([:])
+        append(child)
+        return KeyedEncodingContainer(NodeKeyedContainer<NestedKey>(storage: child, codingPath: codingPath + [key]))
+    }
+
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        let key = indexKey
+        let child = NodeStorage()
+        child.kind = .unkeyed([])
+        append(child)
+        return NodeUnkeyedContainer(storage: child, codingPath: codingPath + [key])
+    }
+
+    mutating func superEncoder() -> any Encoder {
+        let key = indexKey
+        let child = NodeStorage()
+        append(child)
+        return NodeEncoder(codingPath: codingPath + [key], storage: child)
+    }
+}
+
+struct NodeSingleContainer: SingleValueEncodingContainer {
+    let storage: NodeStorage
+    let codingPath: [any CodingKey]
+
+    private func set(_ node: EncodedNode) { storage.kind = .single(node) }
+
+    mutating func encodeNil() throws { set(.scalar(.null)) }
+    mutating func encode(_ value: Bool) throws { set(.scalar(.bool(value))) }
+    mutating func encode(_ value: String) throws { set(.scalar(.string(value))) }
+    mutating func encode(_ value: Double) throws { set(.scalar(try JSONValueEncoder.checkFinite(value, codingPath))) }
+    mutating func encode(_ value: Float) throws { set(.scalar(try JSONValueEncoder.checkFinite(Double(value), codingPath))) }
+    mutating func encode(_ value: Int) throws { set(.scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: Int8) throws { set(.scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: Int16) throws { set(.scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: Int32) throws { set(.scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: Int64) throws { set(.scalar(.int(value))) }
+    mutating func encode(_ value: UInt) throws { set(.scalar(uintValue(UInt64(value)))) }
+    mutating func encode(_ value: UInt8) throws { set(.scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: UInt16) throws { set(.scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: UInt32) throws { set(.scalar(.int(Int64(value)))) }
+    mutating func encode(_ value: UInt64) throws { set(.scalar(uintValue(value))) }
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        set(try JSONValueEncoder.node(for: value, codingPath: codingPath))
+    }
+}

@@ -1,0 +1,194 @@
+import KubeCore
+import Synchronization
+
+/// Options of a controller.
+public struct ControllerOptions: Sendable {
+    /// Workers reconciling in parallel (never two on one key).
+    public var maxConcurrentReconciles: Int
+    /// Every cached primary is queued again this often, as a safety net against missed events
+    /// (nil: never).
+    public var resyncPeriod: Double?
+    public var queue: WorkQueueConfiguration
+    /// Wait for every informer's first list before the first reconcile (controller-runtime does).
+    public var waitForCacheSync: Bool
+
+    public init(maxConcurrentReconciles: Int = 1, resyncPeriod: Double? = 600,
+                queue: WorkQueueConfiguration = WorkQueueConfiguration(), waitForCacheSync: Bool = true) {
+        self.maxConcurrentReconciles = max(1, maxConcurrentReconciles)
+        self.resyncPeriod = resyncPeriod
+        self.queue = queue
+        self.waitForCacheSync = waitForCacheSync
+    }
+}
+
+/// Counters a metrics layer exports (controller_runtime_* in controller-runtime).
+public struct ControllerMetrics: Sendable, Hashable {
+    /// Reconciles by result label: `success`, `requeue_after`, `error`.
+    public var reconcileTotal: [String: Int] = [:]
+    public var reconcileErrorsTotal = 0
+    public var terminalErrorsTotal = 0
+    public var reconcileTimeSum = 0.0
+    public var activeWorkers = 0
+}
+
+/// Wires informers, a work queue and a reconciler: changes of the primary kind queue its key,
+/// changes of owned kinds queue their controller owner, `watches` relations queue what a mapper
+/// says; N workers reconcile keys from the queue and apply the result (done, requeue after,
+/// error with backoff, terminal error). Informers are run by the caller (a manager), which can
+/// share them between controllers.
+public final class Controller: Sendable {
+    public let name: String
+    public let primary: Informer
+    public let options: ControllerOptions
+    public let queue: WorkQueue<ObjectKey>
+    private let reconciler: any Reconciler
+    private let clock: any RuntimeClock
+    private let hooks: (any ReconcileHooks)?
+    private let sources = Mutex<[Informer]>([])
+    private let counters = Mutex(ControllerMetrics())
+
+    public init(name: String, primary: Informer, reconciler: any Reconciler, options: ControllerOptions = ControllerOptions(),
+                clock: any RuntimeClock = SystemClock(), hooks: (any ReconcileHooks)? = nil) {
+        self.name = name
+        self.primary = primary
+        self.reconciler = reconciler
+        self.options = options
+        self.clock = clock
+        self.hooks = hooks
+        self.queue = WorkQueue(configuration: options.queue, clock: clock)
+        let queue = queue
+        primary.addHandler { change in
+            for object in Self.objects(of: change) {
+                if let key = ObjectKey(object: object) { await queue.add(key) }
+            }
+        }
+    }
+
+    /// Queues the controller owner of every changed `child` whose controller ownerReference points
+    /// at the primary kind (same API group and kind; the owner lives in the child's namespace).
+    public func owns(_ child: Informer) {
+        let primaryType = primary.resource
+        watches(child) { object in Self.controllerOwnerKeys(of: object, ownerType: primaryType) }
+    }
+
+    /// Queues whatever keys of the primary kind `mapper` returns for a changed object.
+    public func watches(_ informer: Informer, mapper: @escaping @Sendable (JSONValue) -> [ObjectKey]) {
+        sources.withLock { $0.append(informer) }
+        let queue = queue
+        informer.addHandler { change in
+            var keys = Set<ObjectKey>()
+            for object in Self.objects(of: change) { keys.formUnion(mapper(object)) }
+            for key in keys.sorted() { await queue.add(key) }
+        }
+    }
+
+    /// The owner keys of `object` through its controller ownerReference, when that reference
+    /// names `ownerType` (group and kind compared; versions of one group are the same objects).
+    public static func controllerOwnerKeys(of object: JSONValue, ownerType: ResourceType) -> [ObjectKey] {
+        guard let refs = object[path: ["metadata", "ownerReferences"]]?.arrayValue else { return [] }
+        for ref in refs where ref["controller"]?.boolValue == true {
+            guard let kind = ref["kind"]?.stringValue, let apiVersion = ref["apiVersion"]?.stringValue,
+                  let name = ref["name"]?.stringValue, !name.isEmpty else { return [] }
+            let group = apiVersion.contains("/") ? String(apiVersion.split(separator: "/")[0]) : ""
+            guard kind == ownerType.kind, group == ownerType.group else { return [] }
+            let namespace = ownerType.namespaced ? object[path: ["metadata", "namespace"]]?.stringValue : nil
+            return [ObjectKey(namespace: namespace, name: name)]
+        }
+        return []
+    }
+
+    private static func objects(of change: ObjectChange) -> [JSONValue] {
+        switch change {
+        case .added(let o), .deleted(let o): return [o]
+        case .updated(let old, let new): return [old, new]
+        }
+    }
+
+    public var metrics: ControllerMetrics { counters.withLock { $0 } }
+
+    /// Waits for the caches, then reconciles until the task is cancelled or `shutDown` is called.
+    /// Either way it stops taking work, lets reconciles in flight finish, and returns.
+    public func run() async {
+        await withTaskCancellationHandler {
+            if options.waitForCacheSync {
+                for informer in [primary] + sources.withLock({ $0 }) {
+                    guard await informer.waitForSync() else {
+                        await queue.shutDown(drain: true)
+                        return
+                    }
+                }
+            }
+            // Handlers added after an informer started missed its first events: queue every
+            // cached primary once, as a resync would.
+            for key in primary.store.keys { await queue.add(key) }
+            let workers = options.maxConcurrentReconciles
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<workers {
+                    group.addTask { await self.worker() }
+                }
+                if let period = options.resyncPeriod, period > 0 {
+                    group.addTask { await self.resyncLoop(period: period) }
+                }
+                // Workers end only on shutdown; then stop the resync loop too.
+                var finished = 0
+                for await _ in group {
+                    finished += 1
+                    if finished == workers { group.cancelAll() }
+                }
+            }
+        } onCancel: {
+            let queue = queue
+            Task { await queue.shutDown(drain: false) }
+        }
+        await queue.shutDown(drain: true)
+    }
+
+    /// Stops taking work; returns once reconciles in flight have finished.
+    public func shutDown() async {
+        await queue.shutDown(drain: true)
+    }
+
+    /// Queues every cached primary (what the periodic resync does).
+    public func resyncNow() async {
+        for key in primary.store.keys { await queue.add(key) }
+    }
+
+    private func resyncLoop(period: Double) async {
+        while !Task.isCancelled {
+            do { try await clock.sleep(for: period) } catch { return }
+            if await queue.isShuttingDown { return }
+            await resyncNow()
+        }
+    }
+
+    private func worker() async {
+        while let key = await queue.get() {
+            counters.withLock { $0.activeWorkers += 1 }
+            hooks?.willReconcile(key, controller: name)
+            let started = clock.now
+            // Unstructured on purpose: cancelling `run` must not cancel a reconcile half-way
+            // (graceful shutdown lets in-flight work finish).
+            let reconciler = reconciler
+            let result = await Task { await reconciler.reconcile(key) }.value
+            let seconds = max(0, clock.now - started)
+            hooks?.didReconcile(key, controller: name, result: result, seconds: seconds)
+            counters.withLock { c in
+                c.activeWorkers -= 1
+                c.reconcileTotal[result.label, default: 0] += 1
+                c.reconcileTimeSum += seconds
+                if case .error = result { c.reconcileErrorsTotal += 1 }
+                if case .terminalError = result { c.reconcileErrorsTotal += 1; c.terminalErrorsTotal += 1 }
+            }
+            switch result {
+            case .done, .terminalError:
+                await queue.forget(key)
+            case .requeue(let after):
+                await queue.forget(key)
+                await queue.addAfter(key, delay: after)
+            case .error:
+                await queue.addRateLimited(key)
+            }
+            await queue.done(key)
+        }
+    }
+}

@@ -1,0 +1,139 @@
+import KubeCore
+import Synchronization
+
+/// Options of an informer.
+public struct InformerOptions: Sendable {
+    /// nil: all namespaces (or a cluster-scoped kind).
+    public var namespace: String?
+    /// Server-side filter, e.g. `app.kubernetes.io/managed-by=pynomaly-operator`, so memory follows
+    /// what the operator owns rather than the cluster's size.
+    public var labelSelector: String?
+    public var fieldSelector: String?
+    public var transform: ObjectTransform
+    public var indexes: [CacheIndex]
+    public var watcher: WatcherConfiguration
+
+    public init(namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
+                transform: ObjectTransform = .stripManagedFields, indexes: [CacheIndex] = [.controllerOwnerUID],
+                watcher: WatcherConfiguration = WatcherConfiguration()) {
+        self.namespace = namespace
+        self.labelSelector = labelSelector
+        self.fieldSelector = fieldSelector
+        self.transform = transform
+        self.indexes = indexes
+        self.watcher = watcher
+    }
+
+    /// The label selector for objects the operator created.
+    public static let managedBySelector = "app.kubernetes.io/managed-by=pynomaly-operator"
+}
+
+/// A watcher feeding a `CacheStore`, and handlers told of every change the cache saw. Reads go to
+/// `store`; `hasSynced` turns true after the first complete list.
+public final class Informer: Sendable {
+    public typealias Handler = @Sendable (ObjectChange) async -> Void
+
+    public let resource: ResourceType
+    public let options: InformerOptions
+    public let store: CacheStore
+    private let watcher: Watcher
+    private let handlers = Mutex<[Handler]>([])
+    private let streams = Mutex<[AsyncStream<ObjectChange>.Continuation]>([])
+    private let syncState = Mutex<(synced: Bool, waiters: [UInt64: CheckedContinuation<Bool, Never>], nextID: UInt64)>((false, [:], 0))
+
+    public init(client: any Watcher.Client, resource: ResourceType, options: InformerOptions = InformerOptions(),
+                clock: any RuntimeClock = SystemClock(), random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+        self.resource = resource
+        self.options = options
+        self.store = CacheStore(indexes: options.indexes)
+        self.watcher = Watcher(client: client, resource: resource, namespace: options.namespace,
+                               labelSelector: options.labelSelector, fieldSelector: options.fieldSelector,
+                               configuration: options.watcher, clock: clock, random: random)
+    }
+
+    public var hasSynced: Bool { syncState.withLock { $0.synced } }
+    /// Complete LISTs so far (re-lists after 410 included).
+    public var listCount: Int { watcher.listCount }
+    public var watcherState: WatcherStateMachine.State { watcher.state }
+
+    /// Registers a handler, called in order for every change (register before `run`; a later
+    /// handler does not see what came before).
+    public func addHandler(_ handler: @escaping Handler) {
+        handlers.withLock { $0.append(handler) }
+    }
+
+    /// Changes as an async sequence (one consumer per call). Unbounded: a consumer must keep up.
+    public func changes() -> AsyncStream<ObjectChange> {
+        let (stream, continuation) = AsyncStream.makeStream(of: ObjectChange.self)
+        streams.withLock { $0.append(continuation) }
+        return stream
+    }
+
+    /// Waits until the first list has been applied and handed to the handlers; false when cancelled first.
+    public func waitForSync() async -> Bool {
+        let id = syncState.withLock { s -> UInt64 in
+            s.nextID += 1
+            return s.nextID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let resumeNow: Bool? = syncState.withLock { s in
+                    if s.synced { return true }
+                    if Task.isCancelled { return false }
+                    s.waiters[id] = continuation
+                    return nil
+                }
+                if let resumeNow { continuation.resume(returning: resumeNow) }
+            }
+        } onCancel: {
+            let waiter = syncState.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume(returning: false)
+        }
+    }
+
+    /// Lists and watches until cancelled.
+    public func run() async {
+        let transform = options.transform
+        let resource = resource
+        await watcher.run { [self] operation in
+            let normalized = operation.transformed(transform).withTypeMeta(of: resource)
+            let changes = store.apply(normalized)
+            let (hs, ss) = (handlers.withLock { $0 }, streams.withLock { $0 })
+            for change in changes {
+                for handler in hs { await handler(change) }
+                for continuation in ss { continuation.yield(change) }
+            }
+            // Synced only once the handlers were told of the first list (client-go's HasSynced).
+            if case .replaceAll = operation { markSynced() }
+        }
+        for continuation in streams.withLock({ $0 }) { continuation.finish() }
+    }
+
+    private func markSynced() {
+        let waiters = syncState.withLock { s -> [CheckedContinuation<Bool, Never>] in
+            guard !s.synced else { return [] }
+            s.synced = true
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
+        }
+        for waiter in waiters { waiter.resume(returning: true) }
+    }
+}
+
+extension CacheOperation {
+    /// LIST items come without `apiVersion`/`kind`; watch events carry them. Filling them in keeps
+    /// a re-list from looking like a change of every object, and lets Events name the kind.
+    func withTypeMeta(of resource: ResourceType) -> CacheOperation {
+        func fill(_ object: JSONValue) -> JSONValue {
+            guard case .object(var fields) = object else { return object }
+            if fields["apiVersion"] == nil { fields["apiVersion"] = .string(resource.apiVersion) }
+            if fields["kind"] == nil { fields["kind"] = .string(resource.kind) }
+            return .object(fields)
+        }
+        switch self {
+        case .upsert(let o): return .upsert(fill(o))
+        case .delete(let o): return .delete(fill(o))
+        case .replaceAll(let items, let rv): return .replaceAll(items.map(fill), resourceVersion: rv)
+        }
+    }
+}

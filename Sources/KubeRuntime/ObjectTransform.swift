@@ -1,0 +1,64 @@
+import Foundation
+import KubeCore
+
+/// What the cache keeps of each object, applied before it is stored.
+public enum ObjectTransform: Sendable, Hashable {
+    /// The object as the server sent it.
+    case none
+    /// Everything except `metadata.managedFields`, which reconcilers do not read and which is
+    /// often the largest part of an object.
+    case stripManagedFields
+    /// Only `apiVersion`, `kind`, `metadata` (without managedFields) and a hash of the rest under
+    /// `contentHashKey`: for kinds the operator only needs to notice changing. A Secret's data
+    /// never stays in memory this way.
+    case metadataOnly
+
+    /// The top-level key under which `metadataOnly` keeps the content hash.
+    public static let contentHashKey = "contentHash"
+
+    public func apply(_ object: JSONValue) -> JSONValue {
+        guard case .object(var fields) = object else { return object }
+        switch self {
+        case .none:
+            return object
+        case .stripManagedFields:
+            fields["metadata"]?["managedFields"] = nil
+            return .object(fields)
+        case .metadataOnly:
+            var content = fields
+            for key in ["apiVersion", "kind", "metadata"] { content[key] = nil }
+            var kept: JSONObject = [:]
+            kept["apiVersion"] = fields["apiVersion"]
+            kept["kind"] = fields["kind"]
+            var metadata = fields["metadata"] ?? .object([:])
+            metadata["managedFields"] = nil
+            kept["metadata"] = metadata
+            kept[Self.contentHashKey] = .string(Self.contentHash(of: .object(content)))
+            return .object(kept)
+        }
+    }
+
+    /// FNV-1a 64 over the canonical (key-sorted) serialization, as 16 hex digits. Not a
+    /// cryptographic hash: it only has to change when the content changes.
+    public static func contentHash(of value: JSONValue) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in value.serialized() {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
+
+extension CacheOperation {
+    /// The same operation with `transform` applied to every object it carries.
+    public func transformed(_ transform: ObjectTransform) -> CacheOperation {
+        guard transform != .none else { return self }
+        switch self {
+        case .upsert(let o): return .upsert(transform.apply(o))
+        case .delete(let o): return .delete(transform.apply(o))
+        case .replaceAll(let items, let rv): return .replaceAll(items.map(transform.apply), resourceVersion: rv)
+        }
+    }
+}

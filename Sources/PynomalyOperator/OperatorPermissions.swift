@@ -1,0 +1,62 @@
+import KubeCore
+
+/// One API permission the operator needs: what `preflight` checks with SelfSubjectAccessReview and
+/// what the ClusterRole in `manifests/` must grant (one list, so the two cannot drift apart).
+public struct Permission: Sendable, Hashable, CustomStringConvertible {
+    public var group: String
+    public var resource: String
+    public var subresource: String?
+    public var verbs: [String]
+    /// Why the operator needs it (shown by preflight when it is missing).
+    public var purpose: String
+    /// True for permissions checked in the operator's own namespace (leases), not cluster-wide.
+    public var operatorNamespaceOnly: Bool
+
+    public init(group: String, resource: String, subresource: String? = nil, verbs: [String], purpose: String, operatorNamespaceOnly: Bool = false) {
+        self.group = group
+        self.resource = resource
+        self.subresource = subresource
+        self.verbs = verbs
+        self.purpose = purpose
+        self.operatorNamespaceOnly = operatorNamespaceOnly
+    }
+
+    /// `deployments.apps`, `pynomalydeployments.pynomaly.ai/status`, `configmaps`.
+    public var description: String {
+        let base = group.isEmpty ? resource : "\(resource).\(group)"
+        return subresource.map { "\(base)/\($0)" } ?? base
+    }
+}
+
+extension Permission {
+    static let read = ["get", "list", "watch"]
+    static let manage = ["get", "list", "watch", "create", "update", "patch", "delete"]
+
+    /// Everything the operator does against the API, by resource.
+    public static let operatorPermissions: [Permission] = [
+        Permission(group: "pynomaly.ai", resource: "pynomalydeployments", verbs: ["get", "list", "watch", "update", "patch"],
+                   purpose: "watch PynomalyDeployments and record handled requests"),
+        Permission(group: "pynomaly.ai", resource: "pynomalydeployments", subresource: "status", verbs: ["get", "update", "patch"],
+                   purpose: "report status"),
+        Permission(group: "pynomaly.ai", resource: "pynomalyrestores", verbs: ["get", "list", "watch", "update", "patch"],
+                   purpose: "run restores"),
+        Permission(group: "pynomaly.ai", resource: "pynomalyrestores", subresource: "status", verbs: ["get", "update", "patch"],
+                   purpose: "report restore progress"),
+        Permission(group: "", resource: "configmaps", verbs: manage, purpose: "own NAME-config; track referenced ConfigMaps"),
+        Permission(group: "", resource: "secrets", verbs: read, purpose: "hash referenced Secrets to roll pods on rotation (never their values in output)"),
+        Permission(group: "", resource: "services", verbs: manage, purpose: "own the stable and colour Services"),
+        Permission(group: "", resource: "pods", verbs: read, purpose: "summarise pod problems in status"),
+        Permission(group: "", resource: "persistentvolumeclaims", verbs: ["get", "list", "watch", "create", "patch"],
+                   purpose: "create backup storage (never deleted)"),
+        Permission(group: "", resource: "events", verbs: ["create", "patch"], purpose: "record Events"),
+        Permission(group: "apps", resource: "deployments", verbs: manage, purpose: "own the application Deployments"),
+        Permission(group: "apps", resource: "controllerrevisions", verbs: manage, purpose: "keep revision history"),
+        Permission(group: "batch", resource: "jobs", verbs: manage, purpose: "smoke tests, on-demand backups, restores"),
+        Permission(group: "batch", resource: "cronjobs", verbs: manage, purpose: "scheduled backups and maintenance"),
+        Permission(group: "networking.k8s.io", resource: "ingresses", verbs: manage, purpose: "own the Ingress and switch blue-green"),
+        Permission(group: "autoscaling", resource: "horizontalpodautoscalers", verbs: manage, purpose: "own the HorizontalPodAutoscaler"),
+        Permission(group: "policy", resource: "poddisruptionbudgets", verbs: manage, purpose: "own the PodDisruptionBudget"),
+        Permission(group: "coordination.k8s.io", resource: "leases", verbs: ["get", "create", "update"],
+                   purpose: "leader election", operatorNamespaceOnly: true),
+    ]
+}

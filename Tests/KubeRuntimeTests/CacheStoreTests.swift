@@ -1,0 +1,110 @@
+import KubeCore
+import XCTest
+
+@testable import KubeRuntime
+
+final class CacheStoreTests: XCTestCase {
+    func testReplaceAllReportsAddsUpdatesAndDeletesOfWhatVanished() {
+        var s = CacheStoreState()
+        XCTAssertEqual(s.apply(.replaceAll([configMap("a"), configMap("b")], resourceVersion: "5")),
+                       [.added(configMap("a")), .added(configMap("b"))])
+        let changes = s.apply(.replaceAll([configMap("b", rv: "6"), configMap("c")], resourceVersion: "9"))
+        XCTAssertEqual(changes, [.updated(old: configMap("b"), new: configMap("b", rv: "6")), .added(configMap("c")), .deleted(configMap("a"))])
+        XCTAssertEqual(Set(s.objects.keys), [ObjectKey(namespace: "ns", name: "b"), ObjectKey(namespace: "ns", name: "c")])
+        XCTAssertEqual(s.resourceVersion, "9")
+        XCTAssertEqual(s.apply(.replaceAll([configMap("b", rv: "6"), configMap("c")], resourceVersion: "10")), [],
+                       "an unchanged re-list is not a change")
+    }
+
+    func testUpsertAndDelete() {
+        let store = CacheStore()
+        XCTAssertEqual(store.apply(.upsert(configMap("a"))), [.added(configMap("a"))])
+        XCTAssertEqual(store.apply(.upsert(configMap("a", rv: "2"))), [.updated(old: configMap("a"), new: configMap("a", rv: "2"))])
+        XCTAssertEqual(store.get(namespace: "ns", name: "a"), configMap("a", rv: "2"))
+        XCTAssertEqual(store.apply(.delete(configMap("a", rv: "3"))), [.deleted(configMap("a", rv: "3"))])
+        XCTAssertEqual(store.apply(.delete(configMap("a", rv: "3"))), [], "deleting what is not there is no change")
+        XCTAssertEqual(store.count, 0)
+    }
+
+    func testSecondaryIndexesFollowChanges() throws {
+        let store = CacheStore(indexes: [.controllerOwnerUID, .label("app"), .namespace])
+        store.apply(.upsert(configMap("a", labels: ["app": "web"], owner: ("PynomalyDeployment", "pynomaly.ai/v1alpha1", "p", "uid-p", true))))
+        store.apply(.upsert(configMap("b", labels: ["app": "web"], owner: ("PynomalyDeployment", "pynomaly.ai/v1alpha1", "p", "uid-p", false))))
+        store.apply(.upsert(configMap("c", namespace: "other", labels: ["app": "db"])))
+        XCTAssertEqual(try store.byIndex("controller-owner-uid", value: "uid-p").compactMap(ObjectKey.init(object:)),
+                       [ObjectKey(namespace: "ns", name: "a")], "only controller references count")
+        XCTAssertEqual(try store.byIndex("label:app", value: "web").count, 2)
+        // Relabelled: moves between index values.
+        store.apply(.upsert(configMap("b", rv: "2", labels: ["app": "db"])))
+        XCTAssertEqual(try store.byIndex("label:app", value: "web").compactMap(ObjectKey.init(object:)), [ObjectKey(namespace: "ns", name: "a")])
+        XCTAssertEqual(try store.byIndex("label:app", value: "db").count, 2)
+        store.apply(.delete(configMap("a")))
+        XCTAssertEqual(try store.byIndex("controller-owner-uid", value: "uid-p"), [])
+        XCTAssertEqual(try store.byIndex("namespace", value: "other").count, 1)
+        XCTAssertThrowsError(try store.byIndex("label:tier", value: "x")) { error in
+            XCTAssertTrue(String(describing: error).contains("label:tier"), "the error names the missing index")
+        }
+        XCTAssertEqual(store.list(namespace: "ns").count, 1)
+    }
+
+    func testMetadataOnlyKeepsNoDataButNoticesChanges() {
+        var secret: JSONValue = ["apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                                 "metadata": ["name": "db", "namespace": "ns", "resourceVersion": "4",
+                                              "managedFields": [["manager": "kubectl"]]],
+                                 "data": ["password": "c2VjcmV0"]]
+        let kept = ObjectTransform.metadataOnly.apply(secret)
+        XCTAssertNil(kept["data"])
+        XCTAssertNil(kept["type"])
+        XCTAssertNil(kept[path: ["metadata", "managedFields"]])
+        XCTAssertEqual(kept[path: ["metadata", "name"]], "db")
+        XCTAssertEqual(kept["kind"], "Secret")
+        XCTAssertFalse(kept.serializedString().contains("c2VjcmV0"), "the secret value is not in memory")
+        let hash = kept[ObjectTransform.contentHashKey]?.stringValue
+        XCTAssertEqual(hash?.count, 16)
+        secret["data"] = ["password": "b3RoZXI="]
+        XCTAssertNotEqual(ObjectTransform.metadataOnly.apply(secret)[ObjectTransform.contentHashKey]?.stringValue, hash)
+        XCTAssertEqual(ObjectTransform.stripManagedFields.apply(secret)[path: ["metadata", "managedFields"]], nil)
+        XCTAssertEqual(ObjectTransform.stripManagedFields.apply(secret)["data"], secret["data"])
+    }
+
+    func testTypeMetaIsFilledInForListItems() {
+        var item = configMap("a")
+        item["kind"] = nil
+        item["apiVersion"] = nil
+        guard case .upsert(let filled) = CacheOperation.upsert(item).withTypeMeta(of: .configMaps) else { return XCTFail() }
+        XCTAssertEqual(filled, configMap("a"))
+    }
+
+    func testObjectKey() {
+        XCTAssertEqual(ObjectKey(parsing: "ns/a"), ObjectKey(namespace: "ns", name: "a"))
+        XCTAssertEqual(ObjectKey(parsing: "a"), ObjectKey(namespace: nil, name: "a"))
+        XCTAssertNil(ObjectKey(parsing: "a/b/c"))
+        XCTAssertNil(ObjectKey(parsing: "ns/"))
+        XCTAssertEqual(ObjectKey(namespace: "", name: "a").description, "a")
+        XCTAssertNil(ObjectKey(object: ["metadata": ["namespace": "x"]]))
+    }
+}
+
+final class ControllerMappingTests: XCTestCase {
+    func testOwnedObjectsMapToTheirControllerOwnerOfThePrimaryKind() {
+        let pyd = ResourceType.pynomalyDeployments
+        let owned = configMap("web-config", owner: ("PynomalyDeployment", "pynomaly.ai/v1beta1", "web", "u1", true))
+        XCTAssertEqual(Controller.controllerOwnerKeys(of: owned, ownerType: pyd), [ObjectKey(namespace: "ns", name: "web")],
+                       "any version of the primary's group")
+        let otherGroup = configMap("x", owner: ("PynomalyDeployment", "example.com/v1alpha1", "web", "u1", true))
+        XCTAssertEqual(Controller.controllerOwnerKeys(of: otherGroup, ownerType: pyd), [])
+        let otherKind = configMap("x", owner: ("Deployment", "apps/v1", "web", "u1", true))
+        XCTAssertEqual(Controller.controllerOwnerKeys(of: otherKind, ownerType: pyd), [])
+        let notController = configMap("x", owner: ("PynomalyDeployment", "pynomaly.ai/v1alpha1", "web", "u1", false))
+        XCTAssertEqual(Controller.controllerOwnerKeys(of: notController, ownerType: pyd), [])
+        let coreOwner = configMap("x", owner: ("ConfigMap", "v1", "source", "u2", true))
+        XCTAssertEqual(Controller.controllerOwnerKeys(of: coreOwner, ownerType: .configMaps), [ObjectKey(namespace: "ns", name: "source")])
+    }
+
+    func testReconcileResultFromErrors() {
+        let throttled = KubeError.api(Status(message: "slow down", reason: "TooManyRequests", code: 429), httpCode: 429, retryAfter: 3)
+        XCTAssertEqual(ReconcileResult.failed(throttled), .requeue(after: 3))
+        guard case .error(let message) = ReconcileResult.failed(serverError) else { return XCTFail() }
+        XCTAssertTrue(message.contains("boom"))
+    }
+}
