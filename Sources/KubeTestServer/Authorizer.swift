@@ -200,20 +200,9 @@ extension APIServerCore {
                            details: ["group": "authorization.k8s.io", "causes": [["reason": "FieldValueInvalid", "field": "spec.resourceAttributes",
                                                                                    "message": "Invalid value: null: exactly one of nonResourceAttributes or resourceAttributes must be specified"]]])
         }
-        var a = AuthorizationAttributes(user: user, verb: "")
-        if let ra {
-            a.verb = ra["verb"]?.stringValue ?? ""
-            a.namespace = ra["namespace"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-            a.apiGroup = ra["group"]?.stringValue ?? ""
-            a.resource = ra["resource"]?.stringValue ?? ""
-            a.subresource = ra["subresource"]?.stringValue ?? ""
-            a.name = ra["name"]?.stringValue ?? ""
-            // An empty group is dropped from the echoed spec, as the Go omitempty does.
-            if ra["group"]?.stringValue == "" { body[path: ["spec", "resourceAttributes", "group"]] = nil }
-        } else if let nra {
-            a.verb = nra["verb"]?.stringValue ?? ""
-            a.path = nra["path"]?.stringValue ?? ""
-        }
+        let a = AuthorizationAttributes(user: user, review: body["spec"] ?? [:])
+        // An empty group is dropped from the echoed spec, as the Go omitempty does.
+        if ra?["group"]?.stringValue == "" { body[path: ["spec", "resourceAttributes", "group"]] = nil }
         let d = decide(a)
         var status: JSONObject = ["allowed": .bool(d.allowed)]
         if d.allowed, !d.reason.isEmpty { status["reason"] = .string(d.reason) }
@@ -233,18 +222,7 @@ extension APIServerCore {
         var body = try decodeBody(req, kindForErrors: "SubjectAccessReview")
         let spec = body["spec"] ?? [:]
         let user = UserInfo(name: spec["user"]?.stringValue ?? "", groups: spec["groups"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-        var a = AuthorizationAttributes(user: user, verb: "")
-        if let ra = spec["resourceAttributes"] {
-            a.verb = ra["verb"]?.stringValue ?? ""
-            a.namespace = ra["namespace"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-            a.apiGroup = ra["group"]?.stringValue ?? ""
-            a.resource = ra["resource"]?.stringValue ?? ""
-            a.subresource = ra["subresource"]?.stringValue ?? ""
-            a.name = ra["name"]?.stringValue ?? ""
-        } else if let nra = spec["nonResourceAttributes"] {
-            a.verb = nra["verb"]?.stringValue ?? ""
-            a.path = nra["path"]?.stringValue ?? ""
-        }
+        let a = AuthorizationAttributes(user: user, review: spec)
         let d = decide(a)
         body["status"] = d.reason.isEmpty ? ["allowed": .bool(d.allowed)] : ["allowed": .bool(d.allowed), "reason": .string(d.reason)]
         return .json(201, body)
@@ -269,5 +247,23 @@ extension APIServerCore {
         body["status"] = ["token": .string(serviceAccountToken(namespace: ns, name: name)),
                           "expirationTimestamp": .string(Time.format(Date().addingTimeInterval(Double(seconds))))]
         return .json(201, body)
+    }
+}
+
+extension AuthorizationAttributes {
+    /// The attributes an access review's spec asks about (`resourceAttributes` or `nonResourceAttributes`).
+    init(user: UserInfo, review spec: JSONValue) {
+        self.init(user: user, verb: "")
+        if let ra = spec["resourceAttributes"] {
+            verb = ra["verb"]?.stringValue ?? ""
+            namespace = ra["namespace"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+            apiGroup = ra["group"]?.stringValue ?? ""
+            resource = ra["resource"]?.stringValue ?? ""
+            subresource = ra["subresource"]?.stringValue ?? ""
+            name = ra["name"]?.stringValue ?? ""
+        } else if let nra = spec["nonResourceAttributes"] {
+            verb = nra["verb"]?.stringValue ?? ""
+            path = nra["path"]?.stringValue ?? ""
+        }
     }
 }

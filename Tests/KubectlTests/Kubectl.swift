@@ -45,30 +45,50 @@ struct Kubectl {
         return p
     }
 
-    /// Runs kubectl to completion (with a deadline) and returns its exit status and output.
-    @discardableResult
-    func run(_ args: [String], stdin: String? = nil, timeout: TimeInterval = 60) throws -> Result {
+    /// A kubectl process started in the background, its output collected as it arrives.
+    struct Running {
+        let process: Process
+        let stdout: OutputBuffer
+        let stderr: OutputBuffer
+        let stdoutPipe: Pipe
+        let stderrPipe: Pipe
+
+        func stop() {
+            if process.isRunning { process.terminate() }
+        }
+    }
+
+    /// Starts kubectl; `stdin` (if any) is written and closed at once.
+    func start(_ args: [String], stdin: String? = nil) throws -> Running {
         let p = try process(args)
         let out = Pipe(), err = Pipe(), input = Pipe()
         p.standardOutput = out
         p.standardError = err
         p.standardInput = input
-        let outBuf = OutputBuffer(), errBuf = OutputBuffer()
-        outBuf.attach(out)
-        errBuf.attach(err)
+        let running = Running(process: p, stdout: OutputBuffer(), stderr: OutputBuffer(), stdoutPipe: out, stderrPipe: err)
+        running.stdout.attach(out)
+        running.stderr.attach(err)
         try p.run()
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
+        return running
+    }
+
+    /// Runs kubectl to completion (with a deadline) and returns its exit status and output.
+    @discardableResult
+    func run(_ args: [String], stdin: String? = nil, timeout: TimeInterval = 60) throws -> Result {
+        let running = try start(args, stdin: stdin)
+        let p = running.process
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(10_000) }
         if p.isRunning {
             p.terminate()
-            XCTFail("kubectl \(args.joined(separator: " ")) did not finish within \(timeout)s; stderr: \(errBuf.text)")
+            XCTFail("kubectl \(args.joined(separator: " ")) did not finish within \(timeout)s; stderr: \(running.stderr.text)")
         }
         p.waitUntilExit()
-        outBuf.finish(out)
-        errBuf.finish(err)
-        return Result(status: p.terminationStatus, stdout: outBuf.text, stderr: errBuf.text)
+        running.stdout.finish(running.stdoutPipe)
+        running.stderr.finish(running.stderrPipe)
+        return Result(status: p.terminationStatus, stdout: running.stdout.text, stderr: running.stderr.text)
     }
 
     /// Runs kubectl and fails the test unless it exits 0.

@@ -69,6 +69,15 @@ final class KubectlEndToEndTests: XCTestCase {
         XCTAssertEqual(json[path: ["data", "owner"]], "second")
         let managers = json[path: ["metadata", "managedFields"]]?.arrayValue?.compactMap { $0["manager"]?.stringValue } ?? []
         XCTAssertEqual(managers, ["second"], "force must move ownership of data.owner to the second manager")
+
+        // A field the manager applied before and stops applying is removed; a field it never owned stays.
+        try kubectl.ok(["patch", "configmap", "shared", "--type", "merge", "-p", #"{"data":{"human":"kept"}}"#])
+        try kubectl.ok(["apply", "--server-side", "--field-manager", "second", "-f", "-"],
+                       stdin: second.replacingOccurrences(of: "data: {owner: second}", with: "data: {owner: second, extra: x}"))
+        XCTAssertEqual(try kubectl.ok(["get", "configmap", "shared", "-o", "jsonpath={.data.extra}"]), "x")
+        try kubectl.ok(["apply", "--server-side", "--field-manager", "second", "-f", "-"], stdin: second)
+        let after = try JSONValue(parsing: try kubectl.ok(["get", "configmap", "shared", "-o", "json"]))
+        XCTAssertEqual(after["data"], ["owner": "second", "human": "kept"])
     }
 
     func testDeploymentStrategicPatchAndScale() throws {
@@ -147,15 +156,9 @@ final class KubectlEndToEndTests: XCTestCase {
     }
 
     func testGetWatchShowsChanges() async throws {
-        let p = try kubectl.process(["get", "configmaps", "-w", "--output-watch-events"])
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        let outBuf = OutputBuffer(), errBuf = OutputBuffer()
-        outBuf.attach(out)
-        errBuf.attach(err)
-        try p.run()
-        defer { if p.isRunning { p.terminate() } }
+        let watch = try kubectl.start(["get", "configmaps", "-w", "--output-watch-events"])
+        defer { watch.stop() }
+        let outBuf = watch.stdout, errBuf = watch.stderr
 
         let client = KubeAPIClient(transport: server.transport)
         // Writes go through the server's in-memory transport while kubectl watches over HTTPS.
