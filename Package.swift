@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.10.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // System libraries. The shim headers wrap libcurl's variadic functions, which Swift cannot call.
@@ -45,7 +47,13 @@ let package = Package(
             resources: [.copy("Resources")]),
 
         // Generic controller machinery: watcher, cache, work queue, controller, leader election, events.
-        .target(name: "KubeRuntime", dependencies: ["KubeCore"]),
+        .target(
+            name: "KubeRuntime",
+            dependencies: [
+                "KubeCore",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
         // The product: API types, pure desired-state builders, reconcilers, preflight checks. Never imports KubeClient.
         .target(name: "PynomalyOperator", dependencies: ["KubeCore", "KubeRuntime"]),
 
@@ -66,7 +74,7 @@ let package = Package(
         .testTarget(name: "KubeTestServerTests", dependencies: ["KubeTestServer", "KubeCore", "KubeYAML"]),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeTestServer", "KubeCore"]),
         .testTarget(name: "KubectlTests", dependencies: ["KubeTestServer", "KubeClient", "KubeCore", "KubeYAML"]),
-        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeTestServer", "KubeCore"]),
+        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeTestServer", "KubeClient", "KubeCore"]),
         .testTarget(name: "PynomalyOperatorTests", dependencies: ["PynomalyOperator", "KubeTestServer", "KubeClient", "KubeCore", "KubeYAML"]),
     ],
     swiftLanguageModes: [.v6]

@@ -46,16 +46,20 @@ public final class Controller: Sendable {
     private let hooks: (any ReconcileHooks)?
     private let sources = Mutex<[Informer]>([])
     private let counters = Mutex(ControllerMetrics())
+    private let metricsReporter: ControllerMetricsReporter?
 
+    /// `metrics`: the manager's Prometheus metrics, to export `controller_runtime_*` and this
+    /// controller's `workqueue_*` (labelled with `name`); nil: none.
     public init(name: String, primary: Informer, reconciler: any Reconciler, options: ControllerOptions = ControllerOptions(),
-                clock: any RuntimeClock = SystemClock(), hooks: (any ReconcileHooks)? = nil) {
+                clock: any RuntimeClock = SystemClock(), hooks: (any ReconcileHooks)? = nil, metrics: RuntimeMetrics? = nil) {
         self.name = name
         self.primary = primary
         self.reconciler = reconciler
         self.options = options
         self.clock = clock
         self.hooks = hooks
-        self.queue = WorkQueue(configuration: options.queue, clock: clock)
+        self.metricsReporter = metrics?.controller(name: name, maxConcurrentReconciles: options.maxConcurrentReconciles)
+        self.queue = WorkQueue(configuration: options.queue, clock: clock, metrics: metrics?.workQueue(name: name))
         let queue = queue
         primary.addHandler { change in
             for object in Self.objects(of: change) {
@@ -165,6 +169,7 @@ public final class Controller: Sendable {
         while let key = await queue.get() {
             counters.withLock { $0.activeWorkers += 1 }
             hooks?.willReconcile(key, controller: name)
+            metricsReporter?.started()
             let started = clock.now
             // Unstructured on purpose: cancelling `run` must not cancel a reconcile half-way
             // (graceful shutdown lets in-flight work finish).
@@ -172,6 +177,7 @@ public final class Controller: Sendable {
             let result = await Task { await reconciler.reconcile(key) }.value
             let seconds = max(0, clock.now - started)
             hooks?.didReconcile(key, controller: name, result: result, seconds: seconds)
+            metricsReporter?.finished(result, seconds: seconds)
             counters.withLock { c in
                 c.activeWorkers -= 1
                 c.reconcileTotal[result.label, default: 0] += 1

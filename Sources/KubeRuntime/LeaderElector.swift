@@ -1,5 +1,6 @@
 import Foundation
 import KubeCore
+import Prometheus
 import Synchronization
 
 /// Runs leader election (the async shell around `LeaderElectionStateMachine`): tries to acquire
@@ -37,11 +38,14 @@ public final class LeaderElector: Sendable {
     private let random: @Sendable () -> Double
     private let machine: Mutex<LeaderElectionStateMachine>
     private let changes = Mutex<[AsyncStream<Bool>.Continuation]>([])
+    /// `leader_election_master_status{name=<lease name>}`, when metrics are exported.
+    private let statusGauge: Gauge?
 
     /// Throws `KubeError.configuration` naming the field when the timings cannot work (see
     /// `LeaderElectionConfiguration.problems`).
     public init(client: any Client, configuration: LeaderElectionConfiguration, clock: any RuntimeClock = SystemClock(),
-                callbacks: Callbacks = Callbacks(), random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) throws {
+                callbacks: Callbacks = Callbacks(), random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+                metrics: RuntimeMetrics? = nil) throws {
         let problems = configuration.problems
         guard problems.isEmpty else {
             throw KubeError.configuration("leader election: " + problems.joined(separator: "; "))
@@ -52,6 +56,8 @@ public final class LeaderElector: Sendable {
         self.callbacks = callbacks
         self.random = random
         self.machine = Mutex(LeaderElectionStateMachine(configuration: configuration))
+        self.statusGauge = metrics?.leaderElectionStatus(name: configuration.leaseName)
+        statusGauge?.set(0.0)
     }
 
     public var isLeader: Bool { machine.withLock { $0.isLeader } }
@@ -147,9 +153,11 @@ public final class LeaderElector: Sendable {
         for transition in transitions {
             switch transition {
             case .startedLeading:
+                statusGauge?.set(1.0)
                 callbacks.onStartedLeading()
                 for c in changes.withLock({ $0 }) { c.yield(true) }
             case .stoppedLeading:
+                statusGauge?.set(0.0)
                 callbacks.onStoppedLeading()
                 for c in changes.withLock({ $0 }) { c.yield(false) }
             case .newLeader(let holder):

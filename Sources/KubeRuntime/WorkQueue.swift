@@ -11,10 +11,14 @@ public actor WorkQueue<Key: Hashable & Sendable> {
     private var timer: Task<Void, Never>?
     private var timerDeadline: Double?
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
+    private let metricsReporter: WorkQueueMetricsReporter?
 
-    public init(configuration: WorkQueueConfiguration = WorkQueueConfiguration(), clock: any RuntimeClock = SystemClock()) {
+    /// `metrics`: where to export the `workqueue_*` metrics (nil: none).
+    public init(configuration: WorkQueueConfiguration = WorkQueueConfiguration(), clock: any RuntimeClock = SystemClock(),
+                metrics: WorkQueueMetricsReporter? = nil) {
         self.state = WorkQueueState(configuration: configuration)
         self.clock = clock
+        self.metricsReporter = metrics
     }
 
     public func add(_ key: Key) {
@@ -45,6 +49,7 @@ public actor WorkQueue<Key: Hashable & Sendable> {
     /// calling task is cancelled): the worker should exit.
     public func get() async -> Key? {
         if let key = state.get(now: clock.now) {
+            reportMetrics()
             armTimer()
             return key
         }
@@ -83,6 +88,7 @@ public actor WorkQueue<Key: Hashable & Sendable> {
         timer?.cancel()
         timer = nil
         timerDeadline = nil
+        reportMetrics()
         let waiting = getters
         getters = []
         for getter in waiting { getter.continuation.resume(returning: nil) }
@@ -111,9 +117,19 @@ public actor WorkQueue<Key: Hashable & Sendable> {
     private func dispatch() {
         let now = clock.now
         while !getters.isEmpty, let key = state.get(now: now) {
+            // One item at a time, so the metrics see each item's queue latency exactly.
+            reportMetrics()
             getters.removeFirst().continuation.resume(returning: key)
         }
+        reportMetrics()
         armTimer()
+    }
+
+    /// Hands the counters to the metrics reporter (after every change of the state).
+    private func reportMetrics() {
+        guard let metricsReporter else { return }
+        let now = clock.now
+        metricsReporter.update(state.metrics(now: now), now: now, clock: clock)
     }
 
     private func armTimer() {

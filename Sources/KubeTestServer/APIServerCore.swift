@@ -19,6 +19,8 @@ final class APIServerCore: Sendable {
     let schemas: SchemaRegistry?
     let tokens: Mutex<[String: UserInfo]>
     let counters = Mutex<[String: Int]>([:])
+    /// Faults switched on by tests (FaultInjection.swift).
+    let faults = FaultInjector()
     let adminToken: String
     /// Signing secret of ServiceAccount tokens (per server, so tokens of another run are unknown).
     let serviceAccountSecret: String
@@ -91,6 +93,17 @@ final class APIServerCore: Sendable {
             return c
         }
         channels.forEach { $0.finish() }
+    }
+
+    /// Breaks every open watch as a dropped connection would (server restart): the stream ends
+    /// with an error instead of its terminating chunk.
+    func abortWatches() {
+        let channels = state.withLock { st -> [WatchChannel] in
+            let c = st.store.watchers.values.map(\.channel)
+            st.store.watchers.removeAll()
+            return c
+        }
+        channels.forEach { $0.abort() }
     }
 
     // MARK: Authentication
@@ -182,8 +195,24 @@ final class APIServerCore: Sendable {
         }
         let target = try resolve(req, group: group, version: version, rest: rest)
         try authorize(user: user, target: target, req: req)
-        count(verb: target.verb, resource: target.subresource.map { "\(target.info.resource)/\($0)" } ?? target.info.resource)
+        let resource = target.subresource.map { "\(target.info.resource)/\($0)" } ?? target.info.resource
+        count(verb: target.verb, resource: resource)
+        // Fault injection: after counting, so counters include injected failures.
+        if let injected = await faults.intercept(req, verb: target.verb, resource: resource) { return injected }
+        if target.verb == "watch", let forced = faults.forcedExpiry(req) { return forced }
+        var response = try await dispatch(req, target, user: user)
+        if case .stream(let channel) = response.body, let budget = faults.watchEventBudget {
+            channel.limitEvents(budget) { [faults] in faults.noteDroppedWatch() }
+        }
+        if case .data(let d) = response.body, !d.isEmpty,
+           faults.takeCut(verb: target.verb, resource: resource, userAgent: req.header("User-Agent")) {
+            response.headers.append((FaultInjector.cutBodyHeader, "1"))
+        }
+        return response
+    }
 
+    /// Runs a resolved, authorized resource request.
+    func dispatch(_ req: APIRequest, _ target: Target, user: UserInfo) async throws -> APIResponse {
         switch target.verb {
         case "get":
             if target.subresource == "scale" { return try getScale(req, target) }

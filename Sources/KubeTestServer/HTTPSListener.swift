@@ -114,9 +114,19 @@ final class HTTPSListener: Sendable {
     static func write(_ resp: APIResponse, to out: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, keepAlive: Bool,
                       channel: Channel, isHead: Bool) async throws -> Bool {
         var headers = HTTPHeaders()
-        for (n, v) in resp.headers where n.lowercased() != "transfer-encoding" { headers.add(name: n, value: v) }
+        var cut = false
+        for (n, v) in resp.headers where n.lowercased() != "transfer-encoding" {
+            if n == FaultInjector.cutBodyHeader { cut = true; continue }
+            headers.add(name: n, value: v)
+        }
         headers.add(name: "Date", value: Self.httpDate())
         switch resp.body {
+        case .data(let data) where cut && !isHead:
+            // Fault injection: the full Content-Length, half the body, then the connection closes.
+            headers.replaceOrAdd(name: "Content-Length", value: String(data.count))
+            try await out.write(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: resp.status), headers: headers)))
+            try await out.write(.body(.byteBuffer(ByteBuffer(bytes: data.prefix(data.count / 2)))))
+            return false
         case .data(let data):
             headers.replaceOrAdd(name: "Content-Length", value: String(data.count))
             if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }

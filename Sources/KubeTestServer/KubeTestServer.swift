@@ -35,10 +35,15 @@ public struct KubeTestServerOptions: Sendable {
 /// apply, CRDs, RBAC, discovery and kubectl's Table output. See docs/test-server.md.
 public final class KubeTestServer: Sendable {
     let core: APIServerCore
-    let listener: HTTPSListener
+    /// Replaced by `restart()`.
+    private let listenerBox: Mutex<HTTPSListener>
     let ca: CertificateAuthority
+    let tls: TLSConfiguration
 
+    var listener: HTTPSListener { listenerBox.withLock { $0 } }
     public var port: Int { listener.localPort }
+    /// Faults a test can switch on and off (FaultInjection.swift, docs/test-server.md).
+    public var faults: FaultInjector { core.faults }
     /// "https://HOST:PORT"
     public var url: String {
         let host = core.options.host.contains(":") ? "[\(core.options.host)]" : core.options.host
@@ -49,10 +54,11 @@ public final class KubeTestServer: Sendable {
     /// User "admin", groups system:masters and system:authenticated.
     public var adminToken: String { core.adminToken }
 
-    private init(core: APIServerCore, listener: HTTPSListener, ca: CertificateAuthority) {
+    private init(core: APIServerCore, listener: HTTPSListener, ca: CertificateAuthority, tls: TLSConfiguration) {
         self.core = core
-        self.listener = listener
+        self.listenerBox = Mutex(listener)
         self.ca = ca
+        self.tls = tls
     }
 
     /// Starts a server with an empty store (namespaces default, kube-system, kube-public, kube-node-lease).
@@ -68,17 +74,32 @@ public final class KubeTestServer: Sendable {
         tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(ca.pem.utf8), format: .pem)])
         tls.certificateVerification = .optionalVerification
         tls.applicationProtocols = ["http/1.1"]
+        // Closing a connection waits this long for the peer's close_notify (default 5 s, per
+        // connection): a client that stopped reading (a cancelled watch) would stall stop()/restart().
+        tls.shutdownTimeout = .milliseconds(250)
         var opts = options
         let core = APIServerCore(options: opts)
         let listener = try await HTTPSListener(core: core, host: options.host, port: options.port, tls: tls)
         opts.port = listener.localPort
         core.boundPort.withLock { $0 = listener.localPort }
-        return KubeTestServer(core: core, listener: listener, ca: ca)
+        return KubeTestServer(core: core, listener: listener, ca: ca, tls: tls)
     }
 
     public func stop() async throws {
         core.shutdown()
         await listener.stop()
+    }
+
+    /// Restarts the API server as a crash-and-restart would: every watch breaks (its stream ends
+    /// with an error, not a clean end), the listener stops and every connection is closed, then a
+    /// listener starts again on the same port. The store is kept, so objects survive and
+    /// resourceVersions continue. Requests made in between fail to connect.
+    public func restart() async throws {
+        core.abortWatches()
+        let old = listener
+        await old.stop()
+        let fresh = try await HTTPSListener(core: core, host: core.options.host, port: old.localPort, tls: tls)
+        listenerBox.withLock { $0 = fresh }
     }
 
     // MARK: Users
@@ -191,7 +212,7 @@ struct InMemoryTransport: KubeTransport {
     }
 
     func send(_ request: KubeRequest) async throws -> KubeResponse {
-        let resp = await core.handle(apiRequest(request))
+        let resp = try Self.checkCut(await core.handle(apiRequest(request)))
         switch resp.body {
         case .data(let d): return KubeResponse(statusCode: resp.status, headers: resp.headers, body: d)
         case .stream(let ch):
@@ -202,7 +223,13 @@ struct InMemoryTransport: KubeTransport {
     }
 
     func stream(_ request: KubeRequest) async throws -> KubeStreamResponse {
-        Self.streamResponse(await core.handle(apiRequest(request)))
+        Self.streamResponse(try Self.checkCut(await core.handle(apiRequest(request))))
+    }
+
+    /// A response fault injection cut mid-body is, in memory, a closed connection.
+    static func checkCut(_ resp: APIResponse) throws -> APIResponse {
+        guard resp.headers.contains(where: { $0.name == FaultInjector.cutBodyHeader }) else { return resp }
+        throw KubeError.transport(TransportError(kind: .connectionClosed, detail: "the test server cut the response (fault injection)"))
     }
 
     static func streamResponse(_ resp: APIResponse) -> KubeStreamResponse {

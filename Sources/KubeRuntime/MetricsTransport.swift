@@ -1,0 +1,50 @@
+import Foundation
+import KubeCore
+
+/// A `KubeTransport` decorator that exports client-go's REST client metrics: every request is
+/// counted in `rest_client_requests_total{code,method,host}` and timed in
+/// `rest_client_request_duration_seconds{verb,host}`. A request that got no answer counts with
+/// code `<error>` (as client-go). A stream (watch) counts when its status and headers arrive;
+/// its duration is the time to those headers, not the life of the stream.
+public struct MetricsTransport: KubeTransport {
+    public let base: any KubeTransport
+    public let metrics: RuntimeMetrics
+    /// The `host` label: the API server's `host:port` (client-go uses the URL's host).
+    public let host: String
+    private let clock: any RuntimeClock
+
+    public init(_ base: any KubeTransport, metrics: RuntimeMetrics, host: String, clock: any RuntimeClock = SystemClock()) {
+        self.base = base
+        self.metrics = metrics
+        self.host = host
+        self.clock = clock
+    }
+
+    public func send(_ request: KubeRequest) async throws -> KubeResponse {
+        let started = clock.now
+        do {
+            let response = try await base.send(request)
+            record(request, code: String(response.statusCode), started: started)
+            return response
+        } catch {
+            record(request, code: "<error>", started: started)
+            throw error
+        }
+    }
+
+    public func stream(_ request: KubeRequest) async throws -> KubeStreamResponse {
+        let started = clock.now
+        do {
+            let response = try await base.stream(request)
+            record(request, code: String(response.statusCode), started: started)
+            return response
+        } catch {
+            record(request, code: "<error>", started: started)
+            throw error
+        }
+    }
+
+    private func record(_ request: KubeRequest, code: String, started: Double) {
+        metrics.recordRequest(code: code, method: request.method.rawValue, host: host, seconds: clock.now - started)
+    }
+}
