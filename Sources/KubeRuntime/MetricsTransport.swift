@@ -21,22 +21,20 @@ public struct MetricsTransport: KubeTransport {
     }
 
     public func send(_ request: KubeRequest) async throws -> KubeResponse {
-        let started = clock.now
-        do {
-            let response = try await base.send(request)
-            record(request, code: String(response.statusCode), started: started)
-            return response
-        } catch {
-            record(request, code: "<error>", started: started)
-            throw error
-        }
+        try await measured(request, statusCode: \.statusCode) { try await base.send(request) }
     }
 
+    /// A watch is counted when its headers arrive; its duration is the time to the headers.
     public func stream(_ request: KubeRequest) async throws -> KubeStreamResponse {
+        try await measured(request, statusCode: \.statusCode) { try await base.stream(request) }
+    }
+
+    private func measured<Response>(_ request: KubeRequest, statusCode: (Response) -> Int,
+                                    _ operation: () async throws -> Response) async throws -> Response {
         let started = clock.now
         do {
-            let response = try await base.stream(request)
-            record(request, code: String(response.statusCode), started: started)
+            let response = try await operation()
+            record(request, code: String(statusCode(response)), started: started)
             return response
         } catch {
             record(request, code: "<error>", started: started)
