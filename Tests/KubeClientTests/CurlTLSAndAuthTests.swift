@@ -156,7 +156,7 @@ final class CurlAuthTests: XCTestCase {
         let server = try await Self.shared.get()
         for apiVersion in ["client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"] {
             let dir = try temporaryDirectory(self)
-            let plugin = try writePlugin(dir, apiVersion: apiVersion)
+            _ = try writePlugin(dir, apiVersion: apiVersion)  // "./plugin.sh" in dir, resolved against baseDirectory
             let first = "exec-\(UUID().uuidString)"
             server.addUser(token: first, name: "exec-user", groups: ["system:masters", "system:authenticated"])
             try write(first, to: "\(dir)/token")

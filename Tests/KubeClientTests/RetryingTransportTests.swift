@@ -1,5 +1,6 @@
 import Foundation
 import KubeCore
+import KubeTestServer
 import Synchronization
 import XCTest
 

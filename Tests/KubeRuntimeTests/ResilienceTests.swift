@@ -21,19 +21,6 @@ func makeOperatorClient(_ server: KubeTestServer, retryPolicy: RetryPolicy? = Re
     return try makeKubeClient(configuration: configuration, retryPolicy: retryPolicy)
 }
 
-/// Polls `condition` every `interval` seconds until it holds; fails naming `what` at the deadline.
-/// (A slower poll than `waitUntil`: each check lists about a thousand objects.)
-func poll(_ what: String, timeout: Double, interval: Double = 0.25, file: StaticString = #filePath, line: UInt = #line,
-          _ condition: () async throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .seconds(interval))
-    }
-    if try await condition() { return }
-    XCTFail("timed out after \(timeout) s waiting until \(what)", file: file, line: line)
-    throw CancellationError()
-}
 
 /// The mirror controller of `ControllerServerTests` (same `MirrorReconciler`), run over HTTPS by
 /// the libcurl client, with 4 workers and a `ConcurrencyProbe`.
@@ -121,7 +108,8 @@ final class MirrorRig: Sendable {
     func waitConverged(expectedSources: Int, timeout: Double, file: StaticString = #filePath, line: UInt = #line) async throws {
         var last: String?
         do {
-            try await poll("everything converged", timeout: timeout, file: file, line: line) {
+            // Each check lists about a thousand objects, so poll more slowly than the default.
+            try await waitUntil("everything converged", timeout: timeout, interval: 0.25, file: file, line: line) {
                 last = try await divergence(expectedSources: expectedSources)
                 return last == nil
             }

@@ -1,17 +1,14 @@
 import Foundation
 import KubeCore
+import KubeTestServer
 import XCTest
 
 @testable import KubeRuntime
 
 /// Polls `condition` until it holds or `timeout` seconds pass; fails the test naming `what`.
-func waitUntil(_ what: String, timeout: Double = 20, file: StaticString = #filePath, line: UInt = #line,
+func waitUntil(_ what: String, timeout: Double = 20, interval: Double = 0.01, file: StaticString = #filePath, line: UInt = #line,
                _ condition: () async throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try await condition() { return }
-        try await Task.sleep(nanoseconds: 10_000_000)
-    }
+    if try await eventually(timeout: timeout, interval: interval, condition) { return }
     XCTFail("timed out after \(timeout) s waiting until \(what)", file: file, line: line)
     throw CancellationError()
 }

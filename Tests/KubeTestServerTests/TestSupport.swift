@@ -71,15 +71,6 @@ func readLines(_ stream: KubeStreamResponse, count: Int = .max, timeout: Double 
     return lines
 }
 
-/// Polls a condition until it holds or the deadline passes (no fixed sleeps in tests).
-func eventually(timeout: Double = 5, _ condition: () async -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(nanoseconds: 20_000_000)
-    }
-    return await condition()
-}
 
 func configMap(_ name: String, ns: String = "default", labels: [String: String] = [:], data: [String: String] = ["k": "v"]) -> JSONValue {
     var meta: JSONObject = ["name": .string(name), "namespace": .string(ns)]

@@ -126,11 +126,6 @@ final class OutputBuffer: Sendable {
 
     /// Waits until the output satisfies `condition` or the deadline passes.
     func wait(timeout: TimeInterval = 20, until condition: (String) -> Bool) async -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if condition(text) { return true }
-            try? await Task.sleep(nanoseconds: 20_000_000)
-        }
-        return condition(text)
+        await eventually(timeout: timeout) { condition(text) }
     }
 }

@@ -122,12 +122,7 @@ final class PreflightTests: XCTestCase {
 
 /// Polls `condition` until it holds or `timeout` passes (then fails with `what`).
 func waitUntil(_ what: String, timeout: TimeInterval = 10, _ condition: () async throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try await condition() { return }
-        try await Task.sleep(nanoseconds: 20_000_000)
-    }
-    if try await condition() { return }
+    if try await eventually(timeout: timeout, condition) { return }
     XCTFail("timed out waiting until \(what)")
     throw CancellationError()
 }
