@@ -239,7 +239,15 @@ extension APIServerCore {
         let channel = WatchChannel(limit: options.watchQueueLimit)
         let info = t.info
         let storage = info.storageKey
-        let watcher = Watcher(storage: storage, info: info, namespace: t.namespace, labels: labels, fields: fields, channel: channel)
+        var watcher = Watcher(storage: storage, info: info, namespace: t.namespace, labels: labels, fields: fields, channel: channel)
+        if case .table(let version) = rendering(req) {
+            // kube-apiserver sends each watch event as a one-row Table when the client asks for Tables.
+            let include = req.query("includeObject") ?? "Metadata"
+            watcher.render = { [weak self] obj in
+                self?.table([obj], info: info, version: version, listRV: obj[path: ["metadata", "resourceVersion"]]?.stringValue ?? "",
+                            include: include) ?? obj
+            }
+        }
         let headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Cache-Control", "no-cache, private"),
                                                         ("Transfer-Encoding", "chunked")]
 
@@ -258,7 +266,7 @@ extension APIServerCore {
                 for entry in st.store.list(storage, namespace: t.namespace) {
                     let e = StoreEvent(rv: 0, storage: storage, key: entry.key, type: .added, object: entry.object, old: nil)
                     if let (type, obj) = ObjectStore.translate(e, for: watcher) {
-                        channel.push(ObjectStore.line(type, obj, info: info), bypassLimit: true)
+                        channel.push(ObjectStore.line(type, obj, for: watcher), bypassLimit: true)
                     }
                 }
                 if bookmarks {
@@ -267,7 +275,7 @@ extension APIServerCore {
             } else if let from = fromRV {
                 for e in st.store.history where e.rv > from {
                     if let (type, obj) = ObjectStore.translate(e, for: watcher) {
-                        channel.push(ObjectStore.line(type, obj, info: info), bypassLimit: true)
+                        channel.push(ObjectStore.line(type, obj, for: watcher), bypassLimit: true)
                     }
                 }
             }

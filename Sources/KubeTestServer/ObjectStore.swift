@@ -21,6 +21,8 @@ struct Watcher: Sendable {
     var labels: LabelSelector
     var fields: FieldSelector
     var channel: WatchChannel
+    /// How each event's object is shown (a one-row Table for `kubectl get -w`); nil = as stored.
+    var render: (@Sendable (JSONValue) -> JSONValue)? = nil
 }
 
 /// The store: objects per storage key, one cluster-wide resourceVersion counter, the event
@@ -151,10 +153,11 @@ struct ObjectStore: Sendable {
         }
     }
 
-    static func line(_ type: WatchEventType, _ object: JSONValue, info: ResourceInfo) -> Data {
-        var obj = EventConversion.view(object, info)
-        obj["apiVersion"] = .string(info.apiVersion)
-        obj["kind"] = .string(info.kind)
+    static func line(_ type: WatchEventType, _ object: JSONValue, for watcher: Watcher) -> Data {
+        var obj = EventConversion.view(object, watcher.info)
+        obj["apiVersion"] = .string(watcher.info.apiVersion)
+        obj["kind"] = .string(watcher.info.kind)
+        if let render = watcher.render { obj = render(obj) }
         return JSONValue.object(["type": .string(type.rawValue), "object": obj]).serialized()
     }
 
@@ -162,7 +165,7 @@ struct ObjectStore: Sendable {
         var dead: [Int] = []
         for (id, w) in watchers where w.storage == event.storage {
             guard let (type, obj) = Self.translate(event, for: w) else { continue }
-            if !w.channel.push(Self.line(type, obj, info: w.info)) { dead.append(id) }
+            if !w.channel.push(Self.line(type, obj, for: w)) { dead.append(id) }
         }
         for id in dead { watchers[id] = nil }
     }
