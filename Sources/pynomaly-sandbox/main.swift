@@ -4,6 +4,7 @@ import KubeClient
 import KubeCore
 import KubeTestServer
 import KubeYAML
+import Synchronization
 
 /// `make run`: an embedded KubeTestServer with the CRDs installed, a kubeconfig for kubectl, and the
 /// operator's preflight run against it. With `--kubeconfig` it runs preflight against that cluster instead.
@@ -109,29 +110,16 @@ func waitForTerminationSignal() async {
     signal(SIGINT, SIG_IGN)
     signal(SIGTERM, SIG_IGN)
     let queue = DispatchQueue(label: "signals")
+    let sources = [SIGINT, SIGTERM].map { DispatchSource.makeSignalSource(signal: $0, queue: queue) }
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        let resumed = SignalLatch(continuation)
-        for sig in [SIGINT, SIGTERM] {
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler { resumed.fire() }
+        let pending = Mutex<CheckedContinuation<Void, Never>?>(continuation)
+        for source in sources {
+            // Whichever signal comes first resumes; a later one finds nothing to resume.
+            source.setEventHandler { pending.withLock { $0.take() }?.resume() }
             source.resume()
-            resumed.keep(source)
         }
     }
-}
-
-/// Resumes a continuation once, whichever signal comes first, and keeps the signal sources alive.
-final class SignalLatch: @unchecked Sendable {
-    // Only touched on the signal queue (and once during setup before any signal can fire).
-    private var continuation: CheckedContinuation<Void, Never>?
-    private var sources: [any DispatchSourceSignal] = []
-
-    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = continuation }
-    func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
-    func fire() {
-        continuation?.resume()
-        continuation = nil
-    }
+    sources.forEach { $0.cancel() }
 }
 
 /// Writes a line straight to standard output (unbuffered), so the sandbox's lines and those of the

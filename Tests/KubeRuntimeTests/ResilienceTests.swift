@@ -144,7 +144,7 @@ final class ResilienceTests: XCTestCase {
         for i in stride(from: 0, to: 1000, by: 20) {
             _ = try await rig.admin.delete(.configMaps, namespace: "default", name: "src-\(i)")
         }
-        try await rig.waitConverged(expectedSources: 950, timeout: 45)
+        try await rig.waitConverged(expectedSources: 950, timeout: 120)
         XCTAssertEqual(server.faults.expiredWatchCount, 2, "both forced 410s were served")
         XCTAssertGreaterThanOrEqual(server.faults.droppedWatchCount, 20, "watches were dropped every 50 events")
         XCTAssertGreaterThanOrEqual(rig.sources.listCount + rig.mirrors.listCount, 3, "a 410 made an informer list again")
@@ -166,7 +166,7 @@ final class ResilienceTests: XCTestCase {
         rig.start()
         for i in 60..<80 { try await rig.createSource(i) }
         for i in stride(from: 0, to: 80, by: 4) { try await rig.updateSource(i, version: 1) }
-        try await rig.waitConverged(expectedSources: 80, timeout: 40)
+        try await rig.waitConverged(expectedSources: 80, timeout: 90)
         let end = Date()
         server.faults.reset()
 
@@ -204,7 +204,7 @@ final class ResilienceTests: XCTestCase {
         try await server.restart()
         for i in 150..<200 { try await rig.createSource(i) }
         for i in stride(from: 0, to: 200, by: 5) { try await rig.updateSource(i, version: 1) }
-        try await rig.waitConverged(expectedSources: 200, timeout: 40)
+        try await rig.waitConverged(expectedSources: 200, timeout: 90)
         XCTAssertGreaterThan(server.currentResourceVersion, rvBefore)
         XCTAssertGreaterThanOrEqual(server.requestCount(verb: "watch", resource: "configmaps"), watchesBefore + 2,
                                     "both informers watched again after the restart")
