@@ -43,11 +43,13 @@ test: deps
 	@tests=$$(grep -o '<testcase ' .build/xunit.xml | wc -l); failed=$$(grep -o '<failure' .build/xunit.xml | wc -l); \
 	  echo "Tests: $$((tests - failed)) passed, $$failed failed"; [ "$$tests" -gt 0 ] && [ "$$failed" -eq 0 ]
 
-# The sandbox: an embedded test API server, the CRDs installed, preflight (and, once the runtime
-# exists, the operator and the sample). KUBECONFIG=path make run checks a real cluster instead.
+# The sandbox: an embedded test API server with simulated controllers, the CRDs installed, preflight,
+# the operator running against it and the sample applied, its rollout printed until Ctrl-C.
+# KUBECONFIG_PATH=path make run checks a real cluster with preflight instead.
 run: deps
 	$(SWIFT) build $(SWIFT_FLAGS) --product pynomaly-sandbox
 	$(SWIFT) build $(SWIFT_FLAGS) --product pynomaly-operator
+	$(SWIFT) build $(SWIFT_FLAGS) --product kubectl-pynomaly
 	$(SWIFT) run $(SWIFT_FLAGS) --skip-build pynomaly-sandbox $(if $(KUBECONFIG_PATH),--kubeconfig $(KUBECONFIG_PATH),)
 
 clean:

@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "pynomaly-operator", targets: ["pynomaly-operator"]),
         .executable(name: "pynomaly-sandbox", targets: ["pynomaly-sandbox"]),
+        .executable(name: "kubectl-pynomaly", targets: ["kubectl-pynomaly"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -16,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.10.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // System libraries. The shim headers wrap libcurl's variadic functions, which Swift cannot call.
@@ -51,14 +54,26 @@ let package = Package(
             name: "KubeRuntime",
             dependencies: [
                 "KubeCore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         // The product: API types, pure desired-state builders, reconcilers, preflight checks. Never imports KubeClient.
-        .target(name: "PynomalyOperator", dependencies: ["KubeCore", "KubeRuntime"]),
+        .target(
+            name: "PynomalyOperator",
+            dependencies: ["KubeCore", "KubeRuntime", .product(name: "Logging", package: "swift-log")]),
 
         .executableTarget(
             name: "pynomaly-operator",
+            dependencies: [
+                "KubeCore", "KubeClient", "KubeRuntime", "PynomalyOperator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        // The kubectl plugin (`kubectl pynomaly …`): request annotations, status and history views.
+        .executableTarget(
+            name: "kubectl-pynomaly",
             dependencies: [
                 "KubeCore", "KubeClient", "PynomalyOperator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -75,7 +90,7 @@ let package = Package(
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeTestServer", "KubeCore"]),
         .testTarget(name: "KubectlTests", dependencies: ["KubeTestServer", "KubeClient", "KubeCore", "KubeYAML"]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeTestServer", "KubeClient", "KubeCore"]),
-        .testTarget(name: "PynomalyOperatorTests", dependencies: ["PynomalyOperator", "KubeTestServer", "KubeClient", "KubeCore", "KubeYAML"]),
+        .testTarget(name: "PynomalyOperatorTests", dependencies: ["PynomalyOperator", "KubeRuntime", "KubeTestServer", "KubeClient", "KubeCore", "KubeYAML"]),
     ],
     swiftLanguageModes: [.v6]
 )

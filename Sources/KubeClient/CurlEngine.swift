@@ -30,8 +30,11 @@ public struct CurlTransportStatistics: Sendable, Hashable {
 
 /// Tunables of the multi handle.
 struct CurlEngineOptions: Sendable {
-    var maxConnectionsPerHost = 8
-    var maxTotalConnections = 32
+    /// 0: no bound (watches each hold an HTTP/1.1 connection for their whole life).
+    var maxConnectionsPerHost = 0
+    var maxTotalConnections = 0
+    /// Idle connections kept for reuse.
+    var idleConnectionCache = 32
     /// A stream pauses its network read when its buffer holds more than this.
     var streamBufferLimit = 1 << 20
 }
@@ -76,7 +79,7 @@ final class CurlEngine: Sendable {
         _ = ccurl_multi_setopt_long(m, CURLMOPT_PIPELINING, ccurl_pipe_multiplex())
         _ = ccurl_multi_setopt_long(m, CURLMOPT_MAX_HOST_CONNECTIONS, options.maxConnectionsPerHost)
         _ = ccurl_multi_setopt_long(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, options.maxTotalConnections)
-        _ = ccurl_multi_setopt_long(m, CURLMOPT_MAXCONNECTS, options.maxTotalConnections)
+        _ = ccurl_multi_setopt_long(m, CURLMOPT_MAXCONNECTS, max(options.idleConnectionCache, options.maxTotalConnections))
         let thread = Thread { [self] in self.run() }
         thread.name = "kube-curl"
         thread.start()

@@ -14,16 +14,18 @@ public final class CurlTransport: KubeTransport {
     private let server: ServerComponents
 
     /// - Parameters:
-    ///   - maxConnectionsPerHost: the connection pool's bound; more concurrent requests queue.
+    ///   - maxConnectionsPerHost: the connection pool's bound (more concurrent requests queue); 0,
+    ///     the default, sets none, like client-go: over HTTP/1.1 every watch holds a connection for
+    ///     its whole life, so any bound below the number of watches starves the other requests.
     ///   - streamBufferLimit: bytes a stream buffers for a slow consumer before it stops reading the socket.
     ///   - tokenFileRecheckInterval: how often a token file's modification time is checked.
-    public init(configuration: ClientConfiguration, maxConnectionsPerHost: Int = 8, streamBufferLimit: Int = 1 << 20,
+    public init(configuration: ClientConfiguration, maxConnectionsPerHost: Int = 0, streamBufferLimit: Int = 1 << 20,
                 tokenFileRecheckInterval: Duration = .seconds(5)) throws {
         self.configuration = configuration
         self.server = try configuration.serverComponents()
         var options = CurlEngineOptions()
-        options.maxConnectionsPerHost = max(1, maxConnectionsPerHost)
-        options.maxTotalConnections = max(options.maxTotalConnections, options.maxConnectionsPerHost)
+        options.maxConnectionsPerHost = max(0, maxConnectionsPerHost)
+        options.maxTotalConnections = options.maxConnectionsPerHost
         options.streamBufferLimit = max(16 << 10, streamBufferLimit)
         self.engine = try CurlEngine(options: options)
         self.lifetime = CurlEngineLifetime(engine: engine)

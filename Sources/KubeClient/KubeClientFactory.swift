@@ -11,10 +11,13 @@ public func makeKubeClient(configuration: ClientConfiguration, retryPolicy: Retr
 }
 
 /// Like `makeKubeClient`, also answering the libcurl transport (for its statistics).
+/// `instrument` wraps the libcurl transport below the rate limit and the retries, so that it sees
+/// every attempt (e.g. a metrics layer counting `rest_client_requests_total`).
 public func makeKubeClientWithTransport(configuration: ClientConfiguration, retryPolicy: RetryPolicy? = RetryPolicy(),
-                                        warningHandler: (@Sendable (String) -> Void)? = nil) throws -> (client: KubeAPIClient, transport: CurlTransport) {
+                                        warningHandler: (@Sendable (String) -> Void)? = nil,
+                                        instrument: ((any KubeTransport) -> any KubeTransport)? = nil) throws -> (client: KubeAPIClient, transport: CurlTransport) {
     let curl = try CurlTransport(configuration: configuration)
-    var transport: any KubeTransport = curl
+    var transport: any KubeTransport = instrument?(curl) ?? curl
     if configuration.qps > 0 {
         transport = RateLimitedTransport(transport, qps: configuration.qps, burst: configuration.burst)
     }

@@ -1,4 +1,5 @@
 import KubeCore
+import Logging
 import Synchronization
 
 /// Options of a controller.
@@ -47,12 +48,15 @@ public final class Controller: Sendable {
     private let sources = Mutex<[Informer]>([])
     private let counters = Mutex(ControllerMetrics())
     private let metricsReporter: ControllerMetricsReporter?
+    private let logger: Logger
 
     /// `metrics`: the manager's Prometheus metrics, to export `controller_runtime_*` and this
     /// controller's `workqueue_*` (labelled with `name`); nil: none.
     public init(name: String, primary: Informer, reconciler: any Reconciler, options: ControllerOptions = ControllerOptions(),
-                clock: any RuntimeClock = SystemClock(), hooks: (any ReconcileHooks)? = nil, metrics: RuntimeMetrics? = nil) {
+                clock: any RuntimeClock = SystemClock(), hooks: (any ReconcileHooks)? = nil, metrics: RuntimeMetrics? = nil,
+                logger: Logger = .disabled) {
         self.name = name
+        self.logger = logger
         self.primary = primary
         self.reconciler = reconciler
         self.options = options
@@ -147,6 +151,20 @@ public final class Controller: Sendable {
         await queue.shutDown(drain: true)
     }
 
+    private static func log(_ result: ReconcileResult, seconds: Double, to logger: Logger) {
+        let duration: Logger.MetadataValue = .string(String(format: "%.3f", seconds))
+        switch result {
+        case .done:
+            logger.debug("reconcile finished", metadata: ["duration": duration])
+        case .requeue(let after):
+            logger.debug("reconcile finished, requeued", metadata: ["duration": duration, "requeueAfter": .string(String(format: "%.3f", after))])
+        case .error(let message):
+            logger.error("reconcile failed, will retry with backoff", metadata: ["duration": duration, "error": .string(message)])
+        case .terminalError(let message):
+            logger.error("reconcile failed, not retried until the object changes", metadata: ["duration": duration, "error": .string(message)])
+        }
+    }
+
     /// Stops taking work; returns once reconciles in flight have finished.
     public func shutDown() async {
         await queue.shutDown(drain: true)
@@ -174,9 +192,14 @@ public final class Controller: Sendable {
             // Unstructured on purpose: cancelling `run` must not cancel a reconcile half-way
             // (graceful shutdown lets in-flight work finish).
             let reconciler = reconciler
-            let result = await Task { await reconciler.reconcile(key) }.value
+            let context = ReconcileContext(controller: name, key: key, baseLogger: logger)
+            context.logger.debug("reconcile started")
+            let result = await Task {
+                await ReconcileContext.$current.withValue(context) { await reconciler.reconcile(key) }
+            }.value
             let seconds = max(0, clock.now - started)
             hooks?.didReconcile(key, controller: name, result: result, seconds: seconds)
+            Self.log(result, seconds: seconds, to: context.logger)
             metricsReporter?.finished(result, seconds: seconds)
             counters.withLock { c in
                 c.activeWorkers -= 1

@@ -82,6 +82,8 @@ public final class EventRecorder: Sendable {
     private let stream: AsyncStream<Item>
     private let continuation: AsyncStream<Item>.Continuation
     private let counters = Mutex(EventRecorderStats())
+    /// Events recorded but not yet handled by the write loop, and repeats held back by the rate limit.
+    private let backlog = Mutex((queued: 0, held: 0))
 
     public init(client: any KubernetesWriter, configuration: EventRecorderConfiguration, clock: any RuntimeClock = SystemClock()) {
         self.client = client
@@ -91,6 +93,9 @@ public final class EventRecorder: Sendable {
     }
 
     public var stats: EventRecorderStats { counters.withLock { $0 } }
+
+    /// Nothing recorded is waiting to be written (tests and benchmarks wait for this before counting writes).
+    public var isIdle: Bool { backlog.withLock { $0.queued == 0 && $0.held == 0 } }
 
     /// Records an Event about `object` (any kind: its apiVersion, kind and metadata name it).
     /// Returns at once; false when the event was dropped (queue full or object without a name).
@@ -107,11 +112,13 @@ public final class EventRecorder: Sendable {
         let namespace = object[path: ["metadata", "namespace"]]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
         let item = Item.event(involved: .object(involved), namespace: namespace, objectName: name, type: type,
                               reason: reason, message: message, at: clock.wallTime)
+        backlog.withLock { $0.queued += 1 }
         switch continuation.yield(item) {
         case .enqueued:
             counters.withLock { $0.recorded += 1 }
             return true
         default:
+            backlog.withLock { $0.queued -= 1 }
             counters.withLock { $0.dropped += 1 }
             return false
         }
@@ -180,7 +187,10 @@ public final class EventRecorder: Sendable {
                 if buckets.count > configuration.maxAggregationEntries {
                     buckets = buckets.filter { bucket in entries.values.contains { $0.objectKey == bucket.key } }
                 }
+                backlog.withLock { $0.queued -= 1 }
             }
+            let held = pending.count
+            backlog.withLock { $0.held = held }
         }
         // Stopping: write the repeats the rate limit held back, so their counts are not lost. In a
         // task of its own, as the cancellation that stops us would abort the writes.

@@ -314,6 +314,9 @@ extension APIServerCore {
         let result: JSONValue = try state.withLock { st in
             guard let current = st.store.get(storage, namespace: t.namespace, name: name),
                   current[path: ["metadata", "resourceVersion"]]?.stringValue == oldRV else {
+                // Someone wrote in between. Without a resourceVersion from the client this is
+                // our race, not theirs: the request is retried (kube-apiserver's GuaranteedUpdate).
+                if (precondition ?? "").isEmpty { throw CommitRace() }
                 throw APIError.conflict(info, name)
             }
             if deleting && !finalizersLeft {
@@ -628,5 +631,19 @@ enum FieldPath {
         default:
             return value
         }
+    }
+}
+
+/// The object changed between reading it and committing a write that carried no resourceVersion
+/// precondition: the write is retried on the new object, as kube-apiserver does.
+struct CommitRace: Error {}
+
+extension APIServerCore {
+    /// Runs a write, again while it loses commit races (bounded; then 409 as the real server would).
+    func retryingCommitRaces(_ t: Target, _ write: () throws -> APIResponse) throws -> APIResponse {
+        for _ in 0..<16 {
+            do { return try write() } catch is CommitRace { continue }
+        }
+        throw APIError.conflict(t.info, t.name ?? "")
     }
 }

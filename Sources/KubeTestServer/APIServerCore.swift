@@ -21,6 +21,8 @@ final class APIServerCore: Sendable {
     let counters = Mutex<[String: Int]>([:])
     /// Faults switched on by tests (FaultInjection.swift).
     let faults = FaultInjector()
+    /// Simulated kube-controller-manager and kubelet (Simulation/).
+    let simulation: ControllerSimulator
     let adminToken: String
     /// Signing secret of ServiceAccount tokens (per server, so tokens of another run are unknown).
     let serviceAccountSecret: String
@@ -31,15 +33,19 @@ final class APIServerCore: Sendable {
     init(options: KubeTestServerOptions) {
         self.options = options
         var st = ServerState(store: ObjectStore(window: options.watchEventWindow))
+        let simulation = ControllerSimulator(settings: options.simulation)
+        self.simulation = simulation
         Self.bootstrap(&st)
         if options.controllerManagerEnabled {
             for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] { Self.ensureDefaultServiceAccount(namespace: ns, st: &st) }
         }
+        st.store.onCommit = { storage in simulation.noteCommit(storage: storage) }
         state = Mutex(st)
         schemas = try? SchemaRegistry.builtin()
         adminToken = "admin-" + Self.randomToken(24)
         serviceAccountSecret = Self.randomToken(16)
         tokens = Mutex([adminToken: UserInfo(name: "admin", groups: ["system:masters", "system:authenticated"])])
+        simulation.attach(self)
     }
 
     static func randomToken(_ n: Int) -> String {
@@ -226,13 +232,13 @@ final class APIServerCore: Sendable {
             if target.info.resource == "serviceaccounts", target.subresource == "token" { return try tokenRequest(req, target) }
             return try create(req, target, user: user)
         case "update":
-            if target.subresource == "scale" { return try updateScale(req, target, user: user, patchType: nil) }
-            return try update(req, target, user: user)
+            if target.subresource == "scale" { return try retryingCommitRaces(target) { try updateScale(req, target, user: user, patchType: nil) } }
+            return try retryingCommitRaces(target) { try update(req, target, user: user) }
         case "patch":
             if target.subresource == "scale" {
-                return try updateScale(req, target, user: user, patchType: req.header("Content-Type"))
+                return try retryingCommitRaces(target) { try updateScale(req, target, user: user, patchType: req.header("Content-Type")) }
             }
-            return try patch(req, target, user: user)
+            return try retryingCommitRaces(target) { try patch(req, target, user: user) }
         case "delete": return try delete(req, target)
         case "deletecollection": return try deleteCollection(req, target)
         default: throw APIError.methodNotAllowed()

@@ -27,6 +27,9 @@ public struct KubeTestServerOptions: Sendable {
     public var watchQueueLimit = 10_000
     /// Watch duration when the client gives no timeoutSeconds.
     public var defaultWatchTimeout: Double = 1800
+    /// Simulated kube-controller-manager and kubelet (Deployments roll out, Pods start, Jobs finish,
+    /// HPAs scale); off by default. `KubeTestServer.simulation` changes it while the server runs.
+    public var simulation = SimulationSettings()
     public init() {}
 }
 
@@ -44,6 +47,8 @@ public final class KubeTestServer: Sendable {
     public var port: Int { listener.localPort }
     /// Faults a test can switch on and off (FaultInjection.swift, docs/test-server.md).
     public var faults: FaultInjector { core.faults }
+    /// Simulated controllers a test can switch on, tune and steer (Simulation/, docs/test-server.md).
+    public var simulation: ControllerSimulator { core.simulation }
     /// "https://HOST:PORT"
     public var url: String {
         let host = core.options.host.contains(":") ? "[\(core.options.host)]" : core.options.host
@@ -86,6 +91,7 @@ public final class KubeTestServer: Sendable {
     }
 
     public func stop() async throws {
+        core.simulation.shutdown()
         core.shutdown()
         await listener.stop()
     }

@@ -38,6 +38,9 @@ struct ObjectStore: Sendable {
     var window: Int
     var watchers: [Int: Watcher] = [:]
     var nextWatcherID = 1
+    /// Told the storage key of every committed change (the controller simulation wakes on it).
+    /// Runs under the server's lock, so it must neither block nor take that lock.
+    var onCommit: (@Sendable (String) -> Void)? = nil
 
     init(window: Int) { self.window = max(1, window) }
 
@@ -127,6 +130,7 @@ struct ObjectStore: Sendable {
             history.removeFirst(drop)
         }
         deliver(event)
+        onCommit?(event.storage)
     }
 
     // MARK: Watchers

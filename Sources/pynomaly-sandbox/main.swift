@@ -6,13 +6,24 @@ import KubeTestServer
 import KubeYAML
 import Synchronization
 
-/// `make run`: an embedded KubeTestServer with the CRDs installed, a kubeconfig for kubectl, and the
-/// operator's preflight run against it. With `--kubeconfig` it runs preflight against that cluster instead.
+/// `make run`: an embedded KubeTestServer (simulated controllers on) with the CRDs installed, a
+/// kubeconfig for kubectl, preflight, the operator (`pynomaly-operator run`) as a child process, and
+/// the sample PynomalyDeployment applied, its rollout printed as it happens. With `--kubeconfig` it
+/// runs preflight against that cluster instead.
 @main
 struct Sandbox: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pynomaly-sandbox",
-        abstract: "Runs an embedded Kubernetes test API server with the operator's CRDs, for trying things with kubectl.")
+        abstract: "Runs the operator against an embedded Kubernetes test API server with simulated controllers.",
+        discussion: """
+            Starts the test API server (Deployments, Pods, Jobs and HPAs are simulated), installs the CRDs, \
+            writes <state-directory>/kubeconfig, runs preflight, starts `pynomaly-operator run` against it, \
+            applies the sample (PynomalyDeployment and Secret) and prints its rollout until Ctrl-C. Lines prefixed \
+            "operator |" are the operator's log; "rollout |" lines are the sandbox's view of the objects.
+            Exit codes: 0 after Ctrl-C/SIGTERM (or, with --exit-after-setup, once the sample is Ready); \
+            non-zero when setup or preflight fails, the operator exits on its own, or the sample is not \
+            Ready in time.
+            """)
 
     @Option(help: "Check this real cluster's kubeconfig with preflight instead of starting the embedded server.")
     var kubeconfig: String?
@@ -26,29 +37,66 @@ struct Sandbox: AsyncParsableCommand {
     @Option(help: "The folder of CustomResourceDefinitions to install.")
     var crds = "crds"
 
+    @Option(help: "The manifest applied once the operator runs (its PynomalyDeployments, Secrets and ConfigMaps).")
+    var sample = "manifests/samples/pynomaly.yaml"
+
     @Option(help: "The port of the embedded API server (0: any free port).")
     var port = 0
 
-    @Flag(help: "Set everything up, run preflight, then exit (for tests).")
+    @Option(help: "The operator's --metrics-bind-address (0: disabled; 127.0.0.1:0: any free port).")
+    var metricsBindAddress = "127.0.0.1:8080"
+
+    @Option(help: "The operator's --health-probe-bind-address (0: disabled; 127.0.0.1:0: any free port).")
+    var healthProbeBindAddress = "127.0.0.1:8081"
+
+    @Option(help: "Seconds --exit-after-setup waits for the sample to become Ready.")
+    var readyTimeout: Double = 60
+
+    @Flag(help: "Set up, run preflight, start the operator, wait until the sample is Ready, then stop everything (for tests).")
     var exitAfterSetup = false
+
+    @Flag(help: "Serve the API with the CRDs installed, without preflight, the operator or the sample (tests run their own).")
+    var serverOnly = false
 
     func run() async throws {
         if let kubeconfig {
             say("pynomaly-sandbox: checking the cluster of \(kubeconfig) with preflight (no embedded server)")
             var args = ["preflight", "--kubeconfig", kubeconfig]
             if let context { args += ["--context", context] }
-            let status = try runOperator(args)
+            let status = try await runOperatorToCompletion(args)
             throw ExitCode(status)
         }
 
+        // Signals are caught from the start, so Ctrl-C during setup still stops the server cleanly.
+        let (events, eventSink) = AsyncStream<SandboxEvent>.makeStream()
+        let signals = SignalCatcher(eventSink)
+
         var options = KubeTestServerOptions()
         options.port = port
+        options.simulation = .on
         let server = try await KubeTestServer.start(options)
-        say("pynomaly-sandbox: test API server listening on \(server.url)")
+        say("pynomaly-sandbox: test API server listening on \(server.url) (simulated controllers on)")
 
+        let status: Int32
+        do {
+            status = try await runEmbedded(server: server, events: events, eventSink: eventSink, signals: signals)
+        } catch {
+            say("pynomaly-sandbox: \(error)")
+            try? await server.stop()
+            throw ExitCode.failure
+        }
+        say("pynomaly-sandbox: stopping the API server")
+        try await server.stop()
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// Everything after the server started; answers the exit status.
+    func runEmbedded(server: KubeTestServer, events: AsyncStream<SandboxEvent>, eventSink: AsyncStream<SandboxEvent>.Continuation,
+                     signals: SignalCatcher) async throws -> Int32 {
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         let kubeconfigPath = (stateDirectory as NSString).appendingPathComponent("kubeconfig")
         try server.writeKubeconfig(to: kubeconfigPath)
+        say("pynomaly-sandbox: wrote \(kubeconfigPath)")
 
         // Everything below goes over HTTPS through the operator's own client, as a real cluster would.
         let client = try makeKubeClient(configuration: try ConfigurationResolver.resolve(kubeconfigPath: kubeconfigPath, context: nil))
@@ -56,25 +104,122 @@ struct Sandbox: AsyncParsableCommand {
         let namespace: JSONValue = ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "pynomaly-system"]]
         _ = try await client.create(.namespaces, namespace: nil, object: namespace, options: WriteOptions())
 
-        let preflightStatus = try runOperator(["preflight", "--kubeconfig", kubeconfigPath])
+        if serverOnly {
+            say("""
+
+                The sandbox is running (server only: no operator). Try:
+                  kubectl --kubeconfig \(kubeconfigPath) get crds
+                Ctrl-C stops it.
+                """)
+            if exitAfterSetup { return 0 }
+            _ = await nextEvent(events) { if case .signal = $0 { return true } else { return false } }
+            return 0
+        }
+
+        let preflightStatus = try await runOperatorToCompletion(["preflight", "--kubeconfig", kubeconfigPath])
+        guard preflightStatus == 0 else {
+            say("pynomaly-sandbox: preflight failed (exit status \(preflightStatus)); not starting the operator")
+            return preflightStatus
+        }
+
+        let operatorProcess = try startOperator(kubeconfigPath: kubeconfigPath, eventSink: eventSink)
+        say("pynomaly-sandbox: operator started (pid \(operatorProcess.processIdentifier))")
+
+        let targets: [ObjectTarget]
+        do {
+            targets = try await applySample(client)
+        } catch {
+            say("pynomaly-sandbox: applying \(sample) failed: \(error)")
+            await stopOperator(operatorProcess)
+            return 1
+        }
+
+        // One watcher per applied PynomalyDeployment, and one for the Deployments it owns.
+        var watchers: [Task<Void, Never>] = []
+        for target in targets {
+            watchers.append(Task {
+                await follow(client, .pynomalyDeployments, namespace: target.namespace,
+                             options: ListOptions(fieldSelector: "metadata.name=\(target.name)")) { object in
+                    let line = RolloutLine.pynomalyDeployment(object)
+                    if RolloutLine.isReady(object) { eventSink.yield(.ready(target, line)) }
+                    return line
+                }
+            })
+            watchers.append(Task {
+                await follow(client, .deployments, namespace: target.namespace,
+                             options: ListOptions(labelSelector: "app.kubernetes.io/instance=\(target.name),app.kubernetes.io/name=pynomaly"),
+                             describe: RolloutLine.deployment)
+            })
+        }
+        if exitAfterSetup {
+            let timeout = readyTimeout
+            watchers.append(Task {
+                try? await Task.sleep(for: .seconds(timeout))
+                if !Task.isCancelled { eventSink.yield(.timedOut) }
+            })
+        } else {
+            printHints(kubeconfigPath: kubeconfigPath)
+        }
+
+        let status = await superviseUntilDone(events: events, signals: signals, operatorProcess: operatorProcess, targets: targets)
+        watchers.forEach { $0.cancel() }
+        for watcher in watchers { await watcher.value }
+        return status
+    }
+
+    /// Waits for the event that ends the sandbox and stops the operator; answers the exit status.
+    func superviseUntilDone(events: AsyncStream<SandboxEvent>, signals: SignalCatcher, operatorProcess: Process,
+                            targets: [ObjectTarget]) async -> Int32 {
+        var pendingReady = Set(targets)
+        for await event in events {
+            switch event {
+            case .signal(let number):
+                say("pynomaly-sandbox: received \(number == SIGINT ? "SIGINT" : "SIGTERM"), stopping the operator")
+                await stopOperator(operatorProcess)
+                return 0
+            case .operatorExited(let status, let reason):
+                // Ctrl-C in a terminal signals the whole process group, the operator too: its exit
+                // then is part of the shutdown, not a failure. Give our own signal a moment to land.
+                if !signals.received { try? await Task.sleep(for: .milliseconds(500)) }
+                if signals.received {
+                    say("pynomaly-sandbox: the operator stopped (\(describe(status: status, reason: reason)))")
+                    return 0
+                }
+                say("pynomaly-sandbox: the operator exited on its own (\(describe(status: status, reason: reason)))")
+                return status == 0 ? 1 : status
+            case .ready(let target, let line):
+                pendingReady.remove(target)
+                guard exitAfterSetup, pendingReady.isEmpty else { continue }
+                say("pynomaly-sandbox: Ready: \(line)")
+                await stopOperator(operatorProcess)
+                return 0
+            case .timedOut:
+                say("pynomaly-sandbox: the sample was not Ready within \(readyTimeout) s")
+                await stopOperator(operatorProcess)
+                return 1
+            }
+        }
+        await stopOperator(operatorProcess)
+        return 1
+    }
+
+    func printHints(kubeconfigPath: String) {
+        let k = "kubectl --kubeconfig \(kubeconfigPath)"
         say("""
 
-            The sandbox is running. Try:
-              kubectl --kubeconfig \(kubeconfigPath) get crds
-              kubectl --kubeconfig \(kubeconfigPath) apply -f manifests/samples/pynomaly.yaml
-              kubectl --kubeconfig \(kubeconfigPath) get pyd
-            The operator's reconcile loop (`pynomaly-operator run`) arrives with the controller runtime;
-            until then the sandbox serves the API and runs preflight. Ctrl-C stops it.
+            The sandbox is running: the operator reconciles the sample from \(sample); its rollout is printed below. Try:
+              \(k) get pyd
+              \(k) describe pyd pynomaly
+              PATH=.build/debug:$PATH kubectl pynomaly status pynomaly --kubeconfig \(kubeconfigPath)
+              \(k) scale pyd pynomaly --replicas=5
+              \(k) patch pyd pynomaly --type=merge -p '{"spec":{"image":"ghcr.io/elgerytme/pynomaly:v0.1.4"}}'
+              \(k) edit pyd pynomaly        (change spec.image to start a rollout)
+            Ctrl-C stops the operator and the server.
+
             """)
-        if exitAfterSetup {
-            try await server.stop()
-            if preflightStatus != 0 { throw ExitCode(preflightStatus) }
-            return
-        }
-        await waitForTerminationSignal()
-        say("pynomaly-sandbox: stopping")
-        try await server.stop()
     }
+
+    // MARK: - Setup
 
     func installCRDs(_ client: KubeAPIClient) async throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: crds).filter { $0.hasSuffix(".yaml") }.sorted()
@@ -89,37 +234,257 @@ struct Sandbox: AsyncParsableCommand {
         }
     }
 
-    /// Runs the pynomaly-operator binary that was built next to this one.
-    func runOperator(_ args: [String]) throws -> Int32 {
+    /// Server-side applies the sample (as `kubectl apply --server-side -f` would): its
+    /// PynomalyDeployments and the Secrets and ConfigMaps they reference (the operator waits for a
+    /// missing referenced Secret, so the PynomalyDeployment alone never becomes Ready). Other kinds are
+    /// skipped. Answers the PynomalyDeployments it applied.
+    func applySample(_ client: KubeAPIClient) async throws -> [ObjectTarget] {
+        let text = try String(contentsOfFile: sample, encoding: .utf8)
+        let kinds: [String: ResourceType] = ["Secret": .secrets, "ConfigMap": .configMaps,
+                                             "PynomalyDeployment": .pynomalyDeployments]
+        var targets: [ObjectTarget] = []
+        for document in try YAML.parseDocuments(text) {
+            let kind = document["kind"]?.stringValue ?? "?"
+            guard let name = document[path: ["metadata", "name"]]?.stringValue else {
+                throw ValidationError("a \(kind) in \(sample) has no metadata.name")
+            }
+            guard let resource = kinds[kind] else {
+                say("pynomaly-sandbox: skipped \(kind) \(name) of \(sample) (the sandbox applies \(kinds.keys.sorted().joined(separator: ", ")))")
+                continue
+            }
+            let namespace = document[path: ["metadata", "namespace"]]?.stringValue ?? "default"
+            _ = try await client.patch(resource, namespace: namespace, name: name, type: .apply, body: document.serialized(),
+                                       options: WriteOptions(fieldManager: "kubectl", force: true))
+            say("pynomaly-sandbox: applied \(kind) \(namespace)/\(name) from \(sample)")
+            if resource == .pynomalyDeployments { targets.append(ObjectTarget(namespace: namespace, name: name)) }
+        }
+        guard !targets.isEmpty else { throw ValidationError("no PynomalyDeployment in \(sample)") }
+        return targets
+    }
+
+    // MARK: - The operator process
+
+    /// The pynomaly-operator binary that was built next to this one.
+    func operatorBinary() throws -> URL {
         let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         let binary = here.appendingPathComponent("pynomaly-operator")
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw ValidationError("pynomaly-operator is not built next to pynomaly-sandbox (\(binary.path)); run `swift build` first")
         }
+        return binary
+    }
+
+    /// Runs the operator binary with our own standard output (preflight) and answers its exit status.
+    func runOperatorToCompletion(_ args: [String]) async throws -> Int32 {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = try operatorBinary()
         process.arguments = args
+        return try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+
+    /// Starts `pynomaly-operator run`; its output is printed line by line with an "operator | " prefix,
+    /// and its exit becomes an event.
+    func startOperator(kubeconfigPath: String, eventSink: AsyncStream<SandboxEvent>.Continuation) throws -> Process {
+        let process = Process()
+        process.executableURL = try operatorBinary()
+        process.arguments = ["run", "--kubeconfig", kubeconfigPath,
+                             "--metrics-bind-address", metricsBindAddress,
+                             "--health-probe-bind-address", healthProbeBindAddress,
+                             "--log-format", "text"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { finished in
+            // Let the reader print the operator's last lines before its exit is reported.
+            _ = exited.wait(timeout: .now() + 2)
+            eventSink.yield(.operatorExited(finished.terminationStatus, finished.terminationReason))
+        }
         try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+        // A thread of its own drains the pipe: a full pipe would block the operator's logging.
+        let reader = pipe.fileHandleForReading
+        Thread.detachNewThread {
+            var splitter = LineSplitter()
+            while true {
+                let data = reader.availableData
+                if data.isEmpty { break }
+                for line in (try? splitter.feed(data)) ?? [] {
+                    say("operator | " + String(decoding: line, as: UTF8.self))
+                }
+            }
+            if let last = splitter.finish() { say("operator | " + String(decoding: last, as: UTF8.self)) }
+            exited.signal()
+        }
+        return process
+    }
+
+    /// SIGTERM, then up to 35 s for the operator's graceful shutdown (its default grace is 30 s),
+    /// then SIGKILL.
+    func stopOperator(_ process: Process) async {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(35)
+        while process.isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        if process.isRunning {
+            say("pynomaly-sandbox: the operator did not stop within 35 s; killing it")
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        say("pynomaly-sandbox: the operator stopped (\(describe(status: process.terminationStatus, reason: process.terminationReason)))")
+    }
+
+    func describe(status: Int32, reason: Process.TerminationReason) -> String {
+        reason == .uncaughtSignal ? "killed by signal \(status)" : "exit status \(status)"
     }
 }
 
-/// Suspends until SIGINT or SIGTERM arrives.
-func waitForTerminationSignal() async {
-    signal(SIGINT, SIG_IGN)
-    signal(SIGTERM, SIG_IGN)
-    let queue = DispatchQueue(label: "signals")
-    let sources = [SIGINT, SIGTERM].map { DispatchSource.makeSignalSource(signal: $0, queue: queue) }
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        let pending = Mutex<CheckedContinuation<Void, Never>?>(continuation)
-        for source in sources {
-            // Whichever signal comes first resumes; a later one finds nothing to resume.
-            source.setEventHandler { pending.withLock { $0.take() }?.resume() }
+/// A namespaced object the sandbox applied and follows.
+struct ObjectTarget: Sendable, Hashable {
+    var namespace: String
+    var name: String
+}
+
+/// What can end the sandbox's wait.
+enum SandboxEvent: Sendable {
+    case signal(Int32)
+    case operatorExited(Int32, Process.TerminationReason)
+    /// A followed PynomalyDeployment is Ready=True (for its current generation), with its rollout line.
+    case ready(ObjectTarget, String)
+    case timedOut
+}
+
+/// The first event of `events` that `matches` (nil when the stream ends).
+func nextEvent(_ events: AsyncStream<SandboxEvent>, where matches: (SandboxEvent) -> Bool) async -> SandboxEvent? {
+    for await event in events where matches(event) { return event }
+    return nil
+}
+
+/// Catches SIGINT and SIGTERM for the life of the process, turning each into an event.
+final class SignalCatcher: Sendable {
+    /// Kept for the life of the catcher (a released source stops delivering); set once in init and
+    /// never touched again, hence safe to share.
+    nonisolated(unsafe) private let sources: [any DispatchSourceSignal]
+    private let flag = SignalFlag()
+
+    init(_ sink: AsyncStream<SandboxEvent>.Continuation) {
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let queue = DispatchQueue(label: "signals")
+        let flag = flag
+        var installed: [any DispatchSourceSignal] = []
+        for number in [SIGINT, SIGTERM] {
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler {
+                flag.set()
+                sink.yield(.signal(number))
+            }
             source.resume()
+            installed.append(source)
+        }
+        sources = installed
+    }
+
+    /// Whether a termination signal has arrived.
+    var received: Bool { flag.isSet }
+}
+
+/// A flag set once from the signal queue and read from tasks.
+final class SignalFlag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+}
+
+/// Follows the objects a watch selects and prints one "rollout | " line whenever `describe` of one of
+/// them changes; re-watches when the server ends the stream, until the task is cancelled.
+func follow(_ client: KubeAPIClient, _ resource: ResourceType, namespace: String, options: ListOptions,
+            describe: @escaping @Sendable (JSONValue) -> String) async {
+    var lastLines: [String: String] = [:]
+    var resourceVersion: String?
+    while !Task.isCancelled {
+        var opts = options
+        opts.resourceVersion = resourceVersion
+        do {
+            let stream = try await client.watch(resource, namespace: namespace, options: opts)
+            try await withTaskCancellationHandler {
+                for try await event in stream {
+                    if let rv = event.object[path: ["metadata", "resourceVersion"]]?.stringValue { resourceVersion = rv }
+                    guard event.type != .bookmark else { continue }
+                    let name = event.object[path: ["metadata", "name"]]?.stringValue ?? "?"
+                    if event.type == .deleted {
+                        lastLines[name] = nil
+                        say("rollout | \(resource.kind) \(name) deleted")
+                        continue
+                    }
+                    let line = describe(event.object)
+                    if lastLines[name] != line {
+                        lastLines[name] = line
+                        say("rollout | \(line)")
+                    }
+                }
+            } onCancel: {
+                stream.cancel()
+            }
+        } catch let error as KubeError where error.isGone {
+            resourceVersion = nil  // too old: start over (the summaries deduplicate the replay)
+        } catch {
+            if Task.isCancelled { return }
+            try? await Task.sleep(for: .seconds(1))
         }
     }
-    sources.forEach { $0.cancel() }
+}
+
+/// The one-line summaries the sandbox prints of the objects it follows.
+enum RolloutLine {
+    /// `pynomaly PynomalyDeployment phase=Progressing ready=1/3 revision=1 Ready=False "message"`.
+    static func pynomalyDeployment(_ object: JSONValue) -> String {
+        let name = object[path: ["metadata", "name"]]?.stringValue ?? "?"
+        let status = object["status"]
+        let desired = object[path: ["spec", "replicas"]]?.intValue.map(String.init) ?? "?"
+        let ready = status?["readyReplicas"]?.intValue ?? 0
+        var parts = ["\(name) PynomalyDeployment",
+                     "phase=\(status?["phase"]?.stringValue ?? "-")",
+                     "ready=\(ready)/\(desired)",
+                     "revision=\(status?["currentRevision"]?.intValue.map(String.init) ?? "-")"]
+        if let readyCondition = condition("Ready", of: object) {
+            parts.append("Ready=\(readyCondition["status"]?.stringValue ?? "?")")
+        }
+        if let message = status?["message"]?.stringValue, !message.isEmpty { parts.append("\"\(message)\"") }
+        return parts.joined(separator: " ")
+    }
+
+    /// `pynomaly Deployment replicas=3 ready=1 updated=3 available=1 image=...:v0.1.3`.
+    static func deployment(_ object: JSONValue) -> String {
+        let name = object[path: ["metadata", "name"]]?.stringValue ?? "?"
+        func count(_ key: String) -> Int64 { object[path: ["status", key]]?.intValue ?? 0 }
+        let desired = object[path: ["spec", "replicas"]]?.intValue.map(String.init) ?? "?"
+        let image = object[path: ["spec", "template", "spec", "containers"]]?[0]?["image"]?.stringValue ?? "?"
+        return "\(name) Deployment replicas=\(count("replicas"))/\(desired) ready=\(count("readyReplicas")) "
+            + "updated=\(count("updatedReplicas")) available=\(count("availableReplicas")) image=\(image)"
+    }
+
+    /// Whether the object's Ready condition is True for its current generation.
+    static func isReady(_ object: JSONValue) -> Bool {
+        guard let ready = condition("Ready", of: object), ready["status"]?.stringValue == "True" else { return false }
+        let generation = object[path: ["metadata", "generation"]]?.intValue
+        let observed = object[path: ["status", "observedGeneration"]]?.intValue
+        return generation == nil || observed == nil || generation == observed
+    }
+
+    static func condition(_ type: String, of object: JSONValue) -> JSONValue? {
+        object[path: ["status", "conditions"]]?.arrayValue?.first { $0["type"]?.stringValue == type }
+    }
 }
 
 /// Writes a line straight to standard output (unbuffered), so the sandbox's lines and those of the

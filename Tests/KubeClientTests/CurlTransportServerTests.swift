@@ -216,6 +216,36 @@ final class CurlTransportServerTests: XCTestCase {
         XCTAssertLessThanOrEqual(stats.connectionsOpened, 4, "connections are pooled and bounded")
     }
 
+    /// An operator runs a dozen watches (each holding an HTTP/1.1 connection for its whole life)
+    /// and still needs its requests answered: the default pool has no bound to starve them.
+    func testManyOpenWatchesDoNotStarveRequests() async throws {
+        let server = try await Self.shared.get()
+        let curl = try CurlTransport(configuration: configuration(for: server))
+        let client = KubeAPIClient(transport: curl)
+        final class Opened: Sendable { let count = Mutex(0) }
+        let opened = Opened()
+        var watches: [Task<Void, any Error>] = []
+        for _ in 0..<12 {
+            watches.append(Task {
+                let stream = try await client.watch(.namespaces, namespace: nil, options: ListOptions(resourceVersion: "0"))
+                var first = true
+                for try await _ in stream where first { first = false; opened.count.withLock { $0 += 1 } }
+            })
+        }
+        let allOpen = await eventually(timeout: 10) { opened.count.withLock { $0 } == 12 }
+        XCTAssertTrue(allOpen, "every watch delivered its first event")
+        let answered = Opened()
+        let request = Task {
+            _ = try await client.get(.namespaces, namespace: nil, name: "default")
+            answered.count.withLock { $0 = 1 }
+        }
+        let done = await eventually(timeout: 5) { answered.count.withLock { $0 } == 1 }
+        XCTAssertTrue(done, "a GET is answered while 12 watches are open")
+        request.cancel()
+        for watch in watches { watch.cancel() }
+        for watch in watches { _ = await watch.result }
+    }
+
     func testCancellingAWatchTaskEndsItPromptly() async throws {
         let server = try await Self.shared.get()
         let (client, curl) = try client(server)

@@ -10,7 +10,7 @@ struct PynomalyOperatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pynomaly-operator",
         abstract: "Runs Pynomaly on Kubernetes from PynomalyDeployment resources.",
-        subcommands: [PreflightCommand.self])
+        subcommands: [RunCommand.self, PreflightCommand.self])
 }
 
 /// How to reach the API server: kubectl's precedence (flag, $KUBECONFIG, in-cluster, ~/.kube/config).

@@ -1,0 +1,155 @@
+import Foundation
+import KubeCore
+
+/// The simulated deployment controller. Without ReplicaSets: a Deployment owns its Pods directly
+/// (ownerReference to the Deployment, label `pod-template-hash`). A rollout creates the Pods of the
+/// new template at once, removes the old ones when the new ones are ready, and writes status as
+/// kube-controller-manager does (counts, Available and Progressing, progress deadline).
+extension ControllerSimulator {
+    func reconcileDeployments(_ w: SimulationWriter, now: Date) -> Date? {
+        guard let info = w.info("apps", "v1", "deployments"), let podInfo = w.info("", "v1", "pods") else { return nil }
+        let deployments = w.list(info)
+        var pods = w.list(podInfo)
+        let deadline = memory.withLock { $0.settings.progressDeadline }
+        let nowText = Time.format(now)
+        var next: Date?
+        var live: Set<String> = []
+        for d in deployments {
+            let uid = d[path: ["metadata", "uid"]]?.stringValue ?? ""
+            let ns = d[path: ["metadata", "namespace"]]?.stringValue ?? ""
+            let name = d[path: ["metadata", "name"]]?.stringValue ?? ""
+            let generation = d[path: ["metadata", "generation"]]?.intValue ?? 1
+            let replicas = d[path: ["spec", "replicas"]]?.intValue ?? 1
+            let paused = d[path: ["spec", "paused"]]?.boolValue == true
+            let template = d[path: ["spec", "template"]] ?? [:]
+            let hash = SimConditions.safeHash(template.serializedString())
+            let rsName = "\(name)-\(hash)"
+            let rolloutKey = "\(uid)/\(hash)/\(generation)"
+            live.insert(rolloutKey)
+            let started = memory.withLock { m -> Date in
+                let s = m.rolloutStarts[rolloutKey] ?? now
+                m.rolloutStarts[rolloutKey] = s
+                return s
+            }
+
+            var owned = pods.filter { $0[path: ["metadata", "namespace"]]?.stringValue == ns && SimConditions.owned($0, by: uid) }
+            if !paused {
+                let current = owned.filter { Self.hash(of: $0) == hash }.sorted(by: Self.byName)
+                if current.count < replicas {
+                    for pod in newPods(for: d, hash: hash, count: Int(replicas) - current.count, existing: owned) {
+                        if let created = w.create(podInfo, pod) {
+                            owned.append(created)
+                            pods.append(created)
+                        }
+                    }
+                } else if current.count > replicas {
+                    // Scale down: the newest names go first (deterministic; the real one prefers unready Pods).
+                    for pod in current.suffix(current.count - Int(replicas)) {
+                        w.delete(podInfo, pod)
+                        owned.removeAll { $0[path: ["metadata", "uid"]] == pod[path: ["metadata", "uid"]] }
+                    }
+                }
+                let readyNew = owned.filter { Self.hash(of: $0) == hash && Self.isReady($0) }.count
+                if readyNew >= replicas {
+                    for old in owned where Self.hash(of: old) != hash {
+                        w.delete(podInfo, old)
+                    }
+                    owned.removeAll { Self.hash(of: $0) != hash }
+                }
+            }
+
+            let total = Int64(owned.count)
+            let updated = Int64(owned.filter { Self.hash(of: $0) == hash }.count)
+            let ready = Int64(owned.filter(Self.isReady).count)
+            let readyNew = Int64(owned.filter { Self.hash(of: $0) == hash && Self.isReady($0) }.count)
+            let complete = updated == replicas && readyNew == replicas && total == replicas
+            let previous = d[path: ["status", "conditions"]]?.arrayValue ?? []
+            let minAvailable = replicas - Self.maxUnavailable(d, replicas: replicas)
+            let available = ready >= minAvailable
+            let availableCondition = SimConditions.make(
+                "Available", available ? "True" : "False",
+                reason: available ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable",
+                message: available ? "Deployment has minimum availability." : "Deployment does not have minimum availability.",
+                previous: previous, now: nowText, updateTime: true)
+            let progressing: JSONValue
+            if paused {
+                progressing = SimConditions.make("Progressing", "Unknown", reason: "DeploymentPaused", message: "Deployment is paused",
+                                                 previous: previous, now: nowText, updateTime: true)
+            } else if complete {
+                progressing = SimConditions.make("Progressing", "True", reason: "NewReplicaSetAvailable",
+                                                 message: "ReplicaSet \"\(rsName)\" has successfully progressed.",
+                                                 previous: previous, now: nowText, updateTime: true)
+            } else if now >= started.addingTimeInterval(deadline) {
+                progressing = SimConditions.make("Progressing", "False", reason: "ProgressDeadlineExceeded",
+                                                 message: "ReplicaSet \"\(rsName)\" has timed out progressing.",
+                                                 previous: previous, now: nowText, updateTime: true)
+            } else {
+                progressing = SimConditions.make("Progressing", "True", reason: "ReplicaSetUpdated",
+                                                 message: "ReplicaSet \"\(rsName)\" is progressing.",
+                                                 previous: previous, now: nowText, updateTime: true)
+                let at = started.addingTimeInterval(deadline)
+                next = next.map { min($0, at) } ?? at
+            }
+            var status: JSONObject = ["observedGeneration": .int(generation), "conditions": [availableCondition, progressing]]
+            // kube-controller-manager leaves zero counts out (omitempty).
+            for (key, value) in [("replicas", total), ("updatedReplicas", updated), ("readyReplicas", ready),
+                                 ("availableReplicas", ready), ("unavailableReplicas", max(0, replicas - ready))] where value > 0 {
+                status[key] = .int(value)
+            }
+            w.writeStatus(info, d, .object(status))
+        }
+        memory.withLock { m in m.rolloutStarts = m.rolloutStarts.filter { live.contains($0.key) } }
+        return next
+    }
+
+    /// `count` new Pods of the Deployment's template, with names that are free and deterministic.
+    func newPods(for d: JSONValue, hash: String, count: Int, existing: [JSONValue]) -> [JSONValue] {
+        guard count > 0 else { return [] }
+        let name = d[path: ["metadata", "name"]]?.stringValue ?? ""
+        let uid = d[path: ["metadata", "uid"]]?.stringValue ?? ""
+        var taken = Set(existing.compactMap { $0[path: ["metadata", "name"]]?.stringValue })
+        var labels = d[path: ["spec", "template", "metadata", "labels"]]?.objectValue ?? [:]
+        labels["pod-template-hash"] = .string(hash)
+        var metadata: JSONObject = ["labels": .object(labels),
+                                    "ownerReferences": [SimConditions.ownerReference(apiVersion: "apps/v1", kind: "Deployment", of: d)]]
+        if let annotations = d[path: ["spec", "template", "metadata", "annotations"]] { metadata["annotations"] = annotations }
+        if let ns = d[path: ["metadata", "namespace"]] { metadata["namespace"] = ns }
+        var spec = d[path: ["spec", "template", "spec"]] ?? [:]
+        spec["nodeName"] = "kube-test-node"
+        var result: [JSONValue] = []
+        var ordinal = 0
+        while result.count < count {
+            let podName = "\(name)-\(hash)-\(SimConditions.safeHash("\(uid)/\(hash)/\(ordinal)", length: 5))"
+            ordinal += 1
+            guard !taken.contains(podName) else { continue }
+            taken.insert(podName)
+            var m = metadata
+            m["name"] = .string(podName)
+            result.append(["apiVersion": "v1", "kind": "Pod", "metadata": .object(m), "spec": spec])
+        }
+        return result
+    }
+
+    static func hash(of pod: JSONValue) -> String? {
+        pod[path: ["metadata", "labels", "pod-template-hash"]]?.stringValue
+    }
+
+    static func isReady(_ pod: JSONValue) -> Bool {
+        (pod[path: ["status", "conditions"]]?.arrayValue ?? []).contains {
+            $0["type"]?.stringValue == "Ready" && $0["status"]?.stringValue == "True"
+        }
+    }
+
+    static func byName(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        (a[path: ["metadata", "name"]]?.stringValue ?? "") < (b[path: ["metadata", "name"]]?.stringValue ?? "")
+    }
+
+    /// `spec.strategy.rollingUpdate.maxUnavailable` as a count (percentages round down; Recreate: 0).
+    static func maxUnavailable(_ d: JSONValue, replicas: Int64) -> Int64 {
+        guard d[path: ["spec", "strategy", "type"]]?.stringValue ?? "RollingUpdate" == "RollingUpdate" else { return 0 }
+        let value = d[path: ["spec", "strategy", "rollingUpdate", "maxUnavailable"]] ?? "25%"
+        if let n = value.intValue { return min(n, replicas) }
+        if let s = value.stringValue, s.hasSuffix("%"), let p = Int64(s.dropLast()) { return min(replicas * p / 100, replicas) }
+        return 0
+    }
+}

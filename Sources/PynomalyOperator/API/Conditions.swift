@@ -1,0 +1,35 @@
+import Foundation
+
+/// Condition types of PynomalyDeployment and PynomalyRestore. Ready, Reconciling and Stalled follow
+/// kstatus, so Argo CD, Flux and `kubectl wait --for=condition=Ready` understand them.
+public enum ConditionType {
+    public static let ready = "Ready"
+    public static let reconciling = "Reconciling"
+    public static let stalled = "Stalled"
+    public static let available = "Available"
+    public static let progressing = "Progressing"
+    public static let rolledBack = "RolledBack"
+    public static let backupHealthy = "BackupHealthy"
+    public static let restoreInProgress = "RestoreInProgress"
+    public static let invalidSpec = "InvalidSpec"
+}
+
+/// Condition reasons (CamelCase) used by the operator.
+public enum ConditionReason {
+    public static let rolloutComplete = "RolloutComplete"
+    public static let rolloutInProgress = "RolloutInProgress"
+    public static let invalidSpec = "InvalidSpec"
+    public static let progressDeadlineExceeded = "ProgressDeadlineExceeded"
+    public static let smokeTestFailed = "SmokeTestFailed"
+    public static let rollbackRequested = "Requested"
+    public static let rolledBack = "RolledBack"
+    public static let paused = "Paused"
+    public static let awaitingPromotion = "AwaitingPromotion"
+    public static let aborted = "Aborted"
+    public static let minimumReplicasAvailable = "MinimumReplicasAvailable"
+    public static let minimumReplicasUnavailable = "MinimumReplicasUnavailable"
+    public static let backupSucceeded = "BackupSucceeded"
+    public static let backupFailed = "BackupFailed"
+    public static let restoreRunning = "RestoreRunning"
+    public static let reconcileError = "ReconcileError"
+}

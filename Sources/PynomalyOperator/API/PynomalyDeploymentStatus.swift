@@ -1,0 +1,184 @@
+import Foundation
+import KubeCore
+
+/// The observed state of a PynomalyDeployment, written by the operator only. Times are RFC 3339
+/// strings as the API server stores them (see `KubeTime`).
+public struct PynomalyDeploymentStatus: Codable, Sendable, Hashable {
+    public var observedGeneration: Int64?
+    public var phase: Phase?
+    public var message: String?
+    /// metav1.Condition list keyed by type (see `ConditionType`).
+    public var conditions: [Condition]?
+    public var replicas: Int32?
+    public var readyReplicas: Int32?
+    public var updatedReplicas: Int32?
+    public var availableReplicas: Int32?
+    /// Pod label selector as a string, for the scale subresource and the HPA.
+    public var selector: String?
+    /// Image serving traffic now.
+    public var image: String?
+    public var currentRevision: Int64?
+    /// Last revision that rolled out successfully (the automatic rollback target).
+    public var stableRevision: Int64?
+    /// Recent revisions, newest last.
+    public var history: [HistoryEntry]?
+    public var blueGreen: BlueGreen?
+    public var lastRollback: LastRollback?
+    public var backup: Backup?
+    /// Last handled token per request (`RequestAnnotation.statusKey`).
+    public var handledRequests: [String: String]?
+    public var restore: Restore?
+
+    public init(observedGeneration: Int64? = nil, phase: Phase? = nil, message: String? = nil, conditions: [Condition]? = nil,
+                replicas: Int32? = nil, readyReplicas: Int32? = nil, updatedReplicas: Int32? = nil, availableReplicas: Int32? = nil,
+                selector: String? = nil, image: String? = nil, currentRevision: Int64? = nil, stableRevision: Int64? = nil,
+                history: [HistoryEntry]? = nil, blueGreen: BlueGreen? = nil, lastRollback: LastRollback? = nil, backup: Backup? = nil,
+                handledRequests: [String: String]? = nil, restore: Restore? = nil) {
+        self.observedGeneration = observedGeneration
+        self.phase = phase
+        self.message = message
+        self.conditions = conditions
+        self.replicas = replicas
+        self.readyReplicas = readyReplicas
+        self.updatedReplicas = updatedReplicas
+        self.availableReplicas = availableReplicas
+        self.selector = selector
+        self.image = image
+        self.currentRevision = currentRevision
+        self.stableRevision = stableRevision
+        self.history = history
+        self.blueGreen = blueGreen
+        self.lastRollback = lastRollback
+        self.backup = backup
+        self.handledRequests = handledRequests
+        self.restore = restore
+    }
+
+    /// Summary of the state; the conditions carry the details.
+    public enum Phase: String, Codable, Sendable, Hashable, CaseIterable {
+        case healthy = "Healthy"
+        case progressing = "Progressing"
+        case paused = "Paused"
+        case degraded = "Degraded"
+        case failed = "Failed"
+        case rollingBack = "RollingBack"
+    }
+
+    /// How the rollout of a revision ended.
+    public enum Outcome: String, Codable, Sendable, Hashable, CaseIterable {
+        case progressing = "Progressing"
+        case succeeded = "Succeeded"
+        case failed = "Failed"
+        case rolledBack = "RolledBack"
+        case aborted = "Aborted"
+        case superseded = "Superseded"
+    }
+
+    /// One revision in `status.history`.
+    public struct HistoryEntry: Codable, Sendable, Hashable {
+        public var revision: Int64
+        public var image: String?
+        /// Hash of config, env and referenced Secret/ConfigMap content.
+        public var configHash: String?
+        /// Hash of the pod template; the ControllerRevision is NAME-templateHash.
+        public var templateHash: String?
+        /// metadata.generation of the CR that produced this revision.
+        public var generation: Int64?
+        public var createdAt: String?
+        public var outcome: Outcome?
+
+        public init(revision: Int64, image: String? = nil, configHash: String? = nil, templateHash: String? = nil, generation: Int64? = nil,
+                    createdAt: String? = nil, outcome: Outcome? = nil) {
+            self.revision = revision
+            self.image = image
+            self.configHash = configHash
+            self.templateHash = templateHash
+            self.generation = generation
+            self.createdAt = createdAt
+            self.outcome = outcome
+        }
+    }
+
+    public enum Color: String, Codable, Sendable, Hashable, CaseIterable {
+        case blue, green
+
+        /// The other colour.
+        public var other: Color { self == .blue ? .green : .blue }
+    }
+
+    /// Blue-green state machine; the operator resumes from it after a restart.
+    public struct BlueGreen: Codable, Sendable, Hashable {
+        public var activeColor: Color?
+        public var previewColor: Color?
+        /// e.g. Idle, DeployingPreview, SmokeTesting, AwaitingPromotion, Switching, ScalingDownOld, Aborted.
+        public var step: String?
+        public var activeRevision: Int64?
+        public var previewRevision: Int64?
+        public var smokeTestJob: String?
+        public var promotedAt: String?
+        public var scaleDownAt: String?
+
+        public init(activeColor: Color? = nil, previewColor: Color? = nil, step: String? = nil, activeRevision: Int64? = nil,
+                    previewRevision: Int64? = nil, smokeTestJob: String? = nil, promotedAt: String? = nil, scaleDownAt: String? = nil) {
+            self.activeColor = activeColor
+            self.previewColor = previewColor
+            self.step = step
+            self.activeRevision = activeRevision
+            self.previewRevision = previewRevision
+            self.smokeTestJob = smokeTestJob
+            self.promotedAt = promotedAt
+            self.scaleDownAt = scaleDownAt
+        }
+    }
+
+    /// The most recent rollback, automatic or requested.
+    public struct LastRollback: Codable, Sendable, Hashable {
+        public var fromRevision: Int64?
+        public var toRevision: Int64?
+        /// e.g. ProgressDeadlineExceeded, SmokeTestFailed, Requested.
+        public var reason: String?
+        public var message: String?
+        public var at: String?
+        /// The CR generation whose rollout was rolled back, or whose rollback was requested: the
+        /// failed revision is not retried until the generation changes.
+        public var generation: Int64?
+
+        public init(fromRevision: Int64? = nil, toRevision: Int64? = nil, reason: String? = nil, message: String? = nil, at: String? = nil,
+                    generation: Int64? = nil) {
+            self.fromRevision = fromRevision
+            self.toRevision = toRevision
+            self.reason = reason
+            self.message = message
+            self.at = at
+            self.generation = generation
+        }
+    }
+
+    /// State of scheduled and on-demand backups.
+    public struct Backup: Codable, Sendable, Hashable {
+        public var lastScheduleTime: String?
+        public var lastSuccessfulTime: String?
+        public var lastFailedTime: String?
+        public var lastJob: String?
+        public init(lastScheduleTime: String? = nil, lastSuccessfulTime: String? = nil, lastFailedTime: String? = nil, lastJob: String? = nil) {
+            self.lastScheduleTime = lastScheduleTime
+            self.lastSuccessfulTime = lastSuccessfulTime
+            self.lastFailedTime = lastFailedTime
+            self.lastJob = lastJob
+        }
+    }
+
+    /// The PynomalyRestore holding the deployment at zero replicas.
+    public struct Restore: Codable, Sendable, Hashable {
+        public var name: String?
+        public var phase: String?
+        public var originalReplicas: Int32?
+        public var startedAt: String?
+        public init(name: String? = nil, phase: String? = nil, originalReplicas: Int32? = nil, startedAt: String? = nil) {
+            self.name = name
+            self.phase = phase
+            self.originalReplicas = originalReplicas
+            self.startedAt = startedAt
+        }
+    }
+}

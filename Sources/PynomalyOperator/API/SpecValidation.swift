@@ -1,0 +1,270 @@
+import Foundation
+import KubeCore
+
+/// A spec problem only the operator can judge (the CRD schema checks types, enums, ranges and the
+/// CEL rules): reported as `Stalled=True`, reason `InvalidSpec`, with a message naming the field.
+public struct SpecProblem: Sendable, Hashable, CustomStringConvertible {
+    /// The field path, e.g. `spec.resources.limits.memory`.
+    public var field: String
+    public var message: String
+
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { "\(field): \(message)" }
+}
+
+/// Environment variables and ConfigMap keys the operator sets itself; a user value would silently
+/// override (env) or be overridden (config), so they are rejected.
+public enum OwnedEnvironment {
+    public static let database = [
+        "DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER", "DATABASE_SSLMODE",
+        "DATABASE_POOL_SIZE", "DATABASE_MAX_OVERFLOW", "DATABASE_PASSWORD",
+    ]
+    public static let redis = ["REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD"]
+
+    /// The names the operator owns for this spec (only the blocks that are set).
+    public static func names(for spec: PynomalyDeploymentSpec) -> Set<String> {
+        var names = Set<String>()
+        if spec.database != nil { names.formUnion(database) }
+        if spec.redis != nil { names.formUnion(redis) }
+        return names
+    }
+}
+
+/// Checks what the schema cannot express. An empty answer means the spec is valid.
+public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
+    var problems: [SpecProblem] = []
+    func report(_ field: String, _ message: String) { problems.append(SpecProblem(field: field, message: message)) }
+    let spec = cr.spec
+    let owned = OwnedEnvironment.names(for: spec)
+
+    if ImageReference(parsing: spec.image) == nil {
+        report("spec.image", "\"\(spec.image)\" is not a valid image reference ([registry/]repository[:tag][@sha256:digest], lower-case repository)")
+    }
+    for (index, secret) in (spec.imagePullSecrets ?? []).enumerated() where !SyntaxRules.isDNSSubdomain(secret.name ?? "") {
+        report("spec.imagePullSecrets[\(index)].name", "\"\(secret.name ?? "")\" is not a valid Secret name")
+    }
+    if let port = spec.port, !(1...65535).contains(port) { report("spec.port", "\(port) is not a port number (1-65535)") }
+
+    // Resources: quantities parse, and requests do not exceed limits.
+    let requests = spec.resources?.requests ?? [:]
+    let limits = spec.resources?.limits ?? [:]
+    for (kind, map) in [("requests", requests), ("limits", limits)] {
+        for (resource, quantity) in map.sorted(by: { $0.key < $1.key }) where !SyntaxRules.isQuantity(quantity.string) {
+            report("spec.resources.\(kind).\(resource)", "\"\(quantity.string)\" is not a valid quantity (e.g. 750m, 2Gi)")
+        }
+    }
+    for (resource, request) in requests.sorted(by: { $0.key < $1.key }) {
+        guard let limit = limits[resource], SyntaxRules.isQuantity(request.string), SyntaxRules.isQuantity(limit.string),
+              let r = request.value, let l = limit.value, r > l else { continue }
+        report("spec.resources.requests.\(resource)", "request \(request.string) exceeds the limit \(limit.string) (spec.resources.limits.\(resource))")
+    }
+
+    // Env: valid names, no duplicates, none the operator owns.
+    var seen = Set<String>()
+    for (index, variable) in (spec.env ?? []).enumerated() {
+        let field = "spec.env[\(index)].name"
+        if !SyntaxRules.isEnvVarName(variable.name) {
+            report(field, "\"\(variable.name)\" is not a valid environment variable name (letters, digits, '_', '-', '.'; not starting with a digit)")
+        }
+        if !seen.insert(variable.name).inserted { report(field, "duplicate environment variable \"\(variable.name)\"") }
+        if owned.contains(variable.name) {
+            report(field, "\"\(variable.name)\" is set by the operator from spec.database/spec.redis; set it there instead")
+        }
+        if variable.value != nil && variable.valueFrom != nil {
+            report("spec.env[\(index)]", "set either value or valueFrom, not both")
+        }
+    }
+
+    for key in (spec.config ?? [:]).keys.sorted() {
+        let field = "spec.config.\(key)"
+        if !SyntaxRules.isConfigMapKey(key) {
+            report(field, "\"\(key)\" is not a valid ConfigMap key (letters, digits, '-', '_', '.'; at most 253)")
+        }
+        if owned.contains(key) { report(field, "\"\(key)\" is set by the operator from spec.database/spec.redis; set it there instead") }
+    }
+
+    if let db = spec.database {
+        if !SyntaxRules.isDNSSubdomain(db.host) && !SyntaxRules.isIPAddress(db.host) {
+            report("spec.database.host", "\"\(db.host)\" is not a valid host name")
+        }
+        if let port = db.port, !(1...65535).contains(port) { report("spec.database.port", "\(port) is not a port number (1-65535)") }
+        if let ref = db.passwordSecretRef { checkSecretRef(ref, field: "spec.database.passwordSecretRef", report) }
+        if let schedule = db.maintenance?.schedule, !SyntaxRules.isCronSchedule(schedule) {
+            report("spec.database.maintenance.schedule", "\"\(schedule)\" is not a cron schedule of 5 fields (minute hour day-of-month month day-of-week)")
+        }
+    }
+    if let redis = spec.redis {
+        if !SyntaxRules.isDNSSubdomain(redis.host) && !SyntaxRules.isIPAddress(redis.host) {
+            report("spec.redis.host", "\"\(redis.host)\" is not a valid host name")
+        }
+        if let port = redis.port, !(1...65535).contains(port) { report("spec.redis.port", "\(port) is not a port number (1-65535)") }
+        if let ref = redis.passwordSecretRef { checkSecretRef(ref, field: "spec.redis.passwordSecretRef", report) }
+    }
+
+    if let rolling = spec.strategy?.rollingUpdate {
+        let surge = rolling.maxSurge ?? ResolvedSpec.Defaults.maxSurge
+        let unavailable = rolling.maxUnavailable ?? ResolvedSpec.Defaults.maxUnavailable
+        if SyntaxRules.isZero(surge) && SyntaxRules.isZero(unavailable) {
+            report("spec.strategy.rollingUpdate", "maxSurge and maxUnavailable cannot both be 0 (the rollout could never start)")
+        }
+    }
+
+    if let ingress = spec.ingress {
+        if let host = ingress.host, !SyntaxRules.isIngressHost(host) {
+            report("spec.ingress.host", "\"\(host)\" is not a valid DNS host name (lower-case RFC 1123, optionally *.)")
+        }
+        if let secret = ingress.tls?.secretName, !SyntaxRules.isDNSSubdomain(secret) {
+            report("spec.ingress.tls.secretName", "\"\(secret)\" is not a valid Secret name")
+        }
+        for key in (ingress.annotations ?? [:]).keys.sorted() where !SyntaxRules.isQualifiedName(key) {
+            report("spec.ingress.annotations.\(key)", "\"\(key)\" is not a valid annotation key")
+        }
+    }
+    if let previewHost = spec.strategy?.blueGreen?.previewHost, !SyntaxRules.isIngressHost(previewHost) {
+        report("spec.strategy.blueGreen.previewHost", "\"\(previewHost)\" is not a valid DNS host name (lower-case RFC 1123)")
+    }
+    if let image = spec.strategy?.blueGreen?.smokeTest?.image, ImageReference(parsing: image) == nil {
+        report("spec.strategy.blueGreen.smokeTest.image", "\"\(image)\" is not a valid image reference")
+    }
+
+    if let pod = spec.pod {
+        for (key, value) in (pod.labels ?? [:]).sorted(by: { $0.key < $1.key }) {
+            if !SyntaxRules.isQualifiedName(key) { report("spec.pod.labels.\(key)", "\"\(key)\" is not a valid label key") }
+            if !SyntaxRules.isLabelValue(value) { report("spec.pod.labels.\(key)", "\"\(value)\" is not a valid label value (at most 63 characters)") }
+        }
+        for key in (pod.annotations ?? [:]).keys.sorted() where !SyntaxRules.isQualifiedName(key) {
+            report("spec.pod.annotations.\(key)", "\"\(key)\" is not a valid annotation key")
+        }
+    }
+
+    if let backup = spec.backup {
+        if let schedule = backup.schedule, !SyntaxRules.isCronSchedule(schedule) {
+            report("spec.backup.schedule", "\"\(schedule)\" is not a cron schedule of 5 fields (minute hour day-of-month month day-of-week)")
+        }
+        if let image = backup.image, ImageReference(parsing: image) == nil {
+            report("spec.backup.image", "\"\(image)\" is not a valid image reference")
+        }
+        let claim = backup.storage.persistentVolumeClaim
+        if let size = claim.size, !SyntaxRules.isQuantity(size.string) || (size.value ?? 0) <= 0 {
+            report("spec.backup.storage.persistentVolumeClaim.size", "\"\(size.string)\" is not a positive quantity (e.g. 20Gi)")
+        }
+        if let name = claim.claimName, !SyntaxRules.isDNSSubdomain(name) {
+            report("spec.backup.storage.persistentVolumeClaim.claimName", "\"\(name)\" is not a valid PersistentVolumeClaim name")
+        }
+    }
+    if let image = spec.database?.maintenance?.image, ImageReference(parsing: image) == nil {
+        report("spec.database.maintenance.image", "\"\(image)\" is not a valid image reference")
+    }
+    return problems
+}
+
+private func checkSecretRef(_ ref: PynomalyDeploymentSpec.SecretKeyRef, field: String, _ report: (String, String) -> Void) {
+    if ref.name.isEmpty {
+        report("\(field).name", "a Secret name is required")
+    } else if !SyntaxRules.isDNSSubdomain(ref.name) {
+        report("\(field).name", "\"\(ref.name)\" is not a valid Secret name")
+    }
+    if ref.key.isEmpty {
+        report("\(field).key", "a Secret key is required")
+    } else if !SyntaxRules.isConfigMapKey(ref.key) {
+        report("\(field).key", "\"\(ref.key)\" is not a valid Secret key")
+    }
+}
+
+/// The Kubernetes name and value syntaxes the validation needs.
+enum SyntaxRules {
+    static func isAlnum(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber) }
+    static func isLowerAlnum(_ c: Character) -> Bool { c.isASCII && ((c.isLetter && c.isLowercase) || c.isNumber) }
+
+    /// RFC 1123 label: lower-case alphanumerics and '-', alphanumeric at both ends, at most 63.
+    static func isDNSLabel<S: StringProtocol>(_ s: S) -> Bool {
+        guard (1...63).contains(s.count), let first = s.first, let last = s.last, isLowerAlnum(first), isLowerAlnum(last) else { return false }
+        return s.allSatisfy { isLowerAlnum($0) || $0 == "-" }
+    }
+
+    /// RFC 1123 subdomain: dot-separated labels, at most 253.
+    static func isDNSSubdomain(_ s: String) -> Bool {
+        guard (1...253).contains(s.count) else { return false }
+        return s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { isDNSLabel($0) }
+    }
+
+    /// An Ingress host: a DNS subdomain, optionally with a leading `*.` wildcard; never an IP.
+    static func isIngressHost(_ s: String) -> Bool {
+        let host = s.hasPrefix("*.") ? String(s.dropFirst(2)) : s
+        return isDNSSubdomain(host) && !isIPAddress(host)
+    }
+
+    static func isIPAddress(_ s: String) -> Bool {
+        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.count == 4, parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isNumber) && (Int($0) ?? 256) <= 255 }) { return true }
+        return s.contains(":") && s.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
+    }
+
+    /// The classic Kubernetes env var name rule (C identifier plus '-' and '.').
+    static func isEnvVarName(_ s: String) -> Bool {
+        guard let first = s.first, !first.isNumber else { return false }
+        return s.allSatisfy { isAlnum($0) || "_-.".contains($0) }
+    }
+
+    /// A ConfigMap / Secret key.
+    static func isConfigMapKey(_ s: String) -> Bool {
+        (1...253).contains(s.count) && s != "." && s != ".." && s.allSatisfy { isAlnum($0) || "-_.".contains($0) }
+    }
+
+    /// A label/annotation key: `[prefix/]name`, prefix a DNS subdomain, name at most 63.
+    static func isQualifiedName(_ s: String) -> Bool {
+        let parts = s.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count <= 2 else { return false }
+        if parts.count == 2 && !isDNSSubdomain(String(parts[0])) { return false }
+        guard let name = parts.last, (1...63).contains(name.count), let first = name.first, let last = name.last,
+              isAlnum(first), isAlnum(last) else { return false }
+        return name.allSatisfy { isAlnum($0) || "-_.".contains($0) }
+    }
+
+    /// A label value: empty, or at most 63 alphanumerics/-_. starting and ending alphanumeric.
+    static func isLabelValue(_ s: String) -> Bool {
+        if s.isEmpty { return true }
+        guard s.count <= 63, let first = s.first, let last = s.last, isAlnum(first), isAlnum(last) else { return false }
+        return s.allSatisfy { isAlnum($0) || "-_.".contains($0) }
+    }
+
+    /// resource.Quantity syntax (the CRD's pattern) with a value that parses.
+    static func isQuantity(_ s: String) -> Bool {
+        var rest = Substring(s)
+        if rest.first == "+" || rest.first == "-" { rest = rest.dropFirst() }
+        let numberEnd = rest.firstIndex { !($0.isASCII && ($0.isNumber || $0 == ".")) } ?? rest.endIndex
+        let number = rest[..<numberEnd]
+        guard !number.isEmpty, number != ".", number.filter({ $0 == "." }).count <= 1 else { return false }
+        let suffix = rest[numberEnd...]
+        let suffixes: Set<Substring> = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E"]
+        if !suffixes.contains(suffix) {
+            // Decimal exponent: e.g. 1e3, 2E-2.
+            guard let e = suffix.first, e == "e" || e == "E" else { return false }
+            var exponent = suffix.dropFirst()
+            if exponent.first == "+" || exponent.first == "-" { exponent = exponent.dropFirst() }
+            guard !exponent.isEmpty, exponent.allSatisfy({ $0.isASCII && $0.isNumber }) else { return false }
+        }
+        return Quantity(s).value != nil
+    }
+
+    /// Zero as an int-or-string count (`0` or `0%`).
+    static func isZero(_ v: IntOrString) -> Bool {
+        switch v {
+        case .int(let i): return i == 0
+        case .string(let s): return (s.hasSuffix("%") ? Int(s.dropLast()) : Int(s)) == 0
+        }
+    }
+
+    /// Five whitespace-separated cron fields (or a `@daily`-style macro), each of cron characters.
+    static func isCronSchedule(_ s: String) -> Bool {
+        let macros: Set<String> = ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"]
+        if macros.contains(s.trimmingCharacters(in: .whitespaces)) { return true }
+        let fields = s.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard fields.count == 5 else { return false }
+        return fields.allSatisfy { field in field.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "*,-/?".contains($0)) } }
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+import KubeCore
+
+/// One revision of the app as an apps/v1 ControllerRevision `NAME-<templateHash>`; `data` holds the
+/// pod template, the image and the config hash, so a rollback can re-apply it exactly.
+public enum ControllerRevisionBuilder {
+    public static func build(_ ctx: BuildContext, revision: Int64, template: PodTemplateSpec, templateHash: String) -> ControllerRevision {
+        var data: JSONObject = [:]
+        // Encoding plain Codable values cannot fail; an empty template would fail `template(from:)` loudly.
+        data["template"] = (try? JSONValue(encoding: template)) ?? .object([:])
+        data["image"] = template.spec?.containers.first?.image.map(JSONValue.string) ?? .string(ctx.spec.image)
+        if let hash = template.metadata?.annotations?[PynomalyAnnotations.configHash] { data["configHash"] = .string(hash) }
+        return ControllerRevision(
+            metadata: ctx.metadata(name: name(ctx.name, templateHash: templateHash), extraLabels: [PynomalyLabels.templateHashKey: templateHash]),
+            data: .object(data), revision: revision)
+    }
+
+    /// `NAME-<templateHash>`.
+    public static func name(_ crName: String, templateHash: String) -> String { "\(crName)-\(templateHash)" }
+
+    /// The pod template stored in a revision; nil when it is missing or malformed.
+    public static func template(from revision: ControllerRevision) -> PodTemplateSpec? {
+        guard let json = revision.data?["template"], case .object = json else { return nil }
+        return try? json.decode(PodTemplateSpec.self)
+    }
+
+    /// The image stored in a revision.
+    public static func image(from revision: ControllerRevision) -> String? { revision.data?["image"]?.stringValue }
+
+    /// The config hash stored in a revision.
+    public static func configHash(from revision: ControllerRevision) -> String? { revision.data?["configHash"]?.stringValue }
+}

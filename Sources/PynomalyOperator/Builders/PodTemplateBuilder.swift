@@ -1,0 +1,68 @@
+import Foundation
+import KubeCore
+
+/// The app's pod template: one container `pynomaly`, meeting the `restricted` Pod Security Standard.
+public enum PodTemplateBuilder {
+    public static let containerName = "pynomaly"
+    public static let portName = "http"
+    static let tmpVolume = "tmp"
+
+    public static func build(_ ctx: BuildContext, configHash: String) -> PodTemplateSpec {
+        let spec = ctx.spec
+        var labels = spec.pod.labels
+        // The operator's labels win over spec.pod.labels.
+        labels.merge(ctx.selectorLabels) { _, own in own }
+        labels[PynomalyLabels.versionKey] = PynomalyLabels.version(ofImage: spec.image)
+
+        var annotations = spec.pod.annotations
+        annotations[PynomalyAnnotations.configHash] = configHash
+        annotations[PynomalyAnnotations.referencedHash] = ctx.referencedContentHash
+        if let token = ctx.restartToken { annotations[PynomalyAnnotations.restart] = token } else { annotations[PynomalyAnnotations.restart] = nil }
+
+        var env = spec.env
+        if let ref = spec.database?.passwordSecretRef { env.append(.secret("DATABASE_PASSWORD", secret: ref.name, key: ref.key)) }
+        if let ref = spec.redis?.passwordSecretRef { env.append(.secret("REDIS_PASSWORD", secret: ref.name, key: ref.key)) }
+
+        let port = IntOrString.string(portName)
+        let container = Container(
+            name: containerName,
+            image: spec.image,
+            ports: [ContainerPort(name: portName, containerPort: spec.port, protocol: "TCP")],
+            env: env.isEmpty ? nil : env,
+            envFrom: [EnvFromSource(configMapRef: EnvSourceReference(name: ctx.configMapName))],
+            resources: resources(spec.resources),
+            volumeMounts: [VolumeMount(name: tmpVolume, mountPath: "/tmp")],
+            livenessProbe: Probe(httpGet: HTTPGetAction(path: spec.probes.healthPath, port: port)),
+            readinessProbe: Probe(httpGet: HTTPGetAction(path: spec.probes.readyPath, port: port)),
+            imagePullPolicy: spec.imagePullPolicy.rawValue,
+            securityContext: SecurityContext(
+                runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false,
+                capabilities: Capabilities(drop: ["ALL"]), seccompProfile: SeccompProfile(type: "RuntimeDefault")))
+
+        var podSpec = PodSpec(
+            containers: [container],
+            volumes: [Volume(name: tmpVolume, emptyDir: EmptyDirVolumeSource())],
+            securityContext: PodSecurityContext(runAsNonRoot: true, seccompProfile: SeccompProfile(type: "RuntimeDefault")),
+            nodeSelector: spec.pod.nodeSelector.isEmpty ? nil : spec.pod.nodeSelector,
+            tolerations: spec.pod.tolerations.isEmpty ? nil : spec.pod.tolerations,
+            affinity: spec.pod.affinity)
+        if !spec.imagePullSecrets.isEmpty { podSpec.imagePullSecrets = spec.imagePullSecrets.map { LocalObjectReference(name: $0) } }
+        if !spec.pod.topologySpreadConstraints.isEmpty { podSpec.topologySpreadConstraints = .array(spec.pod.topologySpreadConstraints) }
+
+        return PodTemplateSpec(metadata: ObjectMeta(labels: labels, annotations: annotations), spec: podSpec)
+    }
+
+    /// A stable 10-hex-digit hash of the template's canonical JSON (the revision identity).
+    public static func templateHash(_ template: PodTemplateSpec) -> String {
+        // Encoding plain Codable values cannot fail; an empty JSON object is a safe fallback.
+        let json = (try? JSONValue(encoding: template)) ?? .object([:])
+        return String(StableHash.hex(of: json).prefix(10))
+    }
+
+    static func resources(_ r: PynomalyDeploymentSpec.Resources) -> ResourceRequirements? {
+        let limits = r.limits ?? [:]
+        let requests = r.requests ?? [:]
+        if limits.isEmpty && requests.isEmpty { return nil }
+        return ResourceRequirements(limits: limits.isEmpty ? nil : limits, requests: requests.isEmpty ? nil : requests)
+    }
+}

@@ -1,0 +1,30 @@
+import KubeCore
+import KubeRuntime
+
+/// The caches the PynomalyDeployment reconciler reads from: the CRs, the objects it owns (watched
+/// by the managed-by label, so memory follows what the operator owns), and Secrets/ConfigMaps as
+/// metadata plus a content hash only (to notice a rotated password without keeping any secret data).
+public struct OperatorCaches: Sendable {
+    public let primary: Informer
+    public let owned: [String: Informer]
+    public let secrets: Informer
+    public let configMaps: Informer
+
+    public init(primary: Informer, owned: [String: Informer], secrets: Informer, configMaps: Informer) {
+        self.primary = primary
+        self.owned = owned
+        self.secrets = secrets
+        self.configMaps = configMaps
+    }
+
+    /// The cached owned object of `resource`, if the informer has it.
+    public func owned(_ resource: ResourceType, namespace: String, name: String) -> JSONValue? {
+        owned[resource.resource]?.store.get(namespace: namespace, name: name)
+    }
+
+    /// Every cached object of `resource` controlled by the CR with `uid`.
+    public func ownedObjects(_ resource: ResourceType, controlledBy uid: String) -> [JSONValue] {
+        guard let store = owned[resource.resource]?.store else { return [] }
+        return (try? store.byIndex(CacheIndex.controllerOwnerUID.name, value: uid)) ?? []
+    }
+}

@@ -1,0 +1,161 @@
+import KubeCore
+import KubeRuntime
+
+/// An Event the reconciler should emit about its CR.
+public struct PlannedEvent: Sendable, Hashable {
+    public var type: EventType
+    public var reason: String
+    public var message: String
+
+    public init(_ type: EventType, _ reason: String, _ message: String) {
+        self.type = type
+        self.reason = reason
+        self.message = message
+    }
+}
+
+/// Which revision a pass deploys, and how the history changes: pure, from the status the CR
+/// carries (so a restarted operator decides the same), the spec's pod template and the requests.
+///
+/// A rollback (automatic after a failed rollout, or requested) pins its target revision for the
+/// generation it happened in: the spec's template is deployed again only once the spec changes.
+/// That is what stops a failed revision from being retried in a loop.
+public struct RevisionPlan: Sendable, Hashable {
+    public typealias Status = PynomalyDeploymentStatus
+
+    public var status: Status
+    /// The revision this pass deploys.
+    public var target: Status.HistoryEntry
+    /// The target comes from a rollback, not from the spec.
+    public var pinned: Bool
+    /// The spec's template became a new revision in this pass (its ControllerRevision must be written).
+    public var createdRevision: Bool
+    public var events: [PlannedEvent]
+    /// The failed rollout was rolled back in this pass: reconcile again at once to deploy the target.
+    public var rolledBackNow = false
+    /// History entries dropped beyond `revisionHistoryLimit` (their ControllerRevisions go too).
+    public var pruned: [Status.HistoryEntry] = []
+
+    /// Plans a pass.
+    /// - Parameters:
+    ///   - spec: the spec's pod template as a revision candidate (revision number ignored).
+    ///   - rollbackRequest: the raw `pynomaly.ai/rollback-to` annotation, if any.
+    public static func plan(status old: Status, generation: Int64, spec: Status.HistoryEntry, rollbackRequest: String?,
+                            now: String) -> RevisionPlan {
+        var status = old
+        var history = status.history ?? []
+        var events: [PlannedEvent] = []
+        var handled = status.handledRequests ?? [:]
+
+        if let value = rollbackRequest, handled[RequestAnnotation.rollbackTo.statusKey] != value {
+            handled[RequestAnnotation.rollbackTo.statusKey] = value
+            switch Result(catching: { try RollbackRequest.parse(value) }) {
+            case .failure(let error):
+                events.append(PlannedEvent(.warning, "RollbackRejected", "\(RequestAnnotation.rollbackTo.name): \(error)"))
+            case .success(let request):
+                let current = status.currentRevision
+                let target: Status.HistoryEntry? = request.isPrevious
+                    ? history.filter { $0.outcome == .succeeded && $0.revision != current }.max { $0.revision < $1.revision }
+                    : history.first { $0.revision == request.revision }
+                if let target {
+                    status.lastRollback = Status.LastRollback(
+                        fromRevision: current, toRevision: target.revision, reason: "RollbackRequested",
+                        message: "rollback to revision \(target.revision) requested", at: now, generation: generation)
+                    events.append(PlannedEvent(.normal, "RollbackRequested",
+                                               "rolling back from revision \(current.map(String.init) ?? "none") to revision \(target.revision)"))
+                } else {
+                    let known = history.map { String($0.revision) }.joined(separator: ", ")
+                    let what = request.isPrevious ? "no earlier successful revision" : "revision \(request.revision) is not"
+                    events.append(PlannedEvent(.warning, "RollbackRejected", "\(what) in history (revisions: \(known.isEmpty ? "none" : known))"))
+                }
+            }
+        }
+        status.handledRequests = handled.isEmpty ? nil : handled
+
+        // A rollback pins its target for the generation it happened in.
+        if let rollback = status.lastRollback, rollback.generation == generation, let to = rollback.toRevision,
+           let entry = history.first(where: { $0.revision == to }), entry.templateHash != nil {
+            status.history = history
+            return RevisionPlan(status: status, target: entry, pinned: true, createdRevision: false, events: events)
+        }
+
+        var created = false
+        let target: Status.HistoryEntry
+        if let index = history.firstIndex(where: { $0.templateHash == spec.templateHash }) {
+            // A template seen before: retried only from a newer generation than the one it failed in.
+            if [.failed, .rolledBack, .aborted].contains(history[index].outcome), (history[index].generation ?? 0) < generation {
+                history[index].outcome = .progressing
+                history[index].generation = generation
+            }
+            target = history[index]
+        } else {
+            var entry = spec
+            entry.revision = (history.map(\.revision).max() ?? 0) + 1
+            entry.generation = generation
+            entry.createdAt = now
+            entry.outcome = .progressing
+            history.append(entry)
+            target = entry
+            created = true
+            events.append(PlannedEvent(.normal, "RevisionCreated", "revision \(entry.revision): image \(entry.image ?? "?")"))
+        }
+        for i in history.indices where history[i].outcome == .progressing && history[i].revision != target.revision {
+            history[i].outcome = .superseded
+        }
+        status.history = history
+        return RevisionPlan(status: status, target: target, pinned: false, createdRevision: created, events: events)
+    }
+
+    /// Folds what the Deployment reports into the history: success makes the target stable; a
+    /// failure rolls back to the stable revision (once, when allowed) or marks the target failed.
+    public mutating func observe(_ rollout: RolloutObservation, rollbackOnFailure: Bool, generation: Int64, now: String) {
+        var history = status.history ?? []
+        guard let index = history.firstIndex(where: { $0.revision == target.revision }) else { return }
+        switch rollout {
+        case .progressing:
+            break
+        case .complete:
+            if history[index].outcome != .succeeded {
+                if !pinned {
+                    events.append(PlannedEvent(.normal, "RolloutComplete", "revision \(target.revision) is available (image \(target.image ?? "?"))"))
+                } else {
+                    events.append(PlannedEvent(.normal, "RollbackComplete", "revision \(target.revision) is available again"))
+                }
+                history[index].outcome = .succeeded
+            }
+            status.stableRevision = target.revision
+        case .failed(let reason, let message):
+            guard ![.failed, .rolledBack].contains(history[index].outcome) else { break }
+            if !pinned, rollbackOnFailure, let stable = status.stableRevision, stable != target.revision,
+               history.contains(where: { $0.revision == stable && $0.templateHash != nil }) {
+                history[index].outcome = .rolledBack
+                status.lastRollback = Status.LastRollback(fromRevision: target.revision, toRevision: stable, reason: reason,
+                                                          message: message, at: now, generation: generation)
+                events.append(PlannedEvent(.warning, "RolledBack",
+                                           "revision \(target.revision) failed (\(reason): \(message)); rolling back to revision \(stable)"))
+                rolledBackNow = true
+            } else {
+                history[index].outcome = .failed
+                events.append(PlannedEvent(.warning, "RolloutFailed", "revision \(target.revision) failed (\(reason): \(message))"))
+            }
+        }
+        target = history[index]
+        status.history = history
+        status.currentRevision = target.revision
+        status.image = target.image
+    }
+
+    /// Drops the oldest entries beyond `limit`, never the target or the stable revision.
+    public mutating func prune(limit: Int) {
+        var history = (status.history ?? []).sorted { $0.revision < $1.revision }
+        let keep = max(1, limit)
+        while history.count > keep,
+              let oldest = history.firstIndex(where: { $0.revision != target.revision && $0.revision != status.stableRevision }) {
+            pruned.append(history.remove(at: oldest))
+        }
+        status.history = history
+    }
+
+    /// The revision currently pinned by a rollback in this generation, if any.
+    public var rollbackIsAutomatic: Bool { pinned && status.lastRollback?.reason != "RollbackRequested" }
+}

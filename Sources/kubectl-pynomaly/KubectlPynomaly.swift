@@ -1,0 +1,235 @@
+import ArgumentParser
+import Foundation
+import KubeClient
+import KubeCore
+import PynomalyOperator
+
+/// `kubectl pynomaly …`: files one-shot requests (annotations) on a PynomalyDeployment and shows its
+/// status and revision history. kubectl runs it as a plugin when `kubectl-pynomaly` is on PATH.
+@main
+struct KubectlPynomaly: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kubectl-pynomaly",
+        abstract: "Operates PynomalyDeployments: status, history, rollback, restart, promote, abort, backup, pause, resume, restore.",
+        discussion: "Runs as `kubectl pynomaly COMMAND NAME` when this binary is on PATH.",
+        subcommands: [
+            StatusCommand.self, HistoryCommand.self, RollbackCommand.self, RestartCommand.self,
+            PromoteCommand.self, AbortCommand.self, BackupCommand.self, PauseCommand.self,
+            ResumeCommand.self, RestoreCommand.self,
+        ])
+}
+
+/// Where and how to reach the API server, resolved as kubectl does.
+struct ConnectionOptions: ParsableArguments {
+    @Option(name: [.short, .long], help: "Namespace of the PynomalyDeployment (default: the kubeconfig context's namespace, else \"default\").")
+    var namespace: String?
+
+    @Option(help: "Path to a kubeconfig file (default: $KUBECONFIG, the in-cluster service account, then ~/.kube/config).")
+    var kubeconfig: String?
+
+    @Option(help: "The kubeconfig context to use (default: its current-context).")
+    var context: String?
+
+    /// A client and the namespace to act in; a configuration problem exits 1 with its message.
+    func connect() throws -> Connection {
+        do {
+            let configuration = try ConfigurationResolver.resolve(kubeconfigPath: kubeconfig, context: context)
+            let client = try makeKubeClient(configuration: configuration)
+            return Connection(client: client, namespace: namespace ?? configuration.namespace)
+        } catch {
+            throw fail("\(error)")
+        }
+    }
+}
+
+/// An API client and the namespace the command acts in.
+struct Connection: Sendable {
+    let client: KubeAPIClient
+    let namespace: String
+
+    /// GETs the PynomalyDeployment; a missing one is `PluginError.notFound`.
+    func deployment(_ name: String) async throws -> JSONValue {
+        do {
+            return try await client.get(.pynomalyDeployments, namespace: namespace, name: name, subresource: nil)
+        } catch let error as KubeError where error.isNotFound {
+            throw fail(PluginError.notFound(name: name, namespace: namespace).description)
+        } catch {
+            throw fail("\(error)")
+        }
+    }
+
+    /// Sends a JSON merge patch to the PynomalyDeployment.
+    func mergePatch(_ name: String, _ body: JSONValue) async throws {
+        do {
+            _ = try await client.patch(.pynomalyDeployments, namespace: namespace, name: name, type: .merge,
+                                       body: body.serialized(), subresource: nil, options: WriteOptions(fieldManager: "kubectl-pynomaly"))
+        } catch let error as KubeError where error.isNotFound {
+            throw fail(PluginError.notFound(name: name, namespace: namespace).description)
+        } catch {
+            throw fail("\(error)")
+        }
+    }
+
+    /// Reads the deployment (so a missing one is named), then files `request` with a fresh token.
+    func file(_ request: PluginRequest, on name: String, check: (JSONValue) throws(PluginError) -> Void = { _ in }) async throws {
+        let cr = try await deployment(name)
+        do { try check(cr) } catch { throw fail(error.description) }
+        let token = PluginToken.now()
+        try await mergePatch(name, PluginPatch.request(request, token: token))
+        print("pynomalydeployment/\(name) \(request.rawValue) requested (\(request.annotationKey)=\(token))")
+    }
+}
+
+/// Prints `error: MESSAGE` to stderr and answers the exit code 1 to throw.
+func fail(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    return ExitCode(1)
+}
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Shows phase, replicas, revisions, conditions, rollback, backup and restore state.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Name of the PynomalyDeployment.") var name: String
+
+    func run() async throws {
+        let cr = try await connection.connect().deployment(name)
+        print(StatusView.render(cr))
+    }
+}
+
+struct HistoryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history", abstract: "Lists the revisions in the status history; the current one is marked.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Name of the PynomalyDeployment.") var name: String
+
+    func run() async throws {
+        let cr = try await connection.connect().deployment(name)
+        print(HistoryView.render(cr))
+    }
+}
+
+struct RollbackCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rollback", abstract: "Requests a rollback to a revision from the history (default: the previous one).")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Name of the PynomalyDeployment.") var name: String
+    @Option(help: "Revision to roll back to, as listed by `history`; 0 is the previous revision.")
+    var toRevision: Int64 = 0
+
+    func run() async throws {
+        let conn = try connection.connect()
+        let cr = try await conn.deployment(name)
+        let target: Int64
+        do { target = try PluginChecks.rollbackTarget(toRevision, in: cr) } catch { throw fail(error.description) }
+        let token = PluginToken.now()
+        try await conn.mergePatch(name, PluginPatch.rollback(toRevision: target, token: token))
+        let what = target == 0 ? "the previous revision" : "revision \(target)"
+        print("pynomalydeployment/\(name) rollback to \(what) requested (\(PluginRequest.rollback.annotationKey)=\(target)@\(token))")
+    }
+}
+
+struct RestartCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "restart", abstract: "Requests a rolling restart of the pods.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Name of the PynomalyDeployment.") var name: String
+
+    func run() async throws { try await connection.connect().file(.restart, on: name) }
+}
+
+struct PromoteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "promote", abstract: "Promotes the blue-green preview colour (strategy BlueGreen only).")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Name of the PynomalyDeployment.") var name: String
+
+    func run() async throws {
+        try await connection.connect().file(.promote, on: name) { cr throws(PluginError) in
+            try PluginChecks.requireBlueGreen(cr, command: "promote")
+        }
+    }
+}
+
+struct AbortCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "abort", abstract: "Aborts a blue-green rollout and keeps or switches back to the old colour (strategy BlueGreen only).")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Name of the PynomalyDeployment.") var name: String
+
+    func run() async throws {
+        try await connection.connect().file(.abort, on: name) { cr throws(PluginError) in
+            try PluginChecks.requireBlueGreen(cr, command: "abort")
+        }
+    }
+}
+
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "backup", abstract: "Requests an on-demand database backup.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Name of the PynomalyDeployment.") var name: String
+
+    func run() async throws { try await connection.connect().file(.backup, on: name) }
+}
+
+struct PauseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pause", abstract: "Sets spec.paused: the operator makes no workload changes but keeps reporting status.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Name of the PynomalyDeployment.") var name: String
+
+    func run() async throws {
+        let conn = try connection.connect()
+        _ = try await conn.deployment(name)
+        try await conn.mergePatch(name, PluginPatch.paused(true))
+        print("pynomalydeployment/\(name) paused")
+    }
+}
+
+struct ResumeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "resume", abstract: "Clears spec.paused so the operator manages the workload again.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Name of the PynomalyDeployment.") var name: String
+
+    func run() async throws {
+        let conn = try connection.connect()
+        _ = try await conn.deployment(name)
+        try await conn.mergePatch(name, PluginPatch.paused(false))
+        print("pynomalydeployment/\(name) resumed")
+    }
+}
+
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Creates a PynomalyRestore: stops the app, takes an emergency backup, restores the database, scales back.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Name of the PynomalyDeployment whose database is restored.") var name: String
+    @Option(name: .customLong("from"), help: ArgumentHelp("Backup file to restore (a file name in the backup volume).", valueName: "file"))
+    var from: String?
+    @Flag(help: "Restore the newest backup file.") var latest = false
+    @Flag(help: "Skip the emergency backup taken before restoring.") var noEmergencyBackup = false
+    @Option(name: .customLong("name"), help: ArgumentHelp("Name of the PynomalyRestore (default: generated from NAME-restore-).", valueName: "restore-name"))
+    var restoreName: String?
+
+    func run() async throws {
+        let request: PluginRestoreRequest
+        let conn = try connection.connect()
+        do {
+            request = try PluginRestoreRequest(deploymentName: name, namespace: conn.namespace, from: from, latest: latest,
+                                               emergencyBackup: !noEmergencyBackup, name: restoreName)
+        } catch { throw fail(error.description) }
+        _ = try await conn.deployment(name)
+        let created: JSONValue
+        do {
+            created = try await conn.client.create(.pynomalyRestores, namespace: conn.namespace, object: request.object,
+                                                   options: WriteOptions(fieldManager: "kubectl-pynomaly"))
+        } catch {
+            throw fail("\(error)")
+        }
+        let createdName = created[path: ["metadata", "name"]]?.stringValue ?? request.name ?? "?"
+        let source = request.backupFile ?? "the latest backup"
+        print("pynomalyrestore/\(createdName) created: restoring \(name) from \(source)"
+              + (request.emergencyBackup ? " after an emergency backup" : " without an emergency backup"))
+    }
+}

@@ -1,0 +1,317 @@
+import Foundation
+import KubeCore
+import KubeTestServer
+import Testing
+
+/// The simulated kube-controller-manager and kubelet (`server.simulation`), through the in-process handler.
+@Suite struct SimulationTests {
+    static let deployments = "/apis/apps/v1/namespaces/default/deployments"
+    static let pods = "/api/v1/namespaces/default/pods"
+    static let jobs = "/apis/batch/v1/namespaces/default/jobs"
+
+    func simulated() async throws -> KubeTestServer {
+        var options = KubeTestServerOptions()
+        options.simulation = .on
+        return try await KubeTestServer.start(options)
+    }
+
+    func condition(_ obj: JSONValue, _ type: String) -> JSONValue? {
+        obj[path: ["status", "conditions"]]?.arrayValue?.first { $0["type"]?.stringValue == type }
+    }
+
+    func podsOf(_ c: TestClient, app: String) async -> [JSONValue] {
+        await c.get("\(Self.pods)?labelSelector=app%3D\(app)").json["items"]?.arrayValue ?? []
+    }
+
+    func job(_ name: String, image: String = "busybox:1.36") -> JSONValue {
+        ["apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": .string(name), "namespace": "default"],
+         "spec": ["template": ["spec": ["restartPolicy": "Never", "containers": [["name": "main", "image": .string(image)]]]]]]
+    }
+
+    @Test func deploymentRolloutCompletesThroughTheCommitPath() async throws {
+        let server = try await simulated()
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        let watch = await c.watch("\(Self.deployments)?watch=true")
+        server.resetRequestCounts()
+        var d = deployment("web", replicas: 2)
+        d[path: ["spec", "replicas"]] = nil   // server default: 1
+        #expect(await c.post(Self.deployments, d).status == 201)
+        let done = await eventually(timeout: 5) {
+            let live = await c.get("\(Self.deployments)/web").json
+            return condition(live, "Progressing")?["reason"] == "NewReplicaSetAvailable"
+        }
+        #expect(done)
+        let live = await c.get("\(Self.deployments)/web").json
+        #expect(live[path: ["spec", "replicas"]] == 1)
+        #expect(live[path: ["status", "observedGeneration"]] == 1)
+        #expect(live[path: ["status", "replicas"]] == 1)
+        #expect(live[path: ["status", "updatedReplicas"]] == 1)
+        #expect(live[path: ["status", "readyReplicas"]] == 1)
+        #expect(live[path: ["status", "availableReplicas"]] == 1)
+        #expect(condition(live, "Available")?["status"] == "True")
+        #expect(condition(live, "Available")?["reason"] == "MinimumReplicasAvailable")
+        let managers = live[path: ["metadata", "managedFields"]]?.arrayValue ?? []
+        #expect(managers.contains { $0["manager"] == "kube-controller-manager" && $0["subresource"] == "status" })
+
+        let pods = await podsOf(c, app: "web")
+        #expect(pods.count == 1)
+        let pod = try #require(pods.first)
+        let hash = try #require(pod[path: ["metadata", "labels", "pod-template-hash"]]?.stringValue)
+        #expect(pod[path: ["metadata", "name"]]?.stringValue?.hasPrefix("web-\(hash)-") == true)
+        #expect(pod[path: ["metadata", "ownerReferences"]]?[0]?["kind"] == "Deployment")
+        #expect(pod[path: ["metadata", "ownerReferences"]]?[0]?["uid"] == live[path: ["metadata", "uid"]])
+        #expect(pod[path: ["status", "phase"]] == "Running")
+        #expect(condition(pod, "Ready")?["status"] == "True")
+
+        // Watchers saw the status writes as MODIFIED events; no client request was counted for them.
+        let events = try await readLines(watch, count: 3, timeout: 5)
+        #expect(events.first?["type"] == "ADDED")
+        #expect(events.dropFirst().allSatisfy { $0["type"] == "MODIFIED" })
+        #expect(events.count == 3)
+        #expect(server.requestCounts.keys.filter { $0.hasPrefix("update") || $0.hasPrefix("patch") }.isEmpty)
+        #expect(server.requestCount(verb: "create", resource: "pods") == 0)
+        #expect(server.simulation.writeCount > 0)
+
+        // Converged: the simulation's own writes do not retrigger it (no commit while nothing changes).
+        let settledRV = server.currentResourceVersion
+        let churned = await eventually(timeout: 0.4) { server.currentResourceVersion != settledRV }
+        #expect(!churned)
+
+        // A new template rolls out: new Pods, old ones removed once the new ones are ready.
+        let patched = await c.mergePatch("\(Self.deployments)/web", ["spec": ["template": ["spec": ["containers": [["name": "web", "image": "nginx:1.28"]]]]]])
+        #expect(patched.status == 200)
+        let rolled = await eventually(timeout: 5) {
+            let live = await c.get("\(Self.deployments)/web").json
+            let pods = await podsOf(c, app: "web")
+            return live[path: ["status", "observedGeneration"]] == 2 && condition(live, "Progressing")?["reason"] == "NewReplicaSetAvailable"
+                && pods.count == 1 && pods.first?[path: ["metadata", "labels", "pod-template-hash"]]?.stringValue != hash
+                && pods.first?[path: ["spec", "containers"]]?[0]?["image"] == "nginx:1.28"
+        }
+        #expect(rolled)
+    }
+
+    @Test func failingImageExceedsTheProgressDeadline() async throws {
+        let server = try await simulated()
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        server.simulation.failImage("nginx:broken")
+        var d = deployment("bad", replicas: 2)
+        d[path: ["spec", "template", "spec", "containers"]] = [["name": "web", "image": "nginx:broken"]]
+        #expect(await c.post(Self.deployments, d).status == 201)
+        let exceeded = await eventually(timeout: 5) {
+            condition(await c.get("\(Self.deployments)/bad").json, "Progressing")?["reason"] == "ProgressDeadlineExceeded"
+        }
+        #expect(exceeded)
+        let live = await c.get("\(Self.deployments)/bad").json
+        #expect(condition(live, "Progressing")?["status"] == "False")
+        #expect(condition(live, "Available")?["status"] == "False")
+        #expect(live[path: ["status", "readyReplicas"]] == nil)
+        #expect(live[path: ["status", "unavailableReplicas"]] == 2)
+        let pods = await podsOf(c, app: "bad")
+        #expect(pods.count == 2)
+        for pod in pods {
+            #expect(pod[path: ["status", "phase"]] == "Pending")
+            #expect(pod[path: ["status", "containerStatuses"]]?[0]?[path: ["state", "waiting", "reason"]] == "ImagePullBackOff")
+        }
+        let settledRV = server.currentResourceVersion
+        let churned = await eventually(timeout: 0.4) { server.currentResourceVersion != settledRV }
+        #expect(!churned, "a stuck rollout is written once, not on every pass")
+
+        // The image is fixed upstream: the Pods start and the rollout completes.
+        server.simulation.stopFailingImages()
+        let recovered = await eventually(timeout: 5) {
+            condition(await c.get("\(Self.deployments)/bad").json, "Progressing")?["reason"] == "NewReplicaSetAvailable"
+        }
+        #expect(recovered)
+    }
+
+    @Test func crashLoopReasonAndForcedPodStates() async throws {
+        let server = try await simulated()
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        server.simulation.failImage("app:crash", reason: "CrashLoopBackOff")
+        var d = deployment("crash")
+        d[path: ["spec", "template", "spec", "containers"]] = [["name": "web", "image": "app:crash"]]
+        #expect(await c.post(Self.deployments, d).status == 201)
+        let crashing = await eventually(timeout: 5) {
+            await podsOf(c, app: "crash").first?[path: ["status", "containerStatuses"]]?[0]?[path: ["state", "waiting", "reason"]] == "CrashLoopBackOff"
+        }
+        #expect(crashing)
+
+        #expect(await c.post(Self.deployments, deployment("ok")).status == 201)
+        let ready = await eventually(timeout: 5) { await c.get("\(Self.deployments)/ok").json[path: ["status", "readyReplicas"]] == 1 }
+        #expect(ready)
+        let podName = try #require(await podsOf(c, app: "ok").first?[path: ["metadata", "name"]]?.stringValue)
+        server.simulation.setPodState(namespace: "default", name: podName, .notReady)
+        let lost = await eventually(timeout: 5) {
+            let live = await c.get("\(Self.deployments)/ok").json
+            return live[path: ["status", "readyReplicas"]] == nil && condition(live, "Available")?["status"] == "False"
+        }
+        #expect(lost)
+        #expect(condition(await c.get("\(Self.pods)/\(podName)").json, "Ready")?["status"] == "False")
+    }
+
+    @Test func scalingUpdatesPodsAndCounts() async throws {
+        let server = try await simulated()
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        server.simulation.settings.podStartDelay = 0   // Pods are ready as soon as they are seen
+        #expect(await c.post(Self.deployments, deployment("scaled")).status == 201)
+        #expect(await eventually(timeout: 5) { await c.get("\(Self.deployments)/scaled").json[path: ["status", "readyReplicas"]] == 1 })
+        #expect(await c.mergePatch("\(Self.deployments)/scaled", ["spec": ["replicas": 3]]).status == 200)
+        let up = await eventually(timeout: 5) {
+            let live = await c.get("\(Self.deployments)/scaled").json
+            return live[path: ["status", "readyReplicas"]] == 3 && live[path: ["status", "observedGeneration"]] == 2
+                && live[path: ["status", "replicas"]] == 3
+        }
+        #expect(up)
+        #expect(await podsOf(c, app: "scaled").count == 3)
+        #expect(await c.mergePatch("\(Self.deployments)/scaled", ["spec": ["replicas": 1]]).status == 200)
+        let down = await eventually(timeout: 5) {
+            let live = await c.get("\(Self.deployments)/scaled").json
+            return live[path: ["status", "replicas"]] == 1 && live[path: ["status", "readyReplicas"]] == 1
+        }
+        #expect(down)
+        #expect(await podsOf(c, app: "scaled").count == 1)
+    }
+
+    @Test func pausedDeploymentDoesNotRollOut() async throws {
+        let server = try await simulated()
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        var d = deployment("paused")
+        d[path: ["spec", "paused"]] = true
+        #expect(await c.post(Self.deployments, d).status == 201)
+        let reported = await eventually(timeout: 5) {
+            condition(await c.get("\(Self.deployments)/paused").json, "Progressing")?["reason"] == "DeploymentPaused"
+        }
+        #expect(reported)
+        #expect(await podsOf(c, app: "paused").isEmpty)
+        #expect(await c.mergePatch("\(Self.deployments)/paused", ["spec": ["paused": false]]).status == 200)
+        #expect(await eventually(timeout: 5) { await c.get("\(Self.deployments)/paused").json[path: ["status", "readyReplicas"]] == 1 })
+    }
+
+    @Test func jobsSucceedOrFailAsTold() async throws {
+        let server = try await simulated()
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        server.simulation.failJobs(matching: .namePrefix("restore-"), reason: "BackoffLimitExceeded", message: "restore failed")
+        #expect(await c.post(Self.jobs, job("backup-1")).status == 201)
+        #expect(await c.post(Self.jobs, job("restore-1")).status == 201)
+        let finished = await eventually(timeout: 5) {
+            let ok = await c.get("\(Self.jobs)/backup-1").json
+            let failed = await c.get("\(Self.jobs)/restore-1").json
+            return condition(ok, "Complete")?["status"] == "True" && condition(failed, "Failed")?["status"] == "True"
+        }
+        #expect(finished)
+        let ok = await c.get("\(Self.jobs)/backup-1").json
+        #expect(ok[path: ["status", "succeeded"]] == 1)
+        #expect(ok[path: ["status", "completionTime"]]?.stringValue != nil)
+        #expect(ok[path: ["status", "startTime"]]?.stringValue != nil)
+        #expect(ok[path: ["status", "active"]] == nil)
+        let failed = await c.get("\(Self.jobs)/restore-1").json
+        #expect(condition(failed, "Failed")?["reason"] == "BackoffLimitExceeded")
+        #expect(condition(failed, "Failed")?["message"] == "restore failed")
+        #expect(condition(failed, "Complete") == nil)
+        #expect(failed[path: ["status", "completionTime"]] == nil)
+    }
+
+    @Test func firingACronJobCreatesOneJobAndRecordsTimes() async throws {
+        let server = try await simulated()
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        let cron: JSONValue = ["apiVersion": "batch/v1", "kind": "CronJob", "metadata": ["name": "nightly", "namespace": "default"],
+                               "spec": ["schedule": "0 3 * * *", "jobTemplate": ["metadata": ["labels": ["task": "backup"]],
+                                                                                 "spec": job("x")["spec"] ?? [:]]]]
+        #expect(await c.post("/apis/batch/v1/namespaces/default/cronjobs", cron).status == 201)
+        let time = Date(timeIntervalSince1970: 1_800_000_000)
+        let name = try server.simulation.fireCronJob(namespace: "default", name: "nightly", at: time)
+        #expect(name == "nightly-30000000")
+        let jobs = await c.get(Self.jobs).json["items"]?.arrayValue ?? []
+        #expect(jobs.count == 1)
+        let created = try #require(jobs.first)
+        #expect(created[path: ["metadata", "name"]] == "nightly-30000000")
+        #expect(created[path: ["metadata", "labels", "task"]] == "backup")
+        #expect(created[path: ["metadata", "ownerReferences"]]?[0]?["kind"] == "CronJob")
+        let scheduled = await c.get("/apis/batch/v1/namespaces/default/cronjobs/nightly").json
+        #expect(scheduled[path: ["status", "lastScheduleTime"]] == "2027-01-15T08:00:00Z")
+        let succeeded = await eventually(timeout: 5) {
+            let live = await c.get("/apis/batch/v1/namespaces/default/cronjobs/nightly").json
+            return live[path: ["status", "lastSuccessfulTime"]] != nil && live[path: ["status", "active"]] == nil
+        }
+        #expect(succeeded)
+        #expect(throws: SimulationError.cronJobNotFound(namespace: "default", name: "missing")) {
+            try server.simulation.fireCronJob(namespace: "default", name: "missing")
+        }
+    }
+
+    @Test func hpaOwnsTheTargetsReplicas() async throws {
+        let server = try await simulated()
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        #expect(await c.post(Self.deployments, deployment("api")).status == 201)
+        let hpa: JSONValue = ["apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                              "metadata": ["name": "api", "namespace": "default"],
+                              "spec": ["scaleTargetRef": ["apiVersion": "apps/v1", "kind": "Deployment", "name": "api"],
+                                       "minReplicas": 2, "maxReplicas": 4]]
+        #expect(await c.post("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers", hpa).status == 201)
+        let scaled = await eventually(timeout: 5) {
+            let live = await c.get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/api").json
+            return live[path: ["status", "desiredReplicas"]] == 2 && live[path: ["status", "currentReplicas"]] == 2
+        }
+        #expect(scaled)
+        let target = await c.get("\(Self.deployments)/api").json
+        #expect(target[path: ["spec", "replicas"]] == 2)
+        let managers = target[path: ["metadata", "managedFields"]]?.arrayValue ?? []
+        #expect(managers.contains { $0["manager"] == "kube-controller-manager" && $0["subresource"] == "scale" })
+
+        server.simulation.setHPARecommendation(namespace: "default", name: "api", replicas: 10)
+        #expect(await eventually(timeout: 5) { await c.get("\(Self.deployments)/api").json[path: ["spec", "replicas"]] == 4 })
+        #expect(server.requestCount(verb: "update", resource: "deployments/scale") == 0)
+        #expect(await eventually(timeout: 5) {
+            let hpa = await c.get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/api").json
+            let target = await c.get("\(Self.deployments)/api").json
+            return hpa[path: ["status", "currentReplicas"]] == 4 && target[path: ["status", "readyReplicas"]] == 4
+        })
+        let settledRV = server.currentResourceVersion
+        let churned = await eventually(timeout: 0.4) { server.currentResourceVersion != settledRV }
+        #expect(!churned)
+    }
+
+    @Test func offByDefaultNothingHappens() async throws {
+        let server = try await KubeTestServer.start()
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        #expect(!server.simulation.isEnabled)
+        #expect(await c.post(Self.deployments, deployment("idle")).status == 201)
+        #expect(await c.post(Self.jobs, job("idle")).status == 201)
+        let rv = server.currentResourceVersion
+        // Nothing can be awaited here: give a simulation several of its delays to (wrongly) act.
+        let moved = await eventually(timeout: 0.5) { server.currentResourceVersion != rv }
+        #expect(!moved)
+        #expect(await podsOf(c, app: "idle").isEmpty)
+        #expect(server.simulation.writeCount == 0)
+
+        // Switched on at run time, it catches up.
+        server.simulation.isEnabled = true
+        #expect(await eventually(timeout: 5) { await c.get("\(Self.deployments)/idle").json[path: ["status", "readyReplicas"]] == 1 })
+        #expect(await eventually(timeout: 5) { condition(await c.get("\(Self.jobs)/idle").json, "Complete") != nil })
+        server.simulation.isEnabled = false
+        #expect(await c.mergePatch("\(Self.deployments)/idle", ["spec": ["replicas": 2]]).status == 200)
+        let scaled = await eventually(timeout: 0.5) { await podsOf(c, app: "idle").count == 2 }
+        #expect(!scaled)
+    }
+
+    @Test func survivesRestartAndStopsWithTheServer() async throws {
+        let server = try await simulated()
+        let c = TestClient(server)
+        #expect(await c.post(Self.deployments, deployment("r")).status == 201)
+        #expect(await eventually(timeout: 5) { await c.get("\(Self.deployments)/r").json[path: ["status", "readyReplicas"]] == 1 })
+        try await server.restart()
+        #expect(await c.mergePatch("\(Self.deployments)/r", ["spec": ["replicas": 2]]).status == 200)
+        #expect(await eventually(timeout: 5) { await c.get("\(Self.deployments)/r").json[path: ["status", "readyReplicas"]] == 2 })
+        try await server.stop()
+        #expect(!server.simulation.isEnabled)
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import KubeClient
+import KubeCore
+import KubeRuntime
+import KubeTestServer
+import KubeYAML
+import Synchronization
+import XCTest
+
+@testable import PynomalyOperator
+
+/// The real manager with the operator's controllers, in process, against KubeTestServer over
+/// HTTPS (libcurl), with the simulated Deployment controller and kubelet on.
+final class OperatorRig: Sendable {
+    let cluster: TestCluster
+    let manager: Manager
+    let controller: Controller
+    let events: EventRecorder
+    let probe = ConcurrencyProbe()
+    private let task = Mutex<Task<ManagerOutcome, any Error>?>(nil)
+
+    var server: KubeTestServer { cluster.server }
+    var admin: KubeAPIClient { cluster.admin }
+
+    static let namespace = "default"
+
+    init(podStartDelay: Double = 0.02, progressDeadline: Double = 0.4, resyncPeriod: Double = 600) async throws {
+        var options = KubeTestServerOptions()
+        options.simulation = .on
+        options.simulation.podStartDelay = podStartDelay
+        options.simulation.progressDeadline = progressDeadline
+        cluster = try await TestCluster.start(options)
+        let configuration = try ConfigurationResolver.resolve(kubeconfigPath: cluster.kubeconfig, context: nil)
+        var operatorConfiguration = configuration
+        operatorConfiguration.qps = 0
+        let client = try makeKubeClient(configuration: operatorConfiguration)
+        manager = Manager(client: client, options: ManagerOptions())
+        let registered = OperatorSetup.register(on: manager, configuration: OperatorConfiguration(maxConcurrentReconciles: 4, resyncPeriod: resyncPeriod),
+                                                hooks: probe)
+        controller = registered.controller
+        events = registered.events
+    }
+
+    func start() {
+        let manager = manager
+        task.withLock { $0 = Task { try await manager.run() } }
+    }
+
+    func stop() async throws {
+        manager.shutDown()
+        if let running = task.withLock({ $0 }) { _ = try await running.value }
+        try await cluster.stop()
+    }
+
+    // MARK: Objects
+
+    /// The sample's documents (Secret and PynomalyDeployment), optionally renamed.
+    static func sample(_ file: String = "pynomaly.yaml") throws -> [JSONValue] {
+        let text = try String(contentsOf: repositoryRoot.appendingPathComponent("manifests/samples/\(file)"), encoding: .utf8)
+        return try YAML.parseDocuments(text)
+    }
+
+    static func sampleDeployment(name: String = "pynomaly", _ change: (inout JSONValue) -> Void = { _ in }) throws -> JSONValue {
+        guard var cr = try sample().first(where: { $0["kind"]?.stringValue == "PynomalyDeployment" }) else {
+            throw KubeError.configuration("the sample has no PynomalyDeployment")
+        }
+        cr[path: ["metadata", "name"]] = .string(name)
+        change(&cr)
+        return cr
+    }
+
+    func createSampleSecret() async throws {
+        guard let secret = try Self.sample().first(where: { $0["kind"]?.stringValue == "Secret" }) else { return }
+        _ = try await admin.create(.secrets, namespace: Self.namespace, object: secret)
+    }
+
+    func create(_ cr: JSONValue) async throws {
+        _ = try await admin.create(.pynomalyDeployments, namespace: Self.namespace, object: cr)
+    }
+
+    func cr(_ name: String = "pynomaly") async throws -> JSONValue {
+        try await admin.get(.pynomalyDeployments, namespace: Self.namespace, name: name)
+    }
+
+    func get(_ resource: ResourceType, _ name: String) async throws -> JSONValue? {
+        do {
+            return try await admin.get(resource, namespace: Self.namespace, name: name)
+        } catch let error as KubeError where error.isNotFound { return nil }
+    }
+
+    /// Merge-patches the CR's spec (a user's `kubectl patch`).
+    func patchSpec(_ spec: JSONValue, name: String = "pynomaly") async throws {
+        _ = try await admin.patch(.pynomalyDeployments, namespace: Self.namespace, name: name, type: .merge,
+                                  body: JSONValue.object(["spec": spec]).serialized(), subresource: nil, options: WriteOptions())
+    }
+
+    func annotate(_ key: String, _ value: String, name: String = "pynomaly") async throws {
+        let body: JSONValue = ["metadata": ["annotations": .object([key: .string(value)])]]
+        _ = try await admin.patch(.pynomalyDeployments, namespace: Self.namespace, name: name, type: .merge,
+                                  body: body.serialized(), subresource: nil, options: WriteOptions())
+    }
+
+    func condition(_ cr: JSONValue, _ type: String) -> JSONValue? {
+        cr[path: ["status", "conditions"]]?.arrayValue?.first { $0["type"]?.stringValue == type }
+    }
+
+    /// Waits until condition `type` has `status` at the CR's current generation.
+    func waitForCondition(_ type: String, _ status: String = "True", name: String = "pynomaly", reason: String? = nil,
+                          timeout: Double = 20, file: StaticString = #filePath, line: UInt = #line) async throws {
+        var last: JSONValue = .null
+        let reached = try await eventually(timeout: timeout) {
+            let cr = try await self.cr(name)
+            last = cr
+            guard let c = self.condition(cr, type), c["status"]?.stringValue == status,
+                  cr[path: ["status", "observedGeneration"]] == cr[path: ["metadata", "generation"]] else { return false }
+            return reason == nil || c["reason"]?.stringValue == reason
+        }
+        if !reached {
+            XCTFail("\(name): \(type) did not become \(status)\(reason.map { " (\($0))" } ?? "") within \(timeout) s; status: \(last["status"]?.serializedString() ?? "none")",
+                    file: file, line: line)
+            throw CancellationError()
+        }
+    }
+
+    func deploymentImage(_ name: String = "pynomaly") async throws -> String? {
+        try await get(.deployments, name)?[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first?["image"]?.stringValue
+    }
+
+    func events(for name: String = "pynomaly") async throws -> [JSONValue] {
+        try await admin.list(.events, namespace: Self.namespace, options: ListOptions()).items.filter {
+            $0[path: ["involvedObject", "name"]]?.stringValue == name && $0[path: ["involvedObject", "kind"]]?.stringValue == "PynomalyDeployment"
+        }
+    }
+
+    func eventReasons(for name: String = "pynomaly") async throws -> [String] {
+        try await events(for: name).compactMap { $0["reason"]?.stringValue }
+    }
+
+    /// Write requests served so far (everyone's; a test keeps its own client quiet while counting).
+    var writeCount: Int {
+        server.requestCounts.filter { key, _ in ["create", "update", "patch", "delete", "deletecollection"].contains(key.split(separator: " ").first.map(String.init) ?? "") }
+            .values.reduce(0, +)
+    }
+
+    /// Waits until the work queue is empty, no reconcile runs and every Event is written.
+    func waitForIdle(timeout: Double = 20) async throws {
+        let idle = try await eventually(timeout: timeout) {
+            let depth = await self.controller.queue.depth
+            return depth == 0 && self.controller.metrics.activeWorkers == 0 && self.events.isIdle
+        }
+        XCTAssertTrue(idle, "the controller went idle")
+    }
+}

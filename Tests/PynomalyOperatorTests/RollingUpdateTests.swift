@@ -1,0 +1,296 @@
+import Foundation
+import KubeCore
+import KubeRuntime
+import KubeTestServer
+import XCTest
+
+@testable import PynomalyOperator
+
+/// Issue 4's behaviour end to end: the real manager over HTTPS against KubeTestServer with the
+/// simulated Deployment controller and kubelet.
+final class RollingUpdateTests: XCTestCase {
+    func testTheSampleRollsOutWithEveryChildOwnedAndReady() async throws {
+        let rig = try await OperatorRig()
+        rig.start()
+        try await rig.createSampleSecret()
+        try await rig.create(try OperatorRig.sampleDeployment())
+        try await rig.waitForCondition(ConditionType.ready)
+
+        let cr = try await rig.cr()
+        let uid = try XCTUnwrap(cr[path: ["metadata", "uid"]]?.stringValue)
+        for (resource, name) in [(ResourceType.configMaps, "pynomaly-config"), (.deployments, "pynomaly"), (.services, "pynomaly"),
+                                 (.podDisruptionBudgets, "pynomaly")] {
+            let child = try await rig.get(resource, name)
+            let owner = child?[path: ["metadata", "ownerReferences"]]?.arrayValue?.first
+            XCTAssertEqual(owner?["uid"]?.stringValue, uid, "\(resource.kind) \(name) is owned by the CR")
+            XCTAssertEqual(owner?["controller"]?.boolValue, true)
+            XCTAssertEqual(child?[path: ["metadata", "labels", "app.kubernetes.io/managed-by"]]?.stringValue, "pynomaly-operator")
+        }
+        let revisions = try await rig.admin.list(.controllerRevisions, namespace: "default", options: ListOptions()).items
+        XCTAssertEqual(revisions.count, 1)
+        XCTAssertEqual(revisions.first?["revision"]?.intValue, 1)
+        let ingress = try await rig.get(.ingresses, "pynomaly")
+        XCTAssertNil(ingress, "the sample has no ingress block")
+        let hpa = try await rig.get(.horizontalPodAutoscalers, "pynomaly")
+        XCTAssertNil(hpa, "nor autoscaling")
+
+        XCTAssertEqual(cr[path: ["status", "phase"]]?.stringValue, "Healthy")
+        XCTAssertEqual(cr[path: ["status", "readyReplicas"]]?.intValue, 3)
+        XCTAssertEqual(cr[path: ["status", "replicas"]]?.intValue, 3)
+        XCTAssertEqual(cr[path: ["status", "selector"]]?.stringValue, "app.kubernetes.io/instance=pynomaly,app.kubernetes.io/name=pynomaly")
+        XCTAssertEqual(cr[path: ["status", "currentRevision"]]?.intValue, 1)
+        XCTAssertEqual(cr[path: ["status", "stableRevision"]]?.intValue, 1)
+        XCTAssertEqual(cr[path: ["status", "history"]]?.arrayValue?.first?["outcome"]?.stringValue, "Succeeded")
+        for type in [ConditionType.ready, ConditionType.available, ConditionType.progressing] {
+            XCTAssertEqual(rig.condition(cr, type)?["status"]?.stringValue, "True", type)
+        }
+        for type in [ConditionType.reconciling, ConditionType.stalled] {
+            XCTAssertEqual(rig.condition(cr, type)?["status"]?.stringValue, "False", type)
+        }
+        XCTAssertEqual(rig.condition(cr, ConditionType.ready)?["observedGeneration"], cr[path: ["metadata", "generation"]])
+        try await waitUntil("the events are recorded") {
+            let reasons = try await rig.eventReasons()
+            return reasons.contains("RevisionCreated") && reasons.contains("RolloutComplete")
+        }
+
+        // The scale subresource reaches the Deployment (no HPA here), without a new revision.
+        let scale: JSONValue = ["apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": ["name": "pynomaly", "namespace": "default"],
+                                "spec": ["replicas": 5]]
+        _ = try await rig.admin.update(.pynomalyDeployments, namespace: "default", name: "pynomaly", object: scale, subresource: "scale",
+                                       options: WriteOptions())
+        try await waitUntil("the Deployment has 5 replicas") {
+            try await rig.get(.deployments, "pynomaly")?[path: ["spec", "replicas"]]?.intValue == 5
+        }
+        try await rig.waitForCondition(ConditionType.ready)
+        let scaled = try await rig.cr()
+        XCTAssertEqual(scaled[path: ["status", "currentRevision"]]?.intValue, 1, "scaling is not a revision")
+        XCTAssertEqual(scaled[path: ["status", "readyReplicas"]]?.intValue, 5)
+        XCTAssertEqual(rig.probe.maxConcurrentPerKey, 1, "never two reconciles of one CR at once")
+        try await rig.stop()
+    }
+
+    func testImageChangeFailingImageAutomaticRollbackWithoutLoopAndRollbackOnRequest() async throws {
+        let rig = try await OperatorRig()
+        rig.start()
+        try await rig.createSampleSecret()
+        try await rig.create(try OperatorRig.sampleDeployment())
+        try await rig.waitForCondition(ConditionType.ready)
+
+        // A new image is a new revision.
+        try await rig.patchSpec(["image": "ghcr.io/elgerytme/pynomaly:v0.1.4"])
+        try await rig.waitForCondition(ConditionType.ready)
+        var cr = try await rig.cr()
+        XCTAssertEqual(cr[path: ["status", "currentRevision"]]?.intValue, 2)
+        XCTAssertEqual(cr[path: ["status", "stableRevision"]]?.intValue, 2)
+        let deployedV4 = try await rig.deploymentImage()
+        XCTAssertEqual(deployedV4, "ghcr.io/elgerytme/pynomaly:v0.1.4")
+
+        // A failing image: the rollout misses its deadline, the operator rolls back to revision 2.
+        rig.server.simulation.failImage("ghcr.io/elgerytme/pynomaly:broken")
+        try await rig.patchSpec(["image": "ghcr.io/elgerytme/pynomaly:broken"])
+        try await rig.waitForCondition(ConditionType.rolledBack, "True")
+        try await rig.waitForCondition(ConditionType.available, "True")
+        try await waitUntil("revision 2 runs again") {
+            let cr = try await rig.cr()
+            return cr[path: ["status", "phase"]]?.stringValue == "Degraded" && rig.condition(cr, ConditionType.progressing)?["status"]?.stringValue == "True"
+                && rig.condition(cr, ConditionType.progressing)?["reason"]?.stringValue == ConditionReason.rolloutComplete
+        }
+        cr = try await rig.cr()
+        let deployedAfterRollback = try await rig.deploymentImage()
+        XCTAssertEqual(deployedAfterRollback, "ghcr.io/elgerytme/pynomaly:v0.1.4")
+        XCTAssertEqual(cr[path: ["status", "lastRollback", "fromRevision"]]?.intValue, 3)
+        XCTAssertEqual(cr[path: ["status", "lastRollback", "toRevision"]]?.intValue, 2)
+        XCTAssertEqual(cr[path: ["status", "lastRollback", "reason"]]?.stringValue, "ProgressDeadlineExceeded")
+        XCTAssertEqual(rig.condition(cr, ConditionType.ready)?["status"]?.stringValue, "False")
+        XCTAssertEqual(rig.condition(cr, ConditionType.stalled)?["status"]?.stringValue, "True")
+        let history = cr[path: ["status", "history"]]?.arrayValue ?? []
+        XCTAssertEqual(history.map { $0["outcome"]?.stringValue ?? "" }, ["Succeeded", "Succeeded", "RolledBack"])
+        let warnings = try await rig.events().filter { $0["type"]?.stringValue == "Warning" }.compactMap { $0["reason"]?.stringValue }
+        XCTAssertTrue(warnings.contains("RolledBack"), "\(warnings)")
+
+        // No loop: with the spec unchanged the failed revision is not tried again.
+        try await rig.waitForIdle()
+        let writes = rig.writeCount
+        await rig.controller.resyncNow()
+        try await rig.waitForIdle()
+        XCTAssertEqual(rig.writeCount, writes, "a rolled-back CR at rest costs no writes")
+        let stillV4 = try await rig.deploymentImage()
+        XCTAssertEqual(stillV4, "ghcr.io/elgerytme/pynomaly:v0.1.4")
+
+        // Rollback on request to revision 1, exactly once per token.
+        try await rig.annotate(RequestAnnotation.rollbackTo.name, "1@first")
+        try await waitUntil("revision 1 is deployed") { try await rig.deploymentImage() == "ghcr.io/elgerytme/pynomaly:v0.1.3" }
+        try await rig.waitForCondition(ConditionType.ready)
+        cr = try await rig.cr()
+        XCTAssertEqual(cr[path: ["status", "currentRevision"]]?.intValue, 1)
+        XCTAssertEqual(cr[path: ["status", "handledRequests", "rollback-to"]]?.stringValue, "1@first")
+        XCTAssertEqual(cr[path: ["status", "phase"]]?.stringValue, "Healthy")
+
+        // A new spec generation deploys the spec again (a fixed image).
+        try await rig.patchSpec(["image": "ghcr.io/elgerytme/pynomaly:v0.1.5"])
+        try await rig.waitForCondition(ConditionType.ready)
+        cr = try await rig.cr()
+        XCTAssertEqual(cr[path: ["status", "currentRevision"]]?.intValue, 4)
+        XCTAssertEqual(rig.condition(cr, ConditionType.rolledBack)?["status"]?.stringValue, "False")
+
+        // A rollback to a revision not in history is refused with a Warning, and changes nothing.
+        try await rig.annotate(RequestAnnotation.rollbackTo.name, "42@second")
+        try await waitUntil("the refusal is recorded") { try await rig.eventReasons().contains("RollbackRejected") }
+        let stillV5 = try await rig.deploymentImage()
+        XCTAssertEqual(stillV5, "ghcr.io/elgerytme/pynomaly:v0.1.5")
+        try await rig.stop()
+    }
+
+    func testRotatingAReferencedSecretRollsThePodsAndAnUnrelatedSecretDoesNothing() async throws {
+        let rig = try await OperatorRig()
+        rig.start()
+        try await rig.createSampleSecret()
+        _ = try await rig.admin.create(.secrets, namespace: "default", object: [
+            "apiVersion": "v1", "kind": "Secret", "metadata": ["name": "unrelated"], "stringData": ["k": "v"]])
+        try await rig.create(try OperatorRig.sampleDeployment())
+        try await rig.waitForCondition(ConditionType.ready)
+        func referencedHash() async throws -> String? {
+            try await rig.get(.deployments, "pynomaly")?[path: ["spec", "template", "metadata", "annotations", "pynomaly.ai/referenced-hash"]]?.stringValue
+        }
+        let before = try await referencedHash()
+        XCTAssertNotNil(before)
+        XCTAssertNotEqual(before, "")
+
+        // An unrelated Secret changes: nothing is written.
+        try await rig.waitForIdle()
+        let writes = rig.writeCount
+        _ = try await rig.admin.patch(.secrets, namespace: "default", name: "unrelated", type: .merge,
+                                      body: JSONValue.object(["stringData": ["k": "changed"]]).serialized(), subresource: nil, options: WriteOptions())
+        try await rig.waitForIdle()
+        XCTAssertEqual(rig.writeCount, writes + 1, "only the test's own write")
+        let unchanged = try await referencedHash()
+        XCTAssertEqual(unchanged, before)
+
+        // The database password rotates: the pod template changes and a new revision rolls out.
+        _ = try await rig.admin.patch(.secrets, namespace: "default", name: "pynomaly-secret", type: .merge,
+                                      body: JSONValue.object(["stringData": ["database-password": "rotated-secret-value-42"]]).serialized(),
+                                      subresource: nil, options: WriteOptions())
+        try await waitUntil("the pods roll") { try await referencedHash() != before }
+        try await waitUntil("revision 2 is rolled out") {
+            let cr = try await rig.cr()
+            return cr[path: ["status", "currentRevision"]]?.intValue == 2 && cr[path: ["status", "phase"]]?.stringValue == "Healthy"
+        }
+        let cr = try await rig.cr()
+
+        // No secret value anywhere the operator writes.
+        var written: [String] = []
+        for resource in [ResourceType.configMaps, .deployments, .services, .controllerRevisions, .events, .podDisruptionBudgets] {
+            written += try await rig.admin.list(resource, namespace: "default", options: ListOptions()).items.map { $0.serializedString() }
+        }
+        written.append(cr.serializedString())
+        for value in ["rotated-secret-value-42", "CHANGE-ME-not-a-real-db-password", "CHANGE-ME-not-a-real-redis-password"] {
+            XCTAssertFalse(written.contains { $0.contains(value) }, "\(value) leaked")
+        }
+        try await rig.stop()
+    }
+
+    func testInvalidSpecsAreRejectedByTheSchemaOrStalledAndNothingRunningChanges() async throws {
+        let rig = try await OperatorRig()
+        rig.start()
+        try await rig.createSampleSecret()
+
+        // The schema says no: 422 naming the field, nothing created.
+        let negative = try OperatorRig.sampleDeployment(name: "negative") { $0[path: ["spec", "replicas"]] = -1 }
+        do {
+            try await rig.create(negative)
+            XCTFail("replicas -1 must be rejected")
+        } catch let error as KubeError {
+            XCTAssertEqual(error.httpCode, 422)
+            XCTAssertTrue(String(describing: error).contains("spec.replicas"), "\(error)")
+        }
+        let autoscaling = try OperatorRig.sampleDeployment(name: "autoscaling") {
+            $0[path: ["spec", "autoscaling"]] = ["enabled": true, "minReplicas": 5, "maxReplicas": 2]
+        }
+        do {
+            try await rig.create(autoscaling)
+            XCTFail("maxReplicas < minReplicas must be rejected")
+        } catch let error as KubeError {
+            XCTAssertEqual(error.httpCode, 422)
+        }
+
+        // What only the operator can judge: Stalled/InvalidSpec naming the field; what runs stays.
+        try await rig.create(try OperatorRig.sampleDeployment())
+        try await rig.waitForCondition(ConditionType.ready)
+        let deploymentBefore = try await rig.get(.deployments, "pynomaly")
+        try await rig.patchSpec(["resources": ["requests": ["memory": "8Gi"], "limits": ["memory": "6Gi"]]])
+        try await rig.waitForCondition(ConditionType.stalled, "True", reason: ConditionReason.invalidSpec)
+        let cr = try await rig.cr()
+        let message = rig.condition(cr, ConditionType.stalled)?["message"]?.stringValue ?? ""
+        XCTAssertTrue(message.contains("spec.resources"), message)
+        XCTAssertEqual(cr[path: ["status", "phase"]]?.stringValue, "Failed")
+        try await rig.waitForIdle()
+        let deploymentAfter = try await rig.get(.deployments, "pynomaly")
+        XCTAssertEqual(deploymentAfter?[path: ["metadata", "resourceVersion"]], deploymentBefore?[path: ["metadata", "resourceVersion"]],
+                       "nothing running changed")
+        try await waitUntil("a Warning names it") { try await rig.eventReasons().contains(ConditionReason.invalidSpec) }
+
+        // Fixing the spec recovers.
+        try await rig.patchSpec(["resources": ["requests": ["memory": "2Gi"]]])
+        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.stop()
+    }
+
+    func testWithTheHPAOnTheOperatorNeverOwnsReplicas() async throws {
+        let rig = try await OperatorRig()
+        rig.start()
+        try await rig.createSampleSecret()
+        try await rig.create(try OperatorRig.sampleDeployment {
+            $0[path: ["spec", "autoscaling"]] = ["enabled": true, "minReplicas": 4, "maxReplicas": 10, "targetCPUUtilizationPercentage": 70]
+        })
+        try await rig.waitForCondition(ConditionType.ready)
+        let hpa = try await rig.get(.horizontalPodAutoscalers, "pynomaly")
+        XCTAssertEqual(hpa?[path: ["spec", "scaleTargetRef", "name"]]?.stringValue, "pynomaly")
+        XCTAssertEqual(hpa?[path: ["spec", "scaleTargetRef", "kind"]]?.stringValue, "Deployment")
+        try await waitUntil("the HPA set 4 replicas") { try await rig.get(.deployments, "pynomaly")?[path: ["spec", "replicas"]]?.intValue == 4 }
+        let deployment = try await rig.get(.deployments, "pynomaly")
+        let managed = deployment?[path: ["metadata", "managedFields"]]?.arrayValue ?? []
+        let ours = managed.filter { $0["manager"]?.stringValue == "pynomaly-operator" }
+        XCTAssertFalse(ours.isEmpty)
+        for entry in ours {
+            XCTAssertNil(entry[path: ["fieldsV1", "f:spec", "f:replicas"]], "the operator never owns spec.replicas with the HPA on")
+        }
+        // The operator does not fight the HPA: at rest, a resync writes nothing.
+        try await rig.waitForIdle()
+        let writes = rig.writeCount
+        await rig.controller.resyncNow()
+        try await rig.waitForIdle()
+        XCTAssertEqual(rig.writeCount, writes)
+        try await rig.stop()
+    }
+
+    func testAResyncOfAHundredConvergedCRsWritesNothing() async throws {
+        let rig = try await OperatorRig(podStartDelay: 0)
+        rig.start()
+        try await rig.createSampleSecret()
+        for i in 0..<100 {
+            try await rig.create(try OperatorRig.sampleDeployment(name: "app-\(i)") {
+                $0[path: ["spec", "replicas"]] = 1
+                $0[path: ["spec", "disruptionBudget"]] = nil
+            })
+        }
+        try await waitUntil("all 100 are Ready", timeout: 90) {
+            let items = try await rig.admin.list(.pynomalyDeployments, namespace: "default", options: ListOptions()).items
+            return items.count == 100 && items.allSatisfy { cr in
+                rig.condition(cr, ConditionType.ready)?["status"]?.stringValue == "True"
+                    && cr[path: ["status", "observedGeneration"]] == cr[path: ["metadata", "generation"]]
+            }
+        }
+        try await rig.waitForIdle(timeout: 60)
+        let writes = rig.writeCount
+        let countsBefore = rig.server.requestCounts
+        let reconciles = rig.controller.metrics.reconcileTotal.values.reduce(0, +)
+        await rig.controller.resyncNow()
+        try await waitUntil("the resync ran") { rig.controller.metrics.reconcileTotal.values.reduce(0, +) >= reconciles + 100 }
+        try await rig.waitForIdle(timeout: 60)
+        let countsAfter = rig.server.requestCounts
+        let delta = countsAfter.filter { countsBefore[$0.key] != $0.value }.map { "\($0.key): \($0.value - (countsBefore[$0.key] ?? 0))" }.sorted()
+        XCTAssertEqual(rig.writeCount, writes, "a converged resync of 100 CRs writes nothing: \(delta)")
+        XCTAssertEqual(rig.probe.maxConcurrentPerKey, 1)
+        try await rig.stop()
+    }
+}
