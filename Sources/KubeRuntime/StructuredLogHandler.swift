@@ -1,4 +1,5 @@
 import Foundation
+import KubeCore
 import Logging
 
 /// How log lines look: JSON (one object per line, for log collectors in a cluster) or text (for a
@@ -58,21 +59,9 @@ public struct StructuredLogHandler: LogHandler {
         }
     }
 
-    /// A JSON string literal (quotes, backslashes and control characters escaped).
+    /// A JSON string literal (KubeCore's JSON writer escapes quotes, backslashes and control characters).
     static func jsonString(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20: out += String(format: "\\u%04x", c.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        JSONValue.string(value).serializedString()
     }
 
     /// Writes to standard error in one call per line, so concurrent lines do not interleave.

@@ -70,6 +70,10 @@ final class KubectlOperatorTests: XCTestCase {
         try await rig.patchSpec(["paused": false])
         try await waitUntil("the new image runs") { try await rig.deploymentImage() == "ghcr.io/elgerytme/pynomaly:v0.2.0" }
         try await rig.waitForCondition(ConditionType.ready)
+        try await waitUntil("pause and resume are Events") {
+            let reasons = try await rig.eventReasons()
+            return reasons.contains("Paused") && reasons.contains("Resumed")
+        }
 
         // A restart request rolls the pods once; re-applying the same token does nothing more.
         func restartAnnotation() async throws -> String? {

@@ -4,6 +4,7 @@ import KubeCore
 import KubeRuntime
 import KubeTestServer
 import KubeYAML
+import Logging
 import Synchronization
 import XCTest
 
@@ -17,6 +18,8 @@ final class OperatorRig: Sendable {
     let controller: Controller
     let events: EventRecorder
     let probe = ConcurrencyProbe()
+    /// Every line the operator logged (debug level, JSON).
+    let log = OutputBuffer()
     private let task = Mutex<Task<ManagerOutcome, any Error>?>(nil)
 
     var server: KubeTestServer { cluster.server }
@@ -34,7 +37,11 @@ final class OperatorRig: Sendable {
         var operatorConfiguration = configuration
         operatorConfiguration.qps = 0
         let client = try makeKubeClient(configuration: operatorConfiguration)
-        manager = Manager(client: client, options: ManagerOptions())
+        let log = log
+        let logger = Logger(label: "pynomaly-operator") { label in
+            StructuredLogHandler(label: label, format: .json, level: .debug) { log.append($0) }
+        }
+        manager = Manager(client: client, options: ManagerOptions(), logger: logger)
         let registered = OperatorSetup.register(on: manager, configuration: OperatorConfiguration(maxConcurrentReconciles: 4, resyncPeriod: resyncPeriod),
                                                 hooks: probe)
         controller = registered.controller

@@ -183,6 +183,8 @@ final class RollingUpdateTests: XCTestCase {
             written += try await rig.admin.list(resource, namespace: "default", options: ListOptions()).items.map { $0.serializedString() }
         }
         written.append(cr.serializedString())
+        written.append(rig.log.text)
+        XCTAssertTrue(rig.log.text.contains("\"reconcileID\""), "the operator's log was captured")
         for value in ["rotated-secret-value-42", "CHANGE-ME-not-a-real-db-password", "CHANGE-ME-not-a-real-redis-password"] {
             XCTAssertFalse(written.contains { $0.contains(value) }, "\(value) leaked")
         }

@@ -140,13 +140,18 @@ public struct PynomalyDeploymentReconciler: Reconciler {
 
         // Pod problems only matter (and cost a LIST) while the rollout is not complete.
         var podProblems: String?
-        if !rollout.isComplete, let deployment, (deployment.status?.readyReplicas ?? 0) < (deployment.spec?.replicas ?? 1) {
+        if !rollout.isComplete, let deployment {
             podProblems = try await summarisePods(namespace: namespace, selector: deployment.spec?.selector)
         }
 
         let status = calculator.status(StatusCalculator.Observation(
             plan: plan, rollout: rollout, deployment: deployment, selector: PynomalyLabels.selectorString(for: ctx.name),
             paused: ctx.spec.paused, podProblems: podProblems, waiting: waiting))
+        if status.phase == .paused, old.phase != .paused {
+            plan.events.append(PlannedEvent(.normal, "Paused", "spec.paused is true: no workload changes until it is false"))
+        } else if old.phase == .paused, status.phase != .paused {
+            plan.events.append(PlannedEvent(.normal, "Resumed", "spec.paused is false: reconciling the workload again"))
+        }
         for event in plan.events { record(raw, event) }
         if let waiting, old.conditions?.first(type: ConditionType.ready)?.reason != waiting.reason {
             record(raw, PlannedEvent(.warning, waiting.reason, waiting.message))

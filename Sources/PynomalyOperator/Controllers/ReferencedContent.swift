@@ -16,7 +16,7 @@ public struct ReferencedObjects: Sendable, Hashable {
         for container in template.spec?.containers ?? [] {
             for env in container.env ?? [] {
                 if let name = env.valueFrom?.secretKeyRef?.name { secrets.insert(name) }
-                if let name = env.valueFrom?.configMapKeyRef?.name { configMaps.insert(name) }
+                if let name = env.valueFrom?.configMapKeyRef?.name, name != ownConfigMap { configMaps.insert(name) }
             }
             for source in container.envFrom ?? [] {
                 if let name = source.secretRef?.name { secrets.insert(name) }
