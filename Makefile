@@ -7,7 +7,7 @@ SWIFT_FLAGS ?=
 APT_PACKAGES := libcurl4-openssl-dev libyaml-dev
 # kubectl is used by the end-to-end tests (it is preinstalled on the project's machines).
 
-.PHONY: all build test run deps release clean preflight
+.PHONY: all build test run deps release release-check clean preflight
 
 all: build
 
@@ -34,14 +34,16 @@ release: deps
 	$(SWIFT) build -c release --static-swift-stdlib $(SWIFT_FLAGS)
 
 # Tests run in parallel (two workers for two cores); the last line is a plain "N passed, N failed"
-# summary counted from the xUnit report, since `swift test --parallel` closes with Swift Testing's
-# (empty) summary rather than XCTest's.
+# summary counted from both xUnit reports (XCTest's and Swift Testing's), since `swift test
+# --parallel` closes with a summary of one framework only.
 test: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	@command -v kubectl >/dev/null 2>&1 || { echo "kubectl is not on PATH: the end-to-end tests need it"; exit 1; }
+	@rm -f .build/xunit.xml .build/xunit-swift-testing.xml
 	$(SWIFT) test --skip-build --parallel --num-workers 2 --xunit-output .build/xunit.xml $(SWIFT_FLAGS)
-	@tests=$$(grep -o '<testcase ' .build/xunit.xml | wc -l); failed=$$(grep -o '<failure' .build/xunit.xml | wc -l); \
-	  echo "Tests: $$((tests - failed)) passed, $$failed failed"; [ "$$tests" -gt 0 ] && [ "$$failed" -eq 0 ]
+	@tests=$$(cat .build/xunit.xml .build/xunit-swift-testing.xml 2>/dev/null | grep -o '<testcase ' | wc -l); \
+	  failed=$$(cat .build/xunit.xml .build/xunit-swift-testing.xml 2>/dev/null | grep -o '<failure' | wc -l); \
+	  echo "Tests: $$((tests - failed)) passed, $$failed failed (XCTest and Swift Testing)"; [ "$$tests" -gt 0 ] && [ "$$failed" -eq 0 ]
 
 # The sandbox: an embedded test API server with simulated controllers, the CRDs installed, preflight,
 # the operator running against it and the sample applied, its rollout printed until Ctrl-C.
@@ -51,6 +53,10 @@ run: deps
 	$(SWIFT) build $(SWIFT_FLAGS) --product pynomaly-operator
 	$(SWIFT) build $(SWIFT_FLAGS) --product kubectl-pynomaly
 	$(SWIFT) run $(SWIFT_FLAGS) --skip-build pynomaly-sandbox $(if $(KUBECONFIG_PATH),--kubeconfig $(KUBECONFIG_PATH),)
+
+# Release build + check the binary's libraries against the runtime image (takes minutes; not in `make test`).
+release-check: deps
+	./scripts/check-release-binary.sh
 
 clean:
 	rm -rf .build .sandbox

@@ -29,23 +29,29 @@ public struct Permission: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension Permission {
-    static let read = ["get", "list", "watch"]
-    static let manage = ["get", "list", "watch", "create", "update", "patch", "delete"]
+    /// What an owned kind needs: read it (informer, `get` before a first apply), create and patch it
+    /// through server-side apply (an apply that creates an object is also authorized as `create` by
+    /// kube-apiserver), and delete an optional child that is no longer wanted. No `update`: every
+    /// write to an owned object is a server-side apply patch.
+    static let manage = ["get", "list", "watch", "create", "patch", "delete"]
 
-    /// Everything the operator does against the API, by resource.
+    /// Everything the operator does against the API, by resource: the verbs the code uses, nothing more.
     public static let operatorPermissions: [Permission] = [
-        Permission(group: "pynomaly.ai", resource: "pynomalydeployments", verbs: ["get", "list", "watch", "update", "patch"],
-                   purpose: "watch PynomalyDeployments and record handled requests"),
-        Permission(group: "pynomaly.ai", resource: "pynomalydeployments", subresource: "status", verbs: ["get", "update", "patch"],
-                   purpose: "report status"),
-        Permission(group: "pynomaly.ai", resource: "pynomalyrestores", verbs: ["get", "list", "watch", "update", "patch"],
+        Permission(group: "pynomaly.ai", resource: "pynomalydeployments", verbs: ["get", "list", "watch"],
+                   purpose: "watch PynomalyDeployments"),
+        Permission(group: "pynomaly.ai", resource: "pynomalydeployments", subresource: "status", verbs: ["update"],
+                   purpose: "report status and record handled requests"),
+        Permission(group: "pynomaly.ai", resource: "pynomalydeployments", subresource: "finalizers", verbs: ["update"],
+                   purpose: "set blockOwnerDeletion on children's owner references (OwnerReferencesPermissionEnforcement)"),
+        Permission(group: "pynomaly.ai", resource: "pynomalyrestores", verbs: ["get", "list", "watch"],
                    purpose: "run restores"),
-        Permission(group: "pynomaly.ai", resource: "pynomalyrestores", subresource: "status", verbs: ["get", "update", "patch"],
+        Permission(group: "pynomaly.ai", resource: "pynomalyrestores", subresource: "status", verbs: ["update"],
                    purpose: "report restore progress"),
         Permission(group: "", resource: "configmaps", verbs: manage, purpose: "own NAME-config; track referenced ConfigMaps"),
-        Permission(group: "", resource: "secrets", verbs: read, purpose: "hash referenced Secrets to roll pods on rotation (never their values in output)"),
+        Permission(group: "", resource: "secrets", verbs: ["list", "watch"],
+                   purpose: "hash referenced Secrets to roll pods on rotation (metadata and a hash kept; never their values in output)"),
         Permission(group: "", resource: "services", verbs: manage, purpose: "own the stable and colour Services"),
-        Permission(group: "", resource: "pods", verbs: read, purpose: "summarise pod problems in status"),
+        Permission(group: "", resource: "pods", verbs: ["list"], purpose: "summarise pod problems in status"),
         Permission(group: "", resource: "persistentvolumeclaims", verbs: ["get", "list", "watch", "create", "patch"],
                    purpose: "create backup storage (never deleted)"),
         Permission(group: "", resource: "events", verbs: ["create", "patch"], purpose: "record Events"),

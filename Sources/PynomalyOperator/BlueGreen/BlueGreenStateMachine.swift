@@ -1,0 +1,658 @@
+import Foundation
+import KubeCore
+import KubeRuntime
+
+/// The blue-green rollout as a pure function of what a pass observed (no I/O, no clock: `now` is an
+/// input). All state lives in `status.blueGreen` (steps: `BlueGreenStep`), so an operator restarted
+/// at any moment decides the same again. Like argo-rollouts' blue-green reconciler, each step is a
+/// checklist item that returns early when it had to act; a step that only needs a status change
+/// moves on within the same pass.
+///
+/// Safety rules the code keeps (and the tests prove):
+/// - traffic switches only to a colour whose Deployment carries the revision at the full desired
+///   size with every replica updated, ready and available (`isFullyReady`);
+/// - the smoke Job of a revision is created only when leaving `DeployingPreview` (or re-created by
+///   name when it vanished during `SmokeTesting`); creation is idempotent by its name;
+/// - an abort never switches to the aborted revision; a given-up revision is not retried in the same
+///   generation (history outcome `Aborted`/`Failed`, and `lastRollback` pins the serving revision);
+/// - switch-back is instant while the old colour is fully ready, otherwise it is scaled up first.
+///
+/// Decisions worth knowing:
+/// - First deployment (no active colour): blue gets the target at full size, the smoke test runs,
+///   and traffic switches without waiting for promotion (nothing is live to protect).
+/// - Migration from RollingUpdate (no `status.blueGreen`, a stable revision): the stable revision
+///   is deployed to blue at full size without smoke test (it already serves), traffic switches to
+///   blue and the `NAME` Deployment is deleted; then the spec's revision, if different, is previewed
+///   on green as usual. Nothing ever serves less than the stable revision did.
+/// - A requested rollback (a pinned target) goes to the idle colour at full size, no smoke test, no
+///   promotion; if that colour still runs the revision fully ready (within the scale-down delay),
+///   the switch is instant.
+/// - `promotedAt` holds the scheduled promotion time while `AwaitingPromotion` with `autoPromotion`
+///   (there is no separate field for it), and the actual time after promotion.
+public enum BlueGreenStateMachine {
+    public typealias Color = PynomalyDeploymentStatus.Color
+
+    /// One pass.
+    public static func step(_ input: BlueGreenInput) -> BlueGreenDecision {
+        var pass = Pass(input)
+        pass.run()
+        return pass.decision()
+    }
+}
+
+/// The mutable working state of one pass.
+private struct Pass {
+    typealias Color = PynomalyDeploymentStatus.Color
+    typealias Status = PynomalyDeploymentStatus
+
+    let input: BlueGreenInput
+    var bg: Status.BlueGreen
+    var actions: [BlueGreenAction] = []
+    var lastRollback: Status.LastRollback?
+    var handledPromote: String?
+    var handledAbort: String?
+    var requeueAfter: TimeInterval?
+    /// Why the preview was given up in this pass (for the status message).
+    var abortMessage: String?
+    /// Migration could not bring blue up.
+    var migrationFailed: String?
+
+    init(_ input: BlueGreenInput) {
+        self.input = input
+        self.bg = input.status ?? Status.BlueGreen()
+    }
+
+    var step: BlueGreenStep {
+        get { bg.step.flatMap(BlueGreenStep.init(rawValue:)) ?? .idle }
+        set { bg.step = newValue.rawValue }
+    }
+    var now: Date { input.now }
+    var target: BlueGreenRevision { input.target }
+    var previewColor: Color { bg.previewColor ?? bg.activeColor?.other ?? .blue }
+    var pendingAbort: String? { input.abortToken.flatMap { $0 == handledAbort ? nil : $0 } }
+    var pendingPromote: String? { input.promoteToken.flatMap { $0 == handledPromote ? nil : $0 } }
+
+    // MARK: Driver
+
+    mutating func run() {
+        if input.status == nil || input.status?.step == nil { start() }
+        // Status-only transitions continue in the same pass; acting or waiting stops it. The bound
+        // only guards against a bug: every cycle of steps needs an action or a wait.
+        for _ in 0..<12 {
+            if !advance() { break }
+        }
+        maintain()
+    }
+
+    /// The first BlueGreen pass: migrate the RollingUpdate stable revision, or deploy the first one.
+    mutating func start() {
+        bg = Status.BlueGreen()
+        if let legacy = input.legacyStable {
+            bg.previewColor = .blue
+            bg.previewRevision = legacy.revision
+            step = .migrating
+            event(.normal, "BlueGreenMigration", "moving revision \(legacy.revision) to \(input.name)-blue before switching to blue-green")
+        } else {
+            startPreview(target)
+        }
+    }
+
+    /// Runs the current step; true when the step changed without needing the world to change.
+    mutating func advance() -> Bool {
+        switch step {
+        case .migrating: return migrating()
+        case .idle: return idle()
+        case .deployingPreview: return deployingPreview()
+        case .smokeTesting: return smokeTesting()
+        case .awaitingPromotion: return awaitingPromotion()
+        case .scalingUpPreview: return scalingUpPreview()
+        case .switched: return switched()
+        case .switchingBack: return switchingBack()
+        case .rollingBack: return rollingBack()
+        case .aborted: return aborted()
+        }
+    }
+
+    // MARK: Steps
+
+    mutating func migrating() -> Bool {
+        ignoreRequests(abort: true, promote: true, why: "the operator is moving the app to blue-green")
+        guard let revision = bg.previewRevision, let hash = hash(of: revision) else {
+            // The stable revision's template is gone: nothing to migrate, deploy the target instead.
+            startPreview(target)
+            return true
+        }
+        let want = input.desiredReplicas
+        let blue = input.blue
+        if !blue.carries(hash, replicas: want) {
+            actions.append(.applyColor(.blue, revision: revision, templateHash: hash, replicas: want))
+            return false
+        }
+        if case .failed(let reason, let message) = blue.rollout {
+            migrationFailed = "revision \(revision) on \(input.name)-blue failed (\(reason): \(message)); \(input.name) keeps serving"
+            return false
+        }
+        guard blue.isFullyReady(templateHash: hash, replicas: want) else { return false }
+        actions.append(.switchTraffic(to: .blue))
+        actions.append(.deleteRollingUpdateDeployment)
+        event(.normal, "Switched", "traffic switched to blue (revision \(revision)); \(input.name) removed")
+        bg = Status.BlueGreen(activeColor: .blue, previewColor: .green, step: BlueGreenStep.idle.rawValue, activeRevision: revision)
+        return true
+    }
+
+    mutating func idle() -> Bool {
+        guard let active = bg.activeRevision, bg.activeColor != nil else {
+            startPreview(target)
+            return true
+        }
+        if target.revision == active || target.isBlocked {
+            ignoreRequests(abort: true, promote: true, why: "no rollout in progress")
+            return false
+        }
+        // A promote token given with the spec change stays pending for the new preview.
+        startNext()
+        return true
+    }
+
+    mutating func deployingPreview() -> Bool {
+        if let token = pendingAbort { abortPreview(token: token); return false }
+        if supersede() { return true }
+        guard let revision = bg.previewRevision, let hash = hash(of: revision) else { startNext(); return true }
+        let color = previewColor
+        let want = previewSize
+        let obs = input.observation(color)
+        let job = input.smokeJobs[revision]
+        // A smoke Job seen before this step created one is from an earlier attempt; keep a success
+        // (the revision passed against this colour) and an attempt still running against it (a
+        // restart after creating it), delete the rest so the test runs again. (A crash between
+        // creating the Job and writing the status, with the Job failing before the restart, thus
+        // re-runs the test once: never a wrong switch, at most one Job at a time.)
+        let jobStale: Bool
+        switch job?.state {
+        case nil: jobStale = false
+        case .succeeded?, .running?: jobStale = job?.color != color
+        case .failed?: jobStale = true
+        }
+        if jobStale { actions.append(.deleteSmokeJob(revision: revision)) }
+
+        if !obs.carries(hash, replicas: want) {
+            actions.append(.applyColor(color, revision: revision, templateHash: hash, replicas: want))
+            return false
+        }
+        if case .failed(let reason, let message) = obs.rollout {
+            givePreviewUp(reason: reason, detail: "revision \(revision) on \(color.rawValue) did not become available: \(message)",
+                          outcome: .failed, token: nil)
+            return false
+        }
+        guard obs.isFullyReady(templateHash: hash, replicas: want) else { return false }
+        guard input.settings.smokeTest != nil else { return enterPromotion() }
+        if jobStale { return false }
+        let jobName = SmokeTestJobBuilder.jobName(input.name, revision: revision)
+        bg.smokeTestJob = jobName
+        step = .smokeTesting
+        if job == nil {
+            actions.append(.createSmokeJob(revision: revision, color: color))
+            event(.normal, "SmokeTestStarted", "job \(jobName) tests revision \(revision) on \(color.rawValue)")
+            return false
+        }
+        return true
+    }
+
+    mutating func smokeTesting() -> Bool {
+        if let token = pendingAbort { abortPreview(token: token); return false }
+        if supersede() { return true }
+        guard let revision = bg.previewRevision else { startNext(); return true }
+        let color = previewColor
+        let jobName = SmokeTestJobBuilder.jobName(input.name, revision: revision)
+        if let hash = hash(of: revision), case .failed(let reason, let message) = input.observation(color).rollout,
+           input.observation(color).templateHash == hash {
+            givePreviewUp(reason: reason, detail: "revision \(revision) on \(color.rawValue) failed during the smoke test: \(message)",
+                          outcome: .failed, token: nil)
+            return false
+        }
+        switch input.smokeJobs[revision]?.state {
+        case nil:
+            // Recorded as started but not seen: the cache lags, or someone deleted it. Creating by
+            // name again is harmless (AlreadyExists) and un-sticks a deleted Job.
+            bg.smokeTestJob = jobName
+            actions.append(.createSmokeJob(revision: revision, color: color))
+            return false
+        case .running?:
+            return false
+        case .succeeded?:
+            event(.normal, "SmokeTestPassed", "job \(jobName) passed for revision \(revision)")
+            return enterPromotion()
+        case .failed(let reason, let message)?:
+            givePreviewUp(reason: "SmokeTestFailed", detail: "job \(jobName) failed (\(reason): \(message))", outcome: .failed, token: nil)
+            return false
+        }
+    }
+
+    mutating func awaitingPromotion() -> Bool {
+        if let token = pendingAbort { abortPreview(token: token); return false }
+        if supersede() { return true }
+        guard let revision = bg.previewRevision else { startNext(); return true }
+        let obs = input.observation(previewColor)
+        if case .failed(let reason, let message) = obs.rollout, obs.templateHash == hash(of: revision) {
+            givePreviewUp(reason: reason, detail: "revision \(revision) on \(previewColor.rawValue) failed: \(message)", outcome: .failed, token: nil)
+            return false
+        }
+        if let token = pendingPromote {
+            handledPromote = token
+            event(.normal, "PromotionRequested", "revision \(revision) promoted by \(RequestAnnotation.promote.name)")
+            promote()
+            return true
+        }
+        guard input.settings.autoPromotion else { return false }
+        let seconds = TimeInterval(max(0, input.settings.autoPromotionSeconds))
+        guard let due = bg.promotedAt.flatMap(KubeTime.parse) else {
+            // Switched to automatic while waiting: the timer starts now.
+            if seconds == 0 { promote(); return true }
+            bg.promotedAt = KubeTime.format(now.addingTimeInterval(seconds))
+            requeueAfter = seconds
+            return false
+        }
+        if now >= due {
+            promote()
+            return true
+        }
+        requeueAfter = due.timeIntervalSince(now)
+        return false
+    }
+
+    mutating func scalingUpPreview() -> Bool {
+        if let token = pendingAbort { abortPreview(token: token); return false }
+        if supersede() { return true }
+        guard let revision = bg.previewRevision, let hash = hash(of: revision) else { startNext(); return true }
+        let color = previewColor
+        let want = input.desiredReplicas
+        let obs = input.observation(color)
+        if !obs.carries(hash, replicas: want) {
+            actions.append(.applyColor(color, revision: revision, templateHash: hash, replicas: want))
+            return false
+        }
+        if case .failed(let reason, let message) = obs.rollout {
+            givePreviewUp(reason: reason, detail: "revision \(revision) on \(color.rawValue) did not scale to \(want): \(message)",
+                          outcome: .failed, token: nil)
+            return false
+        }
+        guard obs.isFullyReady(templateHash: hash, replicas: want) else { return false }
+        let old = bg.activeColor.map { ($0, bg.activeRevision) }
+        switchTo(color, revision: revision)
+        actions.append(.recordOutcome(revision: revision, outcome: .succeeded))
+        if let (oldColor, oldRevision) = old {
+            bg.previewColor = oldColor
+            bg.previewRevision = oldRevision
+            scheduleScaleDown()
+            event(.normal, "Switched", "traffic switched to \(color.rawValue) (revision \(revision)); \(oldColor.rawValue) scales down at \(bg.scaleDownAt ?? "?")")
+        } else {
+            // First switch: a RollingUpdate Deployment `NAME` left from before goes (if any).
+            actions.append(.deleteRollingUpdateDeployment)
+            bg.previewColor = color.other
+            bg.previewRevision = nil
+            step = .idle
+            event(.normal, "Switched", "traffic switched to \(color.rawValue) (revision \(revision)): first deployment complete")
+        }
+        return true
+    }
+
+    mutating func switched() -> Bool {
+        guard let activeColor = bg.activeColor, let activeRevision = bg.activeRevision else { step = .idle; return true }
+        let oldColor = activeColor.other
+        if let token = pendingAbort {
+            handledAbort = token
+            guard let oldRevision = bg.previewRevision, let oldHash = hash(of: oldRevision) else {
+                event(.normal, "AbortIgnored", "nothing to switch back to")
+                return false
+            }
+            let detail = "abort requested (\(RequestAnnotation.abort.name)=\(token)) after the switch to revision \(activeRevision)"
+            actions.append(.recordOutcome(revision: activeRevision, outcome: .aborted))
+            recordRollback(from: activeRevision, to: oldRevision, reason: "AbortRequested", message: detail)
+            abortMessage = detail
+            if input.observation(oldColor).isFullyReady(templateHash: oldHash, replicas: input.desiredReplicas) {
+                event(.warning, "Aborted", "\(detail); switching back to \(oldColor.rawValue) (revision \(oldRevision)) at once")
+                switchBack(to: oldColor, revision: oldRevision)
+                return false
+            }
+            event(.warning, "Aborted", "\(detail); scaling \(oldColor.rawValue) (revision \(oldRevision)) up before switching back")
+            step = .switchingBack
+            bg.scaleDownAt = nil
+            return true
+        }
+        if target.revision != activeRevision && !target.isBlocked {
+            startNext()
+            return true
+        }
+        ignoreRequests(abort: false, promote: true, why: "revision \(activeRevision) is already promoted")
+        let due = bg.scaleDownAt.flatMap(KubeTime.parse) ?? now
+        if now >= due {
+            scaleToZero(oldColor)
+            bg.scaleDownAt = nil
+            step = .idle
+            event(.normal, "ScaledDown", "\(oldColor.rawValue) scaled to zero after the scale-down delay")
+            return true
+        }
+        requeueAfter = due.timeIntervalSince(now)
+        return false
+    }
+
+    mutating func switchingBack() -> Bool {
+        ignoreRequests(abort: true, promote: true, why: "already switching back")
+        guard let revision = bg.previewRevision, let hash = hash(of: revision) else { step = .aborted; return true }
+        let color = previewColor
+        let want = input.desiredReplicas
+        let obs = input.observation(color)
+        if !obs.carries(hash, replicas: want) {
+            actions.append(.applyColor(color, revision: revision, templateHash: hash, replicas: want))
+            return false
+        }
+        if case .failed(let reason, let message) = obs.rollout {
+            // Traffic stays on the aborted revision: the only one with ready pods.
+            event(.warning, "SwitchBackFailed", "revision \(revision) on \(color.rawValue) did not become ready (\(reason): \(message)); traffic stays on \(bg.activeColor?.rawValue ?? "?")")
+            abortMessage = "switch-back to revision \(revision) failed: \(message)"
+            scaleToZero(color)
+            step = .aborted
+            return false
+        }
+        guard obs.isFullyReady(templateHash: hash, replicas: want) else { return false }
+        switchBack(to: color, revision: revision)
+        return false
+    }
+
+    mutating func rollingBack() -> Bool {
+        ignoreRequests(abort: true, promote: true, why: "a rollback is in progress")
+        guard let revision = bg.previewRevision, let hash = hash(of: revision) else { startNext(); return true }
+        if target.revision != revision {
+            if target.revision == bg.activeRevision { cancelPreview(); return true }
+            startNext()
+            return true
+        }
+        let color = previewColor
+        let want = input.desiredReplicas
+        let obs = input.observation(color)
+        if !obs.carries(hash, replicas: want) {
+            actions.append(.applyColor(color, revision: revision, templateHash: hash, replicas: want))
+            return false
+        }
+        if case .failed(let reason, let message) = obs.rollout {
+            givePreviewUp(reason: "RollbackFailed", detail: "rollback to revision \(revision) failed (\(reason): \(message))",
+                          outcome: .failed, token: nil, recordRollback: false)
+            return false
+        }
+        guard obs.isFullyReady(templateHash: hash, replicas: want) else { return false }
+        let old = bg.activeColor.map { ($0, bg.activeRevision) }
+        switchTo(color, revision: revision)
+        actions.append(.recordOutcome(revision: revision, outcome: .succeeded))
+        if let (oldColor, oldRevision) = old {
+            if let oldRevision { actions.append(.recordOutcome(revision: oldRevision, outcome: .rolledBack)) }
+            bg.previewColor = oldColor
+            bg.previewRevision = oldRevision
+            scheduleScaleDown()
+        } else {
+            step = .idle
+        }
+        event(.normal, "RolledBack", "traffic switched to \(color.rawValue) (revision \(revision))")
+        return true
+    }
+
+    mutating func aborted() -> Bool {
+        let stay: Bool
+        if bg.activeRevision == nil && bg.activeColor == nil {
+            // A first deployment that failed: only a new target or generation retries.
+            stay = target.isBlocked || (target.revision == bg.previewRevision && !retryAllowed)
+        } else if target.revision == bg.activeRevision {
+            // Pinned: the abort itself holds the serving revision for this generation.
+            if !target.pinned {
+                step = .idle
+                return true
+            }
+            stay = true
+        } else {
+            stay = target.isBlocked || (target.revision == bg.previewRevision && !retryAllowed)
+        }
+        if stay {
+            ignoreRequests(abort: true, promote: true, why: "the rollout was aborted; change the spec to try again")
+            return false
+        }
+        if bg.activeColor == nil { startPreview(target) } else { startNext() }
+        return true
+    }
+
+    /// The target is the aborted preview revision again: allowed only once RevisionPlan reset its
+    /// outcome (a new generation) — `Progressing` — or it is a pinned rollback to it.
+    var retryAllowed: Bool { target.outcome == .progressing || target.outcome == nil || target.pinned }
+
+    // MARK: Transitions
+
+    /// Previews (or rolls back to) the target.
+    mutating func startNext() {
+        if target.pinned { startRollback(target) } else { startPreview(target) }
+    }
+
+    mutating func startPreview(_ revision: BlueGreenRevision) {
+        let color = bg.activeColor?.other ?? .blue
+        bg.previewColor = color
+        bg.previewRevision = revision.revision
+        bg.smokeTestJob = nil
+        bg.promotedAt = nil
+        bg.scaleDownAt = nil
+        step = .deployingPreview
+        event(.normal, "PreviewDeploying", "deploying revision \(revision.revision) to \(color.rawValue) (\(previewSize) replicas)")
+    }
+
+    mutating func startRollback(_ revision: BlueGreenRevision) {
+        let color = bg.activeColor?.other ?? .blue
+        bg.previewColor = color
+        bg.previewRevision = revision.revision
+        bg.smokeTestJob = nil
+        bg.promotedAt = nil
+        bg.scaleDownAt = nil
+        step = .rollingBack
+        event(.normal, "RollingBack", "deploying revision \(revision.revision) to \(color.rawValue) to switch back to it")
+    }
+
+    /// A new target arrived during a preview: start over with it (or drop the preview when the
+    /// target is what already serves). True when it acted.
+    mutating func supersede() -> Bool {
+        guard target.revision != bg.previewRevision else { return false }
+        if target.revision == bg.activeRevision {
+            cancelPreview()
+            return true
+        }
+        if target.isBlocked { return false }
+        if let old = bg.previewRevision { event(.normal, "PreviewSuperseded", "revision \(old) superseded by revision \(target.revision)") }
+        startNext()
+        return true
+    }
+
+    /// Drops the preview (the target is the serving revision again): preview to zero, Idle.
+    mutating func cancelPreview() {
+        scaleToZero(previewColor)
+        bg.smokeTestJob = nil
+        bg.promotedAt = nil
+        step = .idle
+    }
+
+    /// After the preview is tested: promotion, or straight to full size on a first deployment.
+    mutating func enterPromotion() -> Bool {
+        if bg.activeColor == nil {
+            promote()
+            return true
+        }
+        step = .awaitingPromotion
+        if input.settings.autoPromotion {
+            let seconds = TimeInterval(max(0, input.settings.autoPromotionSeconds))
+            bg.promotedAt = KubeTime.format(now.addingTimeInterval(seconds))
+        } else {
+            bg.promotedAt = nil
+            if pendingPromote == nil {
+                event(.normal, "AwaitingPromotion", "revision \(bg.previewRevision.map(String.init) ?? "?") is ready on \(previewColor.rawValue); annotate \(RequestAnnotation.promote.name) to promote")
+            }
+        }
+        return true
+    }
+
+    mutating func promote() {
+        bg.promotedAt = KubeTime.format(now)
+        step = .scalingUpPreview
+        event(.normal, "Promoted", "revision \(bg.previewRevision.map(String.init) ?? "?") promoted; scaling \(previewColor.rawValue) to \(input.desiredReplicas)")
+    }
+
+    /// Abort request before the switch.
+    mutating func abortPreview(token: String) {
+        givePreviewUp(reason: "AbortRequested", detail: "abort requested (\(RequestAnnotation.abort.name)=\(token))", outcome: .aborted, token: token)
+    }
+
+    /// Gives the preview up before any switch: preview to zero, Warning, `Aborted`, no retry this generation.
+    mutating func givePreviewUp(reason: String, detail: String, outcome: Status.Outcome, token: String?, recordRollback record: Bool = true) {
+        if let token { handledAbort = token }
+        let color = previewColor
+        scaleToZero(color)
+        if let revision = bg.previewRevision {
+            actions.append(.recordOutcome(revision: revision, outcome: outcome))
+            if record, let active = bg.activeRevision {
+                recordRollback(from: revision, to: active, reason: reason, message: detail)
+            }
+        }
+        let serving = bg.activeColor.map { "; traffic stays on \($0.rawValue)" } ?? "; nothing serves yet"
+        event(.warning, reason, "\(detail)\(serving)")
+        abortMessage = "\(reason): \(detail)"
+        step = .aborted
+    }
+
+    /// Switches traffic back to the old colour after an abort; the aborted colour goes to zero.
+    mutating func switchBack(to color: Color, revision: Int64) {
+        let aborted = bg.activeRevision
+        switchTo(color, revision: revision)
+        bg.previewColor = color.other
+        bg.previewRevision = aborted
+        bg.scaleDownAt = nil
+        scaleToZero(color.other)
+        step = .aborted
+    }
+
+    mutating func switchTo(_ color: Color, revision: Int64) {
+        actions.append(.switchTraffic(to: color))
+        bg.activeColor = color
+        bg.activeRevision = revision
+        step = .switched
+    }
+
+    mutating func scheduleScaleDown() {
+        let delay = TimeInterval(max(0, input.settings.scaleDownDelaySeconds))
+        bg.scaleDownAt = KubeTime.format(now.addingTimeInterval(delay))
+        step = .switched
+    }
+
+    mutating func recordRollback(from: Int64, to: Int64, reason: String, message: String) {
+        lastRollback = Status.LastRollback(fromRevision: from, toRevision: to, reason: reason, message: message,
+                                           at: KubeTime.format(now), generation: input.generation)
+    }
+
+    // MARK: Helpers
+
+    /// Consumes requests that do not apply in this step, with a Normal Event.
+    mutating func ignoreRequests(abort: Bool, promote: Bool, why: String) {
+        if abort, let token = pendingAbort {
+            handledAbort = token
+            event(.normal, "AbortIgnored", "\(RequestAnnotation.abort.name)=\(token) ignored: \(why)")
+        }
+        if promote, let token = pendingPromote {
+            handledPromote = token
+            event(.normal, "PromoteIgnored", "\(RequestAnnotation.promote.name)=\(token) ignored: \(why)")
+        }
+    }
+
+    /// Preview size: full on a first deployment, else `previewReplicas` (default: the active count).
+    var previewSize: Int32 {
+        guard bg.activeColor != nil else { return input.desiredReplicas }
+        return input.settings.previewReplicas ?? input.desiredReplicas
+    }
+
+    func hash(of revision: Int64) -> String? {
+        if revision == target.revision { return target.templateHash }
+        if let legacy = input.legacyStable, legacy.revision == revision { return legacy.templateHash }
+        return input.templateHashes[revision]
+    }
+
+    mutating func scaleToZero(_ color: Color) {
+        let obs = input.observation(color)
+        guard obs.exists, obs.specReplicas != 0 else { return }
+        actions.removeAll { if case .applyColor(color, _, _, _) = $0 { return true } else { return false } }
+        actions.append(.scaleColor(color, replicas: 0))
+    }
+
+    mutating func event(_ type: EventType, _ reason: String, _ message: String) {
+        actions.append(.event(PlannedEvent(type, reason, message)))
+    }
+
+    /// Keeps the steady parts right whatever the step: the active colour carries its revision at
+    /// the desired size (unless the HPA owns it); an idle colour at rest is at zero.
+    mutating func maintain() {
+        let touched = Set(actions.compactMap { action -> Color? in
+            switch action {
+            case .applyColor(let c, _, _, _), .scaleColor(let c, _): return c
+            default: return nil
+            }
+        })
+        if let active = bg.activeColor, let revision = bg.activeRevision, let hash = hash(of: revision), !touched.contains(active) {
+            let obs = input.observation(active)
+            // With the HPA on, an existing active colour's count is the HPA's.
+            let replicas: Int32? = input.autoscaled ? nil : input.desiredReplicas
+            if !obs.exists || obs.templateHash != hash {
+                actions.append(.applyColor(active, revision: revision, templateHash: hash, replicas: obs.exists ? replicas : input.desiredReplicas))
+            } else if let replicas, obs.specReplicas != replicas {
+                actions.append(.scaleColor(active, replicas: replicas))
+            }
+        }
+        if [.idle, .aborted].contains(step), let active = bg.activeColor, !touched.contains(active.other) {
+            scaleToZero(active.other)
+        }
+        if step == .aborted, bg.activeColor == nil, let preview = bg.previewColor, !touched.contains(preview) {
+            scaleToZero(preview)
+        }
+    }
+
+    // MARK: Result
+
+    func decision() -> BlueGreenDecision {
+        BlueGreenDecision(status: bg, actions: actions, lastRollback: lastRollback, handledPromote: handledPromote,
+                          handledAbort: handledAbort, hint: hint(), requeueAfter: requeueAfter)
+    }
+
+    func hint() -> BlueGreenStatusHint {
+        let preview = bg.previewRevision.map { "revision \($0) on \(previewColor.rawValue)" } ?? "the preview"
+        let serving = bg.activeRevision.map { "revision \($0) serves on \(bg.activeColor?.rawValue ?? "?")" } ?? "nothing serves yet"
+        func progressing(_ message: String) -> BlueGreenStatusHint {
+            BlueGreenStatusHint(phase: .progressing, ready: false, reconciling: true, stalled: false, reason: step.rawValue, message: message)
+        }
+        switch step {
+        case .migrating:
+            if let failed = migrationFailed {
+                return BlueGreenStatusHint(phase: .degraded, ready: false, reconciling: false, stalled: true, reason: "MigrationFailed", message: failed)
+            }
+            return progressing("moving \(preview) before switching to blue-green")
+        case .idle, .switched:
+            if let active = bg.activeColor, !input.observation(active).rollout.isComplete {
+                return progressing("\(active.rawValue) is not fully available; \(serving)")
+            }
+            return BlueGreenStatusHint(phase: .healthy, ready: true, reconciling: false, stalled: false, reason: "RolloutComplete", message: serving)
+        case .deployingPreview: return progressing("deploying \(preview); \(serving)")
+        case .smokeTesting: return progressing("smoke-testing \(preview) (job \(bg.smokeTestJob ?? "?")); \(serving)")
+        case .awaitingPromotion:
+            let when = input.settings.autoPromotion ? "promotion at \(bg.promotedAt ?? "?")" : "waiting for \(RequestAnnotation.promote.name)"
+            return progressing("\(preview) passed its checks, \(when); \(serving)")
+        case .scalingUpPreview: return progressing("scaling \(preview) to \(input.desiredReplicas) before the switch; \(serving)")
+        case .switchingBack:
+            return BlueGreenStatusHint(phase: .rollingBack, ready: false, reconciling: true, stalled: false, reason: "SwitchingBack",
+                                       message: "scaling \(preview) up to switch back; \(serving)")
+        case .rollingBack:
+            return BlueGreenStatusHint(phase: .rollingBack, ready: false, reconciling: true, stalled: false, reason: "RollingBack",
+                                       message: "rolling back to \(preview); \(serving)")
+        case .aborted:
+            let why = abortMessage ?? "\(preview) was aborted; change the spec to try again"
+            return BlueGreenStatusHint(phase: bg.activeColor == nil ? .failed : .degraded, ready: false, reconciling: false, stalled: true,
+                                       reason: "Aborted", message: "\(why); \(serving)")
+        }
+    }
+}
