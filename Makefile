@@ -2,12 +2,13 @@
 # `make run` and `make test` install the system libraries they need when missing (as root), or say
 # exactly what to install otherwise.
 
+SHELL := /bin/bash
 SWIFT ?= swift
 SWIFT_FLAGS ?=
 APT_PACKAGES := libcurl4-openssl-dev libyaml-dev
 # kubectl is used by the end-to-end tests (it is preinstalled on the project's machines).
 
-.PHONY: all build test run deps release release-check clean preflight
+.PHONY: all build test run deps release release-check fuzz clean preflight
 
 all: build
 
@@ -57,6 +58,20 @@ run: deps
 # Release build + check the binary's libraries against the runtime image (takes minutes; not in `make test`).
 release-check: deps
 	./scripts/check-release-binary.sh
+
+# libFuzzer targets (Fuzz/) for the parsers of outside data, each run FUZZ_SECONDS; new inputs go to
+# .build-fuzz/corpus (the committed seeds in Fuzz/Corpus stay small), crashes to .build-fuzz/crashes.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := FuzzWatchStream FuzzObjectJSON FuzzKubeconfig
+fuzz: deps
+	$(SWIFT) build --package-path Fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build-fuzz/corpus/$$t .build-fuzz/crashes/$$t; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  .build-fuzz/debug/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	    -artifact_prefix=.build-fuzz/crashes/$$t/ .build-fuzz/corpus/$$t Fuzz/Corpus/$$t 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==[0-9]+==ERROR|.*Fatal error)" ; \
+	  [ $${PIPESTATUS[0]} -eq 0 ] || { echo "$$t found a crash: see .build-fuzz/crashes/$$t"; exit 1; }; \
+	done
 
 clean:
 	rm -rf .build .sandbox

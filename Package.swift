@@ -8,6 +8,10 @@ let package = Package(
         .executable(name: "pynomaly-operator", targets: ["pynomaly-operator"]),
         .executable(name: "pynomaly-sandbox", targets: ["pynomaly-sandbox"]),
         .executable(name: "kubectl-pynomaly", targets: ["kubectl-pynomaly"]),
+        // For the fuzz package in Fuzz/ (built apart, with -sanitize=fuzzer).
+        .library(name: "KubeCore", targets: ["KubeCore"]),
+        .library(name: "KubeYAML", targets: ["KubeYAML"]),
+        .library(name: "KubeClient", targets: ["KubeClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -399,6 +399,9 @@ struct JSONTextParser {
         let text = String(decoding: bytes[start..<pos], as: UTF8.self)
         if isInteger, let i = Int64(text) { return .int(i) }
         guard let d = Double(text) else { throw JSONParseError("invalid number '\(text)' at offset \(start)") }
+        // Like Go's decoder: a number beyond the float64 range is an error, not infinity (which
+        // JSON cannot write back). Found by the FuzzObjectJSON fuzzer.
+        guard d.isFinite else { throw JSONParseError("number '\(text)' at offset \(start) is out of range") }
         return .double(d)
     }
 }
