@@ -76,5 +76,7 @@ extension OperatorSetup {
 public enum OwnedKinds {
     public static let all: [ResourceType] = [
         .configMaps, .deployments, .services, .ingresses, .horizontalPodAutoscalers, .podDisruptionBudgets, .controllerRevisions,
+        // Blue-green smoke-test Jobs (the state machine reads their outcome; a finished Job triggers a pass).
+        .jobs,
     ]
 }

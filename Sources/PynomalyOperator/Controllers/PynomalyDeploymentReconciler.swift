@@ -11,9 +11,10 @@ struct NotOwnedError: Error, CustomStringConvertible {
     var description: String { "\(kind) \(name) exists and is not controlled by this PynomalyDeployment; rename or delete it" }
 }
 
-/// Reconciles one PynomalyDeployment (RollingUpdate): reads the CR and its children from the caches,
-/// plans the revision (pure), applies what differs with server-side apply, observes the rollout,
-/// then writes the status once, only when it changed. A converged CR costs no request at all.
+/// Reconciles one PynomalyDeployment: reads the CR and its children from the caches, plans the
+/// revision (pure), applies what differs with server-side apply, observes the rollout, then writes
+/// the status once, only when it changed. A converged CR costs no request at all. BlueGreen branches
+/// after the revision plan into `reconcileBlueGreen` (BlueGreenPass.swift).
 public struct PynomalyDeploymentReconciler: Reconciler {
     public typealias Client = KubernetesReader & KubernetesWriter
     public static let fieldManager = "pynomaly-operator"
@@ -30,7 +31,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         self.clock = clock
     }
 
-    private var logger: Logger { ReconcileContext.current?.logger ?? .disabled }
+    var logger: Logger { ReconcileContext.current?.logger ?? .disabled }
 
     public func reconcile(_ key: ObjectKey) async -> ReconcileResult {
         guard let raw = caches.primary.store.get(key), raw[path: ["metadata", "deletionTimestamp"]] == nil else { return .done }
@@ -113,6 +114,12 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             waiting = ("ReferenceMissing", "waiting for \(missing.joined(separator: ", ")) referenced by the spec")
         }
 
+        if ctx.spec.strategy.type == .blueGreen {
+            return try await reconcileBlueGreen(BlueGreenPassContext(
+                cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate,
+                waiting: waiting, calculator: calculator, now: now))
+        }
+
         // The template this pass deploys: the spec's, or a pinned revision's from its ControllerRevision.
         var template = specTemplate
         if plan.pinned {
@@ -179,7 +186,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
 
     /// Applies `desired` unless the live object already contains it (compare, then write). A name
     /// taken by an object this CR does not control is refused. `immutable` kinds are only created.
-    private func ensure<T: KubeResource>(_ desired: T, _ resource: ResourceType, ownerUID: String, immutable: Bool = false) async throws -> JSONValue {
+    func ensure<T: KubeResource>(_ desired: T, _ resource: ResourceType, ownerUID: String, immutable: Bool = false) async throws -> JSONValue {
         let body = try JSONValue(encoding: desired)
         guard let name = body[path: ["metadata", "name"]]?.stringValue else { throw KubeError.configuration("a built \(resource.kind) has no name") }
         let namespace = body[path: ["metadata", "namespace"]]?.stringValue
@@ -202,7 +209,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     }
 
     /// Applies an optional child, or deletes the one this CR controls when it is no longer wanted.
-    private func ensureOptional<T: KubeResource>(_ desired: T?, _ resource: ResourceType, name: String, ctx: BuildContext) async throws {
+    func ensureOptional<T: KubeResource>(_ desired: T?, _ resource: ResourceType, name: String, ctx: BuildContext) async throws {
         let uid = ctx.cr.metadata.uid ?? ""
         if let desired {
             _ = try await ensure(desired, resource, ownerUID: uid)
@@ -211,7 +218,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
     }
 
-    private func deletePrunedRevisions(_ pruned: [PynomalyDeploymentStatus.HistoryEntry], ctx: BuildContext) async throws {
+    func deletePrunedRevisions(_ pruned: [PynomalyDeploymentStatus.HistoryEntry], ctx: BuildContext) async throws {
         let uid = ctx.cr.metadata.uid ?? ""
         for entry in pruned {
             guard let hash = entry.templateHash else { continue }
@@ -223,7 +230,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     }
 
     /// Deletes with a uid precondition, so only the object that was judged ours goes.
-    private func delete(_ resource: ResourceType, live: JSONValue, namespace: String, name: String) async throws {
+    func delete(_ resource: ResourceType, live: JSONValue, namespace: String, name: String) async throws {
         logger.info("deleting", metadata: ["kind": .string(resource.kind), "object": .string(name)])
         var options = DeleteOptions()
         options.preconditionUID = live[path: ["metadata", "uid"]]?.stringValue
@@ -239,7 +246,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         return refs.contains { $0["controller"]?.boolValue == true && $0["uid"]?.stringValue == uid }
     }
 
-    private func summarisePods(namespace: String, selector: LabelSelector?) async throws -> String? {
+    func summarisePods(namespace: String, selector: LabelSelector?) async throws -> String? {
         guard let selector else { return nil }
         let list = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: selector.description))
         let pods = list.items.compactMap { try? $0.decode(Pod.self) }
@@ -248,7 +255,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
 
     /// Writes the status through the status subresource when it differs from what the CR has; a
     /// stale resourceVersion answers 409 and the pass is retried once the cache caught up.
-    private func writeStatus(_ status: PynomalyDeploymentStatus, of cr: PynomalyDeployment, raw: JSONValue) async throws {
+    func writeStatus(_ status: PynomalyDeploymentStatus, of cr: PynomalyDeployment, raw: JSONValue) async throws {
         guard status != cr.status else { return }
         var object = raw
         object["status"] = try JSONValue(encoding: status)
@@ -256,7 +263,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
                                     object: object, subresource: "status", options: WriteOptions(fieldManager: Self.fieldManager))
     }
 
-    private func record(_ raw: JSONValue, _ event: PlannedEvent) {
+    func record(_ raw: JSONValue, _ event: PlannedEvent) {
         logger.info("event", metadata: ["reason": .string(event.reason), "message": .string(event.message)])
         events?.record(raw, type: event.type, reason: event.reason, message: event.message)
     }

@@ -143,4 +143,82 @@ public struct StatusCalculator: Sendable {
         status.message = "invalid spec: " + message
         return status
     }
+
+    // MARK: BlueGreen
+
+    /// The status of a BlueGreen pass: counts from the serving colour's Deployment, conditions and
+    /// phase from the state machine's hint.
+    public func blueGreenStatus(_ base: Status, hint: BlueGreenStatusHint, deployment: Deployment?, selector: String) -> Status {
+        var status = base
+        setCounts(&status, deployment: deployment, selector: selector)
+        var conditions = status.conditions ?? []
+        func set(_ type: String, _ value: Bool, _ reason: String, _ message: String) {
+            conditions.set(Condition(type: type, status: value ? "True" : "False", observedGeneration: generation, reason: reason,
+                                     message: message), now: now)
+        }
+        setAvailable(&conditions, deployment: deployment)
+        set(ConditionType.ready, hint.ready, hint.ready ? ConditionReason.rolloutComplete : hint.reason, hint.message)
+        set(ConditionType.reconciling, hint.reconciling, hint.reason, hint.reconciling ? hint.message : "")
+        set(ConditionType.stalled, hint.stalled, hint.reason, hint.stalled ? hint.message : "")
+        if hint.ready {
+            set(ConditionType.progressing, true, ConditionReason.rolloutComplete, hint.message)
+        } else if hint.reconciling {
+            set(ConditionType.progressing, true, ConditionReason.rolloutInProgress, hint.message)
+        } else {
+            set(ConditionType.progressing, false, hint.reason, hint.message)
+        }
+        if let rollback = status.lastRollback {
+            if rollback.generation == generation {
+                set(ConditionType.rolledBack, true, rollback.reason ?? ConditionReason.rolledBack,
+                    "rolled back from revision \(rollback.fromRevision.map(String.init) ?? "?") to \(rollback.toRevision.map(String.init) ?? "?")")
+            } else {
+                set(ConditionType.rolledBack, false, "SpecChanged", "the spec changed after the last rollback")
+            }
+        }
+        conditions.remove(type: ConditionType.invalidSpec)
+        status.conditions = conditions
+        status.observedGeneration = generation
+        status.phase = hint.phase
+        status.message = hint.message
+        return status
+    }
+
+    /// A BlueGreen pass that changed nothing (paused, or waiting for a referenced object).
+    public func blueGreenHeld(_ base: Status, deployment: Deployment?, selector: String, paused: Bool,
+                              waiting: (reason: String, message: String)?) -> Status {
+        var status = base
+        setCounts(&status, deployment: deployment, selector: selector)
+        var conditions = status.conditions ?? []
+        setAvailable(&conditions, deployment: deployment)
+        if let waiting {
+            for (type, value) in [(ConditionType.ready, false), (ConditionType.reconciling, true)] {
+                conditions.set(Condition(type: type, status: value ? "True" : "False", observedGeneration: generation, reason: waiting.reason,
+                                         message: waiting.message), now: now)
+            }
+        }
+        conditions.remove(type: ConditionType.invalidSpec)
+        status.conditions = conditions
+        status.observedGeneration = generation
+        let message = waiting?.message ?? base.message ?? ""
+        status.message = paused ? "paused: no workload changes; " + message : message
+        if paused { status.phase = .paused } else if status.phase == .paused || status.phase == nil { status.phase = .progressing }
+        return status
+    }
+
+    private func setCounts(_ status: inout Status, deployment: Deployment?, selector: String) {
+        let counts = deployment?.status
+        status.selector = selector
+        status.replicas = counts?.replicas ?? 0
+        status.readyReplicas = counts?.readyReplicas ?? 0
+        status.updatedReplicas = counts?.updatedReplicas ?? 0
+        status.availableReplicas = counts?.availableReplicas ?? 0
+    }
+
+    private func setAvailable(_ conditions: inout [Condition], deployment: Deployment?) {
+        let counts = deployment?.status
+        let available = counts?.conditions?.first(type: "Available")
+        conditions.set(Condition(type: ConditionType.available, status: available?.isTrue == true ? "True" : "False", observedGeneration: generation,
+                                 reason: available?.isTrue == true ? ConditionReason.minimumReplicasAvailable : ConditionReason.minimumReplicasUnavailable,
+                                 message: "\(counts?.availableReplicas ?? 0)/\(deployment?.spec?.replicas ?? 0) replicas available"), now: now)
+    }
 }

@@ -1,0 +1,243 @@
+import Foundation
+import KubeCore
+import KubeRuntime
+
+/// What the common part of a pass hands to the blue-green part.
+struct BlueGreenPassContext {
+    var cr: PynomalyDeployment
+    var raw: JSONValue
+    var ctx: BuildContext
+    var old: PynomalyDeploymentStatus
+    var plan: RevisionPlan
+    var configMap: ConfigMap
+    var specTemplate: PodTemplateSpec
+    var waiting: (reason: String, message: String)?
+    var calculator: StatusCalculator
+    var now: Date
+}
+
+/// The BlueGreen shell: gathers the state machine's input from the caches, runs the pure
+/// `BlueGreenStateMachine.step`, executes its actions in order (compare-then-apply), applies the
+/// traffic objects from `status.blueGreen.activeColor`, then writes the status once.
+extension PynomalyDeploymentReconciler {
+    typealias Color = PynomalyDeploymentStatus.Color
+
+    static func colorName(_ name: String, _ color: Color) -> String { "\(name)-\(color.rawValue)" }
+
+    func reconcileBlueGreen(_ p: BlueGreenPassContext) async throws -> ReconcileResult {
+        let ctx = p.ctx
+        let namespace = ctx.namespace
+        let uid = ctx.cr.metadata.uid ?? ""
+        var plan = p.plan
+        guard let settings = ctx.spec.strategy.blueGreen else { throw KubeError.configuration("BlueGreen strategy without settings") }
+
+        // Paused or waiting for a referenced object: nothing moves, the status says why.
+        if ctx.spec.paused || p.waiting != nil {
+            let active = p.old.blueGreen?.activeColor.flatMap { try? caches.owned(.deployments, namespace: namespace, name: Self.colorName(ctx.name, $0))?.decode(Deployment.self) }
+            let status = p.calculator.blueGreenHeld(plan.status, deployment: active, selector: PynomalyLabels.selectorString(for: ctx.name),
+                                                    paused: ctx.spec.paused, waiting: p.waiting)
+            for event in plan.events { record(p.raw, event) }
+            if status.phase == .paused, p.old.phase != .paused {
+                record(p.raw, PlannedEvent(.normal, "Paused", "spec.paused is true: no workload changes until it is false"))
+            }
+            if let waiting = p.waiting, p.old.conditions?.first(type: ConditionType.ready)?.reason != waiting.reason {
+                record(p.raw, PlannedEvent(.warning, waiting.reason, waiting.message))
+            }
+            try await writeStatus(status, of: p.cr, raw: p.raw)
+            return .done
+        }
+
+        _ = try await ensure(p.configMap, .configMaps, ownerUID: uid)
+        if !plan.pinned, let hash = plan.target.templateHash {
+            let revision = ControllerRevisionBuilder.build(ctx, revision: plan.target.revision, template: p.specTemplate, templateHash: hash)
+            _ = try await ensure(revision, .controllerRevisions, ownerUID: uid, immutable: true)
+        }
+
+        // The input, from the caches only.
+        var hashes: [Int64: String] = [:]
+        for entry in plan.status.history ?? [] { hashes[entry.revision] = entry.templateHash }
+        var legacy: BlueGreenRevision?
+        if plan.status.blueGreen == nil, let stable = plan.status.stableRevision, let hash = hashes[stable] {
+            legacy = BlueGreenRevision(revision: stable, templateHash: hash, outcome: .succeeded)
+        }
+        let target = BlueGreenRevision(revision: plan.target.revision, templateHash: plan.target.templateHash ?? "",
+                                       outcome: plan.target.outcome, pinned: plan.pinned)
+        let blue = colorDeployment(ctx, .blue)
+        let green = colorDeployment(ctx, .green)
+        let autoscaled = ctx.spec.autoscaling != nil
+        var desired = ctx.spec.replicas
+        if let autoscaling = ctx.spec.autoscaling {
+            let hpa = try? caches.owned(.horizontalPodAutoscalers, namespace: namespace, name: ctx.name)?.decode(HorizontalPodAutoscaler.self)
+            // The count the HPA keeps its target at (the active colour, or `NAME` while migrating);
+            // its minimum before any HPA exists (first deployment).
+            desired = hpa?.status?.currentReplicas.flatMap { $0 > 0 ? $0 : nil } ?? autoscaling.minReplicas ?? 1
+        }
+        let annotations = ctx.cr.metadata.annotations
+        let input = BlueGreenInput(
+            name: ctx.name, status: plan.status.blueGreen, target: target, legacyStable: legacy, templateHashes: hashes,
+            generation: p.calculator.generation, settings: settings, desiredReplicas: desired, autoscaled: autoscaled,
+            blue: BlueGreenColorObservation(deployment: blue), green: BlueGreenColorObservation(deployment: green),
+            smokeJobs: smokeJobs(ctx),
+            promoteToken: RequestAnnotation.promote.pendingToken(annotations: annotations, handled: plan.status.handledRequests),
+            abortToken: RequestAnnotation.abort.pendingToken(annotations: annotations, handled: plan.status.handledRequests),
+            now: p.now)
+        let decision = BlueGreenStateMachine.step(input)
+
+        // Actions in list order: a switch comes before the scale-down that follows it.
+        var events = plan.events
+        for action in decision.actions {
+            switch action {
+            case .applyColor(let color, let revision, let hash, let replicas):
+                let template = try template(of: revision, hash: hash, p)
+                var deployment = DeploymentBuilder.build(ctx, name: Self.colorName(ctx.name, color), template: template, replicas: replicas,
+                                                         selectorExtra: [PynomalyLabels.colorKey: color.rawValue])
+                deployment.metadata.labels?[PynomalyLabels.templateHashKey] = hash
+                _ = try await ensure(ServiceBuilder.build(ctx, name: Self.colorName(ctx.name, color), selectorExtra: [PynomalyLabels.colorKey: color.rawValue]),
+                                     .services, ownerUID: uid)
+                _ = try await ensure(deployment, .deployments, ownerUID: uid)
+            case .scaleColor(let color, let replicas):
+                try await scale(ctx, color, replicas: replicas)
+            case .createSmokeJob(let revision, let color):
+                try await createSmokeJob(ctx, revision: revision, color: color)
+            case .deleteSmokeJob(let revision):
+                try await deleteSmokeJob(ctx, revision: revision)
+            case .switchTraffic(let color):
+                try await applyTraffic(ctx, active: color, preview: decision.status.previewColor)
+            case .deleteRollingUpdateDeployment:
+                if let live = caches.owned(.deployments, namespace: namespace, name: ctx.name), Self.isControlled(live, by: uid) {
+                    try await delete(.deployments, live: live, namespace: namespace, name: ctx.name)
+                }
+            case .event(let event):
+                events.append(event)
+            case .recordOutcome(let revision, let outcome):
+                var history = plan.status.history ?? []
+                if let i = history.firstIndex(where: { $0.revision == revision }) { history[i].outcome = outcome }
+                plan.status.history = history
+            }
+        }
+        // Level-based: the traffic objects follow the active colour on every pass. Before the first
+        // switch nothing is applied, so no untested pod is ever selected by the stable Service.
+        if let active = decision.status.activeColor {
+            try await applyTraffic(ctx, active: active, preview: decision.status.previewColor)
+        }
+
+        // The status.
+        var status = plan.status
+        status.blueGreen = decision.status
+        if let rollback = decision.lastRollback { status.lastRollback = rollback }
+        var handled = status.handledRequests ?? [:]
+        if let token = decision.handledPromote { handled[RequestAnnotation.promote.statusKey] = token }
+        if let token = decision.handledAbort { handled[RequestAnnotation.abort.statusKey] = token }
+        status.handledRequests = handled.isEmpty ? nil : handled
+        if let active = decision.status.activeRevision {
+            status.stableRevision = active
+            status.currentRevision = active
+            status.image = status.history?.first { $0.revision == active }?.image ?? status.image
+        }
+        // Prune, but never the revision a colour still carries.
+        var pruning = plan
+        pruning.status = status
+        pruning.prune(limit: Int(ctx.spec.revisionHistoryLimit))
+        if !pruning.pruned.contains(where: { $0.revision == decision.status.previewRevision || $0.revision == decision.status.activeRevision }) {
+            status = pruning.status
+            try await deletePrunedRevisions(pruning.pruned, ctx: ctx)
+        }
+
+        let activeDeployment = decision.status.activeColor.flatMap { colorDeployment(ctx, $0) }
+            ?? decision.status.previewColor.flatMap { colorDeployment(ctx, $0) }
+        status = p.calculator.blueGreenStatus(status, hint: decision.hint, deployment: activeDeployment,
+                                              selector: PynomalyLabels.selectorString(for: ctx.name))
+        if p.old.phase == .paused { events.append(PlannedEvent(.normal, "Resumed", "spec.paused is false: reconciling the workload again")) }
+        for event in events { record(p.raw, event) }
+        try await writeStatus(status, of: p.cr, raw: p.raw)
+        if let after = decision.requeueAfter { return .requeue(after: max(after, 0.05)) }
+        return .done
+    }
+
+    /// The cached Deployment of one colour.
+    func colorDeployment(_ ctx: BuildContext, _ color: Color) -> Deployment? {
+        try? caches.owned(.deployments, namespace: ctx.namespace, name: Self.colorName(ctx.name, color))?.decode(Deployment.self)
+    }
+
+    /// Smoke Jobs of this CR from the Jobs cache, by the revision they test.
+    func smokeJobs(_ ctx: BuildContext) -> [Int64: BlueGreenSmokeJob] {
+        var jobs: [Int64: BlueGreenSmokeJob] = [:]
+        let objects = ctx.cr.metadata.uid.map { caches.ownedObjects(.jobs, controlledBy: $0) } ?? []
+        for object in objects {
+            guard let job = try? object.decode(Job.self), job.metadata.deletionTimestamp == nil,
+                  let labels = job.metadata.labels, labels[PynomalyLabels.instanceKey] == ctx.name,
+                  labels[SmokeTestJobBuilder.componentKey] == SmokeTestJobBuilder.component,
+                  let revision = labels[SmokeTestJobBuilder.revisionKey].flatMap(Int64.init) else { continue }
+            jobs[revision] = BlueGreenSmokeJob(job: job)
+        }
+        return jobs
+    }
+
+    /// A revision's pod template: the spec's for the unpinned target, else from its ControllerRevision.
+    func template(of revision: Int64, hash: String, _ p: BlueGreenPassContext) throws -> PodTemplateSpec {
+        if !p.plan.pinned, revision == p.plan.target.revision, hash == p.plan.target.templateHash { return p.specTemplate }
+        guard let stored = caches.owned(.controllerRevisions, namespace: p.ctx.namespace, name: ControllerRevisionBuilder.name(p.ctx.name, templateHash: hash)),
+              let controllerRevision = try? stored.decode(ControllerRevision.self),
+              let template = ControllerRevisionBuilder.template(from: controllerRevision) else {
+            throw KubeError.configuration("the ControllerRevision of revision \(revision) is not in the cache yet")
+        }
+        return template
+    }
+
+    /// Sets only the replica count (a merge patch: applying a partial object would drop the template).
+    func scale(_ ctx: BuildContext, _ color: Color, replicas: Int32) async throws {
+        let name = Self.colorName(ctx.name, color)
+        guard let live = caches.owned(.deployments, namespace: ctx.namespace, name: name),
+              Self.isControlled(live, by: ctx.cr.metadata.uid ?? "") else { return }
+        if live[path: ["spec", "replicas"]]?.intValue.map(Int32.init) == replicas { return }
+        logger.info("scaling", metadata: ["object": .string(name), "replicas": .stringConvertible(replicas)])
+        let body: JSONValue = ["spec": ["replicas": .int(Int64(replicas))]]
+        _ = try await client.patch(.deployments, namespace: ctx.namespace, name: name, type: .merge, body: body.serialized(), subresource: nil,
+                                   options: WriteOptions(fieldManager: Self.fieldManager))
+    }
+
+    /// Creates `NAME-smoke-REVISION`; AlreadyExists is success (the name is the idempotency key).
+    func createSmokeJob(_ ctx: BuildContext, revision: Int64, color: Color) async throws {
+        guard let job = SmokeTestJobBuilder.build(ctx, revision: revision, color: color.rawValue, previewService: Self.colorName(ctx.name, color)) else { return }
+        logger.info("creating", metadata: ["kind": "Job", "object": .string(job.metadata.name ?? "")])
+        do {
+            _ = try await client.create(.jobs, namespace: ctx.namespace, object: try JSONValue(encoding: job), options: WriteOptions(fieldManager: Self.fieldManager))
+        } catch let error as KubeError where error.isAlreadyExists {
+            return
+        }
+    }
+
+    /// Deletes a stale smoke Job (background propagation: its pods go with it).
+    func deleteSmokeJob(_ ctx: BuildContext, revision: Int64) async throws {
+        let name = SmokeTestJobBuilder.jobName(ctx.name, revision: revision)
+        guard let live = caches.owned(.jobs, namespace: ctx.namespace, name: name), Self.isControlled(live, by: ctx.cr.metadata.uid ?? "") else { return }
+        logger.info("deleting", metadata: ["kind": "Job", "object": .string(name)])
+        var options = DeleteOptions(propagationPolicy: "Background")
+        options.preconditionUID = live[path: ["metadata", "uid"]]?.stringValue
+        do {
+            _ = try await client.delete(.jobs, namespace: ctx.namespace, name: name, options: options)
+        } catch let error as KubeError where error.isNotFound {
+            return
+        }
+    }
+
+    /// The objects that follow the active colour: stable Service `NAME`, Ingress (backend: the active
+    /// colour's Service; preview rule: the preview colour's), HPA target and PDB selector.
+    func applyTraffic(_ ctx: BuildContext, active: Color, preview: Color?) async throws {
+        let uid = ctx.cr.metadata.uid ?? ""
+        let extra = [PynomalyLabels.colorKey: active.rawValue]
+        // The colour Service the Ingress points at must exist first.
+        _ = try await ensure(ServiceBuilder.build(ctx, name: Self.colorName(ctx.name, active), selectorExtra: extra), .services, ownerUID: uid)
+        _ = try await ensure(ServiceBuilder.build(ctx, name: ctx.name, selectorExtra: extra), .services, ownerUID: uid)
+        let previewService = preview.flatMap { $0 == active ? nil : Self.colorName(ctx.name, $0) }
+        if let previewColor = preview, previewColor != active {
+            _ = try await ensure(ServiceBuilder.build(ctx, name: Self.colorName(ctx.name, previewColor), selectorExtra: [PynomalyLabels.colorKey: previewColor.rawValue]),
+                                 .services, ownerUID: uid)
+        }
+        try await ensureOptional(IngressBuilder.build(ctx, backendService: Self.colorName(ctx.name, active), previewService: previewService),
+                                 .ingresses, name: ctx.name, ctx: ctx)
+        try await ensureOptional(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: Self.colorName(ctx.name, active)),
+                                 .horizontalPodAutoscalers, name: ctx.name, ctx: ctx)
+        try await ensureOptional(PodDisruptionBudgetBuilder.build(ctx, selectorExtra: extra), .podDisruptionBudgets, name: ctx.name, ctx: ctx)
+    }
+}

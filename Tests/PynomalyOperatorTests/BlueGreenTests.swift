@@ -1,0 +1,420 @@
+import Foundation
+import KubeClient
+import KubeCore
+import KubeRuntime
+import KubeTestServer
+import Logging
+import Synchronization
+import XCTest
+
+@testable import PynomalyOperator
+
+/// Issue 5 end to end: the BlueGreen strategy driven by the real manager over HTTPS against
+/// KubeTestServer (simulated Deployment controller, kubelet, Job controller and HPA), with the
+/// sample `manifests/samples/pynomaly-bluegreen.yaml`.
+final class BlueGreenTests: XCTestCase {
+    static let name = "pynomaly-bg"
+    static let newImage = "ghcr.io/elgerytme/pynomaly:v0.1.4"
+
+    // MARK: a. first deployment, then an automatic blue-green rollout
+
+    func testFirstDeploymentThenAutoPromotedRolloutToGreen() async throws {
+        let rig = try await OperatorRig()
+        let watcher = IngressWatcher(rig: rig)
+        rig.start()
+        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
+        try await runScenarioA(rig)
+        XCTAssertEqual(rig.probe.maxConcurrentPerKey, 1, "never two reconciles of one CR at once")
+        try await watcher.finish()
+        try await rig.stop()
+    }
+
+    // MARK: b. failed smoke test
+
+    func testFailedSmokeTestAbortsWithoutSwitchOrRetry() async throws {
+        let rig = try await OperatorRig()
+        let watcher = IngressWatcher(rig: rig)
+        rig.start()
+        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
+        try await waitForIdleBlue(rig)
+
+        rig.server.simulation.failJobs(matching: .namePrefix("\(Self.name)-smoke-2"), reason: "BackoffLimitExceeded", message: "curl: (22) 503")
+        try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
+        try await waitUntil("the rollout is aborted", timeout: 15) { try await self.step(rig) == "Aborted" }
+        try await rig.waitForCondition(ConditionType.stalled, name: Self.name)
+        let cr = try await rig.cr(Self.name)
+        XCTAssertEqual(cr[path: ["status", "phase"]]?.stringValue, "Degraded")
+        XCTAssertEqual(cr[path: ["status", "blueGreen", "activeColor"]]?.stringValue, "blue", "no switch")
+        expectEqual(try await backendColor(rig), "blue")
+        try await waitUntil("green is scaled down") { try await self.replicas(rig, "green") == 0 }
+        try await waitUntil("a Warning names the Job's reason") {
+            try await rig.events(for: Self.name).contains {
+                $0["type"]?.stringValue == "Warning" && $0["reason"]?.stringValue == "SmokeTestFailed"
+                    && ($0["message"]?.stringValue ?? "").contains("BackoffLimitExceeded")
+            }
+        }
+        // No retry at this generation: a resync decides the same and creates no Job.
+        await rig.controller.queue.add(ObjectKey(namespace: OperatorRig.namespace, name: Self.name))
+        try await rig.waitForIdle()
+        let jobs = try await smokeJobNames(rig)
+        XCTAssertEqual(jobs, ["\(Self.name)-smoke-1", "\(Self.name)-smoke-2"])
+        expectEqual(try await step(rig), "Aborted")
+        try await watcher.finish()
+        try await rig.stop()
+    }
+
+    func testPreviewMissingItsDeadlineAbortsWithoutSwitch() async throws {
+        let rig = try await OperatorRig()
+        let watcher = IngressWatcher(rig: rig)
+        rig.start()
+        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
+        try await waitForIdleBlue(rig)
+        rig.server.simulation.failImage(Self.newImage)
+        try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
+        try await waitUntil("the rollout is aborted", timeout: 15) { try await self.step(rig) == "Aborted" }
+        try await waitUntil("a Warning says why") {
+            try await rig.events(for: Self.name).contains { $0["type"]?.stringValue == "Warning" && $0["reason"]?.stringValue == "ProgressDeadlineExceeded" }
+        }
+        expectEqual(try await backendColor(rig), "blue")
+        try await waitUntil("green is scaled down") { try await self.replicas(rig, "green") == 0 }
+        expectEqual(try await smokeJobNames(rig), ["\(Self.name)-smoke-1"], "an unavailable preview is not smoke-tested")
+        let cr = try await rig.cr(Self.name)
+        XCTAssertEqual(cr[path: ["status", "phase"]]?.stringValue, "Degraded")
+        try await watcher.finish()
+        try await rig.stop()
+    }
+
+    // MARK: c. manual promotion
+
+    func testManualPromotionWaitsForTheToken() async throws {
+        let rig = try await OperatorRig()
+        let watcher = IngressWatcher(rig: rig)
+        rig.start()
+        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1, "autoPromotion": false]) }
+        try await waitForIdleBlue(rig)
+        try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
+        try await waitUntil("the preview awaits promotion", timeout: 15) { try await self.step(rig) == "AwaitingPromotion" }
+        try await rig.waitForIdle()
+        expectEqual(try await step(rig), "AwaitingPromotion", "no promotion without the token")
+        expectEqual(try await backendColor(rig), "blue")
+        try await rig.annotate(RequestAnnotation.promote.name, "p1", name: Self.name)
+        try await waitUntil("traffic is on green", timeout: 15) { try await self.backendColor(rig) == "green" }
+        try await waitUntil("blue is scaled down", timeout: 15) { try await self.step(rig) == "Idle" }
+        let cr = try await rig.cr(Self.name)
+        XCTAssertEqual(cr[path: ["status", "handledRequests", RequestAnnotation.promote.statusKey]]?.stringValue, "p1")
+        expectEqual(try await replicas(rig, "blue"), 0)
+        try await watcher.finish()
+        try await rig.stop()
+    }
+
+    // MARK: d. abort after the switch
+
+    func testAbortAfterTheSwitchFlipsBackAtOnce() async throws {
+        let rig = try await OperatorRig()
+        let watcher = IngressWatcher(rig: rig)
+        rig.start()
+        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 30]) }
+        try await waitForIdleBlue(rig)
+        try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
+        try await waitUntil("traffic is on green", timeout: 15) { try await self.step(rig) == "Switched" }
+        expectEqual(try await backendColor(rig), "green")
+        expectEqual(try await replicas(rig, "blue"), 3, "blue stays scaled within the delay")
+
+        try await rig.annotate(RequestAnnotation.abort.name, "a1", name: Self.name)
+        try await waitUntil("traffic is back on blue", timeout: 5) { try await self.backendColor(rig) == "blue" }
+        try await waitUntil("the abort settles") { try await self.step(rig) == "Aborted" }
+        let cr = try await rig.cr(Self.name)
+        XCTAssertEqual(cr[path: ["status", "blueGreen", "activeColor"]]?.stringValue, "blue")
+        XCTAssertEqual(cr[path: ["status", "blueGreen", "activeRevision"]]?.intValue, 1)
+        XCTAssertEqual(cr[path: ["status", "phase"]]?.stringValue, "Degraded")
+        try await waitUntil("green is scaled down") { try await self.replicas(rig, "green") == 0 }
+        try await watcher.finish()
+        try await rig.stop()
+    }
+
+    // MARK: e. requested rollback
+
+    func testRequestedRollbackGoesToTheIdleColourAndSwitches() async throws {
+        let rig = try await OperatorRig()
+        let watcher = IngressWatcher(rig: rig)
+        rig.start()
+        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
+        try await waitForIdleBlue(rig)
+        try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
+        try await waitUntil("green serves and blue is down", timeout: 15) {
+            let step = try await self.step(rig)
+            let color = try await self.backendColor(rig)
+            return step == "Idle" && color == "green"
+        }
+        try await rig.annotate(RequestAnnotation.rollbackTo.name, "1@t", name: Self.name)
+        try await waitUntil("traffic is back on blue with revision 1", timeout: 15) {
+            let cr = try await rig.cr(Self.name)
+            return cr[path: ["status", "blueGreen", "activeColor"]]?.stringValue == "blue"
+                && cr[path: ["status", "blueGreen", "activeRevision"]]?.intValue == 1
+        }
+        expectEqual(try await backendColor(rig), "blue")
+        try await waitUntil("green is scaled down after the delay", timeout: 10) { try await self.replicas(rig, "green") == 0 }
+        let image = try await rig.get(.deployments, "\(Self.name)-blue")?[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first?["image"]?.stringValue
+        XCTAssertEqual(image, "ghcr.io/elgerytme/pynomaly:v0.1.3")
+        expectEqual(try await smokeJobNames(rig).count, 2, "a rollback runs no smoke test")
+        try await watcher.finish()
+        try await rig.stop()
+    }
+
+    // MARK: f. restart at every step
+
+    func testRestartAtEveryStepEndsTheSame() async throws {
+        // Slower pods and Jobs and a promotion delay, so every step lasts long enough to restart in.
+        let rig = try await OperatorRig(podStartDelay: 0.25, progressDeadline: 5)
+        rig.server.simulation.settings.jobDuration = 0.4
+        let watcher = IngressWatcher(rig: rig)
+        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1, "autoPromotionSeconds": 1]) }
+        var steps: [String] = []
+        var image = false
+        var managers = 0
+        var done = false
+        let deadline = Date().addingTimeInterval(30)
+        while !done && Date() < deadline {
+            // A fresh manager (new caches, new queue) until status.blueGreen.step changes, then stop it.
+            let (manager, task) = try await Self.startManager(rig)
+            managers += 1
+            let before = try await step(rig)
+            if let before, steps.last != before { steps.append(before) }
+            _ = try await eventually(timeout: 10) {
+                let now = try await self.step(rig)
+                if now != before { return true }
+                if !image, now == "Idle", try await self.backendColor(rig) == "blue" { return true }
+                return false
+            }
+            manager.shutDown()
+            _ = try await task.value
+            let now = try await step(rig)
+            if let now, steps.last != now { steps.append(now) }
+            if !image, now == "Idle", try await backendColor(rig) == "blue" {
+                image = true
+                try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
+            } else if image, now == "Idle", try await backendColor(rig) == "green", try await replicas(rig, "blue") == 0 {
+                done = true
+            }
+        }
+        for expected in ["DeployingPreview", "SmokeTesting", "AwaitingPromotion", "ScalingUpPreview", "Switched", "Idle"] {
+            XCTAssertTrue(steps.contains(expected), "a restart happened in \(expected); steps \(steps)")
+        }
+        XCTAssertTrue(done, "scenario a completed across restarts; steps \(steps)")
+        XCTAssertGreaterThan(managers, 4, "restarted at the steps: \(steps)")
+        let cr = try await rig.cr(Self.name)
+        XCTAssertEqual(cr[path: ["status", "blueGreen", "activeColor"]]?.stringValue, "green")
+        XCTAssertEqual(cr[path: ["status", "blueGreen", "activeRevision"]]?.intValue, 2)
+        expectEqual(try await smokeJobNames(rig), ["\(Self.name)-smoke-1", "\(Self.name)-smoke-2"], "one smoke Job per revision")
+        try await watcher.finish()
+        try await rig.stop()
+    }
+
+    // MARK: migration from RollingUpdate
+
+    func testSwitchingARollingUpdateToBlueGreenMovesItToBlue() async throws {
+        let rig = try await OperatorRig()
+        rig.start()
+        try await rig.createSampleSecret()
+        try await rig.create(try OperatorRig.sampleDeployment())
+        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.patchSpec(["strategy": ["type": "BlueGreen", "rollingUpdate": nil, "blueGreen": ["scaleDownDelaySeconds": 1]]])
+        try await waitUntil("blue serves the stable revision", timeout: 15) {
+            let cr = try await rig.cr()
+            return cr[path: ["status", "blueGreen", "step"]]?.stringValue == "Idle"
+                && cr[path: ["status", "blueGreen", "activeColor"]]?.stringValue == "blue"
+                && cr[path: ["status", "phase"]]?.stringValue == "Healthy"
+        }
+        try await waitUntil("the RollingUpdate Deployment is gone") { try await rig.get(.deployments, "pynomaly") == nil }
+        let cr = try await rig.cr()
+        XCTAssertEqual(cr[path: ["status", "blueGreen", "activeRevision"]]?.intValue, 1, "the stable revision moved, no new revision")
+        expectEqual(try await rig.get(.services, "pynomaly")?[path: ["spec", "selector", PynomalyLabels.colorKey]]?.stringValue, "blue")
+        expectEqual(try await rig.get(.deployments, "pynomaly-blue")?[path: ["status", "readyReplicas"]]?.intValue, 3)
+        let jobs = try await rig.admin.list(.jobs, namespace: OperatorRig.namespace, options: ListOptions()).items
+        XCTAssertTrue(jobs.isEmpty, "no smoke test for the revision that already served")
+        try await rig.stop()
+    }
+
+    // MARK: g. converged costs nothing
+
+    func testConvergedResyncWritesNothing() async throws {
+        let rig = try await OperatorRig()
+        let watcher = IngressWatcher(rig: rig)
+        rig.start()
+        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
+        try await runScenarioA(rig)
+        try await rig.waitForIdle()
+        let before = rig.writeCount
+        await rig.controller.queue.add(ObjectKey(namespace: OperatorRig.namespace, name: Self.name))
+        try await rig.waitForIdle()
+        // Let anything the pass might have triggered run too.
+        try await Task.sleep(nanoseconds: 200_000_000)
+        try await rig.waitForIdle()
+        XCTAssertEqual(rig.writeCount, before, "a converged resync writes nothing: \(rig.server.requestCounts)")
+        try await watcher.finish()
+        try await rig.stop()
+    }
+
+    // MARK: Scenario a
+
+    func runScenarioA(_ rig: OperatorRig) async throws {
+        try await waitForIdleBlue(rig)
+        let first = try await rig.cr(Self.name)
+        XCTAssertEqual(first[path: ["status", "phase"]]?.stringValue, "Healthy")
+        XCTAssertEqual(rig.condition(first, ConditionType.ready)?["status"]?.stringValue, "True")
+        expectEqual(try await serviceColor(rig, Self.name), "blue")
+        expectEqual(try await backendColor(rig), "blue")
+        let job1 = try await rig.get(.jobs, "\(Self.name)-smoke-1")
+        XCTAssertEqual(job1?[path: ["status", "conditions"]]?.arrayValue?.contains { $0["type"]?.stringValue == "Complete" && $0["status"]?.stringValue == "True" }, true)
+        expectNil(try await rig.get(.deployments, Self.name), "no RollingUpdate Deployment")
+
+        try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
+        try await waitUntil("the preview is tested", timeout: 15) { try await rig.get(.jobs, "\(Self.name)-smoke-2") != nil }
+        try await waitUntil("traffic is on green", timeout: 15) { try await self.backendColor(rig) == "green" }
+        expectEqual(try await serviceColor(rig, Self.name), "green")
+        try await waitUntil("blue is scaled to zero after the delay", timeout: 15) {
+            let step = try await self.step(rig)
+            let blue = try await self.replicas(rig, "blue")
+            return step == "Idle" && blue == 0
+        }
+        try await rig.waitForCondition(ConditionType.ready, name: Self.name)
+        let cr = try await rig.cr(Self.name)
+        XCTAssertEqual(cr[path: ["status", "blueGreen", "activeColor"]]?.stringValue, "green")
+        XCTAssertEqual(cr[path: ["status", "blueGreen", "activeRevision"]]?.intValue, 2)
+        XCTAssertEqual(cr[path: ["status", "currentRevision"]]?.intValue, 2)
+        XCTAssertEqual(cr[path: ["status", "phase"]]?.stringValue, "Healthy")
+        expectEqual(try await rig.get(.horizontalPodAutoscalers, Self.name)?[path: ["spec", "scaleTargetRef", "name"]]?.stringValue, "\(Self.name)-green")
+        expectEqual(try await smokeJobNames(rig), ["\(Self.name)-smoke-1", "\(Self.name)-smoke-2"])
+        // The preview host's rule points at the preview colour's Service (blue, scaled down, after the switch).
+        let ingress = try await rig.get(.ingresses, Self.name)
+        let previewRule = ingress?[path: ["spec", "rules"]]?.arrayValue?.first { $0["host"]?.stringValue == "preview.pynomaly.example" }
+        XCTAssertEqual(previewRule?[path: ["http", "paths"]]?.arrayValue?.first?[path: ["backend", "service", "name"]]?.stringValue, "\(Self.name)-blue")
+        // The printer column ACTIVE, as kubectl shows it.
+        let table = try await kubectl(rig.cluster.kubeconfig, ["get", "pyd", Self.name])
+        XCTAssertEqual(table.status, 0, table.output)
+        let lines = table.output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        let column = lines.first?.firstIndex(of: "ACTIVE")
+        let row = lines.dropFirst().first ?? []
+        XCTAssertEqual(column.flatMap { row.indices.contains($0) ? row[$0] : nil }, "green", table.output)
+    }
+
+    // MARK: Helpers
+
+    /// The sample's Secret and CR (with `change` applied) created in the rig's namespace.
+    func createSample(_ rig: OperatorRig, _ change: (inout JSONValue) -> Void = { _ in }) async throws {
+        let documents = try OperatorRig.sample("pynomaly-bluegreen.yaml")
+        guard let secret = documents.first(where: { $0["kind"]?.stringValue == "Secret" }),
+              var cr = documents.first(where: { $0["kind"]?.stringValue == "PynomalyDeployment" }) else {
+            throw KubeError.configuration("the blue-green sample lacks a Secret or a PynomalyDeployment")
+        }
+        change(&cr)
+        _ = try await rig.admin.create(.secrets, namespace: OperatorRig.namespace, object: secret)
+        try await rig.create(cr)
+    }
+
+    static func setBlueGreen(_ cr: inout JSONValue, _ fields: [String: JSONValue]) {
+        for (key, value) in fields { cr[path: ["spec", "strategy", "blueGreen", key]] = value }
+    }
+
+    func waitForIdleBlue(_ rig: OperatorRig) async throws {
+        try await waitUntil("blue serves revision 1", timeout: 15) {
+            let cr = try await rig.cr(Self.name)
+            return cr[path: ["status", "blueGreen", "step"]]?.stringValue == "Idle"
+                && cr[path: ["status", "blueGreen", "activeColor"]]?.stringValue == "blue"
+                && cr[path: ["status", "phase"]]?.stringValue == "Healthy"
+        }
+    }
+
+    func step(_ rig: OperatorRig) async throws -> String? {
+        try await rig.cr(Self.name)[path: ["status", "blueGreen", "step"]]?.stringValue
+    }
+
+    func replicas(_ rig: OperatorRig, _ color: String) async throws -> Int64? {
+        try await rig.get(.deployments, "\(Self.name)-\(color)")?[path: ["spec", "replicas"]]?.intValue
+    }
+
+    func serviceColor(_ rig: OperatorRig, _ service: String) async throws -> String? {
+        try await rig.get(.services, service)?[path: ["spec", "selector", PynomalyLabels.colorKey]]?.stringValue
+    }
+
+    /// The colour of the Service the Ingress's main rule points at.
+    func backendColor(_ rig: OperatorRig) async throws -> String? {
+        guard let ingress = try await rig.get(.ingresses, Self.name),
+              let service = IngressWatcher.backend(of: ingress) else { return nil }
+        return try await serviceColor(rig, service)
+    }
+
+    func smokeJobNames(_ rig: OperatorRig) async throws -> [String] {
+        try await rig.admin.list(.jobs, namespace: OperatorRig.namespace, options: ListOptions()).items
+            .compactMap { $0[path: ["metadata", "name"]]?.stringValue }.filter { $0.contains("-smoke-") }.sorted()
+    }
+
+    /// A manager like the rig's, against the same server.
+    static func startManager(_ rig: OperatorRig) async throws -> (Manager, Task<ManagerOutcome, any Error>) {
+        var configuration = try ConfigurationResolver.resolve(kubeconfigPath: rig.cluster.kubeconfig, context: nil)
+        configuration.qps = 0
+        let client = try makeKubeClient(configuration: configuration)
+        let manager = Manager(client: client, options: ManagerOptions(), logger: Logger(label: "pynomaly-operator") { _ in SwiftLogNoOpLogHandler() })
+        OperatorSetup.register(on: manager, configuration: OperatorConfiguration(maxConcurrentReconciles: 4, resyncPeriod: 600))
+        let task = Task { try await manager.run() }
+        return (manager, task)
+    }
+}
+
+/// Polls the Ingress; on every change, the Service its main rule points at must select pods of a
+/// colour whose Deployment has every replica ready.
+final class IngressWatcher: Sendable {
+    private let violations = Mutex<[String]>([])
+    private let changes = Mutex(0)
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    init(rig: OperatorRig, name: String = BlueGreenTests.name) {
+        let poll = Task { [weak self] in
+            var last: JSONValue?
+            while !Task.isCancelled {
+                if let ingress = try? await rig.get(.ingresses, name), ingress["spec"] != last?["spec"] {
+                    last = ingress
+                    self?.changes.withLock { $0 += 1 }
+                    if let problem = await Self.check(rig, ingress) { self?.violations.withLock { $0.append(problem) } }
+                }
+                try? await Task.sleep(nanoseconds: 5_000_000)
+            }
+        }
+        task.withLock { $0 = poll }
+    }
+
+    static func backend(of ingress: JSONValue) -> String? {
+        ingress[path: ["spec", "rules"]]?.arrayValue?.first?[path: ["http", "paths"]]?.arrayValue?.first?[path: ["backend", "service", "name"]]?.stringValue
+    }
+
+    static func check(_ rig: OperatorRig, _ ingress: JSONValue) async -> String? {
+        guard let service = backend(of: ingress) else { return "the Ingress has no backend" }
+        guard let selector = try? await rig.get(.services, service)?[path: ["spec", "selector"]],
+              let color = selector[PynomalyLabels.colorKey]?.stringValue else { return "Service \(service) selects no colour" }
+        guard let deployment = try? await rig.get(.deployments, "\(BlueGreenTests.name)-\(color)") else { return "no \(color) Deployment" }
+        let want = deployment[path: ["spec", "replicas"]]?.intValue ?? 0
+        let ready = deployment[path: ["status", "readyReplicas"]]?.intValue ?? 0
+        let updated = deployment[path: ["status", "updatedReplicas"]]?.intValue ?? 0
+        if want == 0 || ready < want || updated < want { return "Ingress → \(service) → \(color) with \(ready)/\(want) ready (\(updated) updated)" }
+        return nil
+    }
+
+    /// Stops polling and fails the test on any violation.
+    func finish(file: StaticString = #filePath, line: UInt = #line) async throws {
+        let poll = task.withLock { $0 }
+        poll?.cancel()
+        await poll?.value
+        XCTAssertGreaterThan(changes.withLock { $0 }, 0, "the Ingress was observed", file: file, line: line)
+        XCTAssertEqual(violations.withLock { $0 }, [], "traffic only ever went to fully ready colours", file: file, line: line)
+    }
+}
+
+/// XCTAssertEqual without autoclosures, so arguments may `await`.
+private func expectEqual<T: Equatable>(_ actual: T, _ expected: T, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(actual, expected, message, file: file, line: line)
+}
+
+/// XCTAssertNil without autoclosures.
+private func expectNil<T>(_ actual: T?, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertNil(actual, message, file: file, line: line)
+}
