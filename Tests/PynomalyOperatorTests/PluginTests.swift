@@ -66,6 +66,10 @@ private let noon = Date(timeIntervalSince1970: 1_767_268_800)  // 2026-01-01T12:
         var onlyCurrent = cr
         onlyCurrent[path: ["status", "history"]] = [["revision": 2]]
         #expect(throws: PluginError.noPreviousRevision(current: 2)) { try PluginChecks.rollbackTarget(0, in: onlyCurrent) }
+        // "Previous" means the latest successful other revision, as the operator resolves 0.
+        var noEarlierSuccess = cr
+        noEarlierSuccess[path: ["status", "history"]] = [["revision": 1, "outcome": "Failed"], ["revision": 2, "outcome": "Succeeded"]]
+        #expect(throws: PluginError.noPreviousRevision(current: 2)) { try PluginChecks.rollbackTarget(0, in: noEarlierSuccess) }
         var fresh = cr
         fresh["status"] = nil
         #expect(throws: PluginError.noHistory(name: "pynomaly")) { try PluginChecks.rollbackTarget(1, in: fresh) }

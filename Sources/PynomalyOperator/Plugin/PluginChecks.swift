@@ -18,8 +18,12 @@ public enum PluginChecks {
         let revisions = historyRevisions(cr)
         if revisions.isEmpty { throw .noHistory(name: cr[path: ["metadata", "name"]]?.stringValue ?? "") }
         if revision == 0 {
+            // The operator resolves 0 to the latest *successful* revision other than the current one.
             let current = cr[path: ["status", "currentRevision"]]?.intValue
-            guard revisions.contains(where: { $0 != current }) else { throw .noPreviousRevision(current: current) }
+            let succeeded = (cr[path: ["status", "history"]]?.arrayValue ?? []).filter {
+                $0["outcome"]?.stringValue == "Succeeded" && $0["revision"]?.intValue != current
+            }
+            guard !succeeded.isEmpty else { throw .noPreviousRevision(current: current) }
             return 0
         }
         guard revisions.contains(revision) else {

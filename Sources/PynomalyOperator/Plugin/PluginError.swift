@@ -26,7 +26,7 @@ public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {
             return "revision \(revision) is not in the revision history (available: \(list))"
         case .noPreviousRevision(let current):
             let now = current.map { " than the current revision \($0)" } ?? ""
-            return "there is no previous revision to roll back to: the history holds no other revision\(now)"
+            return "there is no previous revision to roll back to: the history holds no other successful revision\(now)"
         case .noHistory(let name):
             return "pynomalydeployment \(name) has no revision history yet (not yet reconciled by the operator)"
         case .invalidRevision(let revision):
