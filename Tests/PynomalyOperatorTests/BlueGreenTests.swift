@@ -235,6 +235,175 @@ final class BlueGreenTests: XCTestCase {
         try await rig.stop()
     }
 
+    // MARK: migration back to RollingUpdate
+
+    func testSwitchingBlueGreenBackToRollingUpdateMovesTheActiveRevisionToNAME() async throws {
+        let rig = try await OperatorRig()
+        let watcher = IngressWatcher(rig: rig)
+        rig.start()
+        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
+        try await waitForIdleBlue(rig)
+        try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
+        try await waitUntil("green serves and blue is down", timeout: 15) {
+            let step = try await self.step(rig)
+            let color = try await self.backendColor(rig)
+            let blue = try await self.replicas(rig, "blue")
+            return step == "Idle" && color == "green" && blue == 0
+        }
+
+        try await rig.patchSpec(["strategy": ["type": "RollingUpdate", "blueGreen": nil]], name: Self.name)
+        try await waitUntil("the RollingUpdate layout serves", timeout: 20) {
+            let cr = try await rig.cr(Self.name)
+            return cr[path: ["status", "blueGreen"]] == nil && cr[path: ["status", "phase"]]?.stringValue == "Healthy"
+                && cr[path: ["status", "observedGeneration"]] == cr[path: ["metadata", "generation"]]
+                && rig.condition(cr, ConditionType.ready)?["status"]?.stringValue == "True"
+        }
+        let cr = try await rig.cr(Self.name)
+        XCTAssertEqual(cr[path: ["status", "currentRevision"]]?.intValue, 2, "the active revision moved, no new revision")
+        let deployment = try await rig.get(.deployments, Self.name)
+        XCTAssertEqual(deployment?[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first?["image"]?.stringValue, Self.newImage)
+        XCTAssertEqual(deployment?[path: ["status", "readyReplicas"]]?.intValue, 3)
+        for color in ["blue", "green"] {
+            expectNil(try await rig.get(.deployments, "\(Self.name)-\(color)"), "\(color) Deployment gone")
+            expectNil(try await rig.get(.services, "\(Self.name)-\(color)"), "\(color) Service gone")
+        }
+        try await waitUntil("the smoke Jobs are gone") { try await self.smokeJobNames(rig).isEmpty }
+        expectNil(try await serviceColor(rig, Self.name), "the stable Service selects no colour")
+        let ingress = try await rig.get(.ingresses, Self.name)
+        XCTAssertEqual(ingress.flatMap(IngressWatcher.backend(of:)), Self.name)
+        expectEqual(try await rig.get(.horizontalPodAutoscalers, Self.name)?[path: ["spec", "scaleTargetRef", "name"]]?.stringValue, Self.name)
+        expectNil(try await rig.get(.podDisruptionBudgets, Self.name)?[path: ["spec", "selector", "matchLabels", PynomalyLabels.colorKey]],
+                  "the PDB selects no colour")
+        try await watcher.finish()
+        try await rig.stop()
+    }
+
+    func testMigrationBackToRollingUpdateSurvivesRestartsAtEveryStage() async throws {
+        let rig = try await OperatorRig(podStartDelay: 0.25, progressDeadline: 5)
+        let watcher = IngressWatcher(rig: rig)
+        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
+        var (manager, task) = try await Self.startManager(rig)
+        try await waitForIdleBlue(rig)
+        manager.shutDown()
+        _ = try await task.value
+
+        try await rig.patchSpec(["strategy": ["type": "RollingUpdate", "blueGreen": nil]], name: Self.name)
+        // A fresh manager until what the migration has done changes, then stop it.
+        func stage() async throws -> String {
+            let cr = try await rig.cr(Self.name)
+            let rolling = try await rig.get(.deployments, Self.name)
+            let blue = try await rig.get(.deployments, "\(Self.name)-blue")
+            return "\(cr[path: ["status", "blueGreen"]] != nil) \(rolling != nil) \(rolling?[path: ["status", "readyReplicas"]]?.intValue ?? 0) \(blue != nil)"
+        }
+        var stages: [String] = []
+        var managers = 0
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let before = try await stage()
+            if stages.last != before { stages.append(before) }
+            if before == "false true 3 false" { break }
+            (manager, task) = try await Self.startManager(rig)
+            managers += 1
+            _ = try await eventually(timeout: 10) { try await stage() != before }
+            manager.shutDown()
+            _ = try await task.value
+        }
+        XCTAssertEqual(stages.last, "false true 3 false", "migrated across restarts; stages \(stages)")
+        XCTAssertGreaterThan(managers, 2, "restarted during the migration: \(stages)")
+        (manager, task) = try await Self.startManager(rig)
+        try await waitUntil("Ready as RollingUpdate", timeout: 15) {
+            let cr = try await rig.cr(Self.name)
+            return cr[path: ["status", "phase"]]?.stringValue == "Healthy"
+                && cr[path: ["status", "observedGeneration"]] == cr[path: ["metadata", "generation"]]
+        }
+        expectNil(try await rig.get(.deployments, "\(Self.name)-green"))
+        expectNil(try await rig.get(.services, "\(Self.name)-blue"))
+        try await waitUntil("the smoke Jobs are gone") { try await self.smokeJobNames(rig).isEmpty }
+        manager.shutDown()
+        _ = try await task.value
+        try await watcher.finish()
+        try await rig.stop()
+    }
+
+    // MARK: SIGKILL of the operator process mid-rollout
+
+    /// The operator as a process against the sandbox server, killed hard (no cleanup, no status
+    /// write) in SmokeTesting and again in AwaitingPromotion; each successor ends the rollout as if
+    /// nothing happened, with exactly one smoke Job per revision (never re-created).
+    func testSIGKILLDuringSmokeTestAndAwaitingPromotionEndsTheSame() async throws {
+        let cluster = try await ExternalCluster()
+        let namespace = "default"
+        let arguments = ["run", "--kubeconfig", cluster.kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", "0"]
+        func cr() async throws -> JSONValue { try await cluster.admin.get(.pynomalyDeployments, namespace: namespace, name: Self.name) }
+        func step() async throws -> String? { try await cr()[path: ["status", "blueGreen", "step"]]?.stringValue }
+        func jobs() async throws -> [String: String] {
+            var found: [String: String] = [:]
+            for job in try await cluster.admin.list(.jobs, namespace: namespace, options: ListOptions()).items {
+                guard let name = job[path: ["metadata", "name"]]?.stringValue, name.contains("-smoke-") else { continue }
+                found[name] = job[path: ["metadata", "uid"]]?.stringValue
+            }
+            return found
+        }
+        func killed(_ process: ChildProcess, at wanted: String) async throws {
+            let seen = try await eventually(timeout: 20, interval: 0.002) { try await step() == wanted }
+            process.signal(SIGKILL)
+            _ = try await process.waitForExit()
+            XCTAssertTrue(seen, "the operator was killed while \(wanted); output:\n\(process.text)")
+        }
+
+        let documents = try OperatorRig.sample("pynomaly-bluegreen.yaml")
+        guard var secret = documents.first(where: { $0["kind"]?.stringValue == "Secret" }),
+              var resource = documents.first(where: { $0["kind"]?.stringValue == "PynomalyDeployment" }) else {
+            throw KubeError.configuration("the blue-green sample lacks a Secret or a PynomalyDeployment")
+        }
+        secret[path: ["metadata", "namespace"]] = .string(namespace)
+        resource[path: ["metadata", "namespace"]] = .string(namespace)
+        Self.setBlueGreen(&resource, ["scaleDownDelaySeconds": 1, "autoPromotion": false])
+        _ = try await cluster.admin.create(.secrets, namespace: namespace, object: secret)
+
+        var op = try ChildProcess("pynomaly-operator", arguments)
+        _ = try await cluster.admin.create(.pynomalyDeployments, namespace: namespace, object: resource)
+        // 1. Killed while the first revision's smoke test runs.
+        try await killed(op, at: "SmokeTesting")
+        let firstJobs = try await jobs()
+        op = try ChildProcess("pynomaly-operator", arguments)
+        try await waitUntil("blue serves revision 1", timeout: 20) {
+            let now = try await cr()
+            return now[path: ["status", "blueGreen", "step"]]?.stringValue == "Idle"
+                && now[path: ["status", "blueGreen", "activeColor"]]?.stringValue == "blue"
+                && now[path: ["status", "phase"]]?.stringValue == "Healthy"
+        }
+
+        // 2. Killed while the new revision awaits promotion; the successor promotes on the token.
+        _ = try await cluster.admin.patch(.pynomalyDeployments, namespace: namespace, name: Self.name, type: .merge,
+                                          body: JSONValue.object(["spec": ["image": .string(Self.newImage)]]).serialized(), subresource: nil,
+                                          options: WriteOptions())
+        try await killed(op, at: "AwaitingPromotion")
+        op = try ChildProcess("pynomaly-operator", arguments)
+        _ = try await cluster.admin.patch(.pynomalyDeployments, namespace: namespace, name: Self.name, type: .merge,
+                                          body: JSONValue.object(["metadata": ["annotations": [RequestAnnotation.promote.name: "p1"]]]).serialized(),
+                                          subresource: nil, options: WriteOptions())
+        try await waitUntil("green serves revision 2 and blue is down", timeout: 30) {
+            let now = try await cr()
+            let blue = try? await cluster.admin.get(.deployments, namespace: namespace, name: "\(Self.name)-blue")
+            return now[path: ["status", "blueGreen", "step"]]?.stringValue == "Idle"
+                && now[path: ["status", "blueGreen", "activeColor"]]?.stringValue == "green"
+                && now[path: ["status", "phase"]]?.stringValue == "Healthy"
+                && blue?[path: ["spec", "replicas"]]?.intValue == 0
+        }
+        let final = try await cr()
+        XCTAssertEqual(final[path: ["status", "blueGreen", "activeRevision"]]?.intValue, 2)
+        XCTAssertEqual(final[path: ["status", "conditions"]]?.arrayValue?.first { $0["type"]?.stringValue == ConditionType.ready }?["status"]?.stringValue, "True")
+        let endJobs = try await jobs()
+        XCTAssertEqual(endJobs.keys.sorted(), ["\(Self.name)-smoke-1", "\(Self.name)-smoke-2"], "one smoke Job per revision")
+        if let uid = firstJobs["\(Self.name)-smoke-1"] {
+            XCTAssertEqual(endJobs["\(Self.name)-smoke-1"], uid, "the smoke Job running at the kill was kept, not re-created")
+        }
+        op.signal(SIGTERM)
+        _ = try await op.waitForExit()
+        try await cluster.stop()
+    }
+
     // MARK: g. converged costs nothing
 
     func testConvergedResyncWritesNothing() async throws {
@@ -389,13 +558,15 @@ final class IngressWatcher: Sendable {
 
     static func check(_ rig: OperatorRig, _ ingress: JSONValue) async -> String? {
         guard let service = backend(of: ingress) else { return "the Ingress has no backend" }
-        guard let selector = try? await rig.get(.services, service)?[path: ["spec", "selector"]],
-              let color = selector[PynomalyLabels.colorKey]?.stringValue else { return "Service \(service) selects no colour" }
-        guard let deployment = try? await rig.get(.deployments, "\(BlueGreenTests.name)-\(color)") else { return "no \(color) Deployment" }
+        guard let selector = try? await rig.get(.services, service)?[path: ["spec", "selector"]] else { return "no Service \(service)" }
+        // A colourless selector is the RollingUpdate layout (after a migration back): Deployment NAME serves.
+        let color = selector[PynomalyLabels.colorKey]?.stringValue
+        let deploymentName = color.map { "\(BlueGreenTests.name)-\($0)" } ?? service
+        guard let deployment = try? await rig.get(.deployments, deploymentName) else { return "no Deployment \(deploymentName)" }
         let want = deployment[path: ["spec", "replicas"]]?.intValue ?? 0
         let ready = deployment[path: ["status", "readyReplicas"]]?.intValue ?? 0
         let updated = deployment[path: ["status", "updatedReplicas"]]?.intValue ?? 0
-        if want == 0 || ready < want || updated < want { return "Ingress → \(service) → \(color) with \(ready)/\(want) ready (\(updated) updated)" }
+        if want == 0 || ready < want || updated < want { return "Ingress → \(service) → \(deploymentName) with \(ready)/\(want) ready (\(updated) updated)" }
         return nil
     }
 
@@ -417,4 +588,86 @@ private func expectEqual<T: Equatable>(_ actual: T, _ expected: T, _ message: St
 /// XCTAssertNil without autoclosures.
 private func expectNil<T>(_ actual: T?, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertNil(actual, message, file: file, line: line)
+}
+
+/// The pure BlueGreen → RollingUpdate planner, step by step (the shell only executes its actions).
+final class BlueGreenToRollingPlannerTests: XCTestCase {
+    typealias Obs = BlueGreenColorObservation
+
+    static func ready(_ hash: String, _ replicas: Int32) -> Obs {
+        Obs(exists: true, templateHash: hash, specReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas,
+            updatedReplicas: replicas, rollout: .complete)
+    }
+
+    static func input(rolling: Obs = .absent, blue: Obs = .absent, green: Obs = ready("h2", 3), autoscaled: Bool = false) -> BlueGreenToRollingInput {
+        BlueGreenToRollingInput(
+            name: "app", status: PynomalyDeploymentStatus.BlueGreen(activeColor: .green, previewColor: .blue, step: "Idle", activeRevision: 2),
+            activeTemplateHash: "h2", desiredReplicas: 3, autoscaled: autoscaled, rolling: rolling, blue: blue, green: green)
+    }
+
+    func testFirstAppliesNAMEWithTheActiveRevisionAndKeepsTraffic() {
+        let decision = BlueGreenToRollingPlanner.plan(Self.input(blue: Self.ready("h1", 3)))
+        XCTAssertFalse(decision.finished)
+        XCTAssertTrue(decision.actions.contains(.scaleColor(.blue, replicas: 0)), "the non-serving colour drains first")
+        XCTAssertTrue(decision.actions.contains(.applyRolling(revision: 2, templateHash: "h2", replicas: 3)))
+        XCTAssertFalse(decision.actions.contains(.switchToRolling))
+        XCTAssertFalse(decision.actions.contains(.deleteBlueGreenObjects))
+    }
+
+    func testAutoscaledAppliesWithoutReplicasThenScales() {
+        let first = BlueGreenToRollingPlanner.plan(Self.input(autoscaled: true))
+        XCTAssertTrue(first.actions.contains(.applyRolling(revision: 2, templateHash: "h2", replicas: nil)))
+        let applied = Obs(exists: true, templateHash: "h2", specReplicas: 1, readyReplicas: 1, availableReplicas: 1, updatedReplicas: 1, rollout: .complete)
+        let second = BlueGreenToRollingPlanner.plan(Self.input(rolling: applied, autoscaled: true))
+        XCTAssertEqual(second.actions, [.scaleRolling(replicas: 3)])
+        XCTAssertFalse(second.finished)
+    }
+
+    func testWaitsUntilNAMEIsFullyReady() {
+        let starting = Obs(exists: true, templateHash: "h2", specReplicas: 3, readyReplicas: 2, availableReplicas: 2, updatedReplicas: 3,
+                           rollout: .progressing("2/3"))
+        let decision = BlueGreenToRollingPlanner.plan(Self.input(rolling: starting))
+        XCTAssertEqual(decision.actions, [])
+        XCTAssertFalse(decision.finished)
+        XCTAssertTrue(decision.message.contains("fully ready"), decision.message)
+    }
+
+    func testWaitsUntilTheOtherColourHasNoReadyPod() {
+        let draining = Obs(exists: true, templateHash: "h1", specReplicas: 0, readyReplicas: 1, rollout: .progressing("scaling down"))
+        let decision = BlueGreenToRollingPlanner.plan(Self.input(rolling: Self.ready("h2", 3), blue: draining))
+        XCTAssertFalse(decision.finished)
+        XCTAssertFalse(decision.actions.contains(.switchToRolling))
+    }
+
+    func testSwitchesThenDeletesWhenNAMEIsFullyReady() throws {
+        let decision = BlueGreenToRollingPlanner.plan(Self.input(rolling: Self.ready("h2", 3), blue: Obs(exists: true, templateHash: "h1", specReplicas: 0, rollout: .complete)))
+        XCTAssertTrue(decision.finished)
+        let switchAt = try XCTUnwrap(decision.actions.firstIndex(of: .switchToRolling))
+        let deleteAt = try XCTUnwrap(decision.actions.firstIndex(of: .deleteBlueGreenObjects))
+        XCTAssertLessThan(switchAt, deleteAt, "traffic moves before the colours go")
+    }
+
+    func testAnInterruptedSwitchIsFinished() {
+        // Restarted after the active colour was deleted but before status.blueGreen was cleared.
+        let decision = BlueGreenToRollingPlanner.plan(Self.input(rolling: Self.ready("h2", 3), green: .absent))
+        XCTAssertTrue(decision.finished)
+        XCTAssertTrue(decision.actions.contains(.switchToRolling))
+    }
+
+    func testAFailedNAMEKeepsTheColourServing() {
+        let failed = Obs(exists: true, templateHash: "h2", specReplicas: 3, rollout: .failed(reason: "ProgressDeadlineExceeded", message: "slow"))
+        let decision = BlueGreenToRollingPlanner.plan(Self.input(rolling: failed))
+        XCTAssertTrue(decision.failed)
+        XCTAssertFalse(decision.finished)
+        XCTAssertFalse(decision.actions.contains(.switchToRolling))
+    }
+
+    func testNothingServedThroughAColourOnlyCleansUp() {
+        var input = Self.input(green: .absent)
+        input.status = PynomalyDeploymentStatus.BlueGreen(previewColor: .blue, step: "DeployingPreview", previewRevision: 1)
+        let decision = BlueGreenToRollingPlanner.plan(input)
+        XCTAssertTrue(decision.finished)
+        XCTAssertTrue(decision.actions.contains(.deleteBlueGreenObjects))
+        XCTAssertFalse(decision.actions.contains(.switchToRolling))
+    }
 }

@@ -55,6 +55,9 @@ public struct PynomalyDeploymentReconciler: Reconciler {
                                      message: error.description), now: now)
             conditions.set(Condition(type: ConditionType.ready, status: "False", observedGeneration: generation, reason: "ResourceConflict",
                                      message: error.description), now: now)
+            // kstatus reads Stalled only when Reconciling is not True.
+            conditions.set(Condition(type: ConditionType.reconciling, status: "False", observedGeneration: generation, reason: "ResourceConflict",
+                                     message: ""), now: now)
             status.conditions = conditions
             status.observedGeneration = generation
             status.phase = .failed
@@ -118,6 +121,12 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             return try await reconcileBlueGreen(BlueGreenPassContext(
                 cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate,
                 waiting: waiting, calculator: calculator, now: now))
+        }
+        // Back from BlueGreen: `NAME` takes over the active revision before anything rolls (BlueGreenToRollingPass.swift).
+        if let blueGreen = old.blueGreen {
+            return try await reconcileBlueGreenToRolling(BlueGreenPassContext(
+                cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate,
+                waiting: waiting, calculator: calculator, now: now), blueGreen: blueGreen)
         }
 
         // The template this pass deploys: the spec's, or a pinned revision's from its ControllerRevision.
@@ -186,7 +195,10 @@ public struct PynomalyDeploymentReconciler: Reconciler {
 
     /// Applies `desired` unless the live object already contains it (compare, then write). A name
     /// taken by an object this CR does not control is refused. `immutable` kinds are only created.
-    func ensure<T: KubeResource>(_ desired: T, _ resource: ResourceType, ownerUID: String, immutable: Bool = false) async throws -> JSONValue {
+    /// `dropsFields`: apply even when the live object contains `desired`, because a field this
+    /// manager applied before must go (a superset would otherwise look converged).
+    func ensure<T: KubeResource>(_ desired: T, _ resource: ResourceType, ownerUID: String, immutable: Bool = false,
+                                 dropsFields: Bool = false) async throws -> JSONValue {
         let body = try JSONValue(encoding: desired)
         guard let name = body[path: ["metadata", "name"]]?.stringValue else { throw KubeError.configuration("a built \(resource.kind) has no name") }
         let namespace = body[path: ["metadata", "namespace"]]?.stringValue
@@ -201,7 +213,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
         if let live {
             guard Self.isControlled(live, by: ownerUID) else { throw NotOwnedError(kind: resource.kind, name: name) }
-            if immutable || live.contains(body) { return live }
+            if immutable || (live.contains(body) && !dropsFields) { return live }
         }
         logger.info("applying", metadata: ["kind": .string(resource.kind), "object": .string(name)])
         return try await client.patch(resource, namespace: namespace, name: name, type: .apply, body: body.serialized(), subresource: nil,

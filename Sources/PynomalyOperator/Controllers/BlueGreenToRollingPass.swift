@@ -1,0 +1,124 @@
+import Foundation
+import KubeCore
+import KubeRuntime
+
+/// The BlueGreen → RollingUpdate shell: runs while the strategy is RollingUpdate and
+/// `status.blueGreen` is set. Gathers `BlueGreenToRollingInput` from the caches, executes the pure
+/// `BlueGreenToRollingPlanner`'s actions in order, writes the status once. When the planner
+/// finishes, `status.blueGreen` is cleared and the next pass reconciles as RollingUpdate.
+extension PynomalyDeploymentReconciler {
+    func reconcileBlueGreenToRolling(_ p: BlueGreenPassContext, blueGreen: PynomalyDeploymentStatus.BlueGreen) async throws -> ReconcileResult {
+        let ctx = p.ctx
+        let namespace = ctx.namespace
+        let uid = ctx.cr.metadata.uid ?? ""
+        let plan = p.plan
+        let serving = blueGreen.activeColor.flatMap { colorDeployment(ctx, $0) }
+        let selector = PynomalyLabels.selectorString(for: ctx.name)
+
+        if ctx.spec.paused || p.waiting != nil {
+            let status = p.calculator.blueGreenHeld(plan.status, deployment: serving, selector: selector, paused: ctx.spec.paused, waiting: p.waiting)
+            for event in plan.events { record(p.raw, event) }
+            try await writeStatus(status, of: p.cr, raw: p.raw)
+            return .done
+        }
+        _ = try await ensure(p.configMap, .configMaps, ownerUID: uid)
+
+        let rollingLive = try caches.owned(.deployments, namespace: namespace, name: ctx.name)?.decode(Deployment.self)
+        var desired = ctx.spec.replicas
+        if let autoscaling = ctx.spec.autoscaling {
+            let hpa = try? caches.owned(.horizontalPodAutoscalers, namespace: namespace, name: ctx.name)?.decode(HorizontalPodAutoscaler.self)
+            desired = hpa?.status?.currentReplicas.flatMap { $0 > 0 ? $0 : nil } ?? autoscaling.minReplicas ?? 1
+        }
+        let activeHash = blueGreen.activeRevision.flatMap { revision in plan.status.history?.first { $0.revision == revision }?.templateHash }
+        let decision = BlueGreenToRollingPlanner.plan(BlueGreenToRollingInput(
+            name: ctx.name, status: blueGreen, activeTemplateHash: activeHash, desiredReplicas: desired, autoscaled: ctx.spec.autoscaling != nil,
+            rolling: BlueGreenColorObservation(deployment: rollingLive),
+            blue: BlueGreenColorObservation(deployment: colorDeployment(ctx, .blue)),
+            green: BlueGreenColorObservation(deployment: colorDeployment(ctx, .green))))
+
+        var events = plan.events
+        for action in decision.actions {
+            switch action {
+            case .applyRolling(let revision, let hash, let replicas):
+                let template = try storedTemplate(ctx, revision: revision, hash: hash, fallback: p)
+                var deployment = DeploymentBuilder.build(ctx, name: ctx.name, template: template, replicas: replicas)
+                // Lets the planner recognise the revision NAME carries (the RollingUpdate apply drops it later).
+                deployment.metadata.labels?[PynomalyLabels.templateHashKey] = hash
+                _ = try await ensure(deployment, .deployments, ownerUID: uid)
+            case .scaleRolling(let replicas):
+                try await scaleDeployment(ctx, name: ctx.name, replicas: replicas)
+            case .scaleColor(let color, let replicas):
+                try await scale(ctx, color, replicas: replicas)
+            case .switchToRolling:
+                // The colour key leaves the selectors: a subset of the live object, so applied regardless.
+                _ = try await ensure(ServiceBuilder.build(ctx, name: ctx.name), .services, ownerUID: uid, dropsFields: true)
+                try await ensureOptional(IngressBuilder.build(ctx, backendService: ctx.name, previewService: nil), .ingresses, name: ctx.name, ctx: ctx)
+                try await ensureOptional(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: ctx.name), .horizontalPodAutoscalers, name: ctx.name, ctx: ctx)
+                if let budget = PodDisruptionBudgetBuilder.build(ctx) {
+                    _ = try await ensure(budget, .podDisruptionBudgets, ownerUID: uid, dropsFields: true)
+                } else {
+                    try await ensureOptional(PodDisruptionBudgetBuilder.build(ctx), .podDisruptionBudgets, name: ctx.name, ctx: ctx)
+                }
+            case .deleteBlueGreenObjects:
+                try await deleteBlueGreenObjects(ctx)
+            case .event(let event):
+                events.append(event)
+            }
+        }
+
+        var status = plan.status
+        let hint: BlueGreenStatusHint
+        if decision.finished {
+            status.blueGreen = nil
+            hint = BlueGreenStatusHint(phase: .progressing, ready: false, reconciling: true, stalled: false,
+                                       reason: "MigratingToRollingUpdate", message: decision.message)
+        } else if decision.failed {
+            hint = BlueGreenStatusHint(phase: .degraded, ready: false, reconciling: false, stalled: true, reason: "MigrationFailed", message: decision.message)
+        } else {
+            hint = BlueGreenStatusHint(phase: .progressing, ready: false, reconciling: true, stalled: false,
+                                       reason: "MigratingToRollingUpdate", message: decision.message)
+        }
+        status = p.calculator.blueGreenStatus(status, hint: hint, deployment: decision.finished ? rollingLive : serving, selector: selector)
+        for event in events { record(p.raw, event) }
+        try await writeStatus(status, of: p.cr, raw: p.raw)
+        return decision.finished ? .requeue(after: 0.05) : .done
+    }
+
+    /// The pod template of a revision from its ControllerRevision (the spec's when the hash is the spec's).
+    private func storedTemplate(_ ctx: BuildContext, revision: Int64, hash: String, fallback p: BlueGreenPassContext) throws -> PodTemplateSpec {
+        if let stored = caches.owned(.controllerRevisions, namespace: ctx.namespace, name: ControllerRevisionBuilder.name(ctx.name, templateHash: hash)),
+           let controllerRevision = try? stored.decode(ControllerRevision.self),
+           let template = ControllerRevisionBuilder.template(from: controllerRevision) {
+            return template
+        }
+        if PodTemplateBuilder.templateHash(p.specTemplate) == hash { return p.specTemplate }
+        throw KubeError.configuration("the ControllerRevision of revision \(revision) is not in the cache yet")
+    }
+
+    /// Sets only the replica count of a Deployment this CR controls (merge patch).
+    private func scaleDeployment(_ ctx: BuildContext, name: String, replicas: Int32) async throws {
+        guard let live = caches.owned(.deployments, namespace: ctx.namespace, name: name),
+              Self.isControlled(live, by: ctx.cr.metadata.uid ?? "") else { return }
+        if live[path: ["spec", "replicas"]]?.intValue.map(Int32.init) == replicas { return }
+        logger.info("scaling", metadata: ["object": .string(name), "replicas": .stringConvertible(replicas)])
+        let body: JSONValue = ["spec": ["replicas": .int(Int64(replicas))]]
+        _ = try await client.patch(.deployments, namespace: ctx.namespace, name: name, type: .merge, body: body.serialized(), subresource: nil,
+                                   options: WriteOptions(fieldManager: Self.fieldManager))
+    }
+
+    /// Deletes both colour Deployments and Services and every smoke Job this CR controls.
+    private func deleteBlueGreenObjects(_ ctx: BuildContext) async throws {
+        let uid = ctx.cr.metadata.uid ?? ""
+        for color in [Color.blue, .green] {
+            let name = Self.colorName(ctx.name, color)
+            for resource in [ResourceType.deployments, .services] {
+                if let live = caches.owned(resource, namespace: ctx.namespace, name: name), Self.isControlled(live, by: uid) {
+                    try await delete(resource, live: live, namespace: ctx.namespace, name: name)
+                }
+            }
+        }
+        for revision in smokeJobs(ctx).keys.sorted() {
+            try await deleteSmokeJob(ctx, revision: revision)
+        }
+    }
+}
