@@ -43,6 +43,12 @@ struct Sandbox: AsyncParsableCommand {
     @Option(help: "The port of the embedded API server (0: any free port).")
     var port = 0
 
+    @Option(help: "Seconds a simulated Job runs before it completes (smoke tests, backups).")
+    var simulatedJobSeconds = SimulationSettings().jobDuration
+
+    @Option(help: "Seconds a simulated pod takes to become ready.")
+    var simulatedPodStartSeconds = SimulationSettings().podStartDelay
+
     @Option(help: "The operator's --metrics-bind-address (0: disabled; 127.0.0.1:0: any free port).")
     var metricsBindAddress = "127.0.0.1:8080"
 
@@ -74,6 +80,8 @@ struct Sandbox: AsyncParsableCommand {
         var options = KubeTestServerOptions()
         options.port = port
         options.simulation = .on
+        options.simulation.jobDuration = max(0, simulatedJobSeconds)
+        options.simulation.podStartDelay = max(0, simulatedPodStartSeconds)
         let server = try await KubeTestServer.start(options)
         say("pynomaly-sandbox: test API server listening on \(server.url) (simulated controllers on)")
 

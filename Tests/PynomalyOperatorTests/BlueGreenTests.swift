@@ -331,7 +331,8 @@ final class BlueGreenTests: XCTestCase {
     /// write) in SmokeTesting and again in AwaitingPromotion; each successor ends the rollout as if
     /// nothing happened, with exactly one smoke Job per revision (never re-created).
     func testSIGKILLDuringSmokeTestAndAwaitingPromotionEndsTheSame() async throws {
-        let cluster = try await ExternalCluster()
+        // Smoke Jobs run 1.5 s, so the kill reliably lands while the step is SmokeTesting.
+        let cluster = try await ExternalCluster(simulatedJobSeconds: 1.5)
         let namespace = "default"
         let arguments = ["run", "--kubeconfig", cluster.kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", "0"]
         func cr() async throws -> JSONValue { try await cluster.admin.get(.pynomalyDeployments, namespace: namespace, name: Self.name) }
@@ -345,7 +346,7 @@ final class BlueGreenTests: XCTestCase {
             return found
         }
         func killed(_ process: ChildProcess, at wanted: String) async throws {
-            let seen = try await eventually(timeout: 20, interval: 0.002) { try await step() == wanted }
+            let seen = try await eventually(timeout: 20, interval: 0.01) { try await step() == wanted }
             process.signal(SIGKILL)
             _ = try await process.waitForExit()
             XCTAssertTrue(seen, "the operator was killed while \(wanted); output:\n\(process.text)")

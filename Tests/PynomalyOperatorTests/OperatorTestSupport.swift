@@ -50,9 +50,13 @@ final class ExternalCluster: Sendable {
     let admin: KubeAPIClient
     private let directory: String
 
-    init() async throws {
+    /// `simulatedJobSeconds`: how long a simulated Job runs (a test that must catch a step while a
+    /// smoke test runs makes that step last).
+    init(simulatedJobSeconds: Double? = nil) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString)").path
-        process = try ChildProcess("pynomaly-sandbox", ["--state-directory", directory, "--server-only"])
+        var arguments = ["--state-directory", directory, "--server-only"]
+        if let simulatedJobSeconds { arguments += ["--simulated-job-seconds", String(simulatedJobSeconds)] }
+        process = try ChildProcess("pynomaly-sandbox", arguments)
         try await process.waitForOutput("The sandbox is running")
         kubeconfig = (directory as NSString).appendingPathComponent("kubeconfig")
         admin = try makeKubeClient(configuration: try ConfigurationResolver.resolve(kubeconfigPath: kubeconfig, context: nil))
