@@ -309,7 +309,11 @@ final class BlueGreenTests: XCTestCase {
             _ = try await task.value
         }
         XCTAssertEqual(stages.last, "false true 3 false", "migrated across restarts; stages \(stages)")
-        XCTAssertGreaterThan(managers, 2, "restarted during the migration: \(stages)")
+        // At least one manager stopped mid-migration (NAME applied, the colour still serving) and a
+        // successor finished it; how many stages a machine shows depends on its speed.
+        XCTAssertGreaterThanOrEqual(managers, 2, "restarted during the migration: \(stages)")
+        XCTAssertTrue(stages.contains { $0.hasPrefix("true true") && $0.hasSuffix("true") },
+                      "a restart landed while NAME existed and the colour still served: \(stages)")
         (manager, task) = try await Self.startManager(rig)
         try await waitUntil("Ready as RollingUpdate", timeout: 15) {
             let cr = try await rig.cr(Self.name)
