@@ -186,14 +186,7 @@ extension PynomalyDeploymentReconciler {
 
     /// Sets only the replica count (a merge patch: applying a partial object would drop the template).
     func scale(_ ctx: BuildContext, _ color: Color, replicas: Int32) async throws {
-        let name = Self.colorName(ctx.name, color)
-        guard let live = caches.owned(.deployments, namespace: ctx.namespace, name: name),
-              Self.isControlled(live, by: ctx.cr.metadata.uid ?? "") else { return }
-        if live[path: ["spec", "replicas"]]?.intValue.map(Int32.init) == replicas { return }
-        logger.info("scaling", metadata: ["object": .string(name), "replicas": .stringConvertible(replicas)])
-        let body: JSONValue = ["spec": ["replicas": .int(Int64(replicas))]]
-        _ = try await client.patch(.deployments, namespace: ctx.namespace, name: name, type: .merge, body: body.serialized(), subresource: nil,
-                                   options: WriteOptions(fieldManager: Self.fieldManager))
+        try await scaleDeployment(ctx, name: Self.colorName(ctx.name, color), replicas: replicas)
     }
 
     /// Creates `NAME-smoke-REVISION`; AlreadyExists is success (the name is the idempotency key).

@@ -96,7 +96,7 @@ extension PynomalyDeploymentReconciler {
     }
 
     /// Sets only the replica count of a Deployment this CR controls (merge patch).
-    private func scaleDeployment(_ ctx: BuildContext, name: String, replicas: Int32) async throws {
+    func scaleDeployment(_ ctx: BuildContext, name: String, replicas: Int32) async throws {
         guard let live = caches.owned(.deployments, namespace: ctx.namespace, name: name),
               Self.isControlled(live, by: ctx.cr.metadata.uid ?? "") else { return }
         if live[path: ["spec", "replicas"]]?.intValue.map(Int32.init) == replicas { return }
