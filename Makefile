@@ -8,7 +8,7 @@ SWIFT_FLAGS ?=
 APT_PACKAGES := libcurl4-openssl-dev libyaml-dev
 # kubectl is used by the end-to-end tests (it is preinstalled on the project's machines).
 
-.PHONY: all build test run deps release release-check fuzz clean preflight
+.PHONY: all build test run deps test-deps release release-check fuzz clean preflight
 
 all: build
 
@@ -28,6 +28,20 @@ deps:
 	  fi; \
 	fi
 
+# The backup/restore script tests run pg_dump, pg_restore and vacuumdb against a real PostgreSQL 15
+# server that the tests start on loopback (Tests/PynomalyOperatorTests/TestPostgres.swift).
+test-deps: deps
+	@if [ ! -x /usr/lib/postgresql/15/bin/postgres ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing: postgresql-15"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15) >/dev/null || { echo "apt-get install failed: postgresql-15"; exit 1; }; \
+	  else \
+	    echo "missing: PostgreSQL 15 server (the backup/restore tests start one on loopback)"; \
+	    echo "install it with: sudo apt-get install -y postgresql-15"; \
+	    exit 1; \
+	  fi; \
+	fi
+
 build: deps
 	$(SWIFT) build $(SWIFT_FLAGS)
 
@@ -37,7 +51,7 @@ release: deps
 # Tests run in parallel (two workers for two cores); the last line is a plain "N passed, N failed"
 # summary counted from both xUnit reports (XCTest's and Swift Testing's), since `swift test
 # --parallel` closes with a summary of one framework only.
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	@command -v kubectl >/dev/null 2>&1 || { echo "kubectl is not on PATH: the end-to-end tests need it"; exit 1; }
 	@rm -f .build/xunit.xml .build/xunit-swift-testing.xml

@@ -65,7 +65,14 @@ let package = Package(
         // The product: API types, pure desired-state builders, reconcilers, preflight checks. Never imports KubeClient.
         .target(
             name: "PynomalyOperator",
-            dependencies: ["KubeCore", "KubeRuntime", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["KubeCore", "KubeRuntime", .product(name: "Logging", package: "swift-log")],
+            // The Job scripts live as files (tested for real against PostgreSQL) and are compiled into
+            // the binary, so the builders put exactly them into the pod spec and no bundle is needed.
+            resources: [
+                .embedInCode("Scripts/backup.sh"),
+                .embedInCode("Scripts/maintenance.sh"),
+                .embedInCode("Scripts/restore.sh"),
+            ]),
 
         .executableTarget(
             name: "pynomaly-operator",

@@ -25,6 +25,7 @@ public enum OperatorSetup {
     public struct Registered: Sendable {
         public let controller: Controller
         public let events: EventRecorder
+        public let restoreController: Controller
     }
 
     @discardableResult
@@ -42,18 +43,38 @@ public enum OperatorSetup {
         let configMaps = manager.informer(for: .configMaps, options: referenced)
         let recorder = EventRecorder(client: manager.client, configuration: EventRecorderConfiguration(component: "pynomaly-operator"))
         manager.addRunnable { await recorder.run() }
-        let caches = OperatorCaches(primary: primary, owned: Dictionary(uniqueKeysWithValues: zip(OwnedKinds.all.map(\.resource), owned)),
-                                    secrets: secrets, configMaps: configMaps)
+        let restores = manager.informer(for: .pynomalyRestores, options: InformerOptions(namespace: namespace))
+        let ownedByResource = Dictionary(uniqueKeysWithValues: zip(OwnedKinds.all.map(\.resource), owned))
+        let caches = OperatorCaches(primary: primary, owned: ownedByResource, secrets: secrets, configMaps: configMaps, restores: restores)
+        let options = ControllerOptions(maxConcurrentReconciles: configuration.maxConcurrentReconciles, resyncPeriod: configuration.resyncPeriod)
+
         let reconciler = PynomalyDeploymentReconciler(client: manager.client, caches: caches, events: recorder)
-        let controller = manager.makeController(
-            name: "pynomalydeployment", primary: primary, reconciler: reconciler,
-            options: ControllerOptions(maxConcurrentReconciles: configuration.maxConcurrentReconciles, resyncPeriod: configuration.resyncPeriod),
-            hooks: hooks)
+        let controller = manager.makeController(name: "pynomalydeployment", primary: primary, reconciler: reconciler, options: options, hooks: hooks)
         for informer in owned { controller.owns(informer) }
         for informer in [secrets, configMaps] {
             controller.watches(informer) { object in Self.referencingDeployments(of: object, in: primary.store) }
         }
-        return Registered(controller: controller, events: recorder)
+        // Scheduled backup Jobs are owned by their CronJob, not the CR: map them by the instance label.
+        if let jobs = ownedByResource[ResourceType.jobs.resource] {
+            controller.watches(jobs) { object in Self.deploymentOfBackupJob(object) }
+        }
+        // A restore's phase decides whether the deployment is held at zero.
+        controller.watches(restores) { object in Self.targetDeployment(ofRestore: object) }
+
+        let restoreReconciler = PynomalyRestoreReconciler(client: manager.client, caches: caches, events: recorder)
+        let restoreController = manager.makeController(name: "pynomalyrestore", primary: restores, reconciler: restoreReconciler,
+                                                       options: options, hooks: hooks)
+        if let jobs = ownedByResource[ResourceType.jobs.resource] { restoreController.owns(jobs) }
+        // The deployment's status (hold acknowledged, Ready again) and its Deployments' counts move the restore on.
+        restoreController.watches(primary) { object in Self.restores(targeting: object, in: restores.store) }
+        if let deployments = ownedByResource[ResourceType.deployments.resource] {
+            restoreController.watches(deployments) { object in
+                Controller.controllerOwnerKeys(of: object, ownerType: .pynomalyDeployments).flatMap { key in
+                    Self.restores(targetingNamespace: key.namespace, name: key.name, in: restores.store)
+                }
+            }
+        }
+        return Registered(controller: controller, events: recorder, restoreController: restoreController)
     }
 }
 
@@ -72,11 +93,39 @@ extension OperatorSetup {
     }
 }
 
+extension OperatorSetup {
+    /// The PynomalyDeployment a backup Job belongs to (scheduled ones are owned by the CronJob).
+    static func deploymentOfBackupJob(_ object: JSONValue) -> [ObjectKey] {
+        let labels = object[path: ["metadata", "labels"]]
+        guard labels?[SmokeTestJobBuilder.componentKey]?.stringValue == BackupCronJobBuilder.component,
+              let name = labels?[PynomalyLabels.instanceKey]?.stringValue else { return [] }
+        return [ObjectKey(namespace: object[path: ["metadata", "namespace"]]?.stringValue, name: name)]
+    }
+
+    /// The PynomalyDeployment a PynomalyRestore restores.
+    static func targetDeployment(ofRestore object: JSONValue) -> [ObjectKey] {
+        guard let name = object[path: ["spec", "deploymentName"]]?.stringValue else { return [] }
+        return [ObjectKey(namespace: object[path: ["metadata", "namespace"]]?.stringValue, name: name)]
+    }
+
+    /// The PynomalyRestores of a PynomalyDeployment.
+    static func restores(targeting deployment: JSONValue, in store: CacheStore) -> [ObjectKey] {
+        guard let name = deployment[path: ["metadata", "name"]]?.stringValue else { return [] }
+        return restores(targetingNamespace: deployment[path: ["metadata", "namespace"]]?.stringValue, name: name, in: store)
+    }
+
+    static func restores(targetingNamespace namespace: String?, name: String, in store: CacheStore) -> [ObjectKey] {
+        store.list(namespace: namespace).filter { $0[path: ["spec", "deploymentName"]]?.stringValue == name }.compactMap { ObjectKey(object: $0) }
+    }
+}
+
 /// The kinds the PynomalyDeployment controller creates (watched by the managed-by label).
 public enum OwnedKinds {
     public static let all: [ResourceType] = [
         .configMaps, .deployments, .services, .ingresses, .horizontalPodAutoscalers, .podDisruptionBudgets, .controllerRevisions,
-        // Blue-green smoke-test Jobs (the state machine reads their outcome; a finished Job triggers a pass).
+        // Smoke-test, backup and restore Jobs (a finished Job triggers a pass).
         .jobs,
+        // Backup and maintenance schedules; the backup claim (labelled, never owned: it outlives the CR).
+        .cronJobs, .persistentVolumeClaims,
     ]
 }

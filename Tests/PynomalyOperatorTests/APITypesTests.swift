@@ -138,7 +138,8 @@ extension PynomalyDeployment {
                              smokeTestJob: "j", promotedAt: "2026-01-01T00:00:00Z", scaleDownAt: "2026-01-01T00:05:00Z"),
             lastRollback: .init(fromRevision: 2, toRevision: 1, reason: "Requested", message: "m", at: "2026-01-01T00:00:00Z", generation: 3),
             backup: .init(lastScheduleTime: "2026-01-01T00:00:00Z", lastSuccessfulTime: "2026-01-01T00:00:00Z",
-                          lastFailedTime: "2026-01-01T00:00:00Z", lastJob: "j"),
+                          lastFailedTime: "2026-01-01T00:00:00Z", lastJob: "j", lastFailureReason: "BackoffLimitExceeded",
+                          lastFailureMessage: "m"),
             handledRequests: ["promote": "t1"],
             restore: .init(name: "r", phase: "Restoring", originalReplicas: 3, startedAt: "2026-01-01T00:00:00Z"))
         return PynomalyDeployment(metadata: ObjectMeta(name: "pynomaly"), spec: spec, status: status)

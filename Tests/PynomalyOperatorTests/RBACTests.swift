@@ -200,6 +200,55 @@ final class RBACTests: XCTestCase {
         try await rig.stop()
     }
 
+    /// The other paths under the same RBAC: backups (claim, CronJobs, a scheduled and an on-demand
+    /// Job), a restore with its emergency backup, then the move to BlueGreen with Ingress, preview,
+    /// smoke test and switch — with no 403.
+    func testBackupRestoreAndBlueGreenPathsUnderTheManifestsRBACGetNoForbidden() async throws {
+        let rig = try await RBACRig()
+        rig.server.simulation.settings.jobDuration = 0.1
+        rig.start()
+        let documents = try OperatorRig.sample("pynomaly-backup.yaml")
+        for document in documents {
+            let resource: ResourceType = document["kind"]?.stringValue == "Secret" ? .secrets : .pynomalyDeployments
+            _ = try await rig.admin.create(resource, namespace: RBACRig.namespace, object: document)
+        }
+        try await rig.waitForCondition(ConditionType.ready)
+        try await waitUntil("the backup CronJob exists") { try await rig.get(.cronJobs, "pynomaly-backup") != nil }
+        let claim = try await rig.get(.persistentVolumeClaims, "pynomaly-backups")
+        XCTAssertNotNil(claim)
+        try rig.server.simulation.fireCronJob(namespace: RBACRig.namespace, name: "pynomaly-backup")
+        try await rig.waitForCondition(ConditionType.backupHealthy)
+        try await rig.annotate(RequestAnnotation.backup.name, "rbac")
+        try await waitUntil("the on-demand backup Job exists") { try await rig.get(.jobs, "pynomaly-backup-rbac") != nil }
+
+        let restore: JSONValue = ["apiVersion": "pynomaly.ai/v1alpha1", "kind": "PynomalyRestore",
+                                  "metadata": ["name": "rbac-restore", "namespace": .string(RBACRig.namespace)],
+                                  "spec": ["deploymentName": "pynomaly", "latest": true]]
+        _ = try await rig.admin.create(.pynomalyRestores, namespace: RBACRig.namespace, object: restore)
+        try await waitUntil("the restore succeeds", timeout: 30) {
+            try await rig.get(.pynomalyRestores, "rbac-restore")?[path: ["status", "phase"]]?.stringValue == "Succeeded"
+        }
+        try await rig.waitForCondition(ConditionType.ready)
+
+        let blueGreen = try OperatorRig.sample("pynomaly-bluegreen.yaml").first { $0["kind"]?.stringValue == "PynomalyDeployment" }
+        var strategy = try XCTUnwrap(blueGreen?[path: ["spec", "strategy"]])
+        strategy["blueGreen"]?["scaleDownDelaySeconds"] = 1
+        try await rig.patchSpec(["strategy": strategy, "ingress": blueGreen?[path: ["spec", "ingress"]] ?? .null])
+        try await waitUntil("blue serves", timeout: 30) {
+            try await rig.cr()[path: ["status", "blueGreen", "activeColor"]]?.stringValue == "blue"
+        }
+        try await rig.patchSpec(["image": "ghcr.io/elgerytme/pynomaly:v0.1.4"])
+        try await waitUntil("green serves v0.1.4 after its smoke test", timeout: 30) {
+            let cr = try await rig.cr()
+            return cr[path: ["status", "blueGreen", "activeColor"]]?.stringValue == "green" && cr[path: ["status", "blueGreen", "step"]]?.stringValue == "Idle"
+        }
+        let smoke = try await rig.get(.jobs, "pynomaly-smoke-2")
+        XCTAssertNotNil(smoke, "the smoke test ran")
+
+        XCTAssertEqual(rig.forbidden.entries, [], "the operator was refused something the manifests do not grant")
+        try await rig.stop()
+    }
+
     /// The check is real: without `patch` on Deployments the same start fails — 403s, no Deployment,
     /// not Ready — and preflight names exactly the missing verb.
     func testWithoutPatchOnDeploymentsTheOperatorIsForbiddenAndNothingBecomesReady() async throws {

@@ -30,6 +30,9 @@ public enum ConditionReason {
     public static let minimumReplicasUnavailable = "MinimumReplicasUnavailable"
     public static let backupSucceeded = "BackupSucceeded"
     public static let backupFailed = "BackupFailed"
+    public static let backupOverdue = "BackupOverdue"
+    public static let backupSuspended = "Suspended"
+    public static let noBackupYet = "NoBackupYet"
     public static let restoreRunning = "RestoreRunning"
     public static let reconcileError = "ReconcileError"
 }

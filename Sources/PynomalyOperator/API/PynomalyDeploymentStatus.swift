@@ -160,11 +160,17 @@ public struct PynomalyDeploymentStatus: Codable, Sendable, Hashable {
         public var lastSuccessfulTime: String?
         public var lastFailedTime: String?
         public var lastJob: String?
-        public init(lastScheduleTime: String? = nil, lastSuccessfulTime: String? = nil, lastFailedTime: String? = nil, lastJob: String? = nil) {
+        /// The Job's Failed reason and message of the most recent failed backup.
+        public var lastFailureReason: String?
+        public var lastFailureMessage: String?
+        public init(lastScheduleTime: String? = nil, lastSuccessfulTime: String? = nil, lastFailedTime: String? = nil, lastJob: String? = nil,
+                    lastFailureReason: String? = nil, lastFailureMessage: String? = nil) {
             self.lastScheduleTime = lastScheduleTime
             self.lastSuccessfulTime = lastSuccessfulTime
             self.lastFailedTime = lastFailedTime
             self.lastJob = lastJob
+            self.lastFailureReason = lastFailureReason
+            self.lastFailureMessage = lastFailureMessage
         }
     }
 

@@ -93,8 +93,9 @@ public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
         }
         if let port = db.port, !(1...65535).contains(port) { report("spec.database.port", "\(port) is not a port number (1-65535)") }
         if let ref = db.passwordSecretRef { checkSecretRef(ref, field: "spec.database.passwordSecretRef", report) }
-        if let schedule = db.maintenance?.schedule, !SyntaxRules.isCronSchedule(schedule) {
-            report("spec.database.maintenance.schedule", "\"\(schedule)\" is not a cron schedule of 5 fields (minute hour day-of-month month day-of-week)")
+        if let maintenance = db.maintenance {
+            checkSchedule(maintenance.schedule, timeZone: maintenance.timeZone, field: "spec.database.maintenance", report)
+            checkCronJobName(MaintenanceCronJobBuilder.cronJobName(cr.metadata.name ?? ""), field: "spec.database.maintenance", report)
         }
     }
     if let redis = spec.redis {
@@ -142,8 +143,10 @@ public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
     }
 
     if let backup = spec.backup {
-        if let schedule = backup.schedule, !SyntaxRules.isCronSchedule(schedule) {
-            report("spec.backup.schedule", "\"\(schedule)\" is not a cron schedule of 5 fields (minute hour day-of-month month day-of-week)")
+        checkSchedule(backup.schedule, timeZone: backup.timeZone, field: "spec.backup", report)
+        checkCronJobName(BackupCronJobBuilder.cronJobName(cr.metadata.name ?? ""), field: "spec.backup", report)
+        if backup.enabled ?? true, spec.database == nil {
+            report("spec.backup", "backups need spec.database (the PostgreSQL to dump)")
         }
         if let image = backup.image, ImageReference(parsing: image) == nil {
             report("spec.backup.image", "\"\(image)\" is not a valid image reference")
@@ -160,6 +163,28 @@ public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
         report("spec.database.maintenance.image", "\"\(image)\" is not a valid image reference")
     }
     return problems
+}
+
+/// CronJob names are limited to 52 characters (the controller appends an 11-character suffix to
+/// name its Jobs), so a long CR name cannot have these CronJobs.
+private func checkCronJobName(_ name: String, field: String, _ report: (String, String) -> Void) {
+    if name.count > 52 {
+        report(field, "the CronJob name \(name) would be \(name.count) characters; CronJob names are limited to 52, so shorten metadata.name")
+    }
+}
+
+/// A CronJob schedule and time zone as Kubernetes accepts them (the error names the cron field).
+private func checkSchedule(_ schedule: String?, timeZone: String?, field: String, _ report: (String, String) -> Void) {
+    if let schedule {
+        do {
+            _ = try CronSchedule(parsing: schedule, timeZone: TimeZone(secondsFromGMT: 0) ?? .current)
+        } catch {
+            report("\(field).schedule", "\"\(schedule)\" is not a valid cron schedule: \(error)")
+        }
+    }
+    if let timeZone, TimeZone(identifier: timeZone) == nil {
+        report("\(field).timeZone", "\"\(timeZone)\" is not a known IANA time zone (e.g. Etc/UTC, Europe/Berlin)")
+    }
 }
 
 private func checkSecretRef(_ ref: PynomalyDeploymentSpec.SecretKeyRef, field: String, _ report: (String, String) -> Void) {
@@ -257,14 +282,5 @@ enum SyntaxRules {
         case .int(let i): return i == 0
         case .string(let s): return (s.hasSuffix("%") ? Int(s.dropLast()) : Int(s)) == 0
         }
-    }
-
-    /// Five whitespace-separated cron fields (or a `@daily`-style macro), each of cron characters.
-    static func isCronSchedule(_ s: String) -> Bool {
-        let macros: Set<String> = ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"]
-        if macros.contains(s.trimmingCharacters(in: .whitespaces)) { return true }
-        let fields = s.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard fields.count == 5 else { return false }
-        return fields.allSatisfy { field in field.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "*,-/?".contains($0)) } }
     }
 }

@@ -9,12 +9,15 @@ public struct OperatorCaches: Sendable {
     public let owned: [String: Informer]
     public let secrets: Informer
     public let configMaps: Informer
+    /// PynomalyRestores: a running one holds its deployment at zero replicas.
+    public let restores: Informer?
 
-    public init(primary: Informer, owned: [String: Informer], secrets: Informer, configMaps: Informer) {
+    public init(primary: Informer, owned: [String: Informer], secrets: Informer, configMaps: Informer, restores: Informer? = nil) {
         self.primary = primary
         self.owned = owned
         self.secrets = secrets
         self.configMaps = configMaps
+        self.restores = restores
     }
 
     /// The cached owned object of `resource`, if the informer has it.

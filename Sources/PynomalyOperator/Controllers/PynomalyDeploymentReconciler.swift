@@ -117,6 +117,33 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             waiting = ("ReferenceMissing", "waiting for \(missing.joined(separator: ", ")) referenced by the spec")
         }
 
+        // A restore holds the app at zero: nothing else happens until it ends (RestoreHoldPass.swift).
+        if let holder = RestoreHold.holder(of: ctx.name, among: restores(in: namespace)) {
+            return try await reconcileRestoreHold(ctx, restore: holder, old: old, raw: raw, calculator: calculator, now: now)
+        }
+        if let previous = old.restore {
+            try await releaseRestoreHold(ctx, previous: previous, status: &plan.status, raw: raw, now: now)
+        }
+        let backups = try await reconcileBackups(ctx, status: &plan.status, held: false, now: now, raw: raw)
+        let result = try await reconcileStrategy(cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap,
+                                                 specTemplate: specTemplate, waiting: waiting, calculator: calculator, now: now)
+        guard let recheckAt = backups.recheckAt else { return result }
+        let after = max(1, recheckAt.timeIntervalSince(now))
+        switch result {
+        case .done: return .requeue(after: after)
+        case .requeue(let other): return .requeue(after: min(other, after))
+        default: return result
+        }
+    }
+
+    /// The strategy's own work: rolling update, blue-green, or the way back from blue-green.
+    private func reconcileStrategy(cr: PynomalyDeployment, raw: JSONValue, ctx: BuildContext, old: PynomalyDeploymentStatus, plan: RevisionPlan,
+                                   configMap: ConfigMap, specTemplate: PodTemplateSpec, waiting: (reason: String, message: String)?,
+                                   calculator: StatusCalculator, now: Date) async throws -> ReconcileResult {
+        var plan = plan
+        let namespace = ctx.namespace
+        let generation = cr.metadata.generation ?? 0
+        let nowText = KubeTime.format(now)
         if ctx.spec.strategy.type == .blueGreen {
             return try await reconcileBlueGreen(BlueGreenPassContext(
                 cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate,

@@ -86,11 +86,15 @@ public enum StatusView {
             if let t = ago("lastFailedTime") { parts.append("failed \(t)") }
             if let t = ago("lastScheduleTime") { parts.append("scheduled \(t)") }
             if let job = backup["lastJob"]?.stringValue { parts.append("job \(job)") }
+            if let reason = backup["lastFailureReason"]?.stringValue, backup["lastFailedTime"]?.stringValue ?? "" > backup["lastSuccessfulTime"]?.stringValue ?? "" {
+                parts.append("last failure \(reason)" + (backup["lastFailureMessage"]?.stringValue.map { ": \($0)" } ?? ""))
+            }
             add("Last backup", parts.joined(separator: ", "))
         }
         if let restore = status["restore"], let name = restore["name"]?.stringValue {
-            var text = "\(name) in progress"
-            if let phase = restore["phase"]?.stringValue { text += ", phase \(phase)" }
+            let phase = restore["phase"]?.stringValue
+            var text = phase == "Failed" ? "\(name) failed: the app is held at zero replicas until a new restore or `kubectl delete pyr \(name)`"
+                : "\(name) in progress" + (phase.map { ", phase \($0)" } ?? "")
             if let started = restore["startedAt"]?.stringValue.flatMap(PluginText.parseTime) {
                 text += ", started \(PluginText.age(from: started, to: now)) ago"
             }

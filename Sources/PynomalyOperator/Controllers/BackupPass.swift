@@ -1,0 +1,111 @@
+import Foundation
+import KubeCore
+import KubeRuntime
+
+/// Backups and database maintenance of one PynomalyDeployment, run by every pass before the
+/// strategy's own work: the backup volume (created, never owned), the CronJobs NAME-backup and
+/// NAME-db-maintenance, on-demand backup Jobs (one per request token), and `status.backup` with the
+/// BackupHealthy condition. The outcome goes into the plan's status, which every strategy path builds
+/// its status from, so the status is still written once per pass.
+struct BackupOutcome: Sendable {
+    /// When the BackupHealthy verdict may change by time alone (the next schedule).
+    var recheckAt: Date?
+}
+
+extension PynomalyDeploymentReconciler {
+    /// - Parameter held: a restore holds the app; scheduled runs are suspended and on-demand requests
+    ///   wait, since a backup or VACUUM in the middle of `pg_restore --clean` sees a half-restored database.
+    func reconcileBackups(_ ctx: BuildContext, status: inout PynomalyDeploymentStatus, held: Bool, now: Date, raw: JSONValue) async throws -> BackupOutcome {
+        let uid = ctx.cr.metadata.uid ?? ""
+        if let claim = BackupClaimBuilder.build(ctx) { try await ensureClaim(claim, ctx: ctx, raw: raw) }
+
+        var cronJob = BackupCronJobBuilder.build(ctx)
+        if held { cronJob?.spec?.suspend = true }
+        var maintenance = MaintenanceCronJobBuilder.build(ctx)
+        if held { maintenance?.spec?.suspend = true }
+        try await ensureOptional(cronJob, .cronJobs, name: BackupCronJobBuilder.cronJobName(ctx.name), ctx: ctx)
+        try await ensureOptional(maintenance, .cronJobs, name: MaintenanceCronJobBuilder.cronJobName(ctx.name), ctx: ctx)
+
+        // On-demand backup: exactly once per token. The Job's name derives from the token, so a pass
+        // repeated after a crash (Job created, status not yet written) finds it instead of a second one.
+        let annotations = ctx.cr.metadata.annotations
+        if let token = RequestAnnotation.backup.pendingToken(annotations: annotations, handled: status.handledRequests), !held {
+            if let job = BackupCronJobBuilder.onDemandJob(ctx, token: token) {
+                let name = BackupCronJobBuilder.onDemandJobName(ctx.name, token: token)
+                try await createOnce(job, .jobs, namespace: ctx.namespace, name: name, ownerUID: uid)
+                record(raw, PlannedEvent(.normal, "BackupRequested", "on-demand backup requested: Job \(name)"))
+            } else {
+                record(raw, PlannedEvent(.warning, "BackupRequestIgnored",
+                                         "pynomaly.ai/backup was set but spec.backup is not enabled (or spec.database is missing): no backup taken"))
+            }
+            var handled = status.handledRequests ?? [:]
+            handled[RequestAnnotation.backup.statusKey] = token
+            status.handledRequests = handled
+        }
+
+        var conditions = status.conditions ?? []
+        guard let backup = ctx.spec.backup, ctx.spec.database != nil else {
+            // Disabled: the condition goes, the record of past backups stays.
+            conditions.removeAll { $0.type == ConditionType.backupHealthy }
+            status.conditions = conditions.isEmpty ? nil : conditions
+            return BackupOutcome(recheckAt: nil)
+        }
+        // Validation refused an unknown zone already; UTC only keeps this total.
+        let zone = TimeZone(identifier: backup.timeZone) ?? TimeZone(secondsFromGMT: 0) ?? .current
+        let schedule = try? CronSchedule(parsing: backup.schedule, timeZone: zone)
+        let liveCron = caches.owned(.cronJobs, namespace: ctx.namespace, name: BackupCronJobBuilder.cronJobName(ctx.name))
+        let jobs = backupJobs(ctx)
+        let health = BackupHealth.evaluate(
+            cronJob: liveCron.flatMap { try? $0.decode(CronJob.self) }, jobs: jobs, schedule: schedule, suspended: backup.suspend,
+            previous: status.backup, generation: ctx.cr.metadata.generation ?? 0, now: now)
+        status.backup = health.status
+        conditions.set(health.condition, now: now)
+        status.conditions = conditions
+        for event in health.events { record(raw, event) }
+        return BackupOutcome(recheckAt: health.recheckAt)
+    }
+
+    /// The backup Jobs of this deployment in the cache: scheduled (owned by its CronJob) and on-demand.
+    func backupJobs(_ ctx: BuildContext) -> [Job] {
+        guard let store = caches.owned[ResourceType.jobs.resource]?.store else { return [] }
+        return store.list(namespace: ctx.namespace).filter { raw in
+            let labels = raw[path: ["metadata", "labels"]]
+            return labels?[PynomalyLabels.instanceKey]?.stringValue == ctx.name
+                && labels?[SmokeTestJobBuilder.componentKey]?.stringValue == BackupCronJobBuilder.component
+        }.compactMap { try? $0.decode(Job.self) }
+    }
+
+    /// Creates the backup claim when it does not exist. Never updates or deletes one: it may hold
+    /// every backup there is, and it may be someone else's claim under the same name.
+    func ensureClaim(_ claim: PersistentVolumeClaim, ctx: BuildContext, raw: JSONValue) async throws {
+        let name = claim.metadata.name ?? ""
+        if caches.owned(.persistentVolumeClaims, namespace: ctx.namespace, name: name) != nil { return }
+        do {
+            _ = try await client.get(.persistentVolumeClaims, namespace: ctx.namespace, name: name, subresource: nil)
+            return
+        } catch let error as KubeError where error.isNotFound {}
+        logger.info("creating the backup claim", metadata: ["object": .string(name)])
+        do {
+            _ = try await client.create(.persistentVolumeClaims, namespace: ctx.namespace, object: try JSONValue(encoding: claim),
+                                        options: WriteOptions(fieldManager: Self.fieldManager))
+            record(raw, PlannedEvent(.normal, "BackupStorageCreated", "created PersistentVolumeClaim \(name) for backups (kept when the PynomalyDeployment is deleted)"))
+        } catch let error as KubeError where error.isAlreadyExists {}
+    }
+
+    /// Creates a one-shot object under a deterministic name; one that exists already is the same
+    /// request seen before (it must be ours).
+    func createOnce<T: KubeResource>(_ object: T, _ resource: ResourceType, namespace: String, name: String, ownerUID: String) async throws {
+        if let live = caches.owned(resource, namespace: namespace, name: name) {
+            guard Self.isControlled(live, by: ownerUID) else { throw NotOwnedError(kind: resource.kind, name: name) }
+            return
+        }
+        logger.info("creating", metadata: ["kind": .string(resource.kind), "object": .string(name)])
+        do {
+            _ = try await client.create(resource, namespace: namespace, object: try JSONValue(encoding: object),
+                                        options: WriteOptions(fieldManager: Self.fieldManager))
+        } catch let error as KubeError where error.isAlreadyExists {
+            let live = try await client.get(resource, namespace: namespace, name: name, subresource: nil)
+            guard Self.isControlled(live, by: ownerUID) else { throw NotOwnedError(kind: resource.kind, name: name) }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import KubeCore
+import KubeRuntime
+import Logging
+
+/// Reconciles one PynomalyRestore: observes the target deployment, its pods and the restore's Jobs,
+/// steps `RestoreStateMachine` (pure), creates the Job a step asks for, and writes the status when
+/// it changed. The PynomalyDeployment reconciler does the scaling: it holds the app at zero while
+/// `RestoreHold.holder` names this restore, and this reconciler waits until the pods are gone.
+public struct PynomalyRestoreReconciler: Reconciler {
+    public typealias Client = KubernetesReader & KubernetesWriter
+
+    let client: any Client
+    let caches: OperatorCaches
+    let events: EventRecorder?
+    let clock: @Sendable () -> Date
+
+    public init(client: any Client, caches: OperatorCaches, events: EventRecorder?, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.client = client
+        self.caches = caches
+        self.events = events
+        self.clock = clock
+    }
+
+    var logger: Logger { ReconcileContext.current?.logger ?? .disabled }
+
+    public func reconcile(_ key: ObjectKey) async -> ReconcileResult {
+        guard let store = caches.restores?.store, let raw = store.get(key), raw[path: ["metadata", "deletionTimestamp"]] == nil else { return .done }
+        let restore: PynomalyRestore
+        do {
+            restore = try raw.decode(PynomalyRestore.self)
+        } catch {
+            logger.error("cannot decode the PynomalyRestore", metadata: ["error": "\(error)"])
+            return .terminalError("cannot decode \(key): \(error)")
+        }
+        if restore.status?.phase?.isFinal == true { return .done }
+        do {
+            return try await reconcile(restore, raw: raw)
+        } catch {
+            return .failed(error)
+        }
+    }
+
+    private func reconcile(_ restore: PynomalyRestore, raw: JSONValue) async throws -> ReconcileResult {
+        let now = clock()
+        let namespace = restore.metadata.namespace ?? "default"
+        let restoreName = restore.metadata.name ?? ""
+        let deploymentRaw = caches.primary.store.get(namespace: namespace, name: restore.spec.deploymentName)
+        let deployment = try deploymentRaw.map { try $0.decode(PynomalyDeployment.self) }
+        let siblings = (caches.restores?.store.list(namespace: namespace) ?? []).compactMap { try? $0.decode(PynomalyRestore.self) }
+        let phase = restore.status?.phase ?? .pending
+
+        var observation = RestoreStateMachine.Observation(restore: restore, deployment: deployment, now: now)
+        if phase == .pending {
+            observation.conflictingRestore = RestoreHold.conflict(for: restore, among: siblings)?.metadata.name
+        }
+        if let deployment {
+            let uid = deployment.metadata.uid ?? ""
+            let apps = PynomalyDeploymentReconciler.appDeploymentNames(restore.spec.deploymentName).compactMap { name -> Deployment? in
+                guard let live = caches.owned(.deployments, namespace: namespace, name: name),
+                      PynomalyDeploymentReconciler.isControlled(live, by: uid) else { return nil }
+                return try? live.decode(Deployment.self)
+            }
+            observation.currentReplicas = apps.compactMap { $0.spec?.replicas }.max()
+            observation.holdAcknowledged = deployment.status?.restore?.name == restoreName
+            if phase == .scalingDown, observation.holdAcknowledged {
+                // Pods, not Deployment counts: a terminating pod is no longer counted but may still write.
+                let pods = try await client.list(.pods, namespace: namespace,
+                                                 options: ListOptions(labelSelector: PynomalyLabels.selectorString(for: restore.spec.deploymentName)))
+                observation.appPods = pods.items.count
+            }
+            let ready = deployment.status?.conditions?.first(type: ConditionType.ready)
+            observation.appReady = deployment.status?.restore == nil && ready?.status == "True"
+                && ready?.observedGeneration == deployment.metadata.generation
+        }
+        let emergencyName = RestoreJobBuilder.emergencyJobName(restoreName)
+        let restoreJobName = RestoreJobBuilder.restoreJobName(restoreName)
+        observation.emergencyJob = .init(job: ownedJob(emergencyName, namespace: namespace, restoreUID: restore.metadata.uid))
+        observation.restoreJob = .init(job: ownedJob(restoreJobName, namespace: namespace, restoreUID: restore.metadata.uid))
+        if phase == .restoring, observation.restoreJob == .succeeded, restore.spec.backupFile == nil {
+            observation.reportedRestoredFile = try await reportedFile(job: restoreJobName, namespace: namespace, key: "restored-file")
+        }
+
+        let step = RestoreStateMachine.step(observation)
+        if let deployment {
+            let ctx = BuildContext(cr: deployment)
+            for action in step.actions {
+                switch action {
+                case .createEmergencyBackupJob(let fileName):
+                    if let job = RestoreJobBuilder.emergencyBackupJob(ctx, restore: restore, fileName: fileName) {
+                        try await createJob(job, name: emergencyName, namespace: namespace)
+                    }
+                case .createRestoreJob:
+                    if let job = RestoreJobBuilder.restoreJob(ctx, restore: restore) {
+                        try await createJob(job, name: restoreJobName, namespace: namespace)
+                    }
+                }
+            }
+        }
+        for event in step.events {
+            logger.info("event", metadata: ["reason": .string(event.reason), "message": .string(event.message)])
+            events?.record(raw, type: event.type, reason: event.reason, message: event.message)
+        }
+        if step.status != restore.status {
+            var object = raw
+            object["status"] = try JSONValue(encoding: step.status)
+            _ = try await client.update(.pynomalyRestores, namespace: namespace, name: restoreName, object: object, subresource: "status",
+                                        options: WriteOptions(fieldManager: PynomalyDeploymentReconciler.fieldManager))
+        }
+        // Pods are not watched: while they stop, look again shortly.
+        if step.status.phase == .scalingDown, observation.holdAcknowledged { return .requeue(after: 2) }
+        return .done
+    }
+
+    /// The cached Job `name` when it is controlled by this restore.
+    private func ownedJob(_ name: String, namespace: String, restoreUID: String?) -> Job? {
+        guard let live = caches.owned(.jobs, namespace: namespace, name: name),
+              PynomalyDeploymentReconciler.isControlled(live, by: restoreUID ?? "") else { return nil }
+        return try? live.decode(Job.self)
+    }
+
+    /// Creates a Job under its deterministic name; one that exists is this restore's from an earlier pass.
+    private func createJob(_ job: Job, name: String, namespace: String) async throws {
+        logger.info("creating", metadata: ["kind": "Job", "object": .string(name)])
+        do {
+            _ = try await client.create(.jobs, namespace: namespace, object: try JSONValue(encoding: job),
+                                        options: WriteOptions(fieldManager: PynomalyDeploymentReconciler.fieldManager))
+        } catch let error as KubeError where error.isAlreadyExists {
+            return
+        }
+    }
+
+    /// `KEY=VALUE` from the termination message of the Job's pod (the scripts write it there), if any.
+    private func reportedFile(job: String, namespace: String, key: String) async throws -> String? {
+        let pods = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: "batch.kubernetes.io/job-name=\(job)"))
+        for pod in pods.items {
+            for status in pod[path: ["status", "containerStatuses"]]?.arrayValue ?? [] {
+                guard let message = status[path: ["state", "terminated", "message"]]?.stringValue else { continue }
+                if let value = TerminationMessage.value(of: key, in: message) { return value }
+            }
+        }
+        return nil
+    }
+}
+
+/// The `KEY=VALUE` lines the Job scripts write to /dev/termination-log.
+public enum TerminationMessage {
+    public static func value(of key: String, in message: String) -> String? {
+        for line in message.split(whereSeparator: \.isNewline) {
+            let parts = line.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, parts[0] == key, !parts[1].isEmpty { return String(parts[1]) }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,412 @@
+import Foundation
+import KubeClient
+import KubeCore
+import KubeRuntime
+import KubeTestServer
+import Logging
+import Synchronization
+import XCTest
+
+@testable import PynomalyOperator
+
+/// Issue 6 end to end over HTTPS: backup CronJobs and claim, `status.backup` and BackupHealthy,
+/// on-demand backups once per token, and the PynomalyRestore flow (success, failure, restarts).
+/// The scripts themselves run against a real PostgreSQL in DatabaseScriptTests.
+final class BackupRestoreTests: XCTestCase {
+    static let name = "pynomaly"
+
+    func testBackupObjectsClaimStatusAndHealth() async throws {
+        let rig = try await OperatorRig()
+        rig.start()
+        try await createBackupSample(rig)
+        let cr = try await rig.cr()
+        let uid = try XCTUnwrap(cr[path: ["metadata", "uid"]]?.stringValue)
+
+        // The claim is created from `size` and never owned: backups outlive the CR.
+        let claim = try await rig.get(.persistentVolumeClaims, "pynomaly-backups")
+        XCTAssertNotNil(claim, "the backup claim is created")
+        XCTAssertNil(claim?[path: ["metadata", "ownerReferences"]], "the backup claim has no owner")
+        XCTAssertEqual(claim?[path: ["spec", "resources", "requests", "storage"]]?.stringValue, "20Gi")
+
+        for (name, schedule) in [("pynomaly-backup", "0 2 * * *"), ("pynomaly-db-maintenance", "0 3 * * 0")] {
+            let cron = try await rig.get(.cronJobs, name)
+            XCTAssertEqual(cron?[path: ["spec", "schedule"]]?.stringValue, schedule, name)
+            XCTAssertEqual(cron?[path: ["spec", "concurrencyPolicy"]]?.stringValue, "Forbid", name)
+            XCTAssertEqual(cron?[path: ["spec", "timeZone"]]?.stringValue, "Etc/UTC", name)
+            XCTAssertEqual(cron?[path: ["metadata", "ownerReferences"]]?.arrayValue?.first?["uid"]?.stringValue, uid, "\(name) is owned by the CR")
+        }
+
+        // A scheduled run that succeeds: status.backup and BackupHealthy follow the CronJob and its Job.
+        let first = try rig.server.simulation.fireCronJob(namespace: "default", name: "pynomaly-backup")
+        try await rig.waitForCondition(ConditionType.backupHealthy, "True", reason: "BackupSucceeded")
+        var status = try await rig.cr()[path: ["status", "backup"]]
+        XCTAssertNotNil(status?["lastSuccessfulTime"]?.stringValue)
+        XCTAssertNotNil(status?["lastScheduleTime"]?.stringValue)
+        XCTAssertEqual(status?["lastJob"]?.stringValue, first)
+
+        // A failing run: BackupHealthy=False with the Job's reason, an Event, the success time kept.
+        rig.server.simulation.failJobs(matching: .namePrefix("pynomaly-backup-"), reason: "BackoffLimitExceeded", message: "pg_dump: connection refused")
+        let second = try rig.server.simulation.fireCronJob(namespace: "default", name: "pynomaly-backup", at: Date().addingTimeInterval(120))
+        try await rig.waitForCondition(ConditionType.backupHealthy, "False", reason: "BackupFailed")
+        status = try await rig.cr()[path: ["status", "backup"]]
+        XCTAssertEqual(status?["lastJob"]?.stringValue, second)
+        XCTAssertEqual(status?["lastFailureReason"]?.stringValue, "BackoffLimitExceeded")
+        XCTAssertEqual(status?["lastFailureMessage"]?.stringValue, "pg_dump: connection refused")
+        XCTAssertNotNil(status?["lastSuccessfulTime"]?.stringValue, "the last success is kept")
+        let message = rig.condition(try await rig.cr(), ConditionType.backupHealthy)?["message"]?.stringValue ?? ""
+        XCTAssertTrue(message.contains(second), "the condition names the failed Job: \(message)")
+        try await waitUntil("the BackupFailed and BackupSucceeded Events are recorded") {
+            let reasons = try await rig.eventReasons()
+            return reasons.contains("BackupFailed") && reasons.contains("BackupSucceeded")
+        }
+        // Ready is about the app, not the backups.
+        let current = try await rig.cr()
+        XCTAssertEqual(rig.condition(current, ConditionType.ready)?["status"]?.stringValue, "True")
+
+        // The next run succeeds again: healthy again, the failure kept on record.
+        rig.server.simulation.stopFailingJobs()
+        let third = try rig.server.simulation.fireCronJob(namespace: "default", name: "pynomaly-backup", at: Date().addingTimeInterval(240))
+        try await rig.waitForCondition(ConditionType.backupHealthy, "True", reason: "BackupSucceeded")
+        status = try await rig.cr()[path: ["status", "backup"]]
+        XCTAssertEqual(status?["lastJob"]?.stringValue, third)
+        XCTAssertEqual(status?["lastFailureReason"]?.stringValue, "BackoffLimitExceeded", "the last failure stays on record")
+
+        // Suspended in the spec: the CronJob is suspended and the condition says why.
+        try await rig.patchSpec(["backup": ["suspend": true]])
+        try await rig.waitForCondition(ConditionType.backupHealthy, "False", reason: "Suspended")
+        let suspendedCron = try await rig.get(.cronJobs, "pynomaly-backup")
+        XCTAssertEqual(suspendedCron?[path: ["spec", "suspend"]]?.boolValue, true)
+
+        // Disabled: both backup objects' owner is the CR, the CronJob goes, the claim stays.
+        try await rig.patchSpec(["backup": ["enabled": false]])
+        try await waitUntil("the backup CronJob is deleted") { try await rig.get(.cronJobs, "pynomaly-backup") == nil }
+        try await rig.waitForIdle()
+        let afterDisable = try await rig.cr()
+        XCTAssertNil(rig.condition(afterDisable, ConditionType.backupHealthy), "no BackupHealthy without backups")
+        XCTAssertNotNil(afterDisable[path: ["status", "backup", "lastSuccessfulTime"]], "the record of past backups stays")
+        let keptClaim = try await rig.get(.persistentVolumeClaims, "pynomaly-backups")
+        XCTAssertNotNil(keptClaim, "disabling backups keeps the claim")
+
+        // Deleting the CR keeps the claim (no owner reference for the garbage collector to follow).
+        _ = try await rig.admin.delete(.pynomalyDeployments, namespace: "default", name: Self.name, options: DeleteOptions())
+        try await waitUntil("the CR is gone") { try await rig.get(.pynomalyDeployments, Self.name) == nil }
+        let survivor = try await rig.get(.persistentVolumeClaims, "pynomaly-backups")
+        XCTAssertNotNil(survivor, "backups survive the CR")
+        try await rig.stop()
+    }
+
+    func testOnDemandBackupRunsOncePerToken() async throws {
+        let rig = try await OperatorRig()
+        rig.start()
+        try await createBackupSample(rig)
+
+        try await rig.annotate(RequestAnnotation.backup.name, "nightly-1")
+        try await waitUntil("the on-demand Job exists") { try await rig.get(.jobs, "pynomaly-backup-nightly-1") != nil }
+        try await waitUntil("the token is handled") {
+            try await rig.cr()[path: ["status", "handledRequests", "backup"]]?.stringValue == "nightly-1"
+        }
+        let job = try await rig.get(.jobs, "pynomaly-backup-nightly-1")
+        let container = job?[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first
+        let cron = try await rig.get(.cronJobs, "pynomaly-backup")
+        XCTAssertEqual(container, cron?[path: ["spec", "jobTemplate", "spec", "template", "spec", "containers"]]?.arrayValue?.first,
+                       "the on-demand Job runs the CronJob's container")
+        try await rig.waitForCondition(ConditionType.backupHealthy, "True", reason: "BackupSucceeded")
+
+        // More passes (another annotation, a spec change) with the same token create nothing.
+        try await rig.annotate("example.com/unrelated", "x")
+        try await rig.patchSpec(["config": ["LOG_LEVEL": "DEBUG"]])
+        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.waitForIdle()
+        let jobs = try await onDemandJobs(rig)
+        XCTAssertEqual(jobs, ["pynomaly-backup-nightly-1"])
+
+        // A new token is a new backup; a token that is not a DNS label is hashed into the name.
+        try await rig.annotate(RequestAnnotation.backup.name, "Before Upgrade!")
+        try await waitUntil("the second on-demand Job exists") { try await self.onDemandJobs(rig).count == 2 }
+        try await rig.waitForIdle()
+        let names = try await onDemandJobs(rig)
+        XCTAssertEqual(names.count, 2, "\(names)")
+        XCTAssertTrue(names.allSatisfy { $0.count <= 63 })
+        let reasons = try await rig.eventReasons()
+        XCTAssertEqual(reasons.filter { $0 == "BackupRequested" }.count, 2, "\(reasons)")
+        try await rig.stop()
+    }
+
+    func testRestoreScalesDownBacksUpRestoresAndScalesBack() async throws {
+        let rig = try await OperatorRig()
+        rig.server.simulation.settings.jobDuration = 0.3
+        rig.start()
+        try await createBackupSample(rig)
+        let watcher = RestoreInvariantWatcher(rig: rig, restore: "fix")
+        try await createRestore(rig, name: "fix", spec: ["deploymentName": "pynomaly", "latest": true])
+
+        let restore = try await waitForRestorePhase(rig, "fix", "Succeeded")
+        XCTAssertEqual(restore[path: ["status", "originalReplicas"]]?.intValue, 3)
+        let emergencyFile = restore[path: ["status", "emergencyBackupFile"]]?.stringValue ?? ""
+        XCTAssertTrue(emergencyFile.hasPrefix("pynomaly-") && emergencyFile.hasSuffix("-emergency.dump"), emergencyFile)
+        XCTAssertEqual(restore[path: ["status", "jobs", "emergencyBackup"]]?.stringValue, "fix-emergency-backup")
+        XCTAssertEqual(restore[path: ["status", "jobs", "restore"]]?.stringValue, "fix-restore")
+        XCTAssertNotNil(restore[path: ["status", "completedAt"]]?.stringValue)
+        let ready = restore[path: ["status", "conditions"]]?.arrayValue?.first { $0["type"] == "Ready" }
+        XCTAssertEqual(ready?["status"]?.stringValue, "True")
+
+        // The Jobs: owned by the restore, the restore one told to take the newest file.
+        let restoreUID = restore[path: ["metadata", "uid"]]?.stringValue
+        for name in ["fix-emergency-backup", "fix-restore"] {
+            let job = try await rig.get(.jobs, name)
+            XCTAssertEqual(job?[path: ["metadata", "ownerReferences"]]?.arrayValue?.first?["uid"]?.stringValue, restoreUID, name)
+        }
+        let env = try await rig.get(.jobs, "fix-restore")?[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first?["env"]?.arrayValue ?? []
+        XCTAssertTrue(env.contains { $0["name"] == "RESTORE_LATEST" && $0["value"] == "true" }, "\(env)")
+        let emergencyEnv = try await rig.get(.jobs, "fix-emergency-backup")?[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first?["env"]?.arrayValue ?? []
+        XCTAssertTrue(emergencyEnv.contains { $0["name"] == "BACKUP_FILE_NAME" && $0["value"]?.stringValue == emergencyFile }, "\(emergencyEnv)")
+
+        // The app is back, the hold is gone, and the flow was reported.
+        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.waitForCondition(ConditionType.restoreInProgress, "False", reason: "RestoreFinished")
+        let cr = try await rig.cr()
+        XCTAssertNil(cr[path: ["status", "restore"]])
+        let replicas1 = try await appReplicas(rig)
+        XCTAssertEqual(replicas1, 3)
+        let restoreEvents = try await eventReasons(rig, of: "fix")
+        for reason in ["RestoreStarted", "ScaledDown", "EmergencyBackupSucceeded", "Restored", "RestoreSucceeded"] {
+            XCTAssertTrue(restoreEvents.contains(reason), "\(reason) in \(restoreEvents)")
+        }
+        let reasons = try await rig.eventReasons()
+        XCTAssertTrue(reasons.contains("RestoreHold") && reasons.contains("RestoreHoldReleased"), "\(reasons)")
+        let violations = try await watcher.finish()
+        XCTAssertEqual(violations, [], "the app had no replica while the database was touched")
+        XCTAssertGreaterThan(watcher.jobObservations, 0, "the watcher saw the Jobs run")
+        try await rig.stop()
+    }
+
+    func testFailedRestoreKeepsTheAppDownUntilDeleted() async throws {
+        let rig = try await OperatorRig()
+        rig.start()
+        try await createBackupSample(rig)
+        rig.server.simulation.failJobs(matching: .namePrefix("broken-restore"), reason: "BackoffLimitExceeded", message: "pg_restore: error")
+        try await createRestore(rig, name: "broken", spec: ["deploymentName": "pynomaly", "backupFile": "pynomaly-20261101T020000Z.dump"])
+
+        let restore = try await waitForRestorePhase(rig, "broken", "Failed")
+        let message = restore[path: ["status", "message"]]?.stringValue ?? ""
+        XCTAssertTrue(message.contains("pg_restore failed") && message.contains("stays at zero replicas"), message)
+        XCTAssertTrue(message.contains(restore[path: ["status", "emergencyBackupFile"]]?.stringValue ?? "?"), "the message names the emergency backup")
+        let stalled = restore[path: ["status", "conditions"]]?.arrayValue?.first { $0["type"] == "Stalled" }
+        XCTAssertEqual(stalled?["status"]?.stringValue, "True")
+
+        try await rig.waitForCondition(ConditionType.restoreInProgress, "True", reason: "RestoreFailed")
+        try await rig.waitForCondition(ConditionType.stalled, "True", reason: "RestoreFailed")
+        try await rig.waitForIdle()
+        let replicas2 = try await appReplicas(rig)
+        XCTAssertEqual(replicas2, 0, "the app stays down")
+        let pods = try await appPods(rig)
+        XCTAssertEqual(pods, 0)
+        let cron = try await rig.get(.cronJobs, "pynomaly-backup")
+        XCTAssertEqual(cron?[path: ["spec", "suspend"]]?.boolValue, true, "no scheduled backup of a half-restored database")
+        let restoreEvents = try await eventReasons(rig, of: "broken")
+        XCTAssertTrue(restoreEvents.contains("RestoreFailed"), "\(restoreEvents)")
+
+        // A second restore while... the first has failed takes over (it is not running); deleting it releases the app.
+        _ = try await rig.admin.delete(.pynomalyRestores, namespace: "default", name: "broken", options: DeleteOptions())
+        try await rig.waitForCondition(ConditionType.ready, timeout: 30)
+        let replicas3 = try await appReplicas(rig)
+        XCTAssertEqual(replicas3, 3)
+        let cronAfter = try await rig.get(.cronJobs, "pynomaly-backup")
+        XCTAssertEqual(cronAfter?[path: ["spec", "suspend"]]?.boolValue, false, "the schedule runs again")
+        try await rig.stop()
+    }
+
+    func testInvalidOrConflictingRestoresChangeNothing() async throws {
+        let rig = try await OperatorRig()
+        rig.server.simulation.settings.jobDuration = 2
+        rig.start()
+        try await createBackupSample(rig)
+        // No such deployment: Failed at once, nothing touched.
+        try await createRestore(rig, name: "nowhere", spec: ["deploymentName": "missing", "latest": true])
+        let missing = try await waitForRestorePhase(rig, "nowhere", "Failed")
+        XCTAssertTrue((missing[path: ["status", "message"]]?.stringValue ?? "").contains("does not exist"))
+        XCTAssertNil(missing[path: ["status", "startedAt"]])
+
+        // Two restores of one deployment: the second fails without touching anything.
+        try await createRestore(rig, name: "first", spec: ["deploymentName": "pynomaly", "latest": true])
+        _ = try await waitForRestorePhase(rig, "first", "EmergencyBackup")
+        try await createRestore(rig, name: "second", spec: ["deploymentName": "pynomaly", "latest": true])
+        let second = try await waitForRestorePhase(rig, "second", "Failed")
+        XCTAssertTrue((second[path: ["status", "message"]]?.stringValue ?? "").contains("first"), "names the running restore")
+        let secondJob = try await rig.get(.jobs, "second-emergency-backup")
+        XCTAssertNil(secondJob)
+        _ = try await waitForRestorePhase(rig, "first", "Succeeded", timeout: 30)
+        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.stop()
+    }
+
+    func testOperatorRestartedAtEveryRestorePhaseResumes() async throws {
+        let rig = try await OperatorRig(podStartDelay: 0.25, progressDeadline: 5)
+        rig.server.simulation.settings.jobDuration = 0.5
+        var (manager, task) = try await BlueGreenTests.startManager(rig)
+        try await createBackupSample(rig)
+        manager.shutDown()
+        _ = try await task.value
+
+        try await createRestore(rig, name: "again", spec: ["deploymentName": "pynomaly", "latest": true])
+        var phases: [String] = []
+        var managers = 0
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            // A fresh manager (new caches, new queue) until the phase changes, then stop it.
+            (manager, task) = try await BlueGreenTests.startManager(rig)
+            managers += 1
+            let before = try await restorePhase(rig, "again")
+            if phases.last != before { phases.append(before) }
+            if before == "Succeeded" || before == "Failed" {
+                manager.shutDown()
+                _ = try await task.value
+                break
+            }
+            _ = try await eventually(timeout: 15) { try await self.restorePhase(rig, "again") != before }
+            manager.shutDown()
+            _ = try await task.value
+        }
+        for expected in ["Pending", "ScalingDown", "EmergencyBackup", "Restoring", "ScalingUp", "Succeeded"] {
+            XCTAssertTrue(phases.contains(expected), "a restart happened in \(expected); phases \(phases)")
+        }
+        XCTAssertGreaterThan(managers, 4)
+        let jobs = try await rig.admin.list(.jobs, namespace: "default", options: ListOptions(labelSelector: "pynomaly.ai/restore=again")).items
+        XCTAssertEqual(jobs.compactMap { $0[path: ["metadata", "name"]]?.stringValue }.sorted(), ["again-emergency-backup", "again-restore"],
+                       "one Job per step despite the restarts")
+        let replicas4 = try await appReplicas(rig)
+        XCTAssertEqual(replicas4, 3)
+        try await rig.stop()
+    }
+
+    /// `kubectl pynomaly backup` and `restore` (the real kubectl finding the plugin on PATH), acted on
+    /// by the operator; `status` then shows the last backup.
+    func testPluginBackupAndRestoreThroughKubectl() async throws {
+        let plugin = PluginEndToEndTests.binary
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: plugin.path), "build it: swift build --build-tests")
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
+        let kubectlPath = try XCTUnwrap(path.split(separator: ":").map { "\($0)/kubectl" }.first { FileManager.default.isExecutableFile(atPath: $0) })
+        let rig = try await OperatorRig()
+        rig.start()
+        try await createBackupSample(rig)
+        let env = ["PATH": "\(plugin.deletingLastPathComponent().path):\(path)", "KUBECONFIG": rig.cluster.kubeconfig]
+
+        let backup = try await PluginEndToEndTests.run(kubectlPath, ["pynomaly", "backup", Self.name], environment: env)
+        XCTAssertEqual(backup.status, 0, backup.stderr)
+        try await waitUntil("the on-demand backup Job exists") { try await self.onDemandJobs(rig).count == 1 }
+        try await rig.waitForCondition(ConditionType.backupHealthy, "True", reason: "BackupSucceeded")
+
+        let restore = try await PluginEndToEndTests.run(kubectlPath, ["pynomaly", "restore", Self.name, "--latest", "--name", "from-plugin"], environment: env)
+        XCTAssertEqual(restore.status, 0, restore.stderr)
+        _ = try await waitForRestorePhase(rig, "from-plugin", "Succeeded")
+        try await rig.waitForCondition(ConditionType.ready)
+
+        let status = try await PluginEndToEndTests.run(kubectlPath, ["pynomaly", "status", Self.name], environment: env)
+        XCTAssertEqual(status.status, 0, status.stderr)
+        XCTAssertTrue(status.stdout.contains("Last backup:") && status.stdout.contains("succeeded"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("BackupHealthy"), status.stdout)
+        try await rig.stop()
+    }
+
+    // MARK: helpers
+
+    func createBackupSample(_ rig: OperatorRig) async throws {
+        let documents = try OperatorRig.sample("pynomaly-backup.yaml")
+        if let secret = documents.first(where: { $0["kind"]?.stringValue == "Secret" }) {
+            _ = try await rig.admin.create(.secrets, namespace: "default", object: secret)
+        }
+        guard let cr = documents.first(where: { $0["kind"]?.stringValue == "PynomalyDeployment" }) else {
+            throw KubeError.configuration("the backup sample has no PynomalyDeployment")
+        }
+        try await rig.create(cr)
+        try await rig.waitForCondition(ConditionType.ready, timeout: 30)
+    }
+
+    func createRestore(_ rig: OperatorRig, name: String, spec: JSONValue) async throws {
+        let restore: JSONValue = ["apiVersion": "pynomaly.ai/v1alpha1", "kind": "PynomalyRestore",
+                                  "metadata": ["name": .string(name), "namespace": "default"], "spec": spec]
+        _ = try await rig.admin.create(.pynomalyRestores, namespace: "default", object: restore)
+    }
+
+    func restorePhase(_ rig: OperatorRig, _ name: String) async throws -> String {
+        try await rig.admin.get(.pynomalyRestores, namespace: "default", name: name)[path: ["status", "phase"]]?.stringValue ?? "Pending"
+    }
+
+    @discardableResult
+    func waitForRestorePhase(_ rig: OperatorRig, _ name: String, _ phase: String, timeout: Double = 20,
+                             file: StaticString = #filePath, line: UInt = #line) async throws -> JSONValue {
+        var last: JSONValue = .null
+        let reached = try await eventually(timeout: timeout) {
+            last = try await rig.admin.get(.pynomalyRestores, namespace: "default", name: name)
+            return last[path: ["status", "phase"]]?.stringValue == phase
+        }
+        if !reached {
+            XCTFail("restore \(name) did not reach \(phase); status \(last["status"]?.serializedString() ?? "none")", file: file, line: line)
+            throw CancellationError()
+        }
+        return last
+    }
+
+    func onDemandJobs(_ rig: OperatorRig) async throws -> [String] {
+        let jobs = try await rig.admin.list(.jobs, namespace: "default", options: ListOptions(labelSelector: "app.kubernetes.io/component=backup")).items
+        return jobs.filter { ($0[path: ["metadata", "ownerReferences"]]?.arrayValue?.first?["kind"]?.stringValue) == "PynomalyDeployment" }
+            .compactMap { $0[path: ["metadata", "name"]]?.stringValue }.sorted()
+    }
+
+    func appReplicas(_ rig: OperatorRig) async throws -> Int64? {
+        try await rig.get(.deployments, Self.name)?[path: ["spec", "replicas"]]?.intValue
+    }
+
+    func appPods(_ rig: OperatorRig) async throws -> Int {
+        try await rig.admin.list(.pods, namespace: "default", options: ListOptions(labelSelector: PynomalyLabels.selectorString(for: Self.name))).items.count
+    }
+
+    func eventReasons(_ rig: OperatorRig, of restore: String) async throws -> [String] {
+        let events = try await rig.admin.list(.events, namespace: "default", options: ListOptions()).items
+        return events.filter { $0[path: ["involvedObject", "kind"]]?.stringValue == "PynomalyRestore" && $0[path: ["involvedObject", "name"]]?.stringValue == restore }
+            .compactMap { $0["reason"]?.stringValue }
+    }
+}
+
+/// Polls while a restore runs: whenever one of its Jobs exists and has not finished, the app must
+/// have zero replicas and no pod (nothing writes while the database is dumped or restored).
+final class RestoreInvariantWatcher: Sendable {
+    private let violations = Mutex<[String]>([])
+    private let observed = Mutex(0)
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    init(rig: OperatorRig, restore: String, app: String = BackupRestoreTests.name) {
+        let poll = Task { [weak self] in
+            while !Task.isCancelled {
+                do {
+                    let jobs = try await rig.admin.list(.jobs, namespace: "default", options: ListOptions(labelSelector: "pynomaly.ai/restore=\(restore)")).items
+                    let running = jobs.filter { job in
+                        !(job[path: ["status", "conditions"]]?.arrayValue ?? []).contains {
+                            ($0["type"] == "Complete" || $0["type"] == "Failed") && $0["status"] == "True"
+                        }
+                    }
+                    if !running.isEmpty {
+                        let replicas = try await rig.get(.deployments, app)?[path: ["spec", "replicas"]]?.intValue ?? 0
+                        let pods = try await rig.admin.list(.pods, namespace: "default", options: ListOptions(labelSelector: PynomalyLabels.selectorString(for: app))).items.count
+                        self?.observed.withLock { $0 += 1 }
+                        if replicas != 0 || pods != 0 {
+                            let names = running.compactMap { $0[path: ["metadata", "name"]]?.stringValue }
+                            self?.violations.withLock { $0.append("\(names) running with replicas \(replicas), pods \(pods)") }
+                        }
+                    }
+                } catch {}
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        task.withLock { $0 = poll }
+    }
+
+    var jobObservations: Int { observed.withLock { $0 } }
+
+    func finish() async throws -> [String] {
+        let running = task.withLock { $0 }
+        running?.cancel()
+        await running?.value
+        return violations.withLock { $0 }
+    }
+}
