@@ -33,6 +33,13 @@ public protocol KubernetesWriter: Sendable {
     func delete(_ resource: ResourceType, namespace: String?, name: String, options: DeleteOptions) async throws -> JSONValue?
 }
 
+/// API discovery: which resources a group version serves (for kinds whose CRDs may be absent).
+public protocol KubernetesDiscovery: Sendable {
+    /// The resource names `/apis/GROUP/VERSION` (or `/api/v1`) lists; nil when that group version
+    /// is not served at all (404).
+    func servedResources(groupVersion: String) async throws -> [String]?
+}
+
 /// Watches a collection from a resourceVersion.
 public protocol KubernetesWatcher: Sendable {
     /// Events as they arrive; `ERROR` lines end the sequence with `KubeError.api` (410 `isGone`).

@@ -3,7 +3,7 @@ import Foundation
 /// The API client: builds requests with `RequestBuilder`, sends them through any `KubeTransport`,
 /// decodes answers, and turns every non-2xx answer into `KubeError.api` carrying the server's
 /// `Status` (or one synthesised from the HTTP code when the body is not a Status).
-public struct KubeAPIClient: KubernetesReader, KubernetesWriter, KubernetesWatcher {
+public struct KubeAPIClient: KubernetesReader, KubernetesWriter, KubernetesWatcher, KubernetesDiscovery {
     public let transport: any KubeTransport
     /// The namespace of single-object calls on namespaced kinds when none is given. LIST and WATCH
     /// with a nil namespace span all namespaces.
@@ -23,6 +23,16 @@ public struct KubeAPIClient: KubernetesReader, KubernetesWriter, KubernetesWatch
     /// Sends any request (discovery, `/version`, reviews); the body of a 2xx answer as JSON (`.null` when empty).
     public func send(_ request: KubeRequest) async throws -> JSONValue {
         try await sendWithWarnings(request).value
+    }
+
+    public func servedResources(groupVersion: String) async throws -> [String]? {
+        let path = groupVersion == "v1" ? "/api/v1" : "/apis/\(groupVersion)"
+        do {
+            let list = try await send(KubeRequest(method: .get, path: path))
+            return list["resources"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        } catch let error as KubeError where error.isNotFound {
+            return nil
+        }
     }
 
     /// Like `send`, also answering the `Warning` header texts.

@@ -64,6 +64,11 @@ extension Permission {
         Permission(group: "networking.k8s.io", resource: "ingresses", verbs: manage, purpose: "own the Ingress and switch blue-green"),
         Permission(group: "autoscaling", resource: "horizontalpodautoscalers", verbs: manage, purpose: "own the HorizontalPodAutoscaler"),
         Permission(group: "policy", resource: "poddisruptionbudgets", verbs: manage, purpose: "own the PodDisruptionBudget"),
+        // No list/watch: these kinds may not exist, so they have no informer; the pass reads them by name.
+        Permission(group: "monitoring.coreos.com", resource: "servicemonitors", verbs: ["get", "create", "patch", "delete"],
+                   purpose: "own the ServiceMonitor (spec.monitoring.serviceMonitor)"),
+        Permission(group: "monitoring.coreos.com", resource: "prometheusrules", verbs: ["get", "create", "patch", "delete"],
+                   purpose: "own the PrometheusRule (spec.monitoring.prometheusRule)"),
         Permission(group: "coordination.k8s.io", resource: "leases", verbs: ["get", "create", "update"],
                    purpose: "leader election", operatorNamespaceOnly: true),
     ]

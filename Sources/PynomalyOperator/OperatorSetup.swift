@@ -48,7 +48,8 @@ public enum OperatorSetup {
         let caches = OperatorCaches(primary: primary, owned: ownedByResource, secrets: secrets, configMaps: configMaps, restores: restores)
         let options = ControllerOptions(maxConcurrentReconciles: configuration.maxConcurrentReconciles, resyncPeriod: configuration.resyncPeriod)
 
-        let reconciler = PynomalyDeploymentReconciler(client: manager.client, caches: caches, events: recorder)
+        let reconciler = PynomalyDeploymentReconciler(client: manager.client, caches: caches, events: recorder,
+                                                      discovery: MonitoringDiscovery.over(manager.client))
         let controller = manager.makeController(name: "pynomalydeployment", primary: primary, reconciler: reconciler, options: options, hooks: hooks)
         for informer in owned { controller.owns(informer) }
         for informer in [secrets, configMaps] {

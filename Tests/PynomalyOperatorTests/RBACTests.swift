@@ -201,9 +201,9 @@ final class RBACTests: XCTestCase {
     }
 
     /// The other paths under the same RBAC: backups (claim, CronJobs, a scheduled and an on-demand
-    /// Job), a restore with its emergency backup, then the move to BlueGreen with Ingress, preview,
-    /// smoke test and switch — with no 403.
-    func testBackupRestoreAndBlueGreenPathsUnderTheManifestsRBACGetNoForbidden() async throws {
+    /// Job), a restore with its emergency backup, monitoring objects, then the move to BlueGreen with
+    /// Ingress, preview, smoke test and switch — with no 403.
+    func testBackupRestoreMonitoringAndBlueGreenPathsUnderTheManifestsRBACGetNoForbidden() async throws {
         let rig = try await RBACRig()
         rig.server.simulation.settings.jobDuration = 0.1
         rig.start()
@@ -229,6 +229,14 @@ final class RBACTests: XCTestCase {
             try await rig.get(.pynomalyRestores, "rbac-restore")?[path: ["status", "phase"]]?.stringValue == "Succeeded"
         }
         try await rig.waitForCondition(ConditionType.ready)
+
+        // Monitoring: discovery, then the ServiceMonitor and PrometheusRule read by name and applied.
+        try await MonitoringTests.installMonitoringCRDs(rig.admin)
+        try await rig.patchSpec(["monitoring": ["serviceMonitor": true, "prometheusRule": true]])
+        try await waitUntil("the monitoring objects are applied", timeout: 30) {
+            let cr = try await rig.cr()
+            return rig.condition(cr, ConditionType.monitoring)?["status"]?.stringValue == "True"
+        }
 
         let blueGreen = try OperatorRig.sample("pynomaly-bluegreen.yaml").first { $0["kind"]?.stringValue == "PynomalyDeployment" }
         var strategy = try XCTUnwrap(blueGreen?[path: ["spec", "strategy"]])

@@ -12,6 +12,8 @@ public enum ConditionType {
     public static let backupHealthy = "BackupHealthy"
     public static let restoreInProgress = "RestoreInProgress"
     public static let invalidSpec = "InvalidSpec"
+    /// `spec.monitoring`: the ServiceMonitor/PrometheusRule applied, or why not (their CRDs not served).
+    public static let monitoring = "Monitoring"
 }
 
 /// Condition reasons (CamelCase) used by the operator.

@@ -22,12 +22,16 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     let client: any Client
     let caches: OperatorCaches
     let events: EventRecorder?
+    /// Whether the monitoring.coreos.com kinds are served; nil: the client cannot tell.
+    let discovery: MonitoringDiscovery?
     let clock: @Sendable () -> Date
 
-    public init(client: any Client, caches: OperatorCaches, events: EventRecorder?, clock: @escaping @Sendable () -> Date = { Date() }) {
+    public init(client: any Client, caches: OperatorCaches, events: EventRecorder?, discovery: MonitoringDiscovery? = nil,
+                clock: @escaping @Sendable () -> Date = { Date() }) {
         self.client = client
         self.caches = caches
         self.events = events
+        self.discovery = discovery
         self.clock = clock
     }
 
@@ -125,9 +129,10 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             try await releaseRestoreHold(ctx, previous: previous, status: &plan.status, raw: raw, now: now)
         }
         let backups = try await reconcileBackups(ctx, status: &plan.status, held: false, now: now, raw: raw)
+        let monitoringRecheck = try await reconcileMonitoring(ctx, status: &plan.status, now: now, raw: raw)
         let result = try await reconcileStrategy(cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap,
                                                  specTemplate: specTemplate, waiting: waiting, calculator: calculator, now: now)
-        guard let recheckAt = backups.recheckAt else { return result }
+        guard let recheckAt = [backups.recheckAt, monitoringRecheck].compactMap({ $0 }).min() else { return result }
         let after = max(1, recheckAt.timeIntervalSince(now))
         switch result {
         case .done: return .requeue(after: after)
@@ -226,7 +231,12 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     /// manager applied before must go (a superset would otherwise look converged).
     func ensure<T: KubeResource>(_ desired: T, _ resource: ResourceType, ownerUID: String, immutable: Bool = false,
                                  dropsFields: Bool = false) async throws -> JSONValue {
-        let body = try JSONValue(encoding: desired)
+        try await ensureJSON(try JSONValue(encoding: desired), resource, ownerUID: ownerUID, immutable: immutable, dropsFields: dropsFields)
+    }
+
+    /// `ensure` for an object built as JSON (kinds without a typed model, e.g. ServiceMonitor).
+    func ensureJSON(_ body: JSONValue, _ resource: ResourceType, ownerUID: String, immutable: Bool = false,
+                    dropsFields: Bool = false) async throws -> JSONValue {
         guard let name = body[path: ["metadata", "name"]]?.stringValue else { throw KubeError.configuration("a built \(resource.kind) has no name") }
         let namespace = body[path: ["metadata", "namespace"]]?.stringValue
         var live = caches.owned(resource, namespace: namespace ?? "", name: name)
