@@ -9,11 +9,14 @@ public struct OperatorConfiguration: Sendable {
     public var maxConcurrentReconciles: Int
     /// Every PynomalyDeployment is reconciled again this often (a safety net; converged ones cost no writes).
     public var resyncPeriod: Double
+    /// A CR whose child name is taken by someone else's object looks again this often.
+    public var conflictRecheckPeriod: Double
 
-    public init(watchNamespace: String? = nil, maxConcurrentReconciles: Int = 4, resyncPeriod: Double = 600) {
+    public init(watchNamespace: String? = nil, maxConcurrentReconciles: Int = 4, resyncPeriod: Double = 600, conflictRecheckPeriod: Double = 30) {
         self.watchNamespace = watchNamespace
         self.maxConcurrentReconciles = maxConcurrentReconciles
         self.resyncPeriod = resyncPeriod
+        self.conflictRecheckPeriod = conflictRecheckPeriod
     }
 }
 
@@ -49,7 +52,8 @@ public enum OperatorSetup {
         let options = ControllerOptions(maxConcurrentReconciles: configuration.maxConcurrentReconciles, resyncPeriod: configuration.resyncPeriod)
 
         let reconciler = PynomalyDeploymentReconciler(client: manager.client, caches: caches, events: recorder,
-                                                      discovery: MonitoringDiscovery.over(manager.client))
+                                                      discovery: MonitoringDiscovery.over(manager.client),
+                                                      conflictRecheckPeriod: configuration.conflictRecheckPeriod)
         let controller = manager.makeController(name: "pynomalydeployment", primary: primary, reconciler: reconciler, options: options, hooks: hooks)
         for informer in owned { controller.owns(informer) }
         for informer in [secrets, configMaps] {

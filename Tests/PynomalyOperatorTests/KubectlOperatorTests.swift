@@ -65,6 +65,15 @@ final class KubectlOperatorTests: XCTestCase {
         try await rig.waitForIdle()
         let pausedImage = try await rig.deploymentImage()
         XCTAssertEqual(pausedImage, "ghcr.io/elgerytme/pynomaly:v0.1.3")
+        // No revision is planned while paused, and Ready says the change waits (GitOps sees it as not current).
+        let paused = try await rig.cr()
+        XCTAssertEqual(paused[path: ["status", "history"]]?.arrayValue?.count, 1, "no history entry while paused")
+        XCTAssertEqual(paused[path: ["status", "currentRevision"]]?.intValue, 1)
+        XCTAssertEqual(rig.condition(paused, ConditionType.ready)?["status"]?.stringValue, "False")
+        XCTAssertEqual(rig.condition(paused, ConditionType.ready)?["reason"]?.stringValue, "Paused")
+        XCTAssertEqual(rig.condition(paused, ConditionType.stalled)?["status"]?.stringValue, "False")
+        let pausedReasons = try await rig.eventReasons()
+        XCTAssertEqual(pausedReasons.filter { $0 == "RevisionCreated" }.count, 1, "no RevisionCreated while paused: \(pausedReasons)")
 
         // Resumed: the change rolls out.
         try await rig.patchSpec(["paused": false])

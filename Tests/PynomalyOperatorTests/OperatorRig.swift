@@ -27,7 +27,7 @@ final class OperatorRig: Sendable {
 
     static let namespace = "default"
 
-    init(podStartDelay: Double = 0.02, progressDeadline: Double = 0.4, resyncPeriod: Double = 600) async throws {
+    init(podStartDelay: Double = 0.02, progressDeadline: Double = 0.4, resyncPeriod: Double = 600, conflictRecheckPeriod: Double = 30) async throws {
         var options = KubeTestServerOptions()
         options.simulation = .on
         options.simulation.podStartDelay = podStartDelay
@@ -42,7 +42,8 @@ final class OperatorRig: Sendable {
             StructuredLogHandler(label: label, format: .json, level: .debug) { log.append($0) }
         }
         manager = Manager(client: client, options: ManagerOptions(), logger: logger)
-        let registered = OperatorSetup.register(on: manager, configuration: OperatorConfiguration(maxConcurrentReconciles: 4, resyncPeriod: resyncPeriod),
+        let registered = OperatorSetup.register(on: manager, configuration: OperatorConfiguration(maxConcurrentReconciles: 4, resyncPeriod: resyncPeriod,
+                                                                                                      conflictRecheckPeriod: conflictRecheckPeriod),
                                                 hooks: probe)
         controller = registered.controller
         events = registered.events

@@ -295,4 +295,35 @@ final class RollingUpdateTests: XCTestCase {
         XCTAssertEqual(rig.probe.maxConcurrentPerKey, 1)
         try await rig.stop()
     }
+
+    /// A child's name taken by someone else's object: the CR is Stalled (ResourceConflict), the
+    /// object is left alone, and once it is deleted the CR converges by itself (no watch event
+    /// exists for an object that is not ours, so the pass looks again periodically).
+    func testAConflictingObjectIsLeftAloneAndTheCRRecoversWhenItGoes() async throws {
+        let rig = try await OperatorRig(conflictRecheckPeriod: 0.5)
+        let handMade: JSONValue = [
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": ["name": "pynomaly", "namespace": "default"],
+            "spec": ["replicas": 1, "selector": ["matchLabels": ["app": "hand-made"]],
+                     "template": ["metadata": ["labels": ["app": "hand-made"]], "spec": ["containers": [["name": "c", "image": "nginx:1.27"]]]]],
+        ]
+        _ = try await rig.admin.create(.deployments, namespace: "default", object: handMade)
+        rig.start()
+        try await rig.createSampleSecret()
+        try await rig.create(try OperatorRig.sampleDeployment())
+        try await rig.waitForCondition(ConditionType.stalled, "True", reason: "ResourceConflict")
+        let live = try await rig.get(.deployments, "pynomaly")
+        XCTAssertEqual(live?[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first?["image"]?.stringValue, "nginx:1.27",
+                       "someone else's Deployment is not touched")
+        XCTAssertNil(live?[path: ["metadata", "ownerReferences"]])
+        try await waitUntil("the ResourceConflict Event is recorded") { try await rig.eventReasons().contains("ResourceConflict") }
+
+        _ = try await rig.admin.delete(.deployments, namespace: "default", name: "pynomaly", options: DeleteOptions())
+        try await rig.waitForCondition(ConditionType.ready)
+        let image = try await rig.deploymentImage()
+        XCTAssertEqual(image, "ghcr.io/elgerytme/pynomaly:v0.1.3")
+        let reasons = try await rig.eventReasons()
+        XCTAssertEqual(reasons.filter { $0 == "ResourceConflict" }.count, 1, "one Event, not one per look: \(reasons)")
+        try await rig.stop()
+    }
+
 }

@@ -23,7 +23,6 @@ public enum ConditionReason {
     public static let invalidSpec = "InvalidSpec"
     public static let progressDeadlineExceeded = "ProgressDeadlineExceeded"
     public static let smokeTestFailed = "SmokeTestFailed"
-    public static let rollbackRequested = "Requested"
     public static let rolledBack = "RolledBack"
     public static let paused = "Paused"
     public static let awaitingPromotion = "AwaitingPromotion"

@@ -19,19 +19,24 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     public typealias Client = KubernetesReader & KubernetesWriter
     public static let fieldManager = "pynomaly-operator"
 
+
     let client: any Client
     let caches: OperatorCaches
     let events: EventRecorder?
     /// Whether the monitoring.coreos.com kinds are served; nil: the client cannot tell.
     let discovery: MonitoringDiscovery?
+    /// How often a CR blocked by someone else's object under a child's name looks again (no watch
+    /// event tells when that object is gone: it is not ours).
+    let conflictRecheckPeriod: Double
     let clock: @Sendable () -> Date
 
     public init(client: any Client, caches: OperatorCaches, events: EventRecorder?, discovery: MonitoringDiscovery? = nil,
-                clock: @escaping @Sendable () -> Date = { Date() }) {
+                conflictRecheckPeriod: Double = 30, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.client = client
         self.caches = caches
         self.events = events
         self.discovery = discovery
+        self.conflictRecheckPeriod = conflictRecheckPeriod
         self.clock = clock
     }
 
@@ -50,7 +55,9 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         do {
             return try await reconcile(cr, raw: raw)
         } catch let error as NotOwnedError {
-            record(raw, PlannedEvent(.warning, "ResourceConflict", error.description))
+            if cr.status?.conditions?.first(type: ConditionType.stalled)?.message != error.description {
+                record(raw, PlannedEvent(.warning, "ResourceConflict", error.description))
+            }
             let now = clock()
             var status = cr.status ?? PynomalyDeploymentStatus()
             var conditions = status.conditions ?? []
@@ -67,7 +74,12 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             status.phase = .failed
             status.message = error.description
             do { try await writeStatus(status, of: cr, raw: raw) } catch { return .failed(error) }
-            return .terminalError(error.description)
+            // The conflicting object is not ours, so no watch event says when it is gone: look again.
+            return .requeue(after: conflictRecheckPeriod)
+        } catch let error as KubeError where error.isConflict {
+            // A write based on a cache one event behind (409): not a failure, look again shortly.
+            logger.info("stale cache: the write met a newer resourceVersion; retrying", metadata: ["error": "\(error)"])
+            return .requeue(after: 1)
         } catch {
             return .failed(error)
         }
@@ -77,7 +89,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let now = clock()
         let nowText = KubeTime.format(now)
         let generation = cr.metadata.generation ?? 0
-        let calculator = StatusCalculator(generation: generation, now: now)
+        var calculator = StatusCalculator(generation: generation, now: now)
         let old = cr.status ?? PynomalyDeploymentStatus()
 
         let problems = validate(cr)
@@ -108,7 +120,13 @@ public struct PynomalyDeploymentReconciler: Reconciler {
 
         var plan = RevisionPlan.plan(status: old, generation: generation, spec: specEntry,
                                      rollbackRequest: cr.metadata.annotations?[RequestAnnotation.rollbackTo.name], now: nowText)
-        if let token = restartToken, old.handledRequests?[RequestAnnotation.restart.statusKey] != token {
+        if cr.spec.paused == true {
+            // Paused: nothing is planned. Ready turns False while the spec differs from what runs, so
+            // GitOps tools do not report a paused, un-applied change as current.
+            let running = old.history?.first { $0.revision == old.currentRevision }?.templateHash
+            calculator.pausedWithPendingChange = running != specEntry.templateHash
+            plan = RevisionPlan.paused(status: old)
+        } else if let token = restartToken, old.handledRequests?[RequestAnnotation.restart.statusKey] != token {
             var handled = plan.status.handledRequests ?? [:]
             handled[RequestAnnotation.restart.statusKey] = token
             plan.status.handledRequests = handled

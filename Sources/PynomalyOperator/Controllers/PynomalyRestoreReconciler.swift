@@ -36,6 +36,10 @@ public struct PynomalyRestoreReconciler: Reconciler {
         if restore.status?.phase?.isFinal == true { return .done }
         do {
             return try await reconcile(restore, raw: raw)
+        } catch let error as KubeError where error.isConflict {
+            // A status write based on a cache one event behind (409): look again shortly.
+            logger.info("stale cache: the write met a newer resourceVersion; retrying", metadata: ["error": "\(error)"])
+            return .requeue(after: 1)
         } catch {
             return .failed(error)
         }

@@ -106,6 +106,14 @@ public struct RevisionPlan: Sendable, Hashable {
         return RevisionPlan(status: status, target: target, pinned: false, createdRevision: created, events: events)
     }
 
+    /// The plan of a paused pass: the history, the requests and the running revision stay exactly as
+    /// they are (no RevisionCreated, no token consumed); the spec's changes are planned on resume.
+    public static func paused(status old: Status) -> RevisionPlan {
+        let running = old.history?.first { $0.revision == old.currentRevision }
+            ?? Status.HistoryEntry(revision: old.currentRevision ?? 0, image: old.image, configHash: nil)
+        return RevisionPlan(status: old, target: running, pinned: false, createdRevision: false, events: [])
+    }
+
     /// Folds what the Deployment reports into the history: success makes the target stable; a
     /// failure rolls back to the stable revision (once, when allowed) or marks the target failed.
     public mutating func observe(_ rollout: RolloutObservation, rollbackOnFailure: Bool, generation: Int64, now: String) {

@@ -9,6 +9,8 @@ public struct StatusCalculator: Sendable {
 
     public var generation: Int64
     public var now: Date
+    /// Paused while the spec's template differs from the running revision's.
+    public var pausedWithPendingChange = false
 
     public init(generation: Int64, now: Date) {
         self.generation = generation
@@ -124,7 +126,21 @@ public struct StatusCalculator: Sendable {
         status.message = message
         status.phase = o.paused ? .paused : phase
         if o.paused { status.message = "paused: no workload changes; " + message }
+        if o.paused { markPendingChange(&status, revision: o.plan.target.revision) }
         return status
+    }
+
+    /// Paused with a spec change waiting: Ready=False (reason Paused), not Reconciling, not Stalled.
+    func markPendingChange(_ status: inout Status, revision: Int64) {
+        guard pausedWithPendingChange else { return }
+        let message = "paused: revision \(revision) keeps running; the spec's changes are applied when spec.paused is false"
+        var conditions = status.conditions ?? []
+        for (type, value) in [(ConditionType.ready, false), (ConditionType.reconciling, false), (ConditionType.stalled, false)] {
+            conditions.set(Condition(type: type, status: value ? "True" : "False", observedGeneration: generation, reason: ConditionReason.paused,
+                                     message: type == ConditionType.ready ? message : ""), now: now)
+        }
+        status.conditions = conditions
+        status.message = message
     }
 
     /// The status of a spec the operator refuses: Stalled=True with reason InvalidSpec naming the
@@ -202,6 +218,7 @@ public struct StatusCalculator: Sendable {
         let message = waiting?.message ?? base.message ?? ""
         status.message = paused ? "paused: no workload changes; " + message : message
         if paused { status.phase = .paused } else if status.phase == .paused || status.phase == nil { status.phase = .progressing }
+        if paused { markPendingChange(&status, revision: status.blueGreen?.activeRevision ?? status.currentRevision ?? 0) }
         return status
     }
 
