@@ -29,6 +29,51 @@ final class BlueGreenTests: XCTestCase {
         try await rig.stop()
     }
 
+    /// Paused: a new image deploys no preview and creates no revision (Ready=False, Paused); a
+    /// missing Secret holds the same way (ReferenceMissing); resuming runs the normal rollout.
+    func testPausedAndWaitingHoldTheColoursThenResumeRollsOut() async throws {
+        let rig = try await OperatorRig()
+        let watcher = IngressWatcher(rig: rig)
+        rig.start()
+        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
+        try await waitForIdleBlue(rig)
+
+        try await rig.patchSpec(["paused": true], name: Self.name)
+        try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
+        try await rig.waitForCondition(ConditionType.ready, "False", name: Self.name, reason: "Paused")
+        try await rig.waitForIdle()
+        var cr = try await rig.cr(Self.name)
+        expectEqual(cr[path: ["status", "phase"]]?.stringValue, "Paused")
+        expectEqual(cr[path: ["status", "history"]]?.arrayValue?.count, 1, "no revision while paused")
+        expectEqual(cr[path: ["status", "blueGreen", "step"]]?.stringValue, "Idle")
+        let green = try await replicas(rig, "green")
+        XCTAssertTrue(green == nil || green == 0, "no preview while paused")
+
+        // Waiting for a Secret the spec references: nothing moves either, and the reason says why.
+        try await rig.patchSpec(["paused": false, "redis": ["host": "pynomaly-redis", "passwordSecretRef": ["name": "missing-secret", "key": "k"]]],
+                                name: Self.name)
+        try await rig.waitForCondition(ConditionType.ready, "False", name: Self.name, reason: "ReferenceMissing")
+        try await rig.waitForIdle()
+        let greenWaiting = try await replicas(rig, "green")
+        XCTAssertTrue(greenWaiting == nil || greenWaiting == 0, "no preview while a referenced Secret is missing")
+        expectEqual(try await backendColor(rig), "blue")
+
+        // Resumed with the reference fixed: preview, smoke test, switch to green.
+        _ = try await rig.admin.create(.secrets, namespace: OperatorRig.namespace, object: [
+            "apiVersion": "v1", "kind": "Secret", "metadata": ["name": "missing-secret", "namespace": .string(OperatorRig.namespace)],
+            "stringData": ["k": "v"]])
+        try await waitUntil("green serves the new image", timeout: 20) {
+            cr = try await rig.cr(Self.name)
+            return cr[path: ["status", "blueGreen", "activeColor"]]?.stringValue == "green" && cr[path: ["status", "blueGreen", "step"]]?.stringValue == "Idle"
+        }
+        // Revision 2 was planned while the Secret was missing; its arrival changed the template's content hash: revision 3.
+        expectEqual(cr[path: ["status", "blueGreen", "activeRevision"]]?.intValue, 3)
+        let image = try await rig.get(.deployments, "\(Self.name)-green")?[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first?["image"]?.stringValue
+        expectEqual(image, Self.newImage)
+        try await watcher.finish()
+        try await rig.stop()
+    }
+
     // MARK: b. failed smoke test
 
     func testFailedSmokeTestAbortsWithoutSwitchOrRetry() async throws {
