@@ -103,6 +103,7 @@ struct BackupBuilderTests {
             #expect(env["PGPORT"]?.value == "6543", "\(what)")
             #expect(env["PGUSER"]?.value == "zq_user", "\(what)")
             #expect(env["PGDATABASE"]?.value == "zq_database", "\(what)")
+            #expect(env["DATABASE_CONNINFO"]?.value == "dbname='zq_database'", "\(what)")
             #expect(env["PGSSLMODE"]?.value == "prefer", "\(what)")
             #expect(env["HOME"]?.value == "/tmp", "\(what)")
             #expect(env["PGPASSWORD"]?.value == nil, "\(what)")
@@ -142,7 +143,7 @@ struct BackupBuilderTests {
         #expect(emergency["BACKUP_PREFIX"]?.value == "pynomaly")
         let maintenance = Self.env(specs["maintenance"])
         #expect(maintenance["BACKUP_DIR"] == nil)
-        #expect(Set(maintenance.keys) == ["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSSLMODE", "PGPASSWORD", "HOME"])
+        #expect(Set(maintenance.keys) == ["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "DATABASE_CONNINFO", "PGSSLMODE", "PGPASSWORD", "HOME"])
         let latest = Self.env(specs["restore"])
         #expect(latest["RESTORE_LATEST"]?.value == "true")
         #expect(latest["RESTORE_FILE"] == nil)
@@ -338,5 +339,13 @@ extension PynomalyRestore {
         var copy = self
         change(&copy)
         return copy
+    }
+}
+
+@Suite struct DatabaseConninfoTests {
+    @Test func quotesBackslashesAndSingleQuotes() {
+        #expect(DatabaseJobTemplate.databaseConninfo("pynomaly") == "dbname='pynomaly'")
+        #expect(DatabaseJobTemplate.databaseConninfo(#"a'b\c"#) == #"dbname='a\'b\\c'"#)
+        #expect(DatabaseJobTemplate.databaseConninfo("host=evil dbname=x") == "dbname='host=evil dbname=x'")
     }
 }

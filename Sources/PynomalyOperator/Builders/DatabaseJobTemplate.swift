@@ -54,6 +54,8 @@ public enum DatabaseJobTemplate {
     public enum Env {
         public static let host = "PGHOST", port = "PGPORT", user = "PGUSER", database = "PGDATABASE"
         public static let sslMode = "PGSSLMODE", password = "PGPASSWORD", home = "HOME"
+        /// `dbname='…'` (libpq conninfo quoting): what the scripts pass to `-d`, see `databaseConninfo`.
+        public static let databaseConninfo = "DATABASE_CONNINFO"
         public static let backupDir = "BACKUP_DIR", backupPrefix = "BACKUP_PREFIX", retentionDays = "RETENTION_DAYS"
         public static let backupFileName = "BACKUP_FILE_NAME"
         public static let restoreFile = "RESTORE_FILE", restoreLatest = "RESTORE_LATEST"
@@ -96,11 +98,19 @@ public enum DatabaseJobTemplate {
             EnvVar(name: Env.database, value: database.name),
             EnvVar(name: Env.sslMode, value: database.sslMode.rawValue),
         ]
+        env.append(EnvVar(name: Env.databaseConninfo, value: databaseConninfo(database.name)))
         if let ref = database.passwordSecretRef {
             env.append(EnvVar(name: Env.password, valueFrom: EnvVarSource(secretKeyRef: SecretKeySelector(name: ref.name, key: ref.key))))
         }
         env.append(EnvVar(name: Env.home, value: tmpMountPath))
         return env
+    }
+
+    /// `dbname='NAME'` with libpq's conninfo quoting (backslash and single quote escaped). The tools
+    /// (pg_dump -d, pg_restore -d, vacuumdb, even PGDATABASE for vacuumdb) expand a database name
+    /// containing `=` as a whole connection string; given this way, the name stays a name.
+    public static func databaseConninfo(_ name: String) -> String {
+        "dbname='" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
     }
 
     /// The labels of a database Job's pod (and of a CronJob's job template): managed-by (the

@@ -3,7 +3,9 @@
 #
 # Every setting arrives through the environment (the operator never pastes spec values into this
 # text, so no spec value can change what runs here):
-#   PGHOST PGPORT PGUSER PGDATABASE PGSSLMODE [PGPASSWORD]   libpq connection
+#   PGHOST PGPORT PGUSER PGSSLMODE [PGPASSWORD]   libpq connection
+#   DATABASE_CONNINFO dbname='...' quoted by the operator: libpq expands a bare database name that
+#                     contains '=' as a whole connection string, so -d always gets this form
 #   BACKUP_DIR        the mounted backup volume (absolute path)
 #   BACKUP_PREFIX     the PynomalyDeployment's name: first part of every file name
 #   RETENTION_DAYS    prune scheduled files older than this many days; unset: no pruning
@@ -18,7 +20,7 @@ fail() {
 
 : "${BACKUP_DIR:?BACKUP_DIR is not set}"
 : "${BACKUP_PREFIX:?BACKUP_PREFIX is not set}"
-: "${PGDATABASE:?PGDATABASE is not set}"
+: "${DATABASE_CONNINFO:?DATABASE_CONNINFO is not set}"
 
 # An absolute directory, so no path below can be read as an option by find or pg_dump.
 case $BACKUP_DIR in
@@ -42,20 +44,13 @@ case $file in
     */* | .*) fail "refusing backup file name '$file': it must be a plain, non-hidden file name" ;;
 esac
 
-# libpq treats a database name containing '=' as a whole connection string (vacuumdb, pg_restore -d,
-# pg_dump -d). Passing dbname='...' with conninfo quoting (backslash and single quote escaped) keeps
-# the name a name. The trailing x protects trailing newlines from the command substitution.
-dbname=$(printf '%s' "$PGDATABASE" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g"; printf x)
-dbname=${dbname%x}
-conninfo="dbname='$dbname'"
-
 # Dump into a hidden partial file and rename it when complete: a half-written dump (crash, deadline,
 # full volume) never looks like a backup to pruning or to a restore.
 partial="$BACKUP_DIR/.$file.partial"
 trap 'rm -f "$partial"' EXIT
 trap 'exit 1' HUP INT TERM
 
-pg_dump -Fc -d "$conninfo" -f "$partial"
+pg_dump -Fc -d "$DATABASE_CONNINFO" -f "$partial"
 mv -f "$partial" "$BACKUP_DIR/$file"
 echo "wrote $file ($(wc -c < "$BACKUP_DIR/$file" | tr -d ' ') bytes)"
 

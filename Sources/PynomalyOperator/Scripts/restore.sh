@@ -2,7 +2,9 @@
 # pg_restore of one backup file from the backup volume over a PynomalyDeployment's database.
 #
 # Settings arrive only through the environment (never pasted into this text):
-#   PGHOST PGPORT PGUSER PGDATABASE PGSSLMODE [PGPASSWORD]   libpq connection
+#   PGHOST PGPORT PGUSER PGSSLMODE [PGPASSWORD]   libpq connection
+#   DATABASE_CONNINFO dbname='...' quoted by the operator: libpq expands a bare database name that
+#                     contains '=' as a whole connection string, so -d always gets this form
 #   BACKUP_DIR       the mounted backup volume (absolute path)
 #   BACKUP_PREFIX    the PynomalyDeployment's name: first part of its scheduled backup files
 #   RESTORE_FILE     the file name to restore, or
@@ -17,7 +19,7 @@ fail() {
 
 : "${BACKUP_DIR:?BACKUP_DIR is not set}"
 : "${BACKUP_PREFIX:?BACKUP_PREFIX is not set}"
-: "${PGDATABASE:?PGDATABASE is not set}"
+: "${DATABASE_CONNINFO:?DATABASE_CONNINFO is not set}"
 
 case $BACKUP_DIR in
     /*) ;;
@@ -54,17 +56,11 @@ else
     fail "set RESTORE_FILE to a file name or RESTORE_LATEST=true"
 fi
 
-# libpq treats a database name containing '=' as a whole connection string; dbname='...' with
-# conninfo quoting (backslash and single quote escaped) keeps it a name. The trailing x protects
-# trailing newlines from the command substitution.
-dbname=$(printf '%s' "$PGDATABASE" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g"; printf x)
-dbname=${dbname%x}
-
 echo "restoring $file"
 # --clean --if-exists: drop what the dump recreates (tables dropped since are recreated);
 # --no-owner: the restoring user owns the objects; --exit-on-error: a partial restore fails the Job
 # instead of reporting success.
-pg_restore --clean --if-exists --no-owner --exit-on-error -d "dbname='$dbname'" "$BACKUP_DIR/$file"
+pg_restore --clean --if-exists --no-owner --exit-on-error -d "$DATABASE_CONNINFO" "$BACKUP_DIR/$file"
 echo "restored $file"
 
 if [ -f /dev/termination-log ] && [ -w /dev/termination-log ]; then
