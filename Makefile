@@ -8,7 +8,7 @@ SWIFT_FLAGS ?=
 APT_PACKAGES := libcurl4-openssl-dev libyaml-dev
 # kubectl is used by the end-to-end tests (it is preinstalled on the project's machines).
 
-.PHONY: all build test run deps test-deps release release-check fuzz clean preflight
+.PHONY: all build test run deps test-deps release release-check fuzz bench clean preflight
 
 all: build
 
@@ -68,6 +68,11 @@ run: deps
 	$(SWIFT) build $(SWIFT_FLAGS) --product pynomaly-operator
 	$(SWIFT) build $(SWIFT_FLAGS) --product kubectl-pynomaly
 	$(SWIFT) run $(SWIFT_FLAGS) --skip-build pynomaly-sandbox $(if $(KUBECONFIG_PATH),--kubeconfig $(KUBECONFIG_PATH),)
+
+# Benchmarks (release build in .build-release; not part of `make test`): prints a table and writes
+# bench/results.json. See docs/performance.md.
+bench: deps
+	./scripts/bench.sh
 
 # Release build + check the binary's libraries against the runtime image (takes minutes; not in `make test`).
 release-check: deps

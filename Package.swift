@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "pynomaly-operator", targets: ["pynomaly-operator"]),
         .executable(name: "pynomaly-sandbox", targets: ["pynomaly-sandbox"]),
         .executable(name: "kubectl-pynomaly", targets: ["kubectl-pynomaly"]),
+        .executable(name: "pynomaly-bench", targets: ["pynomaly-bench"]),
         // For the fuzz package in Fuzz/ (built apart, with -sanitize=fuzzer).
         .library(name: "KubeCore", targets: ["KubeCore"]),
         .library(name: "KubeYAML", targets: ["KubeYAML"]),
@@ -93,6 +94,14 @@ let package = Package(
             name: "pynomaly-sandbox",
             dependencies: [
                 "KubeCore", "KubeClient", "KubeYAML", "KubeTestServer", "PynomalyOperator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // `make bench`: the test server and the operator in their own processes, measured from outside.
+        .executableTarget(
+            name: "pynomaly-bench",
+            dependencies: [
+                "KubeCore", "KubeClient", "KubeYAML", "PynomalyOperator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

@@ -35,7 +35,10 @@ public enum OperatorSetup {
     public static func register(on manager: Manager, configuration: OperatorConfiguration,
                                 hooks: (any ReconcileHooks)? = nil) -> Registered {
         let namespace = configuration.watchNamespace
-        let primary = manager.informer(for: .pynomalyDeployments, options: InformerOptions(namespace: namespace))
+        // Indexed by what each CR references, computed once per CR change: a Secret or ConfigMap event
+        // then finds its CRs by lookup instead of decoding every CR (which grew with CRs × events).
+        let primary = manager.informer(for: .pynomalyDeployments, options: InformerOptions(
+            namespace: namespace, indexes: [.controllerOwnerUID, ReferencedObjects.index]))
         let owned = OwnedKinds.all.map { kind in
             manager.informer(for: kind, options: InformerOptions(namespace: namespace, labelSelector: InformerOptions.managedBySelector))
         }
@@ -84,17 +87,12 @@ public enum OperatorSetup {
 }
 
 extension OperatorSetup {
-    /// The PynomalyDeployments in the object's namespace whose pod template references it.
+    /// The PynomalyDeployments in the object's namespace whose pod template references it (through
+    /// the primary cache's `ReferencedObjects.index`).
     static func referencingDeployments(of object: JSONValue, in store: CacheStore) -> [ObjectKey] {
         guard let kind = object["kind"]?.stringValue, let name = object[path: ["metadata", "name"]]?.stringValue else { return [] }
-        let namespace = object[path: ["metadata", "namespace"]]?.stringValue
-        return store.list(namespace: namespace).compactMap { raw -> ObjectKey? in
-            guard let cr = try? raw.decode(PynomalyDeployment.self) else { return nil }
-            let ctx = BuildContext(cr: cr)
-            let template = PodTemplateBuilder.build(ctx, configHash: "")
-            guard ReferencedObjects(template: template, ownConfigMap: ctx.configMapName).contains(kind: kind, name: name) else { return nil }
-            return ObjectKey(object: raw)
-        }
+        let value = ReferencedObjects.indexValue(kind: kind, namespace: object[path: ["metadata", "namespace"]]?.stringValue ?? "", name: name)
+        return ((try? store.byIndex(ReferencedObjects.index.name, value: value)) ?? []).compactMap { ObjectKey(object: $0) }
     }
 }
 

@@ -9,7 +9,15 @@ extension ControllerSimulator {
     func reconcileDeployments(_ w: SimulationWriter, now: Date) -> Date? {
         guard let info = w.info("apps", "v1", "deployments"), let podInfo = w.info("", "v1", "pods") else { return nil }
         let deployments = w.list(info)
-        var pods = w.list(podInfo)
+        // Pods by owner, built once per pass: filtering every pod for every Deployment made a pass
+        // grow with Deployments × pods, which dominated large tests (200 CRs).
+        var podsByOwner: [String: [JSONValue]] = [:]
+        for pod in w.list(podInfo) {
+            let ns = pod[path: ["metadata", "namespace"]]?.stringValue ?? ""
+            for ref in pod[path: ["metadata", "ownerReferences"]]?.arrayValue ?? [] {
+                if let uid = ref["uid"]?.stringValue { podsByOwner["\(ns)/\(uid)", default: []].append(pod) }
+            }
+        }
         let deadline = memory.withLock { $0.settings.progressDeadline }
         let nowText = Time.format(now)
         var next: Date?
@@ -32,15 +40,12 @@ extension ControllerSimulator {
                 return s
             }
 
-            var owned = pods.filter { $0[path: ["metadata", "namespace"]]?.stringValue == ns && SimConditions.owned($0, by: uid) }
+            var owned = podsByOwner["\(ns)/\(uid)"] ?? []
             if !paused {
                 let current = owned.filter { Self.hash(of: $0) == hash }.sorted(by: Self.byName)
                 if current.count < replicas {
                     for pod in newPods(for: d, hash: hash, count: Int(replicas) - current.count, existing: owned) {
-                        if let created = w.create(podInfo, pod) {
-                            owned.append(created)
-                            pods.append(created)
-                        }
+                        if let created = w.create(podInfo, pod) { owned.append(created) }
                     }
                 } else if current.count > replicas {
                     // Scale down: the newest names go first (deterministic; the real one prefers unready Pods).

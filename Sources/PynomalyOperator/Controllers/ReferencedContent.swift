@@ -27,6 +27,19 @@ public struct ReferencedObjects: Sendable, Hashable {
 
     public var isEmpty: Bool { secrets.isEmpty && configMaps.isEmpty }
 
+    /// A cache index of PynomalyDeployments by the Secrets and ConfigMaps their pod template
+    /// references (`indexValue`), so a change to one finds its CRs without decoding them all.
+    public static let index = CacheIndex(name: "referenced-objects") { raw in
+        guard let cr = try? raw.decode(PynomalyDeployment.self) else { return [] }
+        let ctx = BuildContext(cr: cr)
+        let references = ReferencedObjects(template: PodTemplateBuilder.build(ctx, configHash: ""), ownConfigMap: ctx.configMapName)
+        return references.secrets.map { indexValue(kind: "Secret", namespace: ctx.namespace, name: $0) }
+            + references.configMaps.map { indexValue(kind: "ConfigMap", namespace: ctx.namespace, name: $0) }
+    }
+
+    /// `KIND/NAMESPACE/NAME`, the value of `index`.
+    public static func indexValue(kind: String, namespace: String, name: String) -> String { "\(kind)/\(namespace)/\(name)" }
+
     /// Whether this set names `kind`/`name` (kind: `Secret` or `ConfigMap`).
     public func contains(kind: String, name: String) -> Bool {
         kind == "Secret" ? secrets.contains(name) : configMaps.contains(name)
