@@ -70,7 +70,7 @@ extension PynomalyDeploymentReconciler {
             let hpa = try? caches.owned(.horizontalPodAutoscalers, namespace: namespace, name: ctx.name)?.decode(HorizontalPodAutoscaler.self)
             // The count the HPA keeps its target at (the active colour, or `NAME` while migrating);
             // its minimum before any HPA exists (first deployment).
-            desired = hpa?.status?.currentReplicas.flatMap { $0 > 0 ? $0 : nil } ?? autoscaling.minReplicas ?? 1
+            desired = hpa?.status?.currentReplicas.flatMap { $0 > 0 ? $0 : nil } ?? autoscaling.minReplicas
         }
         let annotations = ctx.cr.metadata.annotations
         let input = BlueGreenInput(

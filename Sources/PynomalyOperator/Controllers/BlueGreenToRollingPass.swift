@@ -27,7 +27,7 @@ extension PynomalyDeploymentReconciler {
         var desired = ctx.spec.replicas
         if let autoscaling = ctx.spec.autoscaling {
             let hpa = try? caches.owned(.horizontalPodAutoscalers, namespace: namespace, name: ctx.name)?.decode(HorizontalPodAutoscaler.self)
-            desired = hpa?.status?.currentReplicas.flatMap { $0 > 0 ? $0 : nil } ?? autoscaling.minReplicas ?? 1
+            desired = hpa?.status?.currentReplicas.flatMap { $0 > 0 ? $0 : nil } ?? autoscaling.minReplicas
         }
         let activeHash = blueGreen.activeRevision.flatMap { revision in plan.status.history?.first { $0.revision == revision }?.templateHash }
         let decision = BlueGreenToRollingPlanner.plan(BlueGreenToRollingInput(
