@@ -213,7 +213,8 @@ final class BlueGreenTests: XCTestCase {
         let rig = try await OperatorRig(podStartDelay: 0.25, progressDeadline: 5)
         rig.server.simulation.settings.jobDuration = 0.4
         let watcher = IngressWatcher(rig: rig)
-        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1, "autoPromotionSeconds": 1]) }
+        // AwaitingPromotion lasts 3 s: a manager start on a loaded CI machine (the chaos suite runs beside it) can take over 1 s.
+        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1, "autoPromotionSeconds": 3]) }
         var steps: [String] = []
         var image = false
         var managers = 0
