@@ -6,7 +6,7 @@ import Synchronization
 /// How to start a `KubeTestServer`.
 public struct KubeTestServerOptions: Sendable {
     public var host = "127.0.0.1"
-    /// 0 = an ephemeral port.
+    /// 0 = a free port below the ephemeral range (see `ListenPort`).
     public var port = 0
     /// When true every request is authorized with the RBAC objects in the store (system:masters always allowed).
     /// When false every authenticated user may do anything, and anonymous requests get 401 outside /version and /healthz.
@@ -84,7 +84,9 @@ public final class KubeTestServer: Sendable {
         tls.shutdownTimeout = .milliseconds(250)
         var opts = options
         let core = APIServerCore(options: opts)
-        let listener = try await HTTPSListener(core: core, host: options.host, port: options.port, tls: tls)
+        let listener = try await ListenPort.bind(requested: options.port) { port in
+            try await HTTPSListener(core: core, host: options.host, port: port, tls: tls)
+        }
         opts.port = listener.localPort
         core.boundPort.withLock { $0 = listener.localPort }
         return KubeTestServer(core: core, listener: listener, ca: ca, tls: tls)
@@ -104,7 +106,9 @@ public final class KubeTestServer: Sendable {
         core.abortWatches()
         let old = listener
         await old.stop()
-        let fresh = try await HTTPSListener(core: core, host: core.options.host, port: old.localPort, tls: tls)
+        let fresh = try await ListenPort.rebind(old.localPort) { port in
+            try await HTTPSListener(core: core, host: core.options.host, port: port, tls: tls)
+        }
         listenerBox.withLock { $0 = fresh }
     }
 

@@ -239,7 +239,7 @@ final class CurlTransportServerTests: XCTestCase {
             _ = try await client.get(.namespaces, namespace: nil, name: "default")
             answered.count.withLock { $0 = 1 }
         }
-        let done = await eventually(timeout: 5) { answered.count.withLock { $0 } == 1 }
+        let done = await eventually(timeout: 30) { answered.count.withLock { $0 } == 1 }
         XCTAssertTrue(done, "a GET is answered while 12 watches are open")
         request.cancel()
         for watch in watches { watch.cancel() }

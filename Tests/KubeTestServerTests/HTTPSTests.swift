@@ -41,6 +41,29 @@ final class HTTPSTests: XCTestCase {
         }
     }
 
+    /// Outgoing connections take local ports from the ephemeral range; a listener there could find
+    /// its port taken after a restart, so the server listens below it and a taken port is an error.
+    func testListensBelowTheEphemeralRangeAndRefusesATakenPort() async throws {
+        let server = try await KubeTestServer.start()
+        let first = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+            .split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
+        XCTAssertLessThan(server.port, first)
+        XCTAssertGreaterThanOrEqual(server.port, 10_000)
+        var options = KubeTestServerOptions()
+        options.port = server.port
+        do {
+            let second = try await KubeTestServer.start(options)
+            try await second.stop()
+            XCTFail("a second listener on port \(server.port) must fail")
+        } catch {
+            XCTAssertTrue("\(error)".contains("Address already in use"), "\(error)")
+        }
+        try await server.restart()
+        let status = await TestClient(server).get("/api/v1/namespaces").status
+        XCTAssertEqual(status, 200)
+        try await server.stop()
+    }
+
     func testTLSTokensAndClientCertificatesOverCurl() async throws {
         try requireTool("/usr/bin/curl")
         let server = try await KubeTestServer.start()

@@ -37,7 +37,7 @@ import Testing
         var d = deployment("web", replicas: 2)
         d[path: ["spec", "replicas"]] = nil   // server default: 1
         #expect(await c.post(Self.deployments, d).status == 201)
-        let done = await eventually(timeout: 5) {
+        let done = await eventually(timeout: 30) {
             let live = await c.get("\(Self.deployments)/web").json
             return condition(live, "Progressing")?["reason"] == "NewReplicaSetAvailable"
         }
@@ -81,7 +81,7 @@ import Testing
         // A new template rolls out: new Pods, old ones removed once the new ones are ready.
         let patched = await c.mergePatch("\(Self.deployments)/web", ["spec": ["template": ["spec": ["containers": [["name": "web", "image": "nginx:1.28"]]]]]])
         #expect(patched.status == 200)
-        let rolled = await eventually(timeout: 5) {
+        let rolled = await eventually(timeout: 30) {
             let live = await c.get("\(Self.deployments)/web").json
             let pods = await podsOf(c, app: "web")
             return live[path: ["status", "observedGeneration"]] == 2 && condition(live, "Progressing")?["reason"] == "NewReplicaSetAvailable"
@@ -99,7 +99,7 @@ import Testing
         var d = deployment("bad", replicas: 2)
         d[path: ["spec", "template", "spec", "containers"]] = [["name": "web", "image": "nginx:broken"]]
         #expect(await c.post(Self.deployments, d).status == 201)
-        let exceeded = await eventually(timeout: 5) {
+        let exceeded = await eventually(timeout: 30) {
             condition(await c.get("\(Self.deployments)/bad").json, "Progressing")?["reason"] == "ProgressDeadlineExceeded"
         }
         #expect(exceeded)
@@ -120,7 +120,7 @@ import Testing
 
         // The image is fixed upstream: the Pods start and the rollout completes.
         server.simulation.stopFailingImages()
-        let recovered = await eventually(timeout: 5) {
+        let recovered = await eventually(timeout: 30) {
             condition(await c.get("\(Self.deployments)/bad").json, "Progressing")?["reason"] == "NewReplicaSetAvailable"
         }
         #expect(recovered)
@@ -134,17 +134,17 @@ import Testing
         var d = deployment("crash")
         d[path: ["spec", "template", "spec", "containers"]] = [["name": "web", "image": "app:crash"]]
         #expect(await c.post(Self.deployments, d).status == 201)
-        let crashing = await eventually(timeout: 5) {
+        let crashing = await eventually(timeout: 30) {
             await podsOf(c, app: "crash").first?[path: ["status", "containerStatuses"]]?[0]?[path: ["state", "waiting", "reason"]] == "CrashLoopBackOff"
         }
         #expect(crashing)
 
         #expect(await c.post(Self.deployments, deployment("ok")).status == 201)
-        let ready = await eventually(timeout: 5) { await c.get("\(Self.deployments)/ok").json[path: ["status", "readyReplicas"]] == 1 }
+        let ready = await eventually(timeout: 30) { await c.get("\(Self.deployments)/ok").json[path: ["status", "readyReplicas"]] == 1 }
         #expect(ready)
         let podName = try #require(await podsOf(c, app: "ok").first?[path: ["metadata", "name"]]?.stringValue)
         server.simulation.setPodState(namespace: "default", name: podName, .notReady)
-        let lost = await eventually(timeout: 5) {
+        let lost = await eventually(timeout: 30) {
             let live = await c.get("\(Self.deployments)/ok").json
             return live[path: ["status", "readyReplicas"]] == nil && condition(live, "Available")?["status"] == "False"
         }
@@ -158,9 +158,9 @@ import Testing
         let c = TestClient(server)
         server.simulation.settings.podStartDelay = 0   // Pods are ready as soon as they are seen
         #expect(await c.post(Self.deployments, deployment("scaled")).status == 201)
-        #expect(await eventually(timeout: 5) { await c.get("\(Self.deployments)/scaled").json[path: ["status", "readyReplicas"]] == 1 })
+        #expect(await eventually(timeout: 30) { await c.get("\(Self.deployments)/scaled").json[path: ["status", "readyReplicas"]] == 1 })
         #expect(await c.mergePatch("\(Self.deployments)/scaled", ["spec": ["replicas": 3]]).status == 200)
-        let up = await eventually(timeout: 5) {
+        let up = await eventually(timeout: 30) {
             let live = await c.get("\(Self.deployments)/scaled").json
             return live[path: ["status", "readyReplicas"]] == 3 && live[path: ["status", "observedGeneration"]] == 2
                 && live[path: ["status", "replicas"]] == 3
@@ -168,7 +168,7 @@ import Testing
         #expect(up)
         #expect(await podsOf(c, app: "scaled").count == 3)
         #expect(await c.mergePatch("\(Self.deployments)/scaled", ["spec": ["replicas": 1]]).status == 200)
-        let down = await eventually(timeout: 5) {
+        let down = await eventually(timeout: 30) {
             let live = await c.get("\(Self.deployments)/scaled").json
             return live[path: ["status", "replicas"]] == 1 && live[path: ["status", "readyReplicas"]] == 1
         }
@@ -183,13 +183,13 @@ import Testing
         var d = deployment("paused")
         d[path: ["spec", "paused"]] = true
         #expect(await c.post(Self.deployments, d).status == 201)
-        let reported = await eventually(timeout: 5) {
+        let reported = await eventually(timeout: 30) {
             condition(await c.get("\(Self.deployments)/paused").json, "Progressing")?["reason"] == "DeploymentPaused"
         }
         #expect(reported)
         #expect(await podsOf(c, app: "paused").isEmpty)
         #expect(await c.mergePatch("\(Self.deployments)/paused", ["spec": ["paused": false]]).status == 200)
-        #expect(await eventually(timeout: 5) { await c.get("\(Self.deployments)/paused").json[path: ["status", "readyReplicas"]] == 1 })
+        #expect(await eventually(timeout: 30) { await c.get("\(Self.deployments)/paused").json[path: ["status", "readyReplicas"]] == 1 })
     }
 
     @Test func jobsSucceedOrFailAsTold() async throws {
@@ -199,7 +199,7 @@ import Testing
         server.simulation.failJobs(matching: .namePrefix("restore-"), reason: "BackoffLimitExceeded", message: "restore failed")
         #expect(await c.post(Self.jobs, job("backup-1")).status == 201)
         #expect(await c.post(Self.jobs, job("restore-1")).status == 201)
-        let finished = await eventually(timeout: 5) {
+        let finished = await eventually(timeout: 30) {
             let ok = await c.get("\(Self.jobs)/backup-1").json
             let failed = await c.get("\(Self.jobs)/restore-1").json
             return condition(ok, "Complete")?["status"] == "True" && condition(failed, "Failed")?["status"] == "True"
@@ -236,7 +236,7 @@ import Testing
         #expect(created[path: ["metadata", "ownerReferences"]]?[0]?["kind"] == "CronJob")
         let scheduled = await c.get("/apis/batch/v1/namespaces/default/cronjobs/nightly").json
         #expect(scheduled[path: ["status", "lastScheduleTime"]] == "2027-01-15T08:00:00Z")
-        let succeeded = await eventually(timeout: 5) {
+        let succeeded = await eventually(timeout: 30) {
             let live = await c.get("/apis/batch/v1/namespaces/default/cronjobs/nightly").json
             return live[path: ["status", "lastSuccessfulTime"]] != nil && live[path: ["status", "active"]] == nil
         }
@@ -256,7 +256,7 @@ import Testing
                               "spec": ["scaleTargetRef": ["apiVersion": "apps/v1", "kind": "Deployment", "name": "api"],
                                        "minReplicas": 2, "maxReplicas": 4]]
         #expect(await c.post("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers", hpa).status == 201)
-        let scaled = await eventually(timeout: 5) {
+        let scaled = await eventually(timeout: 30) {
             let live = await c.get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/api").json
             return live[path: ["status", "desiredReplicas"]] == 2 && live[path: ["status", "currentReplicas"]] == 2
         }
@@ -267,9 +267,9 @@ import Testing
         #expect(managers.contains { $0["manager"] == "kube-controller-manager" && $0["subresource"] == "scale" })
 
         server.simulation.setHPARecommendation(namespace: "default", name: "api", replicas: 10)
-        #expect(await eventually(timeout: 5) { await c.get("\(Self.deployments)/api").json[path: ["spec", "replicas"]] == 4 })
+        #expect(await eventually(timeout: 30) { await c.get("\(Self.deployments)/api").json[path: ["spec", "replicas"]] == 4 })
         #expect(server.requestCount(verb: "update", resource: "deployments/scale") == 0)
-        #expect(await eventually(timeout: 5) {
+        #expect(await eventually(timeout: 30) {
             let hpa = await c.get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/api").json
             let target = await c.get("\(Self.deployments)/api").json
             return hpa[path: ["status", "currentReplicas"]] == 4 && target[path: ["status", "readyReplicas"]] == 4
@@ -295,8 +295,8 @@ import Testing
 
         // Switched on at run time, it catches up.
         server.simulation.isEnabled = true
-        #expect(await eventually(timeout: 5) { await c.get("\(Self.deployments)/idle").json[path: ["status", "readyReplicas"]] == 1 })
-        #expect(await eventually(timeout: 5) { condition(await c.get("\(Self.jobs)/idle").json, "Complete") != nil })
+        #expect(await eventually(timeout: 30) { await c.get("\(Self.deployments)/idle").json[path: ["status", "readyReplicas"]] == 1 })
+        #expect(await eventually(timeout: 30) { condition(await c.get("\(Self.jobs)/idle").json, "Complete") != nil })
         server.simulation.isEnabled = false
         #expect(await c.mergePatch("\(Self.deployments)/idle", ["spec": ["replicas": 2]]).status == 200)
         let scaled = await eventually(timeout: 0.5) { await podsOf(c, app: "idle").count == 2 }
@@ -307,10 +307,10 @@ import Testing
         let server = try await simulated()
         let c = TestClient(server)
         #expect(await c.post(Self.deployments, deployment("r")).status == 201)
-        #expect(await eventually(timeout: 5) { await c.get("\(Self.deployments)/r").json[path: ["status", "readyReplicas"]] == 1 })
+        #expect(await eventually(timeout: 30) { await c.get("\(Self.deployments)/r").json[path: ["status", "readyReplicas"]] == 1 })
         try await server.restart()
         #expect(await c.mergePatch("\(Self.deployments)/r", ["spec": ["replicas": 2]]).status == 200)
-        #expect(await eventually(timeout: 5) { await c.get("\(Self.deployments)/r").json[path: ["status", "readyReplicas"]] == 2 })
+        #expect(await eventually(timeout: 30) { await c.get("\(Self.deployments)/r").json[path: ["status", "readyReplicas"]] == 2 })
         try await server.stop()
         #expect(!server.simulation.isEnabled)
     }
