@@ -179,6 +179,19 @@ extension JSONValue {
         return Data(out)
     }
 
+    /// `serialized()` as bytes, without the copy into `Data`.
+    public func compactText() -> [UInt8] {
+        var out = [UInt8]()
+        JSONTextWriter.write(self, into: &out, pretty: false, indent: 0)
+        return out
+    }
+
+    /// Parses JSON text already held as bytes.
+    public init(parsingText bytes: [UInt8]) throws {
+        var parser = JSONTextParser(bytes: bytes)
+        self = try parser.parseDocument()
+    }
+
     public func serializedString(pretty: Bool = false) -> String {
         String(decoding: serialized(pretty: pretty), as: UTF8.self)
     }

@@ -109,6 +109,27 @@ public final class Informer: Sendable {
         for continuation in streams.withLock({ $0 }) { continuation.finish() }
     }
 
+    /// Read-your-writes: the answer of this process's own write goes into the cache at once, so a
+    /// pass that starts before the watch event arrives reads what was written instead of the object
+    /// one write behind (which cost a 409 or a second GET). Stored only when it belongs in this
+    /// informer (namespace, label selector; never with a field selector) and the cache still holds
+    /// the version the write was based on (`basedOn`, nil = the object was absent). Handlers are not
+    /// told; the watch event that follows tells them as usual.
+    @discardableResult
+    public func storeWritten(_ answer: JSONValue, basedOn resourceVersion: String?) -> Bool {
+        guard options.fieldSelector == nil, belongs(answer) else { return false }
+        guard case .upsert(let object) = CacheOperation.upsert(answer).transformed(options.transform).withTypeMeta(of: resource) else { return false }
+        return store.storeWritten(object, basedOn: resourceVersion)
+    }
+
+    private func belongs(_ object: JSONValue) -> Bool {
+        if let namespace = options.namespace, object[path: ["metadata", "namespace"]]?.stringValue != namespace { return false }
+        guard let text = options.labelSelector, !text.isEmpty else { return true }
+        guard let selector = try? LabelSelector(parsing: text) else { return false }
+        let labels = (object[path: ["metadata", "labels"]]?.objectValue ?? [:]).compactMapValues(\.stringValue)
+        return selector.matches(labels)
+    }
+
     private func markSynced() {
         let waiters = syncState.withLock { s -> [CheckedContinuation<Bool, Never>] in
             guard !s.synced else { return [] }

@@ -40,7 +40,8 @@ public enum OperatorSetup {
         let primary = manager.informer(for: .pynomalyDeployments, options: InformerOptions(
             namespace: namespace, indexes: [.controllerOwnerUID, ReferencedObjects.index]))
         let owned = OwnedKinds.all.map { kind in
-            manager.informer(for: kind, options: InformerOptions(namespace: namespace, labelSelector: InformerOptions.managedBySelector))
+            manager.informer(for: kind, options: InformerOptions(namespace: namespace, labelSelector: InformerOptions.managedBySelector,
+                                                                 indexes: [.controllerOwnerUID, .label(PynomalyLabels.instanceKey)]))
         }
         // Secrets and ConfigMaps a spec may reference: metadata and a content hash only, so no secret
         // data is ever held, yet a rotated password is noticed.
@@ -92,7 +93,7 @@ extension OperatorSetup {
     static func referencingDeployments(of object: JSONValue, in store: CacheStore) -> [ObjectKey] {
         guard let kind = object["kind"]?.stringValue, let name = object[path: ["metadata", "name"]]?.stringValue else { return [] }
         let value = ReferencedObjects.indexValue(kind: kind, namespace: object[path: ["metadata", "namespace"]]?.stringValue ?? "", name: name)
-        return ((try? store.byIndex(ReferencedObjects.index.name, value: value)) ?? []).compactMap { ObjectKey(object: $0) }
+        return (try? store.keys(index: ReferencedObjects.index.name, value: value)) ?? []
     }
 }
 

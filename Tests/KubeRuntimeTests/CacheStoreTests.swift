@@ -34,6 +34,8 @@ final class CacheStoreTests: XCTestCase {
         XCTAssertEqual(try store.byIndex("controller-owner-uid", value: "uid-p").compactMap(ObjectKey.init(object:)),
                        [ObjectKey(namespace: "ns", name: "a")], "only controller references count")
         XCTAssertEqual(try store.byIndex("label:app", value: "web").count, 2)
+        XCTAssertEqual(try store.keys(index: "label:app", value: "web"), [ObjectKey(namespace: "ns", name: "a"), ObjectKey(namespace: "ns", name: "b")])
+        XCTAssertThrowsError(try store.keys(index: "label:tier", value: "x"))
         // Relabelled: moves between index values.
         store.apply(.upsert(configMap("b", rv: "2", labels: ["app": "db"])))
         XCTAssertEqual(try store.byIndex("label:app", value: "web").compactMap(ObjectKey.init(object:)), [ObjectKey(namespace: "ns", name: "a")])
@@ -45,6 +47,40 @@ final class CacheStoreTests: XCTestCase {
             XCTAssertTrue(String(describing: error).contains("label:tier"), "the error names the missing index")
         }
         XCTAssertEqual(store.list(namespace: "ns").count, 1)
+    }
+
+    func testAWriteIsStoredOnlyOverWhatItWasBasedOn() {
+        var s = CacheStoreState(indexes: [.label("app")])
+        XCTAssertTrue(s.storeWritten(configMap("new", rv: "7", labels: ["app": "web"]), basedOn: nil), "created: absent before")
+        XCTAssertEqual(s.keys(index: "label:app", value: "web"), [ObjectKey(namespace: "ns", name: "new")], "indexes follow")
+        XCTAssertFalse(s.storeWritten(configMap("new", rv: "9"), basedOn: nil), "a create never replaces what is cached")
+        XCTAssertTrue(s.storeWritten(configMap("new", rv: "8"), basedOn: "7"))
+        XCTAssertEqual(s.objects[ObjectKey(namespace: "ns", name: "new")], configMap("new", rv: "8"))
+        XCTAssertEqual(s.keys(index: "label:app", value: "web"), [])
+        // The watch delivered something newer than the write's base: the cache keeps it.
+        _ = s.apply(.upsert(configMap("new", rv: "12")))
+        XCTAssertFalse(s.storeWritten(configMap("new", rv: "11"), basedOn: "8"))
+        XCTAssertEqual(s.objects[ObjectKey(namespace: "ns", name: "new")], configMap("new", rv: "12"))
+        XCTAssertFalse(s.storeWritten(["kind": "ConfigMap"], basedOn: nil), "no name, nothing stored")
+    }
+
+    func testInformerStoresOnlyWritesThatBelongInIt() {
+        let client = ScriptedClient(.init())
+        let informer = Informer(client: client, resource: .configMaps, options: InformerOptions(
+            namespace: "ns", labelSelector: "app.kubernetes.io/managed-by=pynomaly-operator"))
+        let ours = ["app.kubernetes.io/managed-by": "pynomaly-operator"]
+        var answer = configMap("a", labels: ours)
+        answer[path: ["metadata", "managedFields"]] = [["manager": "pynomaly-operator"]]
+        answer["apiVersion"] = nil
+        XCTAssertTrue(informer.storeWritten(answer, basedOn: nil))
+        let cached = informer.store.get(namespace: "ns", name: "a")
+        XCTAssertNil(cached?[path: ["metadata", "managedFields"]], "the informer's transform applies")
+        XCTAssertEqual(cached?["apiVersion"], "v1", "type meta is filled in")
+        XCTAssertFalse(informer.storeWritten(configMap("b"), basedOn: nil), "outside the label selector")
+        XCTAssertFalse(informer.storeWritten(configMap("c", namespace: "other", labels: ours), basedOn: nil), "another namespace")
+        XCTAssertEqual(informer.store.count, 1)
+        let filtered = Informer(client: client, resource: .configMaps, options: InformerOptions(fieldSelector: "metadata.name=a"))
+        XCTAssertFalse(filtered.storeWritten(configMap("a"), basedOn: nil), "field selectors are not evaluated here")
     }
 
     func testMetadataOnlyKeepsNoDataButNoticesChanges() {

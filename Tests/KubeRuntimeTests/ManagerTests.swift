@@ -249,10 +249,14 @@ final class ManagerTests: XCTestCase {
                      "workqueue_longest_running_processor_seconds"] {
             XCTAssertTrue(metrics.body.contains(name), "\(name) missing from /metrics")
         }
-        // Three sources reconciled at least once each, plus events of their mirrors.
-        let successLine = metrics.body.split(separator: "\n").first { $0.hasPrefix("controller_runtime_reconcile_total{controller=\"mirror\",result=\"success\"}") }
-        let successes = successLine.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
-        XCTAssertGreaterThanOrEqual(successes, 3)
+        // Three sources reconciled at least once each, plus events of their mirrors. A reconcile is
+        // counted when it returns, just after its mirror appeared: poll.
+        func successes() throws -> Double {
+            let body = try RawHTTPConnection.get(metricsPort, "/metrics").body
+            let line = body.split(separator: "\n").first { $0.hasPrefix("controller_runtime_reconcile_total{controller=\"mirror\",result=\"success\"}") }
+            return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        }
+        try await waitUntil("three successful reconciles are counted") { try successes() >= 3 }
         manager.shutDown()
         _ = try await run.value
         try await server.stop()

@@ -326,4 +326,23 @@ final class RollingUpdateTests: XCTestCase {
         try await rig.stop()
     }
 
+    /// ConfigMaps are also cached unfiltered (as metadata), so a create skips the GET when that cache
+    /// knows no object of the name; one that exists but is not ours must still be found and left alone.
+    func testSomeoneElsesConfigMapIsFoundThoughConfigMapsSkipTheGet() async throws {
+        let rig = try await OperatorRig(conflictRecheckPeriod: 0.5)
+        let handMade: JSONValue = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "pynomaly-config", "namespace": "default"],
+                                   "data": ["mine": "keep"]]
+        _ = try await rig.admin.create(.configMaps, namespace: "default", object: handMade)
+        rig.start()
+        try await rig.createSampleSecret()
+        try await rig.create(try OperatorRig.sampleDeployment())
+        try await rig.waitForCondition(ConditionType.stalled, "True", reason: "ResourceConflict")
+        let live = try await rig.get(.configMaps, "pynomaly-config")
+        XCTAssertEqual(live?["data"], ["mine": "keep"], "someone else's ConfigMap is not touched")
+        XCTAssertNil(live?[path: ["metadata", "ownerReferences"]])
+        _ = try await rig.admin.delete(.configMaps, namespace: "default", name: "pynomaly-config", options: DeleteOptions())
+        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.stop()
+    }
+
 }

@@ -68,10 +68,10 @@ extension PynomalyDeploymentReconciler {
     /// The backup Jobs of this deployment in the cache: scheduled (owned by its CronJob) and on-demand.
     func backupJobs(_ ctx: BuildContext) -> [Job] {
         guard let store = caches.owned[ResourceType.jobs.resource]?.store else { return [] }
-        return store.list(namespace: ctx.namespace).filter { raw in
-            let labels = raw[path: ["metadata", "labels"]]
-            return labels?[PynomalyLabels.instanceKey]?.stringValue == ctx.name
-                && labels?[SmokeTestJobBuilder.componentKey]?.stringValue == BackupCronJobBuilder.component
+        let sameInstance = (try? store.byIndex(CacheIndex.label(PynomalyLabels.instanceKey).name, value: ctx.name)) ?? []
+        return sameInstance.filter { raw in
+            raw[path: ["metadata", "namespace"]]?.stringValue == ctx.namespace
+                && raw[path: ["metadata", "labels", SmokeTestJobBuilder.componentKey]]?.stringValue == BackupCronJobBuilder.component
         }.compactMap { try? $0.decode(Job.self) }
     }
 
@@ -101,8 +101,9 @@ extension PynomalyDeploymentReconciler {
         }
         logger.info("creating", metadata: ["kind": .string(resource.kind), "object": .string(name)])
         do {
-            _ = try await client.create(resource, namespace: namespace, object: try JSONValue(encoding: object),
-                                        options: WriteOptions(fieldManager: Self.fieldManager))
+            let answer = try await client.create(resource, namespace: namespace, object: try JSONValue(encoding: object),
+                                                 options: WriteOptions(fieldManager: Self.fieldManager))
+            caches.storeWritten(resource, answer, basedOn: nil)
         } catch let error as KubeError where error.isAlreadyExists {
             let live = try await client.get(resource, namespace: namespace, name: name, subresource: nil)
             guard Self.isControlled(live, by: ownerUID) else { throw NotOwnedError(kind: resource.kind, name: name) }

@@ -20,6 +20,23 @@ public struct OperatorCaches: Sendable {
         self.restores = restores
     }
 
+    /// Read-your-writes for an owned kind: the answer of the operator's own write, cached at once
+    /// unless the watch already moved past `basedOn` (see `Informer.storeWritten`).
+    public func storeWritten(_ resource: ResourceType, _ answer: JSONValue, basedOn resourceVersion: String?) {
+        owned[resource.resource]?.storeWritten(answer, basedOn: resourceVersion)
+    }
+
+    /// Whether an unfiltered cache of `resource` (today: ConfigMaps, watched as metadata for the
+    /// references) has synced and holds no object of that name: then nothing of that name exists,
+    /// ours or anyone's, and a create needs no GET first to rule out someone else's object.
+    public func knownAbsent(_ resource: ResourceType, namespace: String, name: String) -> Bool {
+        guard resource.resource == configMaps.resource.resource, resource.group == configMaps.resource.group,
+              configMaps.options.labelSelector == nil, configMaps.options.fieldSelector == nil,
+              configMaps.options.namespace == nil || configMaps.options.namespace == namespace,
+              configMaps.hasSynced else { return false }
+        return configMaps.store.get(namespace: namespace, name: name) == nil
+    }
+
     /// The cached owned object of `resource`, if the informer has it.
     public func owned(_ resource: ResourceType, namespace: String, name: String) -> JSONValue? {
         owned[resource.resource]?.store.get(namespace: namespace, name: name)

@@ -257,8 +257,9 @@ public struct PynomalyDeploymentReconciler: Reconciler {
                     dropsFields: Bool = false) async throws -> JSONValue {
         guard let name = body[path: ["metadata", "name"]]?.stringValue else { throw KubeError.configuration("a built \(resource.kind) has no name") }
         let namespace = body[path: ["metadata", "namespace"]]?.stringValue
-        var live = caches.owned(resource, namespace: namespace ?? "", name: name)
-        if live == nil {
+        let cached = caches.owned(resource, namespace: namespace ?? "", name: name)
+        var live = cached
+        if live == nil && !caches.knownAbsent(resource, namespace: namespace ?? "", name: name) {
             // Not in the (label-filtered) cache: new, just created and not seen yet, or someone else's.
             do {
                 live = try await client.get(resource, namespace: namespace, name: name, subresource: nil)
@@ -271,8 +272,10 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             if immutable || (live.contains(body) && !dropsFields) { return live }
         }
         logger.info("applying", metadata: ["kind": .string(resource.kind), "object": .string(name)])
-        return try await client.patch(resource, namespace: namespace, name: name, type: .apply, body: body.serialized(), subresource: nil,
-                                      options: WriteOptions(fieldManager: Self.fieldManager, force: true))
+        let answer = try await client.patch(resource, namespace: namespace, name: name, type: .apply, body: body.serialized(), subresource: nil,
+                                            options: WriteOptions(fieldManager: Self.fieldManager, force: true))
+        caches.storeWritten(resource, answer, basedOn: cached?[path: ["metadata", "resourceVersion"]]?.stringValue)
+        return answer
     }
 
     /// Applies an optional child, or deletes the one this CR controls when it is no longer wanted.
@@ -321,13 +324,16 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     }
 
     /// Writes the status through the status subresource when it differs from what the CR has; a
-    /// stale resourceVersion answers 409 and the pass is retried once the cache caught up.
+    /// stale resourceVersion answers 409 and the pass is retried once the cache caught up. The
+    /// answer goes into the cache at once (read-your-writes).
     func writeStatus(_ status: PynomalyDeploymentStatus, of cr: PynomalyDeployment, raw: JSONValue) async throws {
         guard status != cr.status else { return }
         var object = raw
         object["status"] = try JSONValue(encoding: status)
-        _ = try await client.update(.pynomalyDeployments, namespace: cr.metadata.namespace, name: cr.metadata.name ?? "",
-                                    object: object, subresource: "status", options: WriteOptions(fieldManager: Self.fieldManager))
+        let answer = try await client.update(.pynomalyDeployments, namespace: cr.metadata.namespace, name: cr.metadata.name ?? "",
+                                             object: object, subresource: "status", options: WriteOptions(fieldManager: Self.fieldManager))
+        // The next pass (queued by this pass's own child writes) reads this status, not the one before.
+        caches.primary.storeWritten(answer, basedOn: raw[path: ["metadata", "resourceVersion"]]?.stringValue)
     }
 
     func record(_ raw: JSONValue, _ event: PlannedEvent) {

@@ -108,8 +108,9 @@ public struct PynomalyRestoreReconciler: Reconciler {
         if step.status != restore.status {
             var object = raw
             object["status"] = try JSONValue(encoding: step.status)
-            _ = try await client.update(.pynomalyRestores, namespace: namespace, name: restoreName, object: object, subresource: "status",
-                                        options: WriteOptions(fieldManager: PynomalyDeploymentReconciler.fieldManager))
+            let answer = try await client.update(.pynomalyRestores, namespace: namespace, name: restoreName, object: object, subresource: "status",
+                                                 options: WriteOptions(fieldManager: PynomalyDeploymentReconciler.fieldManager))
+            caches.restores?.storeWritten(answer, basedOn: raw[path: ["metadata", "resourceVersion"]]?.stringValue)
         }
         // Pods are not watched: while they stop, look again shortly.
         if step.status.phase == .scalingDown, observation.holdAcknowledged { return .requeue(after: 2) }
@@ -127,8 +128,9 @@ public struct PynomalyRestoreReconciler: Reconciler {
     private func createJob(_ job: Job, name: String, namespace: String) async throws {
         logger.info("creating", metadata: ["kind": "Job", "object": .string(name)])
         do {
-            _ = try await client.create(.jobs, namespace: namespace, object: try JSONValue(encoding: job),
-                                        options: WriteOptions(fieldManager: PynomalyDeploymentReconciler.fieldManager))
+            let answer = try await client.create(.jobs, namespace: namespace, object: try JSONValue(encoding: job),
+                                                 options: WriteOptions(fieldManager: PynomalyDeploymentReconciler.fieldManager))
+            caches.storeWritten(.jobs, answer, basedOn: nil)
         } catch let error as KubeError where error.isAlreadyExists {
             return
         }
