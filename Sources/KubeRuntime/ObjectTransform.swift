@@ -13,6 +13,16 @@ public enum ObjectTransform: Sendable, Hashable {
     /// never stays in memory this way.
     case metadataOnly
 
+    /// Objects labelled `labelKey=labelValue` as `stripManagedFields` keeps them; any other object
+    /// only as a stub (`apiVersion`, `kind`, and `metadata` name, namespace, uid, resourceVersion,
+    /// ownerReferences, deletionTimestamp). For an unfiltered informer over the kinds an operator
+    /// creates: its own objects in full, and for everyone else's just enough to know the name is
+    /// taken, at a small, fixed cost per object.
+    case fullWhenLabelled(labelKey: String, labelValue: String)
+
+    /// The metadata fields a stub keeps.
+    public static let stubMetadataKeys = ["name", "namespace", "uid", "resourceVersion", "ownerReferences", "deletionTimestamp"]
+
     /// The top-level key under which `metadataOnly` keeps the content hash.
     public static let contentHashKey = "contentHash"
 
@@ -24,6 +34,17 @@ public enum ObjectTransform: Sendable, Hashable {
         case .stripManagedFields:
             fields["metadata"]?["managedFields"] = nil
             return .object(fields)
+        case .fullWhenLabelled(let key, let value):
+            if fields["metadata"]?["labels"]?[key]?.stringValue == value {
+                fields["metadata"]?["managedFields"] = nil
+                return .object(fields)
+            }
+            var metadata: JSONObject = [:]
+            for key in Self.stubMetadataKeys { metadata[key] = fields["metadata"]?[key] }
+            var stub: JSONObject = ["metadata": .object(metadata)]
+            stub["apiVersion"] = fields["apiVersion"]
+            stub["kind"] = fields["kind"]
+            return .object(stub)
         case .metadataOnly:
             var content = fields
             for key in ["apiVersion", "kind", "metadata"] { content[key] = nil }

@@ -20,8 +20,8 @@ public struct OperatorConfiguration: Sendable {
     }
 }
 
-/// Wires the operator's controllers into a manager: the informers they read from (owned kinds
-/// filtered by the managed-by label, referenced Secrets/ConfigMaps as metadata only), the event
+/// Wires the operator's controllers into a manager: the informers they read from (owned kinds in
+/// full when managed-by labelled and as stubs otherwise, referenced Secrets/ConfigMaps as metadata only), the event
 /// recorder, and the controllers themselves.
 public enum OperatorSetup {
     /// What `register` wired, for tests and benchmarks to observe.
@@ -39,9 +39,12 @@ public enum OperatorSetup {
         // then finds its CRs by lookup instead of decoding every CR (which grew with CRs × events).
         let primary = manager.informer(for: .pynomalyDeployments, options: InformerOptions(
             namespace: namespace, indexes: [.controllerOwnerUID, ReferencedObjects.index]))
+        // Every object of the kinds the operator creates: its own in full, anyone else's as a stub
+        // (name, uid, ownerReferences), so a missing name is known missing without a GET per create.
         let owned = OwnedKinds.all.map { kind in
-            manager.informer(for: kind, options: InformerOptions(namespace: namespace, labelSelector: InformerOptions.managedBySelector,
-                                                                 indexes: [.controllerOwnerUID, .label(PynomalyLabels.instanceKey)]))
+            manager.informer(for: kind, options: InformerOptions(
+                namespace: namespace, transform: .fullWhenLabelled(labelKey: PynomalyLabels.managedByKey, labelValue: PynomalyLabels.managerName),
+                indexes: [.controllerOwnerUID, .label(PynomalyLabels.instanceKey)]))
         }
         // Secrets and ConfigMaps a spec may reference: metadata and a content hash only, so no secret
         // data is ever held, yet a rotated password is noticed.
@@ -123,7 +126,7 @@ extension OperatorSetup {
     }
 }
 
-/// The kinds the PynomalyDeployment controller creates (watched by the managed-by label).
+/// The kinds the PynomalyDeployment controller creates (its own objects by the managed-by label).
 public enum OwnedKinds {
     public static let all: [ResourceType] = [
         .configMaps, .deployments, .services, .ingresses, .horizontalPodAutoscalers, .podDisruptionBudgets, .controllerRevisions,

@@ -83,6 +83,24 @@ final class CacheStoreTests: XCTestCase {
         XCTAssertFalse(filtered.storeWritten(configMap("a"), basedOn: nil), "field selectors are not evaluated here")
     }
 
+    func testFullWhenLabelledKeepsOwnObjectsAndStubsTheRest() {
+        let transform = ObjectTransform.fullWhenLabelled(labelKey: "app.kubernetes.io/managed-by", labelValue: "pynomaly-operator")
+        var ours = configMap("ours", labels: ["app.kubernetes.io/managed-by": "pynomaly-operator"], data: ["k": "v"])
+        ours[path: ["metadata", "managedFields"]] = [["manager": "x"]]
+        var expected = ours
+        expected[path: ["metadata", "managedFields"]] = nil
+        XCTAssertEqual(transform.apply(ours), expected)
+        let theirs = configMap("theirs", labels: ["app": "other"], data: ["secret-ish": "value"],
+                               owner: ("CronJob", "batch/v1", "nightly", "uid-n", true))
+        let stub = transform.apply(theirs)
+        XCTAssertEqual(stub["data"], nil, "someone else's content is not kept")
+        XCTAssertEqual(stub[path: ["metadata", "labels"]], nil)
+        XCTAssertEqual(stub[path: ["metadata", "name"]], "theirs")
+        XCTAssertEqual(stub[path: ["metadata", "uid"]], "uid-theirs")
+        XCTAssertEqual(stub[path: ["metadata", "ownerReferences"]]?[0]?["uid"], "uid-n")
+        XCTAssertEqual(stub["kind"], "ConfigMap")
+    }
+
     func testMetadataOnlyKeepsNoDataButNoticesChanges() {
         var secret: JSONValue = ["apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                                  "metadata": ["name": "db", "namespace": "ns", "resourceVersion": "4",

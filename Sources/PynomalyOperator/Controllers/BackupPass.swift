@@ -80,10 +80,12 @@ extension PynomalyDeploymentReconciler {
     func ensureClaim(_ claim: PersistentVolumeClaim, ctx: BuildContext, raw: JSONValue) async throws {
         let name = claim.metadata.name ?? ""
         if caches.owned(.persistentVolumeClaims, namespace: ctx.namespace, name: name) != nil { return }
-        do {
-            _ = try await client.get(.persistentVolumeClaims, namespace: ctx.namespace, name: name, subresource: nil)
-            return
-        } catch let error as KubeError where error.isNotFound {}
+        if !caches.knownAbsent(.persistentVolumeClaims, namespace: ctx.namespace, name: name) {
+            do {
+                _ = try await client.get(.persistentVolumeClaims, namespace: ctx.namespace, name: name, subresource: nil)
+                return
+            } catch let error as KubeError where error.isNotFound {}
+        }
         logger.info("creating the backup claim", metadata: ["object": .string(name)])
         do {
             _ = try await client.create(.persistentVolumeClaims, namespace: ctx.namespace, object: try JSONValue(encoding: claim),

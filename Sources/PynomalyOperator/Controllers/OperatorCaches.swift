@@ -1,8 +1,9 @@
 import KubeCore
 import KubeRuntime
 
-/// The caches the PynomalyDeployment reconciler reads from: the CRs, the objects it owns (watched
-/// by the managed-by label, so memory follows what the operator owns), and Secrets/ConfigMaps as
+/// The caches the PynomalyDeployment reconciler reads from: the CRs, the objects of the kinds it
+/// creates (its own, managed-by labelled, in full; anyone else's as a name-sized stub, so memory
+/// follows what the operator owns plus a small cost per foreign object), and Secrets/ConfigMaps as
 /// metadata plus a content hash only (to notice a rotated password without keeping any secret data).
 public struct OperatorCaches: Sendable {
     public let primary: Informer
@@ -26,25 +27,33 @@ public struct OperatorCaches: Sendable {
         owned[resource.resource]?.storeWritten(answer, basedOn: resourceVersion)
     }
 
-    /// Whether an unfiltered cache of `resource` (today: ConfigMaps, watched as metadata for the
-    /// references) has synced and holds no object of that name: then nothing of that name exists,
-    /// ours or anyone's, and a create needs no GET first to rule out someone else's object.
+    /// Whether a synced, unfiltered cache of `resource` holds no object of that name, so nothing of
+    /// that name exists, ours or anyone's, and a create needs no GET first to rule out someone
+    /// else's object. The owned informers watch every object of their kind (someone else's as a
+    /// stub, see `ObjectTransform.fullWhenLabelled`); ConfigMaps also through the references cache.
     public func knownAbsent(_ resource: ResourceType, namespace: String, name: String) -> Bool {
-        guard resource.resource == configMaps.resource.resource, resource.group == configMaps.resource.group,
-              configMaps.options.labelSelector == nil, configMaps.options.fieldSelector == nil,
-              configMaps.options.namespace == nil || configMaps.options.namespace == namespace,
-              configMaps.hasSynced else { return false }
-        return configMaps.store.get(namespace: namespace, name: name) == nil
+        let candidates = [owned[resource.resource], resource == .configMaps ? configMaps : nil].compactMap { $0 }
+        for informer in candidates where informer.resource.group == resource.group && informer.options.labelSelector == nil
+            && informer.options.fieldSelector == nil && (informer.options.namespace == nil || informer.options.namespace == namespace)
+            && informer.hasSynced {
+            return informer.store.get(namespace: namespace, name: name) == nil
+        }
+        return false
     }
 
-    /// The cached owned object of `resource`, if the informer has it.
+    /// The cached object of `resource` the operator created (labelled managed-by), if the informer
+    /// has it; someone else's object of that name is not returned (see `knownAbsent`).
     public func owned(_ resource: ResourceType, namespace: String, name: String) -> JSONValue? {
-        owned[resource.resource]?.store.get(namespace: namespace, name: name)
+        owned[resource.resource]?.store.get(namespace: namespace, name: name).flatMap { Self.isOurs($0) ? $0 : nil }
+    }
+
+    static func isOurs(_ object: JSONValue) -> Bool {
+        object[path: ["metadata", "labels", PynomalyLabels.managedByKey]]?.stringValue == PynomalyLabels.managerName
     }
 
     /// Every cached object of `resource` controlled by the CR with `uid`.
     public func ownedObjects(_ resource: ResourceType, controlledBy uid: String) -> [JSONValue] {
         guard let store = owned[resource.resource]?.store else { return [] }
-        return (try? store.byIndex(CacheIndex.controllerOwnerUID.name, value: uid)) ?? []
+        return ((try? store.byIndex(CacheIndex.controllerOwnerUID.name, value: uid)) ?? []).filter(Self.isOurs)
     }
 }
