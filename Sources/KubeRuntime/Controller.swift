@@ -128,7 +128,7 @@ public final class Controller: Sendable {
             }
             // Handlers added after an informer started missed its first events: queue every
             // cached primary once, as a resync would.
-            for key in primary.store.keys { await queue.add(key) }
+            for key in primary.store.keys { await queue.add(key, lowPriority: true) }
             let workers = options.maxConcurrentReconciles
             await withTaskGroup(of: Void.self) { group in
                 for _ in 0..<workers {
@@ -170,9 +170,9 @@ public final class Controller: Sendable {
         await queue.shutDown(drain: true)
     }
 
-    /// Queues every cached primary (what the periodic resync does).
+    /// Queues every cached primary (what the periodic resync does), behind any change waiting.
     public func resyncNow() async {
-        for key in primary.store.keys { await queue.add(key) }
+        for key in primary.store.keys { await queue.add(key, lowPriority: true) }
     }
 
     private func resyncLoop(period: Double) async {

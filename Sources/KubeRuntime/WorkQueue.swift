@@ -21,8 +21,9 @@ public actor WorkQueue<Key: Hashable & Sendable> {
         self.metricsReporter = metrics
     }
 
-    public func add(_ key: Key) {
-        state.add(key, now: clock.now)
+    /// `lowPriority`: resync and initial-list adds, handed out after every normal key.
+    public func add(_ key: Key, lowPriority: Bool = false) {
+        state.add(key, now: clock.now, lowPriority: lowPriority)
         dispatch()
     }
 

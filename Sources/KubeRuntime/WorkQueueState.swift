@@ -42,12 +42,22 @@ public struct WorkQueueMetrics: Sendable, Hashable {
 /// - a key handed to a worker is not handed out again until `done`; one added meanwhile is marked
 ///   dirty and queued again on `done`;
 /// - delayed adds wait in `waiting` until `promoteDue(now:)`;
-/// - `rateLimitedDelay` is max(per-item exponential backoff, overall token bucket).
+/// - `rateLimitedDelay` is max(per-item exponential backoff, overall token bucket);
+/// - low-priority adds (periodic resync, the initial list) wait behind every normal one, and a
+///   normal add of a key waiting at low priority moves it forward (controller-runtime's priority
+///   queue): a spec change is not stuck behind a thousand resync keys.
 /// Time is always passed in, so every rule is testable without a clock.
 public struct WorkQueueState<Key: Hashable & Sendable>: Sendable {
     public let configuration: WorkQueueConfiguration
     private var queue: [Key] = []
     private var head = 0
+    /// Low-priority keys in order; an entry counts only while its key is in `lowQueued` (a key
+    /// moved forward leaves a stale entry behind, skipped by `get`).
+    private var lowQueue: [Key] = []
+    private var lowHead = 0
+    private var lowQueued: Set<Key> = []
+    /// Dirty keys in flight whose every add was low priority: `done` queues them low again.
+    private var pendingLow: Set<Key> = []
     private var dirty: Set<Key> = []
     private var processing: [Key: Double] = [:]
     private var waiting: [Key: Double] = [:]
@@ -63,7 +73,7 @@ public struct WorkQueueState<Key: Hashable & Sendable>: Sendable {
     }
 
     /// Items ready to be handed out.
-    public var depth: Int { queue.count - head }
+    public var depth: Int { queue.count - head + lowQueued.count }
     public var inFlight: Set<Key> { Set(processing.keys) }
     public var waitingCount: Int { waiting.count }
     /// The earliest time a delayed item becomes due.
@@ -74,17 +84,62 @@ public struct WorkQueueState<Key: Hashable & Sendable>: Sendable {
     public func numRequeues(_ key: Key) -> Int { failures[key] ?? 0 }
 
     /// Queues `key` unless it is already queued. Returns true when it became ready to hand out.
+    /// `lowPriority`: handed out only when no normal key is ready.
     @discardableResult
-    public mutating func add(_ key: Key, now: Double) -> Bool {
+    public mutating func add(_ key: Key, now: Double, lowPriority: Bool = false) -> Bool {
         guard !isShuttingDown else { return false }
-        guard !dirty.contains(key) else { return false }
+        if dirty.contains(key) {
+            guard !lowPriority else { return false }
+            // Already queued: a normal add moves a low-priority key forward.
+            if lowQueued.remove(key) != nil {
+                queue.append(key)
+                return true
+            }
+            pendingLow.remove(key)
+            return false
+        }
         counters.adds += 1
         dirty.insert(key)
         // In flight: `done` queues it again, so the key is never handed to two workers.
-        guard processing[key] == nil else { return false }
-        queue.append(key)
+        guard processing[key] == nil else {
+            if lowPriority { pendingLow.insert(key) }
+            return false
+        }
+        enqueue(key, lowPriority: lowPriority)
         queuedAt[key] = now
         return true
+    }
+
+    private mutating func enqueue(_ key: Key, lowPriority: Bool) {
+        if lowPriority {
+            lowQueue.append(key)
+            lowQueued.insert(key)
+        } else {
+            queue.append(key)
+        }
+    }
+
+    /// The next key to hand out: normal ones first, then low priority (skipping stale entries).
+    private mutating func nextReady() -> Key? {
+        if head < queue.count {
+            let key = queue[head]
+            head += 1
+            if head > 64, head * 2 > queue.count {
+                queue.removeFirst(head)
+                head = 0
+            }
+            return key
+        }
+        while lowHead < lowQueue.count {
+            let key = lowQueue[lowHead]
+            lowHead += 1
+            if lowHead > 64, lowHead * 2 > lowQueue.count {
+                lowQueue.removeFirst(lowHead)
+                lowHead = 0
+            }
+            if lowQueued.remove(key) != nil { return key }
+        }
+        return nil
     }
 
     /// Queues `key` once `delay` seconds have passed (at once for a delay ≤ 0). Of two pending
@@ -140,13 +195,7 @@ public struct WorkQueueState<Key: Hashable & Sendable>: Sendable {
     public mutating func get(now: Double) -> Key? {
         guard !isShuttingDown else { return nil }
         promoteDue(now: now)
-        guard head < queue.count else { return nil }
-        let key = queue[head]
-        head += 1
-        if head > 64, head * 2 > queue.count {
-            queue.removeFirst(head)
-            head = 0
-        }
+        guard let key = nextReady() else { return nil }
         dirty.remove(key)
         processing[key] = now
         if let t = queuedAt.removeValue(forKey: key) {
@@ -162,8 +211,9 @@ public struct WorkQueueState<Key: Hashable & Sendable>: Sendable {
         guard let started = processing.removeValue(forKey: key) else { return false }
         counters.workSum += max(0, now - started)
         counters.workCount += 1
+        let low = pendingLow.remove(key) != nil
         guard dirty.contains(key), !isShuttingDown else { return false }
-        queue.append(key)
+        enqueue(key, lowPriority: low)
         queuedAt[key] = now
         return true
     }
@@ -174,6 +224,10 @@ public struct WorkQueueState<Key: Hashable & Sendable>: Sendable {
         isShuttingDown = true
         queue = []
         head = 0
+        lowQueue = []
+        lowHead = 0
+        lowQueued = []
+        pendingLow = []
         dirty = []
         waiting = [:]
         queuedAt = [:]

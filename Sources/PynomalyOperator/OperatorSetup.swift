@@ -12,7 +12,7 @@ public struct OperatorConfiguration: Sendable {
     /// A CR whose child name is taken by someone else's object looks again this often.
     public var conflictRecheckPeriod: Double
 
-    public init(watchNamespace: String? = nil, maxConcurrentReconciles: Int = 4, resyncPeriod: Double = 600, conflictRecheckPeriod: Double = 30) {
+    public init(watchNamespace: String? = nil, maxConcurrentReconciles: Int = 8, resyncPeriod: Double = 600, conflictRecheckPeriod: Double = 30) {
         self.watchNamespace = watchNamespace
         self.maxConcurrentReconciles = maxConcurrentReconciles
         self.resyncPeriod = resyncPeriod

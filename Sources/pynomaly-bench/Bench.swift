@@ -34,8 +34,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "The operator's --resync-period in seconds (the resync measured once everything converged).")
     var resyncPeriod: Double = 20
 
-    @Option(help: "The operator's --max-concurrent-reconciles.")
-    var maxConcurrentReconciles = 4
+    @Option(help: "The operator's --max-concurrent-reconciles (its default).")
+    var maxConcurrentReconciles = 8
 
     @Option(help: "Seconds to let the operator settle before its memory is read.")
     var settle: Double = 3

@@ -48,8 +48,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Where /healthz and /readyz are served (0 disables them).")
     var healthProbeBindAddress = ":8081"
 
+    // A pass mostly waits on API answers: with 4 workers the client's rate limit went partly unused
+    // (make bench: 1,000 new CRs in 137 s with 4, 114 s with 8, same QPS).
     @Option(help: "PynomalyDeployments reconciled in parallel (never two reconciles of one object at once).")
-    var maxConcurrentReconciles = 4
+    var maxConcurrentReconciles = 8
 
     @Option(help: "Client-side limit of API requests per second.")
     var kubeApiQps: Double = 20
@@ -130,6 +132,7 @@ struct RunCommand: AsyncParsableCommand {
         let manager = Manager(client: client, options: options, metrics: metrics, logger: logger)
         OperatorSetup.register(on: manager, configuration: OperatorConfiguration(
             watchNamespace: namespace, maxConcurrentReconciles: maxConcurrentReconciles, resyncPeriod: resyncPeriod))
+        manager.addRunnable { await MemoryScavenger.run(every: .seconds(10)) }
 
         let service = ManagerService(manager: manager)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(

@@ -29,6 +29,40 @@ final class WorkQueueStateTests: XCTestCase {
         XCTAssertNil(q.get(now: 3), "runs once more, not once per add")
     }
 
+    /// A resync queues every key at low priority; a change queued meanwhile goes first, and a
+    /// change to a key already waiting at low priority moves that key forward (handed out once).
+    func testLowPriorityKeysWaitBehindNormalOnesAndMoveForwardOnANormalAdd() {
+        var q = WorkQueueState<String>()
+        for key in ["r1", "r2", "r3", "r4"] { q.add(key, now: 0, lowPriority: true) }
+        q.add("change", now: 1)
+        q.add("r3", now: 1)
+        q.add("r1", now: 1, lowPriority: true)
+        XCTAssertEqual(q.depth, 5)
+        var order: [String] = []
+        while let key = q.get(now: 2) { order.append(key) }
+        XCTAssertEqual(order, ["change", "r3", "r1", "r2", "r4"])
+        XCTAssertEqual(q.depth, 0)
+    }
+
+    func testInFlightPriorityDecidesHowItIsQueuedAgain() {
+        var q = WorkQueueState<String>()
+        q.add("a", now: 0)
+        q.add("b", now: 0)
+        XCTAssertEqual(q.get(now: 0), "a")
+        XCTAssertEqual(q.get(now: 0), "b")
+        q.add("a", now: 1, lowPriority: true)
+        q.add("b", now: 1, lowPriority: true)
+        q.add("b", now: 1)
+        q.add("n", now: 1)
+        XCTAssertTrue(q.done("a", now: 2))
+        XCTAssertTrue(q.done("b", now: 2))
+        XCTAssertEqual(q.get(now: 2), "n")
+        XCTAssertEqual(q.get(now: 2), "b", "a normal add while in flight queues it at normal priority")
+        XCTAssertEqual(q.get(now: 2), "a")
+        q.shutDown()
+        XCTAssertEqual(q.depth, 0)
+    }
+
     func testAddAfterWaitsUntilDueAndTheEarlierDelayWins() {
         var q = WorkQueueState<String>()
         q.addAfter("a", delay: 10, now: 0)
