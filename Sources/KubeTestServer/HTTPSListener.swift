@@ -30,7 +30,11 @@ final class HTTPSListener: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        return try Connection(wrappingChannelSynchronously: channel)
+                        // Deinit-based teardown on purpose: a connection accepted while the
+                        // listener stops is never handed to the accept loop, and a wrapper made
+                        // with `wrappingChannelSynchronously` then traps in its deinit ("Deinited
+                        // NIOAsyncWriter without calling finish()"); this one closes the channel.
+                        return try Connection(synchronouslyWrapping: channel)
                     }
                 }
         } catch {
