@@ -121,25 +121,24 @@ public struct WorkQueueState<Key: Hashable & Sendable>: Sendable {
 
     /// The next key to hand out: normal ones first, then low priority (skipping stale entries).
     private mutating func nextReady() -> Key? {
-        if head < queue.count {
-            let key = queue[head]
-            head += 1
-            if head > 64, head * 2 > queue.count {
-                queue.removeFirst(head)
-                head = 0
-            }
-            return key
-        }
-        while lowHead < lowQueue.count {
-            let key = lowQueue[lowHead]
-            lowHead += 1
-            if lowHead > 64, lowHead * 2 > lowQueue.count {
-                lowQueue.removeFirst(lowHead)
-                lowHead = 0
-            }
+        if let key = Self.popFirst(&queue, head: &head) { return key }
+        while let key = Self.popFirst(&lowQueue, head: &lowHead) {
             if lowQueued.remove(key) != nil { return key }
         }
         return nil
+    }
+
+    /// The element at `head` of a FIFO kept as an array and a read index; the consumed prefix is
+    /// dropped once it is more than half the array.
+    private static func popFirst(_ keys: inout [Key], head: inout Int) -> Key? {
+        guard head < keys.count else { return nil }
+        let key = keys[head]
+        head += 1
+        if head > 64, head * 2 > keys.count {
+            keys.removeFirst(head)
+            head = 0
+        }
+        return key
     }
 
     /// Queues `key` once `delay` seconds have passed (at once for a delay ≤ 0). Of two pending

@@ -44,6 +44,15 @@ final class WorkQueueStateTests: XCTestCase {
         XCTAssertEqual(q.depth, 0)
     }
 
+    func testLongQueuesKeepTheirOrderAcrossCompaction() {
+        var q = WorkQueueState<Int>()
+        for key in 0..<300 { q.add(key, now: 0, lowPriority: true) }
+        for key in 1000..<1300 { q.add(key, now: 0) }
+        var order: [Int] = []
+        while let key = q.get(now: 1) { order.append(key) }
+        XCTAssertEqual(order, Array(1000..<1300) + Array(0..<300))
+    }
+
     func testInFlightPriorityDecidesHowItIsQueuedAgain() {
         var q = WorkQueueState<String>()
         q.add("a", now: 0)
