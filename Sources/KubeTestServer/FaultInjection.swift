@@ -35,6 +35,8 @@ public enum InjectedFailure: Sendable, Hashable {
     /// 429 TooManyRequests with `Retry-After: N` and `details.retryAfterSeconds: N`, as
     /// kube-apiserver's max-in-flight and priority-and-fairness filters answer.
     case tooManyRequests(retryAfterSeconds: Int)
+    /// 422 Invalid naming `field`, as kube-apiserver refuses an object its validation rejects.
+    case invalid(field: String, message: String)
 }
 
 /// One resource request as the server saw it (kept while `FaultInjector.recordRequests` is on).
@@ -231,6 +233,7 @@ public final class FaultInjector: Sendable {
         switch f {
         case .internalError: return 500
         case .tooManyRequests: return 429
+        case .invalid: return 422
         }
     }
 
@@ -245,6 +248,9 @@ public final class FaultInjector: Sendable {
             return APIError(code: 429, reason: StatusReason.tooManyRequests, message: "Too many requests, please try again later.",
                             details: ["retryAfterSeconds": .int(Int64(seconds))],
                             headers: [("Retry-After", String(seconds))]).response
+        case .invalid(let field, let message):
+            return APIError(code: 422, reason: StatusReason.invalid, message: "\(field): Invalid value: \(message)",
+                            details: ["causes": [["reason": "FieldValueInvalid", "message": .string("Invalid value: \(message)"), "field": .string(field)]]]).response
         }
     }
 

@@ -111,8 +111,9 @@ extension PynomalyDeployment {
             resources: .init(requests: ["cpu": "750m"], limits: ["memory": "6Gi"]),
             probes: .init(healthPath: "/health", readyPath: "/ready", metricsPath: "/metrics"),
             pod: .init(labels: ["team": "ml"], annotations: ["a": "b"], nodeSelector: ["pool": "app"],
-                       tolerations: [Toleration(key: "k", operator: "Exists")], affinity: ["nodeAffinity": [:]],
-                       topologySpreadConstraints: [["maxSkew": 1]]),
+                       tolerations: [Toleration(key: "k", operator: "Equal", value: "v", effect: "NoExecute", tolerationSeconds: 30)],
+                       affinity: ["nodeAffinity": [:], "podAffinity": [:], "podAntiAffinity": [:]],
+                       topologySpreadConstraints: [["maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"]]),
             strategy: .init(type: .blueGreen, rollingUpdate: .init(maxSurge: "25%", maxUnavailable: 0),
                             blueGreen: .init(autoPromotion: true, autoPromotionSeconds: 0, previewReplicas: 1, scaleDownDelaySeconds: 300,
                                              previewHost: "preview.example", smokeTest: .init(image: "curl", command: ["sh"], timeoutSeconds: 300))),
@@ -136,7 +137,8 @@ extension PynomalyDeployment {
                             outcome: .succeeded)],
             blueGreen: .init(activeColor: .blue, previewColor: .green, step: "Idle", activeRevision: 1, previewRevision: 2,
                              smokeTestJob: "j", promotedAt: "2026-01-01T00:00:00Z", scaleDownAt: "2026-01-01T00:05:00Z"),
-            lastRollback: .init(fromRevision: 2, toRevision: 1, reason: "Requested", message: "m", at: "2026-01-01T00:00:00Z", generation: 3),
+            lastRollback: .init(fromRevision: 2, toRevision: 1, reason: "Requested", message: "m", at: "2026-01-01T00:00:00Z", generation: 3,
+                                specTemplateHash: "abc"),
             backup: .init(lastScheduleTime: "2026-01-01T00:00:00Z", lastSuccessfulTime: "2026-01-01T00:00:00Z",
                           lastFailedTime: "2026-01-01T00:00:00Z", lastJob: "j", lastFailureReason: "BackoffLimitExceeded",
                           lastFailureMessage: "m"),
@@ -156,7 +158,9 @@ extension PynomalyRestore {
                 conditions: [Condition(type: "Ready", status: "False", observedGeneration: 1, lastTransitionTime: "2026-01-01T00:00:00Z",
                                        reason: "RestoreRunning", message: "m")],
                 startedAt: "2026-01-01T00:00:00Z", completedAt: "2026-01-01T00:10:00Z", emergencyBackupFile: "e.dump",
-                restoredFile: "f.dump", originalReplicas: 3, jobs: .init(emergencyBackup: "j1", restore: "j2")))
+                restoredFile: "f.dump", originalReplicas: 3,
+                target: .init(deploymentUID: "u", host: "db", port: 5432, database: "pynomaly", user: "pynomaly"),
+                jobs: .init(emergencyBackup: "j1", restore: "j2")))
     }
 }
 
@@ -426,6 +430,47 @@ struct SpecValidationTests {
         let duplicate = try Self.problem { $0.env = [EnvVar(name: "A", value: "1"), EnvVar(name: "A", value: "2")] }
         #expect(duplicate?.field == "spec.env[1].name")
         #expect(duplicate?.message.contains("duplicate") == true)
+    }
+
+    /// What kube-apiserver would refuse in a child, refused up front with the field named (the
+    /// alternative is a Deployment written and its Service refused, half a deployment).
+    @Test func childNamesMustBeRFC1035Labels() throws {
+        for bad in ["my.app.v2", "1app", "App"] {
+            var cr = try Self.cr { _ in }
+            cr.metadata.name = bad
+            #expect(validate(cr).map(\.field) == ["metadata.name"], "\(bad)")
+        }
+        var ok = try Self.cr { _ in }
+        ok.metadata.name = "my-app-v2"
+        #expect(validate(ok).isEmpty)
+    }
+
+    @Test func whatTheAPIServerRefusesInChildrenIsRefusedUpFront() throws {
+        #expect(try Self.problem { $0.resources?.requests?["cpu"] = "-1" }?.field == "spec.resources.requests.cpu", "negative quantity")
+        #expect(try Self.problem { $0.strategy = .init(rollingUpdate: .init(maxUnavailable: "150%")) }?.field
+                == "spec.strategy.rollingUpdate.maxUnavailable", "over 100 %")
+        #expect(try Self.problem { $0.strategy = .init(rollingUpdate: .init(maxSurge: "abc")) }?.field == "spec.strategy.rollingUpdate.maxSurge",
+                "malformed int-or-string")
+        #expect(try Self.problem { $0.strategy = .init(rollingUpdate: .init(maxSurge: "150%")) } == nil, "maxSurge may exceed 100 %")
+        #expect(try Self.problem { $0.disruptionBudget = .init(minAvailable: "101%") }?.field == "spec.disruptionBudget.minAvailable")
+        #expect(try Self.problem { $0.disruptionBudget = .init(maxUnavailable: -1) }?.field == "spec.disruptionBudget.maxUnavailable")
+        #expect(try Self.problem { $0.env = [EnvVar(name: "A", valueFrom: EnvVarSource())] }?.field == "spec.env[0].valueFrom", "empty valueFrom")
+        #expect(try Self.problem { $0.pod = .init(tolerations: [Toleration(key: "k", operator: "Like", value: "v")]) }?.field
+                == "spec.pod.tolerations[0].operator")
+        #expect(try Self.problem { $0.pod = .init(tolerations: [Toleration(key: "k", operator: "Exists", value: "v")]) }?.field
+                == "spec.pod.tolerations[0].value")
+        #expect(try Self.problem { $0.pod = .init(tolerations: [Toleration(key: "k", operator: "Equal", value: "v", effect: "Sometimes")]) }?.field
+                == "spec.pod.tolerations[0].effect")
+        #expect(try Self.problem { $0.pod = .init(labels: ["bad key!": "v"]) }?.field == "spec.pod.labels.bad key!")
+        #expect(try Self.problem { $0.pod = .init(nodeSelector: ["-bad": "v"]) }?.field == "spec.pod.nodeSelector.-bad")
+        let spread = validate(try Self.cr { $0.pod = .init(topologySpreadConstraints: [[:]]) }).map(\.field)
+        #expect(spread == ["spec.pod.topologySpreadConstraints[0].maxSkew", "spec.pod.topologySpreadConstraints[0].topologyKey",
+                           "spec.pod.topologySpreadConstraints[0].whenUnsatisfiable"])
+        #expect(try Self.problem { $0.pod = .init(topologySpreadConstraints: [["maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                                                                 "whenUnsatisfiable": "DoNotSchedule"]]) } == nil)
+        #expect(try Self.problem { $0.pod = .init(affinity: ["nodeAffinity": ["requiredDuringScheduling": [:]]]) }?.field
+                == "spec.pod.affinity.nodeAffinity.requiredDuringScheduling", "unknown affinity field")
+        #expect(try Self.problem { $0.pod = .init(affinity: ["podAntiAffinity": ["preferredDuringSchedulingIgnoredDuringExecution": []]]) } == nil)
     }
 
     @Test func ownedEnvNames() throws {

@@ -324,6 +324,60 @@ final class BlueGreenTests: XCTestCase {
         try await rig.stop()
     }
 
+    /// RollingUpdate ↔ BlueGreen five times while a revision awaits promotion: the revision under
+    /// test never serves through a path that skips its smoke test and promotion, and is never
+    /// recorded as passed; the revision that was serving keeps serving.
+    func testSwitchingStrategiesMidTestNeverPassesTheRevisionUnderTest() async throws {
+        let rig = try await OperatorRig()
+        let watcher = IngressWatcher(rig: rig)
+        rig.start()
+        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1, "autoPromotion": false]) }
+        try await waitForIdleBlue(rig)
+        try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
+        try await waitUntil("the preview awaits promotion", timeout: 15) { try await self.step(rig) == "AwaitingPromotion" }
+
+        func revisionTwoPassed() async throws -> Bool {
+            let history = try await rig.cr(Self.name)[path: ["status", "history"]]?.arrayValue ?? []
+            return history.contains { $0["revision"]?.intValue == 2 && $0["outcome"]?.stringValue == "Succeeded" }
+        }
+        let rolling: JSONValue = ["type": "RollingUpdate", "blueGreen": nil]
+        let blueGreen: JSONValue = ["type": "BlueGreen", "blueGreen": ["scaleDownDelaySeconds": 1, "autoPromotion": false]]
+        for round in 0..<5 {
+            try await rig.patchSpec(["strategy": rolling], name: Self.name)
+            // Varying pauses land the switches at different stages of the migrations.
+            try await Task.sleep(for: .milliseconds(150 * (round + 1)))
+            let passedUnderRolling = try await revisionTwoPassed()
+            XCTAssertFalse(passedUnderRolling, "round \(round), RollingUpdate")
+            try await rig.patchSpec(["strategy": blueGreen], name: Self.name)
+            try await Task.sleep(for: .milliseconds(150 * (round + 1)))
+            let passedUnderBlueGreen = try await revisionTwoPassed()
+            XCTAssertFalse(passedUnderBlueGreen, "round \(round), BlueGreen")
+        }
+        try await rig.patchSpec(["strategy": rolling], name: Self.name)
+        try await waitUntil("the RollingUpdate layout serves", timeout: 30) {
+            let cr = try await rig.cr(Self.name)
+            return cr[path: ["status", "blueGreen"]] == nil && cr[path: ["status", "observedGeneration"]] == cr[path: ["metadata", "generation"]]
+                && rig.condition(cr, ConditionType.reconciling)?["status"]?.stringValue == "False"
+        }
+        // (Not waitForIdle: this many switches exceed the Event burst, so the recorder stays busy.)
+        let passed = try await revisionTwoPassed()
+        XCTAssertFalse(passed, "never recorded as passed")
+        let cr = try await rig.cr(Self.name)
+        XCTAssertEqual(cr[path: ["status", "currentRevision"]]?.intValue, 1, "the revision that served keeps serving")
+        let outcome = cr[path: ["status", "history"]]?.arrayValue?.first { $0["revision"]?.intValue == 2 }?["outcome"]?.stringValue
+        XCTAssertEqual(outcome, "Aborted")
+        let image = try await rig.deploymentImage(Self.name)
+        XCTAssertNotEqual(image, Self.newImage, "RollingUpdate did not roll the untested revision out")
+        try await waitUntil("a Warning says why") {
+            try await rig.events(for: Self.name).contains { $0["reason"]?.stringValue == "PreviewAbandoned" }
+        }
+        // A new pod template is a new decision: it rolls out with RollingUpdate.
+        try await rig.patchSpec(["image": "ghcr.io/elgerytme/pynomaly:v0.1.5"], name: Self.name)
+        try await waitUntil("the new template rolls out", timeout: 30) { try await rig.deploymentImage(Self.name) == "ghcr.io/elgerytme/pynomaly:v0.1.5" }
+        try await watcher.finish()
+        try await rig.stop()
+    }
+
     func testMigrationBackToRollingUpdateSurvivesRestartsAtEveryStage() async throws {
         let rig = try await OperatorRig(podStartDelay: 0.25, progressDeadline: 5)
         let watcher = IngressWatcher(rig: rig)
@@ -663,6 +717,23 @@ final class BlueGreenToRollingPlannerTests: XCTestCase {
         XCTAssertTrue(decision.actions.contains(.applyRolling(revision: 2, templateHash: "h2", replicas: 3)))
         XCTAssertFalse(decision.actions.contains(.switchToRolling))
         XCTAssertFalse(decision.actions.contains(.deleteBlueGreenObjects))
+    }
+
+    /// Back to RollingUpdate while a revision is under blue-green test: only the active revision
+    /// moves, and the untested one is given up rather than rolled out without its gate.
+    func testARevisionUnderTestIsAbandonedNotHandedToRollingUpdate() {
+        for step in ["DeployingPreview", "SmokeTesting", "AwaitingPromotion", "ScalingUpPreview"] {
+            var input = Self.input(blue: Self.ready("h3", 3))
+            input.status = PynomalyDeploymentStatus.BlueGreen(activeColor: .green, previewColor: .blue, step: step, activeRevision: 2, previewRevision: 3)
+            let decision = BlueGreenToRollingPlanner.plan(input)
+            XCTAssertEqual(decision.abandonedPreview, 3, step)
+            XCTAssertFalse(decision.actions.contains { if case .applyRolling(let revision, _, _) = $0 { return revision != 2 } else { return false } }, step)
+        }
+        for step in ["Idle", "Switched", "Aborted"] {
+            var input = Self.input()
+            input.status = PynomalyDeploymentStatus.BlueGreen(activeColor: .green, previewColor: .blue, step: step, activeRevision: 2, previewRevision: 3)
+            XCTAssertNil(BlueGreenToRollingPlanner.plan(input).abandonedPreview, step)
+        }
     }
 
     func testAutoscaledAppliesWithoutReplicasThenScales() {

@@ -138,7 +138,7 @@ struct RevisionPlanLogicTests {
         #expect(plan.status.history?.last?.outcome == .rolledBack)
         #expect(plan.status.history?.first?.outcome == .succeeded)
         #expect(plan.status.lastRollback == Status.LastRollback(fromRevision: 2, toRevision: 1, reason: "ProgressDeadlineExceeded",
-                                                               message: "deadline", at: LogicFixture.later, generation: 2))
+                                                               message: "deadline", at: LogicFixture.later, generation: 2, specTemplateHash: "bbb"))
         #expect(plan.status.stableRevision == 1)
         let warning = try #require(plan.events.first { $0.reason == "RolledBack" })
         #expect(warning.type == .warning)
@@ -185,6 +185,56 @@ struct RevisionPlanLogicTests {
         #expect(!other.pinned)
         #expect(other.target.revision == 3)
         #expect(other.status.history?.map(\.outcome) == [.succeeded, .rolledBack, .progressing])
+    }
+
+    /// A change of the strategy, the replicas or anything else outside the pod template bumps the
+    /// generation; it must not retry the template that was rolled back (or abandoned) from. Only a
+    /// different template unpins.
+    @Test func onlyADifferentTemplateUnpinsARollback() throws {
+        let old = LogicFixture.status([LogicFixture.entry(1, "aaa", .succeeded)], current: 1, stable: 1)
+        var plan = RevisionPlan.plan(status: old, generation: 2, spec: LogicFixture.spec("bbb"), rollbackRequest: nil, now: LogicFixture.now)
+        plan.observe(LogicFixture.failed("deadline"), rollbackOnFailure: true, generation: 2, now: LogicFixture.later)
+        for generation in Int64(3)...7 {
+            let next = RevisionPlan.plan(status: plan.status, generation: generation, spec: LogicFixture.spec("bbb"), rollbackRequest: nil,
+                                         now: LogicFixture.later)
+            #expect(next.pinned, "generation \(generation): same template, still pinned")
+            #expect(next.target.revision == 1)
+            #expect(next.status.history?.last?.outcome == .rolledBack, "never retried behind the user's back")
+        }
+        let changed = RevisionPlan.plan(status: plan.status, generation: 8, spec: LogicFixture.spec("ccc"), rollbackRequest: nil, now: LogicFixture.later)
+        #expect(!changed.pinned)
+        #expect(changed.target.revision == 3)
+    }
+
+    /// A restart token changes the spec's template hash but not what the spec asks to run: with the
+    /// template identity given without the token, a restart keeps the rollback pinned.
+    @Test func aRestartDoesNotUnpinARollback() {
+        var old = LogicFixture.status([LogicFixture.entry(1, "aaa", .succeeded), LogicFixture.entry(2, "bbb", .rolledBack, generation: 2)],
+                                      current: 1, stable: 1)
+        old.lastRollback = Status.LastRollback(fromRevision: 2, toRevision: 1, reason: "ProgressDeadlineExceeded", message: "m",
+                                               at: LogicFixture.now, generation: 2, specTemplateHash: "bbb")
+        let restarted = RevisionPlan.plan(status: old, generation: 2, spec: LogicFixture.spec("bbb-restarted"), rollbackRequest: nil,
+                                          now: LogicFixture.later, specTemplateKey: "bbb")
+        #expect(restarted.pinned)
+        #expect(restarted.target.revision == 1)
+        #expect(!restarted.createdRevision)
+    }
+
+    /// History can name a revision whose ControllerRevision never existed (planned while a Secret was
+    /// missing) or was deleted: a rollback to it is rejected, never pinned to something undeployable.
+    @Test func aRollbackToARevisionWithoutItsControllerRevisionIsRejected() throws {
+        let plan = RevisionPlan.plan(status: Self.twoGood, generation: 3, spec: LogicFixture.spec("bbb"), rollbackRequest: "1@t",
+                                     now: LogicFixture.later, knownRevisions: ["bbb"])
+        #expect(!plan.pinned)
+        #expect(plan.target.revision == 2)
+        #expect(plan.status.lastRollback == nil)
+        let event = try #require(plan.events.first)
+        #expect(event.reason == "RollbackRejected")
+        #expect(event.message.contains("revision 1 has no ControllerRevision"), "\(event.message)")
+        #expect(plan.status.handledRequests?["rollback-to"] == "1@t", "handled once, not retried on every pass")
+        let accepted = RevisionPlan.plan(status: Self.twoGood, generation: 3, spec: LogicFixture.spec("bbb"), rollbackRequest: "1@t",
+                                         now: LogicFixture.later, knownRevisions: ["aaa", "bbb"])
+        #expect(accepted.pinned)
     }
 
     @Test func aFailedRevisionIsNotRetriedAtTheGenerationItFailedIn() {
@@ -316,6 +366,7 @@ struct RevisionPlanLogicTests {
         #expect(event.type == .warning)
         #expect(event.reason == "RollbackRejected")
         #expect(event.message.hasPrefix("pynomaly.ai/rollback-to"))
+        #expect(!event.message.hasPrefix("pynomaly.ai/rollback-to: pynomaly.ai/rollback-to"), "the annotation is named once")
         #expect(plan.events.count == 1)
     }
 
@@ -823,6 +874,19 @@ struct JSONContainsLogicTests {
         #expect(Self.live.contains(["spec": ["replicas": 3.0, "ratio": 0.5]]))
     }
 
+    /// A ConfigMap applied with `data: {}` comes back without `data`: re-applying it on every pass
+    /// would be a write per pass for nothing.
+    @Test func anEmptyMapOrListMatchesAnAbsentField() {
+        let configMap: JSONValue = ["metadata": ["name": "app-config"]]
+        #expect(configMap.contains(["metadata": ["name": "app-config"], "data": [:]]))
+        #expect(configMap.contains(["spec": ["tolerations": []]]) == false, "the parent object must still be there")
+        let emptySpec: JSONValue = ["spec": [:]]
+        #expect(emptySpec.contains(["spec": ["tolerations": []]]))
+        let withData: JSONValue = ["data": ["a": "1"]]
+        #expect(withData.contains(["data": [:]]), "an empty desired map is contained in any map")
+        #expect(!Self.live.contains(["spec": ["ports": []]]), "a non-empty live list is not an empty one")
+    }
+
     @Test func anExplicitNullMeansAbsent() {
         #expect(Self.live.contains(["spec": ["minReadySeconds": nil]]), "absent")
         let withNull: JSONValue = ["a": nil, "b": 1]
@@ -895,6 +959,23 @@ struct ReferencedObjectsLogicTests {
         #expect(refs.configMaps.isEmpty, "\(refs.configMaps)")
     }
 
+    /// The kubelet starts a pod without an optional Secret or ConfigMap: its absence must not hold a
+    /// rollout, yet its creation changes the hash (the pods roll to read it). A reference that is
+    /// optional in one place and required in another is required.
+    @Test func anOptionalReferenceThatIsMissingDoesNotBlock() {
+        var app = Container(name: "app")
+        app.env = [EnvVar(name: "TOKEN", valueFrom: EnvVarSource(secretKeyRef: SecretKeySelector(name: "maybe", key: "k", optional: true))),
+                   EnvVar(name: "FLAG", valueFrom: EnvVarSource(configMapKeyRef: ConfigMapKeySelector(name: "both", key: "k", optional: true))),
+                   configMapEnv("FLAG2", "both")]
+        app.envFrom = [EnvFromSource(secretRef: EnvSourceReference(name: "bulk", optional: true))]
+        let refs = ReferencedObjects(template: template([app]), ownConfigMap: Self.own)
+        #expect(refs.optional == ["Secret/maybe", "Secret/bulk"])
+        let absent = refs.contentHash { _, _ in nil }
+        #expect(absent.missing == ["ConfigMap both"], "only the required one blocks: \(absent.missing)")
+        let present = refs.contentHash { kind, name in kind == "Secret" && name == "maybe" ? "h1" : nil }
+        #expect(present.hash != absent.hash, "creating the optional Secret rolls the pods")
+    }
+
     @Test func anEmptyTemplateReferencesNothing() {
         let refs = ReferencedObjects(template: PodTemplateSpec(), ownConfigMap: Self.own)
         #expect(refs.isEmpty)
@@ -955,5 +1036,67 @@ struct ReferencedObjectsLogicTests {
         let secretHash = ReferencedObjects(template: template([a]), ownConfigMap: Self.own).contentHash { _, _ in "h" }.hash
         let configMapHash = ReferencedObjects(template: template([b]), ownConfigMap: Self.own).contentHash { _, _ in "h" }.hash
         #expect(secretHash != configMapHash)
+    }
+}
+
+// MARK: - ChildDrift
+
+/// Hand edits that change what runs or where traffic goes are found and reverted whole; what other
+/// managers add elsewhere is left alone.
+@Suite("ControllerLogic: ChildDrift")
+struct ChildDriftLogicTests {
+    static let desiredDeployment: JSONValue = ["spec": ["template": ["spec": [
+        "containers": [["name": "pynomaly", "image": "app:v1", "env": [["name": "A", "value": "1"]],
+                        "volumeMounts": [["name": "tmp", "mountPath": "/tmp"]]]],
+        "volumes": [["name": "tmp", "emptyDir": [:]]],
+    ]]]]
+
+    func live(_ change: (inout JSONValue) -> Void) -> JSONValue {
+        var live = Self.desiredDeployment
+        live[path: ["spec", "template", "spec", "containers"]] = [["name": "pynomaly", "image": "app:v1", "imagePullPolicy": "IfNotPresent",
+                                                                  "env": [["name": "A", "value": "1"]],
+                                                                  "volumeMounts": [["name": "tmp", "mountPath": "/tmp"]]]]
+        live[path: ["metadata", "annotations"]] = ["someone.else/note": "kept"]
+        change(&live)
+        return live
+    }
+
+    @Test func aConvergedDeploymentHasNoDrift() {
+        #expect(ChildDrift.find(.deployments, live: live { _ in }, desired: Self.desiredDeployment) == nil,
+                "server defaults and other managers' annotations are not drift")
+    }
+
+    @Test func aPausedDeploymentIsResumed() throws {
+        let finding = try #require(ChildDrift.find(.deployments, live: live { $0[path: ["spec", "paused"]] = true }, desired: Self.desiredDeployment))
+        #expect(finding.fields == ["spec.paused"])
+        #expect(finding.patch == ["spec": ["paused": false]])
+    }
+
+    @Test func anInjectedSidecarAnExtraEnvAndAnExtraVolumeAreRemoved() throws {
+        let edited = live {
+            var containers = $0[path: ["spec", "template", "spec", "containers"]]?.arrayValue ?? []
+            containers[0]["env"] = [["name": "A", "value": "1"], ["name": "DEBUG", "value": "true"]]
+            containers.append(["name": "sidecar", "image": "proxy:1"])
+            $0[path: ["spec", "template", "spec", "containers"]] = .array(containers)
+            $0[path: ["spec", "template", "spec", "volumes"]] = [["name": "tmp", "emptyDir": [:]], ["name": "extra", "emptyDir": [:]]]
+        }
+        let finding = try #require(ChildDrift.find(.deployments, live: edited, desired: Self.desiredDeployment))
+        #expect(finding.fields == ["spec.template.spec.containers[pynomaly].env[DEBUG]", "spec.template.spec.containers[sidecar]",
+                                   "spec.template.spec.volumes[extra]"])
+        #expect(finding.patch[path: ["spec", "template", "spec", "containers"]] == Self.desiredDeployment[path: ["spec", "template", "spec", "containers"]],
+                "the list is replaced whole by what the operator builds")
+        #expect(finding.patch[path: ["spec", "template", "spec", "volumes"]] == Self.desiredDeployment[path: ["spec", "template", "spec", "volumes"]])
+    }
+
+    @Test func anExtraServiceSelectorKeyIsDeleted() throws {
+        let live: JSONValue = ["spec": ["selector": ["app": "a", "extra": "x"], "ports": [["port": 80]]]]
+        let finding = try #require(ChildDrift.find(.services, live: live, desired: ["spec": ["selector": ["app": "a"]]]))
+        #expect(finding.fields == ["spec.selector[extra]"])
+        #expect(finding.patch == ["spec": ["selector": ["extra": nil]]])
+        #expect(ChildDrift.find(.services, live: ["spec": ["selector": ["app": "a"]]], desired: ["spec": ["selector": ["app": "a"]]]) == nil)
+    }
+
+    @Test func otherKindsAreLeftToTheirManagers() {
+        #expect(ChildDrift.find(.ingresses, live: ["spec": ["rules": []]], desired: [:]) == nil)
     }
 }

@@ -107,8 +107,10 @@ import Testing
         var r = restore(phase: .emergencyBackup)
         r.status?.emergencyBackupFile = "pynomaly-x-emergency.dump"
         #expect(step(r) { $0.emergencyJob = .running }.actions.isEmpty)
-        #expect(step(r) { $0.emergencyJob = .absent }.actions == [.createEmergencyBackupJob(fileName: "pynomaly-x-emergency.dump")],
-                "a Job lost between passes is created again under the same name")
+        let vanished = step(r) { $0.emergencyJob = .absent }
+        #expect(vanished.status.phase == .failed, "the Job existed before the status entered this phase: it vanished")
+        #expect(vanished.status.message?.contains("vanished") == true)
+        #expect(vanished.actions.isEmpty, "never created a second time")
         let ok = step(r) { $0.emergencyJob = .succeeded }
         #expect(ok.status.phase == .restoring)
         #expect(ok.actions == [.createRestoreJob])
@@ -133,6 +135,72 @@ import Testing
         // latest: the file the Job reported.
         let latest = step(restore(phase: .restoring)) { $0.restoreJob = .succeeded; $0.reportedRestoredFile = "pynomaly-20270102T020000Z.dump" }
         #expect(latest.status.restoredFile == "pynomaly-20270102T020000Z.dump")
+    }
+
+    @Test func aRestoreJobThatVanishedFailsClearly() {
+        var r = restore(phase: .restoring)
+        r.status?.jobs = .init(restore: "fix-restore")
+        let s = step(r) { $0.restoreJob = .absent }
+        #expect(s.status.phase == .failed)
+        #expect(s.status.message?.contains("fix-restore vanished") == true, "\(s.status.message ?? "")")
+        #expect(s.actions.isEmpty, "pg_restore is never started a second time behind the user's back")
+        #expect(s.events.map(\.reason) == ["RestoreFailed"])
+    }
+
+    /// The restore is bound to the deployment (uid) and database it started with: deleted, created
+    /// again, or pointed elsewhere before the restore Job exists, it stops and creates no Job.
+    @Test func aRestoreStopsWhenItsDeploymentOrDatabaseChanges() {
+        let started = step(restore()) { $0.currentReplicas = 2 }
+        let target = started.status.target
+        #expect(target == PynomalyRestoreStatus.Target(deploymentUID: "uid-app", host: "db", port: 5432, database: "pynomaly", user: "pynomaly"),
+                "\(String(describing: target))")
+
+        var inBackup = restore(phase: .emergencyBackup)
+        inBackup.status?.target = target
+        inBackup.status?.emergencyBackupFile = "pynomaly-x-emergency.dump"
+        var recreated = deployment()
+        recreated.metadata.uid = "uid-app-2"
+        recreated.spec.database = .init(host: "other-db", name: "otherdb")
+        var moved = deployment()
+        moved.spec.database?.host = "other-db"
+        var renamed = deployment()
+        renamed.spec.database?.name = "otherdb"
+        var otherUser = deployment()
+        otherUser.spec.database?.user = "admin"
+        var otherPort = deployment()
+        otherPort.spec.database?.port = 6432
+        let cases: [(PynomalyDeployment?, String)] = [
+            (nil, "was deleted"), (recreated, "created again"), (moved, "spec.database.host db → other-db"),
+            (renamed, "spec.database.name pynomaly → otherdb"), (otherUser, "spec.database.user"), (otherPort, "spec.database.port"),
+        ]
+        for (current, expected) in cases {
+            for phase in [Phase.scalingDown, .emergencyBackup] {
+                var r = inBackup
+                r.status?.phase = phase
+                let s = RestoreStateMachine.step(.init(restore: r, deployment: current, appPods: 0, holdAcknowledged: true,
+                                                       emergencyJob: .succeeded, now: now))
+                #expect(s.status.phase == .failed, "\(expected) in \(phase)")
+                #expect(s.actions.isEmpty, "no Job against a database nobody backed up (\(expected), \(phase))")
+                #expect(s.status.message?.contains(expected) == true, "\(s.status.message ?? "")")
+                #expect(s.status.message?.contains("nothing was restored") == true)
+                #expect(s.events.map(\.reason) == ["RestoreFailed"])
+            }
+        }
+        // Unchanged: the restore goes on.
+        let same = RestoreStateMachine.step(.init(restore: inBackup, deployment: deployment(), emergencyJob: .succeeded, now: now))
+        #expect(same.status.phase == .restoring)
+        #expect(same.actions == [.createRestoreJob])
+        // Scaling up, the deployment created again under the name is not the restored one.
+        var up = restore(phase: .scalingUp)
+        up.status?.target = target
+        #expect(RestoreStateMachine.step(.init(restore: up, deployment: recreated, appReady: true, now: now)).status.phase == .failed)
+    }
+
+    @Test func aRestoreBoundToAnEarlierDeploymentDoesNotHoldANewOne() {
+        var failed = restore(phase: .failed)
+        failed.status?.target = .init(deploymentUID: "uid-old", host: "db", port: 5432, database: "pynomaly", user: "pynomaly")
+        #expect(RestoreHold.holder(of: "pynomaly", uid: "uid-new", among: [failed]) == nil)
+        #expect(RestoreHold.holder(of: "pynomaly", uid: "uid-old", among: [failed])?.metadata.name == "fix")
     }
 
     @Test func scalingUpSucceedsWhenTheAppIsReady() {

@@ -139,18 +139,30 @@ public struct PynomalyDeploymentStatus: Codable, Sendable, Hashable {
         public var reason: String?
         public var message: String?
         public var at: String?
-        /// The CR generation whose rollout was rolled back, or whose rollback was requested: the
-        /// failed revision is not retried until the generation changes.
+        /// The CR generation whose rollout was rolled back, or whose rollback was requested.
         public var generation: Int64?
+        /// The identity of the spec's pod template when the rollback happened (its hash without the
+        /// restart token): the rollback holds until the spec asks for another template. Other spec
+        /// changes (replicas, the strategy, ...) bump the generation but never retry a revision that
+        /// failed or was abandoned.
+        public var specTemplateHash: String?
 
         public init(fromRevision: Int64? = nil, toRevision: Int64? = nil, reason: String? = nil, message: String? = nil, at: String? = nil,
-                    generation: Int64? = nil) {
+                    generation: Int64? = nil, specTemplateHash: String? = nil) {
             self.fromRevision = fromRevision
             self.toRevision = toRevision
             self.reason = reason
             self.message = message
             self.at = at
             self.generation = generation
+            self.specTemplateHash = specTemplateHash
+        }
+
+        /// Whether this rollback still pins its target: the spec still asks for the template it was
+        /// recorded against (a record without that identity falls back to its generation).
+        public func holds(specTemplateHash current: String, generation current_generation: Int64) -> Bool {
+            if let specTemplateHash { return specTemplateHash == current }
+            return generation == current_generation
         }
     }
 

@@ -54,11 +54,13 @@ public struct PynomalyRestoreStatus: Codable, Sendable, Hashable {
     public var emergencyBackupFile: String?
     public var restoredFile: String?
     public var originalReplicas: Int32?
+    /// What the restore was bound to when it started; nil before it started.
+    public var target: Target?
     public var jobs: Jobs?
 
     public init(observedGeneration: Int64? = nil, phase: Phase? = nil, message: String? = nil, conditions: [Condition]? = nil,
                 startedAt: String? = nil, completedAt: String? = nil, emergencyBackupFile: String? = nil, restoredFile: String? = nil,
-                originalReplicas: Int32? = nil, jobs: Jobs? = nil) {
+                originalReplicas: Int32? = nil, target: Target? = nil, jobs: Jobs? = nil) {
         self.observedGeneration = observedGeneration
         self.phase = phase
         self.message = message
@@ -68,7 +70,45 @@ public struct PynomalyRestoreStatus: Codable, Sendable, Hashable {
         self.emergencyBackupFile = emergencyBackupFile
         self.restoredFile = restoredFile
         self.originalReplicas = originalReplicas
+        self.target = target
         self.jobs = jobs
+    }
+
+    /// The exact deployment and database a restore acts on. A PynomalyDeployment deleted and created
+    /// again under the same name, or pointed at another database, is not what was backed up: the
+    /// restore must not run `pg_restore --clean` against it.
+    public struct Target: Codable, Sendable, Hashable {
+        public var deploymentUID: String?
+        public var host: String?
+        public var port: Int32?
+        public var database: String?
+        public var user: String?
+
+        public init(deploymentUID: String?, host: String?, port: Int32?, database: String?, user: String?) {
+            self.deploymentUID = deploymentUID
+            self.host = host
+            self.port = port
+            self.database = database
+            self.user = user
+        }
+
+        /// The target of `deployment` as it is now; nil database fields when it has no database.
+        public init(of deployment: PynomalyDeployment) {
+            let database = deployment.spec.resolved().database
+            self.init(deploymentUID: deployment.metadata.uid, host: database?.host, port: database?.port,
+                      database: database?.name, user: database?.user)
+        }
+
+        /// What differs between the bound target and `current`, for the status message.
+        public func differences(from current: Target) -> [String] {
+            var changes: [String] = []
+            if deploymentUID != current.deploymentUID { changes.append("the PynomalyDeployment was deleted and created again (uid \(deploymentUID ?? "?") → \(current.deploymentUID ?? "?"))") }
+            if host != current.host { changes.append("spec.database.host \(host ?? "none") → \(current.host ?? "none")") }
+            if port != current.port { changes.append("spec.database.port \(port.map(String.init) ?? "none") → \(current.port.map(String.init) ?? "none")") }
+            if database != current.database { changes.append("spec.database.name \(database ?? "none") → \(current.database ?? "none")") }
+            if user != current.user { changes.append("spec.database.user \(user ?? "none") → \(current.user ?? "none")") }
+            return changes
+        }
     }
 
     /// Current step; `succeeded` and `failed` are final.

@@ -41,6 +41,11 @@ public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
     let spec = cr.spec
     let owned = OwnedEnvironment.names(for: spec)
 
+    // Children are named NAME and NAME-suffix, and a Service name must be an RFC 1035 label: the
+    // API server would refuse the Service of a name such as my.app.v2 after the Deployment exists.
+    if let name = cr.metadata.name, !SyntaxRules.isDNS1035Label(name) {
+        report("metadata.name", "\"\(name)\" cannot name the Service: use lower-case letters, digits and '-', starting with a letter (an RFC 1035 label)")
+    }
     if ImageReference(parsing: spec.image) == nil {
         report("spec.image", "\"\(spec.image)\" is not a valid image reference ([registry/]repository[:tag][@sha256:digest], lower-case repository)")
     }
@@ -53,8 +58,12 @@ public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
     let requests = spec.resources?.requests ?? [:]
     let limits = spec.resources?.limits ?? [:]
     for (kind, map) in [("requests", requests), ("limits", limits)] {
-        for (resource, quantity) in map.sorted(by: { $0.key < $1.key }) where !SyntaxRules.isQuantity(quantity.string) {
-            report("spec.resources.\(kind).\(resource)", "\"\(quantity.string)\" is not a valid quantity (e.g. 750m, 2Gi)")
+        for (resource, quantity) in map.sorted(by: { $0.key < $1.key }) {
+            if !SyntaxRules.isQuantity(quantity.string) {
+                report("spec.resources.\(kind).\(resource)", "\"\(quantity.string)\" is not a valid quantity (e.g. 750m, 2Gi)")
+            } else if (quantity.value ?? 0) < 0 {
+                report("spec.resources.\(kind).\(resource)", "\"\(quantity.string)\" must not be negative")
+            }
         }
     }
     for (resource, request) in requests.sorted(by: { $0.key < $1.key }) {
@@ -76,6 +85,19 @@ public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
         }
         if variable.value != nil && variable.valueFrom != nil {
             report("spec.env[\(index)]", "set either value or valueFrom, not both")
+        }
+        if let from = variable.valueFrom {
+            let sources = [from.fieldRef != nil, from.resourceFieldRef != nil, from.configMapKeyRef != nil, from.secretKeyRef != nil].filter { $0 }.count
+            if sources != 1 {
+                report("spec.env[\(index)].valueFrom", sources == 0 ? "names no source: set one of fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef"
+                                                                   : "sets \(sources) sources; exactly one of fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef is allowed")
+            }
+            for (kind, name, key) in [("configMapKeyRef", from.configMapKeyRef?.name, from.configMapKeyRef?.key),
+                                      ("secretKeyRef", from.secretKeyRef?.name, from.secretKeyRef?.key)] {
+                guard let key else { continue }
+                if !SyntaxRules.isDNSSubdomain(name ?? "") { report("spec.env[\(index)].valueFrom.\(kind).name", "\"\(name ?? "")\" is not a valid object name") }
+                if !SyntaxRules.isConfigMapKey(key) { report("spec.env[\(index)].valueFrom.\(kind).key", "\"\(key)\" is not a valid key") }
+            }
         }
     }
 
@@ -112,6 +134,12 @@ public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
         if SyntaxRules.isZero(surge) && SyntaxRules.isZero(unavailable) {
             report("spec.strategy.rollingUpdate", "maxSurge and maxUnavailable cannot both be 0 (the rollout could never start)")
         }
+        checkCount(rolling.maxSurge, field: "spec.strategy.rollingUpdate.maxSurge", atMost100: false, report)
+        checkCount(rolling.maxUnavailable, field: "spec.strategy.rollingUpdate.maxUnavailable", atMost100: true, report)
+    }
+    if let budget = spec.disruptionBudget {
+        checkCount(budget.minAvailable, field: "spec.disruptionBudget.minAvailable", atMost100: true, report)
+        checkCount(budget.maxUnavailable, field: "spec.disruptionBudget.maxUnavailable", atMost100: true, report)
     }
 
     if let ingress = spec.ingress {
@@ -139,6 +167,17 @@ public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
         }
         for key in (pod.annotations ?? [:]).keys.sorted() where !SyntaxRules.isQualifiedName(key) {
             report("spec.pod.annotations.\(key)", "\"\(key)\" is not a valid annotation key")
+        }
+        for (key, value) in (pod.nodeSelector ?? [:]).sorted(by: { $0.key < $1.key }) {
+            if !SyntaxRules.isQualifiedName(key) { report("spec.pod.nodeSelector.\(key)", "\"\(key)\" is not a valid label key") }
+            if !SyntaxRules.isLabelValue(value) { report("spec.pod.nodeSelector.\(key)", "\"\(value)\" is not a valid label value") }
+        }
+        for (index, toleration) in (pod.tolerations ?? []).enumerated() {
+            checkToleration(toleration, field: "spec.pod.tolerations[\(index)]", report)
+        }
+        if let affinity = pod.affinity { checkAffinity(affinity, report) }
+        for (index, constraint) in (pod.topologySpreadConstraints ?? []).enumerated() {
+            checkTopologySpread(constraint, field: "spec.pod.topologySpreadConstraints[\(index)]", report)
         }
     }
 
@@ -170,6 +209,79 @@ public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
 private func checkCronJobName(_ name: String, field: String, _ report: (String, String) -> Void) {
     if name.count > 52 {
         report(field, "the CronJob name \(name) would be \(name.count) characters; CronJob names are limited to 52, so shorten metadata.name")
+    }
+}
+
+/// An int-or-string count as kube-apiserver accepts it: a non-negative integer, or `N%` with an
+/// integer N (at most 100 where a percentage of the replicas is a bound).
+private func checkCount(_ value: IntOrString?, field: String, atMost100: Bool, _ report: (String, String) -> Void) {
+    guard let value else { return }
+    switch value {
+    case .int(let n):
+        if n < 0 { report(field, "\(n) must not be negative") }
+    case .string(let text):
+        guard text.hasSuffix("%"), let percent = Int(text.dropLast()) else {
+            report(field, "\"\(text)\" is neither an integer nor a percentage such as 25%")
+            return
+        }
+        if percent < 0 { report(field, "\"\(text)\" must not be negative") }
+        if atMost100 && percent > 100 { report(field, "\"\(text)\" must not be more than 100%") }
+    }
+}
+
+/// A toleration as kube-apiserver validates it (`validateTolerations`).
+private func checkToleration(_ t: Toleration, field: String, _ report: (String, String) -> Void) {
+    if let key = t.key, !key.isEmpty, !SyntaxRules.isQualifiedName(key) { report("\(field).key", "\"\(key)\" is not a valid label key") }
+    switch t.operator ?? "Equal" {
+    case "Equal":
+        if (t.key ?? "").isEmpty { report("\(field).operator", "an empty key needs operator Exists (it matches every taint)") }
+        if let value = t.value, !SyntaxRules.isLabelValue(value) { report("\(field).value", "\"\(value)\" is not a valid label value") }
+    case "Exists":
+        if let value = t.value, !value.isEmpty { report("\(field).value", "must be empty when operator is Exists") }
+    case let other:
+        report("\(field).operator", "\"\(other)\" is not a toleration operator (Equal or Exists)")
+    }
+    if let effect = t.effect, !["", "NoSchedule", "PreferNoSchedule", "NoExecute"].contains(effect) {
+        report("\(field).effect", "\"\(effect)\" is not a taint effect (NoSchedule, PreferNoSchedule or NoExecute)")
+    }
+    if t.tolerationSeconds != nil, t.effect != "NoExecute" { report("\(field).tolerationSeconds", "is only allowed with effect NoExecute") }
+}
+
+/// The affinity's structure: only the fields core/v1 Affinity has, two levels down (server-side
+/// apply answers an unknown field there with a 500 once the Deployment is written).
+private func checkAffinity(_ affinity: JSONValue, _ report: (String, String) -> Void) {
+    guard let kinds = affinity.objectValue else {
+        report("spec.pod.affinity", "must be an object with nodeAffinity, podAffinity or podAntiAffinity")
+        return
+    }
+    let terms: Set<String> = ["requiredDuringSchedulingIgnoredDuringExecution", "preferredDuringSchedulingIgnoredDuringExecution"]
+    for (kind, value) in kinds.sorted(by: { $0.key < $1.key }) {
+        guard ["nodeAffinity", "podAffinity", "podAntiAffinity"].contains(kind) else {
+            report("spec.pod.affinity.\(kind)", "unknown field (core/v1 Affinity has nodeAffinity, podAffinity and podAntiAffinity)")
+            continue
+        }
+        guard let fields = value.objectValue else {
+            report("spec.pod.affinity.\(kind)", "must be an object")
+            continue
+        }
+        for key in fields.keys.sorted() where !terms.contains(key) {
+            report("spec.pod.affinity.\(kind).\(key)", "unknown field (expected requiredDuringSchedulingIgnoredDuringExecution or preferredDuringSchedulingIgnoredDuringExecution)")
+        }
+    }
+}
+
+/// A topology spread constraint needs maxSkew ≥ 1, a topologyKey and whenUnsatisfiable.
+private func checkTopologySpread(_ constraint: JSONValue, field: String, _ report: (String, String) -> Void) {
+    guard constraint.objectValue != nil else {
+        report(field, "must be an object with maxSkew, topologyKey and whenUnsatisfiable")
+        return
+    }
+    if (constraint["maxSkew"]?.intValue ?? 0) < 1 { report("\(field).maxSkew", "must be an integer of at least 1") }
+    let key = constraint["topologyKey"]?.stringValue ?? ""
+    if key.isEmpty || !SyntaxRules.isQualifiedName(key) { report("\(field).topologyKey", "\"\(key)\" is not a valid label key (e.g. topology.kubernetes.io/zone)") }
+    let when = constraint["whenUnsatisfiable"]?.stringValue ?? ""
+    if !["DoNotSchedule", "ScheduleAnyway"].contains(when) {
+        report("\(field).whenUnsatisfiable", "\"\(when)\" must be DoNotSchedule or ScheduleAnyway")
     }
 }
 
@@ -212,6 +324,12 @@ enum SyntaxRules {
     }
 
     /// RFC 1123 subdomain: dot-separated labels, at most 253.
+    /// RFC 1035 label (Service names): lower-case alphanumerics and '-', starting with a letter.
+    static func isDNS1035Label(_ s: String) -> Bool {
+        guard let first = s.first, first.isASCII, first.isLetter, first.isLowercase else { return false }
+        return isDNSLabel(s)
+    }
+
     static func isDNSSubdomain(_ s: String) -> Bool {
         guard (1...253).contains(s.count) else { return false }
         return s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { isDNSLabel($0) }

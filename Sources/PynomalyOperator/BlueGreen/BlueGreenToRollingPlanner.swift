@@ -65,6 +65,10 @@ public struct BlueGreenToRollingDecision: Sendable, Hashable {
     public var message: String
     /// `NAME` could not become available; the active colour keeps serving.
     public var failed: Bool
+    /// A revision that was under blue-green test (not promoted) when the strategy changed: it never
+    /// passed its gate, so it is not handed to RollingUpdate (the shell records it Aborted and pins
+    /// the active revision until the spec's template changes).
+    public var abandonedPreview: Int64? = nil
 }
 
 /// BlueGreen → RollingUpdate without downtime, as a pure function of one pass's observation:
@@ -76,8 +80,22 @@ public struct BlueGreenToRollingDecision: Sendable, Hashable {
 ///    smoke Jobs are deleted and `status.blueGreen` is cleared.
 /// Nothing is stored besides `status.blueGreen`: a pass that finds the active colour gone while
 /// `NAME` exists knows the switch already happened (an interrupted step 3) and finishes it.
+/// Only the active revision moves: a preview still under test (`abandonedPreview`) is given up,
+/// never rolled out by RollingUpdate behind its smoke test.
 public enum BlueGreenToRollingPlanner {
+    /// Steps in which the preview revision has not been promoted yet.
+    static let untestedSteps: Set<BlueGreenStep> = [.deployingPreview, .smokeTesting, .awaitingPromotion, .scalingUpPreview]
+
     public static func plan(_ input: BlueGreenToRollingInput) -> BlueGreenToRollingDecision {
+        var decision = decide(input)
+        if input.status.activeRevision != nil, let preview = input.status.previewRevision, preview != input.status.activeRevision,
+           let step = input.status.step.flatMap(BlueGreenStep.init(rawValue:)), untestedSteps.contains(step) {
+            decision.abandonedPreview = preview
+        }
+        return decision
+    }
+
+    static func decide(_ input: BlueGreenToRollingInput) -> BlueGreenToRollingDecision {
         let name = input.name
         guard let active = input.status.activeColor, let revision = input.status.activeRevision, let hash = input.activeTemplateHash else {
             // Nothing served through a colour (a first deployment never switched): just clean up.

@@ -76,22 +76,44 @@ extension PynomalyDeploymentReconciler {
     }
 
     /// Creates the backup claim when it does not exist. Never updates or deletes one: it may hold
-    /// every backup there is, and it may be someone else's claim under the same name.
+    /// every backup there is. A claim of that name that the operator did not create for this
+    /// deployment (labels managed-by and instance) is refused like any child that is not ours: its
+    /// size, class and contents are someone else's. Using an existing claim is a deliberate choice,
+    /// `spec.backup.storage.persistentVolumeClaim.claimName` without a `size`.
     func ensureClaim(_ claim: PersistentVolumeClaim, ctx: BuildContext, raw: JSONValue) async throws {
         let name = claim.metadata.name ?? ""
-        if caches.owned(.persistentVolumeClaims, namespace: ctx.namespace, name: name) != nil { return }
-        if !caches.knownAbsent(.persistentVolumeClaims, namespace: ctx.namespace, name: name) {
+        // The cache holds someone else's claim as a stub without labels: refused below, no GET needed.
+        var live = caches.owned[ResourceType.persistentVolumeClaims.resource]?.store.get(namespace: ctx.namespace, name: name)
+        if live == nil, !caches.knownAbsent(.persistentVolumeClaims, namespace: ctx.namespace, name: name) {
             do {
-                _ = try await client.get(.persistentVolumeClaims, namespace: ctx.namespace, name: name, subresource: nil)
-                return
-            } catch let error as KubeError where error.isNotFound {}
+                live = try await client.get(.persistentVolumeClaims, namespace: ctx.namespace, name: name, subresource: nil)
+            } catch let error as KubeError where error.isNotFound {
+                live = nil
+            }
+        }
+        if let live {
+            guard Self.isBackupClaim(live, of: ctx.name) else { throw NotOwnedError(kind: "PersistentVolumeClaim", name: name, hint: Self.claimHint) }
+            return
         }
         logger.info("creating the backup claim", metadata: ["object": .string(name)])
         do {
             _ = try await client.create(.persistentVolumeClaims, namespace: ctx.namespace, object: try JSONValue(encoding: claim),
                                         options: WriteOptions(fieldManager: Self.fieldManager))
             record(raw, PlannedEvent(.normal, "BackupStorageCreated", "created PersistentVolumeClaim \(name) for backups (kept when the PynomalyDeployment is deleted)"))
-        } catch let error as KubeError where error.isAlreadyExists {}
+        } catch let error as KubeError where error.isAlreadyExists {
+            let live = try await client.get(.persistentVolumeClaims, namespace: ctx.namespace, name: name, subresource: nil)
+            guard Self.isBackupClaim(live, of: ctx.name) else { throw NotOwnedError(kind: "PersistentVolumeClaim", name: name, hint: Self.claimHint) }
+        }
+    }
+
+    static let claimHint = "to keep backups on it deliberately, set spec.backup.storage.persistentVolumeClaim.claimName to it without a size"
+
+    /// Whether a claim is the backup claim the operator created for the deployment `name`.
+    static func isBackupClaim(_ object: JSONValue, of name: String) -> Bool {
+        let labels = object[path: ["metadata", "labels"]]
+        return labels?[PynomalyLabels.managedByKey]?.stringValue == PynomalyLabels.managerName
+            && labels?[PynomalyLabels.instanceKey]?.stringValue == name
+            && labels?[SmokeTestJobBuilder.componentKey]?.stringValue == BackupClaimBuilder.component
     }
 
     /// Creates a one-shot object under a deterministic name; one that exists already is the same

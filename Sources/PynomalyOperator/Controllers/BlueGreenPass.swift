@@ -88,7 +88,7 @@ extension PynomalyDeploymentReconciler {
         for action in decision.actions {
             switch action {
             case .applyColor(let color, let revision, let hash, let replicas):
-                let template = try template(of: revision, hash: hash, p)
+                let template = try await template(of: revision, hash: hash, p)
                 var deployment = DeploymentBuilder.build(ctx, name: Self.colorName(ctx.name, color), template: template, replicas: replicas,
                                                          selectorExtra: [PynomalyLabels.colorKey: color.rawValue])
                 deployment.metadata.labels?[PynomalyLabels.templateHashKey] = hash
@@ -115,16 +115,28 @@ extension PynomalyDeploymentReconciler {
                 plan.status.history = history
             }
         }
+        if decision.status.activeColor == nil, decision.status.step != BlueGreenStep.migrating.rawValue {
+            try await closeRollingServiceBeforeFirstSwitch(ctx)
+        } else if decision.status.activeColor != nil, let live = caches.owned(.deployments, namespace: namespace, name: ctx.name),
+                  Self.isControlled(live, by: uid) {
+            // A RollingUpdate Deployment left from before blue-green (one that never completed, so it
+            // was not migrated): a colour serves now, and nothing selects its pods any more.
+            try await delete(.deployments, live: live, namespace: namespace, name: ctx.name)
+        }
         // Level-based: the traffic objects follow the active colour on every pass. Before the first
         // switch nothing is applied, so no untested pod is ever selected by the stable Service.
-        if let active = decision.status.activeColor {
+        if let active = decision.status.activeColor, try await mayRouteTraffic(to: active, ctx) {
             try await applyTraffic(ctx, active: active, preview: decision.status.previewColor)
         }
 
         // The status.
         var status = plan.status
         status.blueGreen = decision.status
-        if let rollback = decision.lastRollback { status.lastRollback = rollback }
+        if var rollback = decision.lastRollback {
+            // Pinned against the spec's template: only a new template retries what was given up.
+            if rollback.specTemplateHash == nil { rollback.specTemplateHash = plan.specTemplateKey }
+            status.lastRollback = rollback
+        }
         var handled = status.handledRequests ?? [:]
         if let token = decision.handledPromote { handled[RequestAnnotation.promote.statusKey] = token }
         if let token = decision.handledAbort { handled[RequestAnnotation.abort.statusKey] = token }
@@ -154,6 +166,30 @@ extension PynomalyDeploymentReconciler {
         return .done
     }
 
+    /// Before the first switch, a stable Service `NAME` left by RollingUpdate (its selector has no
+    /// colour) would select the preview colour's pods before their smoke test: until a colour has
+    /// passed, it selects no pod at all (`pynomaly.ai/color: none`). Only a RollingUpdate revision
+    /// that never completed can be in this place; one that completed is migrated, and keeps serving.
+    func closeRollingServiceBeforeFirstSwitch(_ ctx: BuildContext) async throws {
+        guard let live = caches.owned(.services, namespace: ctx.namespace, name: ctx.name), Self.isControlled(live, by: ctx.cr.metadata.uid ?? ""),
+              live[path: ["spec", "selector", PynomalyLabels.colorKey]] == nil else { return }
+        _ = try await ensure(ServiceBuilder.build(ctx, name: ctx.name, selectorExtra: [PynomalyLabels.colorKey: "none"]), .services,
+                             ownerUID: ctx.cr.metadata.uid ?? "")
+    }
+
+    /// Whether the level-based traffic pass may point at `color`: it already does, or the colour is
+    /// fully ready. The status it reads can be one write behind (a status write that lost a 409 to
+    /// the user's own edit, after the pass had already moved children), so traffic never follows a
+    /// status alone to a colour that is missing or not ready.
+    func mayRouteTraffic(to color: Color, _ ctx: BuildContext) async throws -> Bool {
+        let stable = caches.owned(.services, namespace: ctx.namespace, name: ctx.name)
+        if stable?[path: ["spec", "selector", PynomalyLabels.colorKey]]?.stringValue == color.rawValue { return true }
+        guard let deployment = colorDeployment(ctx, color), let want = deployment.spec?.replicas, want > 0 else { return false }
+        let status = deployment.status
+        return (status?.observedGeneration ?? 0) >= (deployment.metadata.generation ?? 0)
+            && (status?.readyReplicas ?? 0) >= want && (status?.updatedReplicas ?? 0) >= want && (status?.availableReplicas ?? 0) >= want
+    }
+
     /// The cached Deployment of one colour.
     func colorDeployment(_ ctx: BuildContext, _ color: Color) -> Deployment? {
         try? caches.owned(.deployments, namespace: ctx.namespace, name: Self.colorName(ctx.name, color))?.decode(Deployment.self)
@@ -174,14 +210,9 @@ extension PynomalyDeploymentReconciler {
     }
 
     /// A revision's pod template: the spec's for the unpinned target, else from its ControllerRevision.
-    func template(of revision: Int64, hash: String, _ p: BlueGreenPassContext) throws -> PodTemplateSpec {
+    func template(of revision: Int64, hash: String, _ p: BlueGreenPassContext) async throws -> PodTemplateSpec {
         if !p.plan.pinned, revision == p.plan.target.revision, hash == p.plan.target.templateHash { return p.specTemplate }
-        guard let stored = caches.owned(.controllerRevisions, namespace: p.ctx.namespace, name: ControllerRevisionBuilder.name(p.ctx.name, templateHash: hash)),
-              let controllerRevision = try? stored.decode(ControllerRevision.self),
-              let template = ControllerRevisionBuilder.template(from: controllerRevision) else {
-            throw KubeError.configuration("the ControllerRevision of revision \(revision) is not in the cache yet")
-        }
-        return template
+        return try await storedRevisionTemplate(p.ctx, revision: revision, hash: hash)
     }
 
     /// Sets only the replica count (a merge patch: applying a partial object would drop the template).

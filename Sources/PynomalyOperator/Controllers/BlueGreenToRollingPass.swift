@@ -40,7 +40,7 @@ extension PynomalyDeploymentReconciler {
         for action in decision.actions {
             switch action {
             case .applyRolling(let revision, let hash, let replicas):
-                let template = try storedTemplate(ctx, revision: revision, hash: hash, fallback: p)
+                let template = try await storedTemplate(ctx, revision: revision, hash: hash, fallback: p)
                 var deployment = DeploymentBuilder.build(ctx, name: ctx.name, template: template, replicas: replicas)
                 // Lets the planner recognise the revision NAME carries (the RollingUpdate apply drops it later).
                 deployment.metadata.labels?[PynomalyLabels.templateHashKey] = hash
@@ -67,6 +67,7 @@ extension PynomalyDeploymentReconciler {
         }
 
         var status = plan.status
+        if let preview = decision.abandonedPreview { abandon(preview, blueGreen: blueGreen, status: &status, events: &events, p) }
         let hint: BlueGreenStatusHint
         if decision.finished {
             status.blueGreen = nil
@@ -84,15 +85,31 @@ extension PynomalyDeploymentReconciler {
         return decision.finished ? .requeue(after: 0.05) : .done
     }
 
-    /// The pod template of a revision from its ControllerRevision (the spec's when the hash is the spec's).
-    private func storedTemplate(_ ctx: BuildContext, revision: Int64, hash: String, fallback p: BlueGreenPassContext) throws -> PodTemplateSpec {
-        if let stored = caches.owned(.controllerRevisions, namespace: ctx.namespace, name: ControllerRevisionBuilder.name(ctx.name, templateHash: hash)),
-           let controllerRevision = try? stored.decode(ControllerRevision.self),
-           let template = ControllerRevisionBuilder.template(from: controllerRevision) {
-            return template
+    /// Records the preview revision that was under test when the strategy changed as Aborted and pins
+    /// the active revision until the spec's template changes, so RollingUpdate never rolls out a
+    /// revision that did not pass its smoke test (once: later passes find the record).
+    private func abandon(_ preview: Int64, blueGreen: PynomalyDeploymentStatus.BlueGreen, status: inout PynomalyDeploymentStatus,
+                         events: inout [PlannedEvent], _ p: BlueGreenPassContext) {
+        guard let active = blueGreen.activeRevision,
+              status.lastRollback?.fromRevision != preview || status.lastRollback?.reason != "StrategyChanged" else { return }
+        var history = status.history ?? []
+        if let i = history.firstIndex(where: { $0.revision == preview }), history[i].outcome != .succeeded {
+            history[i].outcome = .aborted
         }
+        status.history = history
+        let step = blueGreen.step ?? "?"
+        let message = "the strategy changed to RollingUpdate while revision \(preview) was under blue-green test (\(step)): it was not promoted "
+            + "and revision \(active) keeps serving. Change the pod template to roll out a new revision, or request a rollback to \(preview) to deploy it anyway"
+        status.lastRollback = PynomalyDeploymentStatus.LastRollback(
+            fromRevision: preview, toRevision: active, reason: "StrategyChanged", message: message, at: KubeTime.format(p.now),
+            generation: p.calculator.generation, specTemplateHash: p.plan.specTemplateKey)
+        events.append(PlannedEvent(.warning, "PreviewAbandoned", message))
+    }
+
+    /// The pod template of a revision from its ControllerRevision (the spec's when the hash is the spec's).
+    private func storedTemplate(_ ctx: BuildContext, revision: Int64, hash: String, fallback p: BlueGreenPassContext) async throws -> PodTemplateSpec {
         if PodTemplateBuilder.templateHash(p.specTemplate) == hash { return p.specTemplate }
-        throw KubeError.configuration("the ControllerRevision of revision \(revision) is not in the cache yet")
+        return try await storedRevisionTemplate(ctx, revision: revision, hash: hash)
     }
 
     /// Sets only the replica count of a Deployment this CR controls (merge patch).

@@ -10,6 +10,8 @@ extension JSONValue {
         case let (.object(live), .object(want)):
             for (key, value) in want {
                 if case .null = value { if let present = live[key], present != .null { return false } else { continue } }
+                // The API server omits empty maps and lists (`omitempty`): absent and empty are alike.
+                if value.isEmptyCollection, live[key] == nil || live[key] == .null { continue }
                 guard let present = live[key], present.contains(value) else { return false }
             }
             return true
@@ -20,6 +22,17 @@ extension JSONValue {
         case let (.double(a), .int(b)): return a == Double(b)
         default:
             return self == desired
+        }
+    }
+}
+
+extension JSONValue {
+    /// `{}` or `[]`.
+    var isEmptyCollection: Bool {
+        switch self {
+        case .object(let fields): return fields.isEmpty
+        case .array(let items): return items.isEmpty
+        default: return false
         }
     }
 }

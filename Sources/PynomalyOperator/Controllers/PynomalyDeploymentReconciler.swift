@@ -8,7 +8,43 @@ import Logging
 struct NotOwnedError: Error, CustomStringConvertible {
     var kind: String
     var name: String
-    var description: String { "\(kind) \(name) exists and is not controlled by this PynomalyDeployment; rename or delete it" }
+    /// Another way out than renaming or deleting, where there is one.
+    var hint: String? = nil
+    var description: String {
+        "\(kind) \(name) exists and is not controlled by this PynomalyDeployment; rename or delete it" + (hint.map { "; \($0)" } ?? "")
+    }
+}
+
+/// A pinned revision (a rollback's target) whose ControllerRevision is gone: its template cannot be
+/// deployed, and the spec's template is the one that was rolled back from.
+struct RevisionTemplateMissing: Error, CustomStringConvertible {
+    var revision: Int64
+    var name: String
+    var description: String {
+        "revision \(revision) cannot be deployed: its ControllerRevision \(name) does not exist (deleted by hand?). "
+            + "Change the spec's pod template or request a rollback to another revision"
+    }
+}
+
+/// The API server refused a child the operator built (invalid, forbidden, or a field it does not
+/// know): retrying the same write cannot succeed until the spec, the cluster or RBAC changes.
+struct ChildWriteRefused: Error, CustomStringConvertible {
+    var kind: String
+    var name: String
+    var error: KubeError
+    var description: String {
+        let message = error.status?.message ?? "\(error)"
+        return "the API server refused \(kind) \(name) (\(error.status?.code.map(String.init) ?? "?") \(error.status?.reason ?? "")): \(message)"
+    }
+
+    /// Whether `error` is a refusal of the object itself rather than a transient failure: invalid
+    /// (422), bad request (400), forbidden (403), unsupported (415), or the 500 that server-side
+    /// apply answers for a field the kind's schema does not have.
+    static func isRefusal(_ error: KubeError) -> Bool {
+        guard let code = error.status?.code else { return false }
+        if [400, 403, 415, 422].contains(code) { return true }
+        return code == 500 && (error.status?.message ?? "").contains("failed to create typed patch object")
+    }
 }
 
 /// Reconciles one PynomalyDeployment: reads the CR and its children from the caches, plans the
@@ -55,34 +91,43 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         do {
             return try await reconcile(cr, raw: raw)
         } catch let error as NotOwnedError {
-            if cr.status?.conditions?.first(type: ConditionType.stalled)?.message != error.description {
-                record(raw, PlannedEvent(.warning, "ResourceConflict", error.description))
-            }
-            let now = clock()
-            var status = cr.status ?? PynomalyDeploymentStatus()
-            var conditions = status.conditions ?? []
-            let generation = cr.metadata.generation ?? 0
-            conditions.set(Condition(type: ConditionType.stalled, status: "True", observedGeneration: generation, reason: "ResourceConflict",
-                                     message: error.description), now: now)
-            conditions.set(Condition(type: ConditionType.ready, status: "False", observedGeneration: generation, reason: "ResourceConflict",
-                                     message: error.description), now: now)
-            // kstatus reads Stalled only when Reconciling is not True.
-            conditions.set(Condition(type: ConditionType.reconciling, status: "False", observedGeneration: generation, reason: "ResourceConflict",
-                                     message: ""), now: now)
-            status.conditions = conditions
-            status.observedGeneration = generation
-            status.phase = .failed
-            status.message = error.description
-            do { try await writeStatus(status, of: cr, raw: raw) } catch { return .failed(error) }
             // The conflicting object is not ours, so no watch event says when it is gone: look again.
-            return .requeue(after: conflictRecheckPeriod)
+            return await stall(cr, raw: raw, reason: "ResourceConflict", message: error.description, after: .requeue(after: conflictRecheckPeriod))
+        } catch let error as RevisionTemplateMissing {
+            return await stall(cr, raw: raw, reason: "RevisionTemplateMissing", message: error.description, after: nil)
         } catch let error as KubeError where error.isConflict {
             // A write based on a cache one event behind (409): not a failure, look again shortly.
             logger.info("stale cache: the write met a newer resourceVersion; retrying", metadata: ["error": "\(error)"])
             return .requeue(after: 1)
+        } catch let error as ChildWriteRefused {
+            // Retrying at once cannot help: say so where users look, then back off.
+            return await stall(cr, raw: raw, reason: "ChildRejected", message: error.description, after: .failed(error))
         } catch {
             return .failed(error)
         }
+    }
+
+    /// Stalled: the pass cannot go on until something outside the operator changes. The status
+    /// says why (Stalled=True, Ready=False, phase Failed) and a Warning Event is sent once per message;
+    /// what runs keeps running. Answers `after` (or the write's error).
+    private func stall(_ cr: PynomalyDeployment, raw: JSONValue, reason: String, message: String, after: ReconcileResult?) async -> ReconcileResult {
+        if cr.status?.conditions?.first(type: ConditionType.stalled)?.message != message {
+            record(raw, PlannedEvent(.warning, reason, message))
+        }
+        let now = clock()
+        var status = cr.status ?? PynomalyDeploymentStatus()
+        var conditions = status.conditions ?? []
+        let generation = cr.metadata.generation ?? 0
+        conditions.set(Condition(type: ConditionType.stalled, status: "True", observedGeneration: generation, reason: reason, message: message), now: now)
+        conditions.set(Condition(type: ConditionType.ready, status: "False", observedGeneration: generation, reason: reason, message: message), now: now)
+        // kstatus reads Stalled only when Reconciling is not True.
+        conditions.set(Condition(type: ConditionType.reconciling, status: "False", observedGeneration: generation, reason: reason, message: ""), now: now)
+        status.conditions = conditions
+        status.observedGeneration = generation
+        status.phase = .failed
+        status.message = message
+        do { try await writeStatus(status, of: cr, raw: raw) } catch { return .failed(error) }
+        return after ?? .done
     }
 
     private func reconcile(_ cr: PynomalyDeployment, raw: JSONValue) async throws -> ReconcileResult {
@@ -118,8 +163,15 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let specEntry = PynomalyDeploymentStatus.HistoryEntry(
             revision: 0, image: ctx.spec.image, configHash: configHash, templateHash: PodTemplateBuilder.templateHash(specTemplate))
 
-        var plan = RevisionPlan.plan(status: old, generation: generation, spec: specEntry,
-                                     rollbackRequest: cr.metadata.annotations?[RequestAnnotation.rollbackTo.name], now: nowText)
+        // The template's identity without the restart token: a restart must not unpin a rollback.
+        let specTemplateKey = restartToken == nil ? specEntry.templateHash
+            : PodTemplateBuilder.templateHash(PodTemplateBuilder.build(BuildContext(cr: cr, referencedContentHash: referencedHash), configHash: configHash))
+        let rollbackRequest = cr.metadata.annotations?[RequestAnnotation.rollbackTo.name]
+        // Only a new rollback request needs to know which revisions can still be deployed.
+        let knownRevisions = rollbackRequest.flatMap { $0 == old.handledRequests?[RequestAnnotation.rollbackTo.statusKey] ? nil : $0 }
+            .map { _ in revisionTemplateHashes(ctx) }
+        var plan = RevisionPlan.plan(status: old, generation: generation, spec: specEntry, rollbackRequest: rollbackRequest, now: nowText,
+                                     specTemplateKey: specTemplateKey, knownRevisions: knownRevisions)
         if cr.spec.paused == true {
             // Paused: nothing is planned. Ready turns False while the spec differs from what runs, so
             // GitOps tools do not report a paused, un-applied change as current.
@@ -140,7 +192,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
 
         // A restore holds the app at zero: nothing else happens until it ends (RestoreHoldPass.swift).
-        if let holder = RestoreHold.holder(of: ctx.name, among: restores(in: namespace)) {
+        if let holder = RestoreHold.holder(of: ctx.name, uid: cr.metadata.uid, among: restores(in: namespace)) {
             return try await reconcileRestoreHold(ctx, restore: holder, old: old, raw: raw, calculator: calculator, now: now)
         }
         if let previous = old.restore {
@@ -182,12 +234,10 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         // The template this pass deploys: the spec's, or a pinned revision's from its ControllerRevision.
         var template = specTemplate
         if plan.pinned {
-            guard let hash = plan.target.templateHash,
-                  let stored = caches.owned(.controllerRevisions, namespace: namespace, name: ControllerRevisionBuilder.name(ctx.name, templateHash: hash)),
-                  let revision = try? stored.decode(ControllerRevision.self), let pinnedTemplate = ControllerRevisionBuilder.template(from: revision) else {
-                throw KubeError.configuration("the ControllerRevision of revision \(plan.target.revision) is not in the cache yet")
-            }
-            template = pinnedTemplate
+            template = try await storedRevisionTemplate(ctx, revision: plan.target.revision, hash: plan.target.templateHash ?? "")
+            // A restart requested while pinned restarts the pinned revision's pods (the token is not
+            // part of a revision's identity, so the revision stays the same).
+            if let token = ctx.restartToken { template.metadata?.annotations?[PynomalyAnnotations.restart] = token }
         }
 
         var deployment: Deployment?
@@ -267,14 +317,50 @@ public struct PynomalyDeploymentReconciler: Reconciler {
                 live = nil
             }
         }
-        if let live {
-            guard Self.isControlled(live, by: ownerUID) else { throw NotOwnedError(kind: resource.kind, name: name) }
-            if immutable || (live.contains(body) && !dropsFields) { return live }
+        if let current = live {
+            guard Self.isControlled(current, by: ownerUID) else { throw NotOwnedError(kind: resource.kind, name: name) }
+            if immutable { return current }
+            if current.contains(body) && !dropsFields {
+                guard let drift = ChildDrift.find(resource, live: current, desired: body) else { return current }
+                return try await revert(drift, resource, namespace: namespace, name: name, basedOn: current)
+            }
         }
         logger.info("applying", metadata: ["kind": .string(resource.kind), "object": .string(name)])
-        let answer = try await client.patch(resource, namespace: namespace, name: name, type: .apply, body: body.serialized(), subresource: nil,
+        let answer: JSONValue
+        do {
+            answer = try await client.patch(resource, namespace: namespace, name: name, type: .apply, body: body.serialized(), subresource: nil,
                                             options: WriteOptions(fieldManager: Self.fieldManager, force: true))
+        } catch let error as KubeError where ChildWriteRefused.isRefusal(error) {
+            throw ChildWriteRefused(kind: resource.kind, name: name, error: error)
+        }
         caches.storeWritten(resource, answer, basedOn: cached?[path: ["metadata", "resourceVersion"]]?.stringValue)
+        // Judged after the apply: what this manager set before and no longer sends is gone now, so
+        // what is left beyond the desired object in the owned fields was added by someone else.
+        if let drift = ChildDrift.find(resource, live: answer, desired: body) {
+            return try await revert(drift, resource, namespace: namespace, name: name, basedOn: answer)
+        }
+        return answer
+    }
+
+    /// Removes what another field manager added to the owned fields (`ChildDrift`) with one merge
+    /// patch, and says so in a Warning Event.
+    func revert(_ drift: ChildDrift.Finding, _ resource: ResourceType, namespace: String?, name: String, basedOn live: JSONValue) async throws -> JSONValue {
+        let fields = drift.fields.joined(separator: ", ")
+        logger.warning("reverting hand edits", metadata: ["kind": .string(resource.kind), "object": .string(name), "fields": .string(fields)])
+        let answer: JSONValue
+        do {
+            answer = try await client.patch(resource, namespace: namespace, name: name, type: .merge, body: drift.patch.serialized(), subresource: nil,
+                                            options: WriteOptions(fieldManager: Self.fieldManager))
+        } catch let error as KubeError where ChildWriteRefused.isRefusal(error) {
+            throw ChildWriteRefused(kind: resource.kind, name: name, error: error)
+        }
+        caches.storeWritten(resource, answer, basedOn: live[path: ["metadata", "resourceVersion"]]?.stringValue)
+        // On the PynomalyDeployment, where `kubectl describe` shows it (the child's controller).
+        let owner = live[path: ["metadata", "ownerReferences"]]?.arrayValue?.first { $0["controller"]?.boolValue == true }?["name"]?.stringValue
+        if let owner, let cr = caches.primary.store.get(namespace: namespace ?? "", name: owner) {
+            record(cr, PlannedEvent(.warning, "DriftReverted",
+                                    "\(resource.kind) \(name): \(fields) changed by someone else; restored to what the PynomalyDeployment says"))
+        }
         return answer
     }
 
@@ -297,6 +383,34 @@ public struct PynomalyDeploymentReconciler: Reconciler {
                 try await delete(.controllerRevisions, live: live, namespace: ctx.namespace, name: name)
             }
         }
+    }
+
+    /// A revision's pod template from its ControllerRevision: the cache, else the API server (a
+    /// revision written moments ago by another pass); gone from both, `RevisionTemplateMissing`.
+    func storedRevisionTemplate(_ ctx: BuildContext, revision: Int64, hash: String) async throws -> PodTemplateSpec {
+        let name = ControllerRevisionBuilder.name(ctx.name, templateHash: hash)
+        var stored = caches.owned(.controllerRevisions, namespace: ctx.namespace, name: name)
+        if stored == nil {
+            do {
+                let live = try await client.get(.controllerRevisions, namespace: ctx.namespace, name: name, subresource: nil)
+                stored = Self.isControlled(live, by: ctx.cr.metadata.uid ?? "") ? live : nil
+            } catch let error as KubeError where error.isNotFound {}
+        }
+        guard let stored, let controllerRevision = try? stored.decode(ControllerRevision.self),
+              let template = ControllerRevisionBuilder.template(from: controllerRevision) else {
+            throw RevisionTemplateMissing(revision: revision, name: name)
+        }
+        return template
+    }
+
+    /// Template hashes of the revisions whose ControllerRevision this CR has (what a rollback can deploy).
+    func revisionTemplateHashes(_ ctx: BuildContext) -> Set<String> {
+        let prefix = "\(ctx.name)-"
+        let names = ctx.cr.metadata.uid.map { caches.ownedObjects(.controllerRevisions, controlledBy: $0) } ?? []
+        return Set(names.compactMap { object -> String? in
+            guard let name = object[path: ["metadata", "name"]]?.stringValue, name.hasPrefix(prefix) else { return nil }
+            return String(name.dropFirst(prefix.count))
+        })
     }
 
     /// Deletes with a uid precondition, so only the object that was judged ours goes.

@@ -79,8 +79,12 @@ public struct PynomalyRestoreReconciler: Reconciler {
         }
         let emergencyName = RestoreJobBuilder.emergencyJobName(restoreName)
         let restoreJobName = RestoreJobBuilder.restoreJobName(restoreName)
-        observation.emergencyJob = .init(job: ownedJob(emergencyName, namespace: namespace, restoreUID: restore.metadata.uid))
-        observation.restoreJob = .init(job: ownedJob(restoreJobName, namespace: namespace, restoreUID: restore.metadata.uid))
+        // In the phase that waits for a Job, a cache without it is confirmed with the API server: an
+        // absent Job there fails the restore, so a cache lagging behind must not decide that.
+        observation.emergencyJob = .init(job: try await job(emergencyName, namespace: namespace, restoreUID: restore.metadata.uid,
+                                                             confirmAbsence: phase == .emergencyBackup))
+        observation.restoreJob = .init(job: try await job(restoreJobName, namespace: namespace, restoreUID: restore.metadata.uid,
+                                                          confirmAbsence: phase == .restoring))
         if phase == .restoring, observation.restoreJob == .succeeded, restore.spec.backupFile == nil {
             observation.reportedRestoredFile = try await reportedFile(job: restoreJobName, namespace: namespace, key: "restored-file")
         }
@@ -122,6 +126,20 @@ public struct PynomalyRestoreReconciler: Reconciler {
         guard let live = caches.owned(.jobs, namespace: namespace, name: name),
               PynomalyDeploymentReconciler.isControlled(live, by: restoreUID ?? "") else { return nil }
         return try? live.decode(Job.self)
+    }
+
+    /// The Job `name` controlled by this restore: from the cache, or with `confirmAbsence` from the
+    /// API server when the cache does not have it.
+    private func job(_ name: String, namespace: String, restoreUID: String?, confirmAbsence: Bool) async throws -> Job? {
+        if let cached = ownedJob(name, namespace: namespace, restoreUID: restoreUID) { return cached }
+        guard confirmAbsence else { return nil }
+        do {
+            let live = try await client.get(.jobs, namespace: namespace, name: name, subresource: nil)
+            guard PynomalyDeploymentReconciler.isControlled(live, by: restoreUID ?? "") else { return nil }
+            return try? live.decode(Job.self)
+        } catch let error as KubeError where error.isNotFound {
+            return nil
+        }
     }
 
     /// Creates a Job under its deterministic name; one that exists is this restore's from an earlier pass.

@@ -6,23 +6,45 @@ import KubeRuntime
 public struct ReferencedObjects: Sendable, Hashable {
     public var secrets: Set<String> = []
     public var configMaps: Set<String> = []
+    /// `KIND/NAME` of the objects every reference marks `optional: true`: the kubelet starts pods
+    /// without them, so their absence never blocks a rollout (their creation still rolls the pods).
+    public var optional: Set<String> = []
 
-    public init(secrets: Set<String> = [], configMaps: Set<String> = []) {
+    public init(secrets: Set<String> = [], configMaps: Set<String> = [], optional: Set<String> = []) {
         self.secrets = secrets
         self.configMaps = configMaps
+        self.optional = optional
     }
 
     public init(template: PodTemplateSpec, ownConfigMap: String) {
+        var required: Set<String> = []
+        var optionalOnes: Set<String> = []
+        func note(_ kind: String, _ name: String, optional: Bool?) {
+            if optional == true { optionalOnes.insert("\(kind)/\(name)") } else { required.insert("\(kind)/\(name)") }
+        }
         for container in template.spec?.containers ?? [] {
             for env in container.env ?? [] {
-                if let name = env.valueFrom?.secretKeyRef?.name { secrets.insert(name) }
-                if let name = env.valueFrom?.configMapKeyRef?.name, name != ownConfigMap { configMaps.insert(name) }
+                if let ref = env.valueFrom?.secretKeyRef, let name = ref.name {
+                    secrets.insert(name)
+                    note("Secret", name, optional: ref.optional)
+                }
+                if let ref = env.valueFrom?.configMapKeyRef, let name = ref.name, name != ownConfigMap {
+                    configMaps.insert(name)
+                    note("ConfigMap", name, optional: ref.optional)
+                }
             }
             for source in container.envFrom ?? [] {
-                if let name = source.secretRef?.name { secrets.insert(name) }
-                if let name = source.configMapRef?.name, name != ownConfigMap { configMaps.insert(name) }
+                if let ref = source.secretRef, let name = ref.name {
+                    secrets.insert(name)
+                    note("Secret", name, optional: ref.optional)
+                }
+                if let ref = source.configMapRef, let name = ref.name, name != ownConfigMap {
+                    configMaps.insert(name)
+                    note("ConfigMap", name, optional: ref.optional)
+                }
             }
         }
+        optional = optionalOnes.subtracting(required)
     }
 
     public var isEmpty: Bool { secrets.isEmpty && configMaps.isEmpty }
@@ -46,14 +68,19 @@ public struct ReferencedObjects: Sendable, Hashable {
     }
 
     /// A hash over the content of every referenced object, from `contentHash(kind, name)` (the
-    /// metadata-only cache's hash; nil when the object does not exist), and the missing ones.
+    /// metadata-only cache's hash; nil when the object does not exist), and the missing ones that
+    /// block (an optional one that is missing only counts as absent in the hash).
     public func contentHash(_ contentHash: (_ kind: String, _ name: String) -> String?) -> (hash: String, missing: [String]) {
         var parts: [JSONValue] = []
         var missing: [String] = []
         for (kind, names) in [("Secret", secrets), ("ConfigMap", configMaps)] {
             for name in names.sorted() {
                 guard let hash = contentHash(kind, name) else {
-                    missing.append("\(kind) \(name)")
+                    if optional.contains("\(kind)/\(name)") {
+                        parts.append(.string("\(kind)/\(name)=absent"))
+                    } else {
+                        missing.append("\(kind) \(name)")
+                    }
                     continue
                 }
                 parts.append(.string("\(kind)/\(name)=\(hash)"))

@@ -35,13 +35,20 @@ public struct RevisionPlan: Sendable, Hashable {
     public var rolledBackNow = false
     /// History entries dropped beyond `revisionHistoryLimit` (their ControllerRevisions go too).
     public var pruned: [Status.HistoryEntry] = []
+    /// The spec's pod template identity without the restart token (`LastRollback.specTemplateHash`).
+    public var specTemplateKey: String = ""
 
     /// Plans a pass.
     /// - Parameters:
     ///   - spec: the spec's pod template as a revision candidate (revision number ignored).
     ///   - rollbackRequest: the raw `pynomaly.ai/rollback-to` annotation, if any.
+    ///   - specTemplateKey: the spec's template hash without the restart token (default: the spec's
+    ///     template hash), so a restart requested while a rollback is pinned does not unpin it.
+    ///   - knownRevisions: template hashes whose ControllerRevision exists (nil: not checked); a
+    ///     requested rollback to a revision without one is rejected, since it could not be deployed.
     public static func plan(status old: Status, generation: Int64, spec: Status.HistoryEntry, rollbackRequest: String?,
-                            now: String) -> RevisionPlan {
+                            now: String, specTemplateKey: String? = nil, knownRevisions: Set<String>? = nil) -> RevisionPlan {
+        let key = specTemplateKey ?? spec.templateHash ?? ""
         var status = old
         var history = status.history ?? []
         var events: [PlannedEvent] = []
@@ -51,16 +58,22 @@ public struct RevisionPlan: Sendable, Hashable {
             handled[RequestAnnotation.rollbackTo.statusKey] = value
             switch Result(catching: { try RollbackRequest.parse(value) }) {
             case .failure(let error):
-                events.append(PlannedEvent(.warning, "RollbackRejected", "\(RequestAnnotation.rollbackTo.name): \(error)"))
+                events.append(PlannedEvent(.warning, "RollbackRejected", "\(error)"))
             case .success(let request):
                 let current = status.currentRevision
                 let target: Status.HistoryEntry? = request.isPrevious
                     ? history.filter { $0.outcome == .succeeded && $0.revision != current }.max { $0.revision < $1.revision }
                     : history.first { $0.revision == request.revision }
-                if let target {
+                let deployable = target.map { entry in
+                    entry.templateHash.map { hash in knownRevisions?.contains(hash) ?? true } ?? false
+                } ?? false
+                if let target, !deployable {
+                    events.append(PlannedEvent(.warning, "RollbackRejected",
+                                               "revision \(target.revision) has no ControllerRevision (never deployed, or deleted by hand): it cannot be rolled back to"))
+                } else if let target {
                     status.lastRollback = Status.LastRollback(
                         fromRevision: current, toRevision: target.revision, reason: "RollbackRequested",
-                        message: "rollback to revision \(target.revision) requested", at: now, generation: generation)
+                        message: "rollback to revision \(target.revision) requested", at: now, generation: generation, specTemplateHash: key)
                     events.append(PlannedEvent(.normal, "RollbackRequested",
                                                "rolling back from revision \(current.map(String.init) ?? "none") to revision \(target.revision)"))
                 } else {
@@ -72,11 +85,13 @@ public struct RevisionPlan: Sendable, Hashable {
         }
         status.handledRequests = handled.isEmpty ? nil : handled
 
-        // A rollback pins its target for the generation it happened in.
-        if let rollback = status.lastRollback, rollback.generation == generation, let to = rollback.toRevision,
+        // A rollback pins its target while the spec asks for the template it was recorded against.
+        if let rollback = status.lastRollback, rollback.holds(specTemplateHash: key, generation: generation), let to = rollback.toRevision,
            let entry = history.first(where: { $0.revision == to }), entry.templateHash != nil {
             status.history = history
-            return RevisionPlan(status: status, target: entry, pinned: true, createdRevision: false, events: events)
+            var plan = RevisionPlan(status: status, target: entry, pinned: true, createdRevision: false, events: events)
+            plan.specTemplateKey = key
+            return plan
         }
 
         var created = false
@@ -103,7 +118,9 @@ public struct RevisionPlan: Sendable, Hashable {
             history[i].outcome = .superseded
         }
         status.history = history
-        return RevisionPlan(status: status, target: target, pinned: false, createdRevision: created, events: events)
+        var plan = RevisionPlan(status: status, target: target, pinned: false, createdRevision: created, events: events)
+        plan.specTemplateKey = key
+        return plan
     }
 
     /// The plan of a paused pass: the history, the requests and the running revision stay exactly as
@@ -138,7 +155,8 @@ public struct RevisionPlan: Sendable, Hashable {
                history.contains(where: { $0.revision == stable && $0.templateHash != nil }) {
                 history[index].outcome = .rolledBack
                 status.lastRollback = Status.LastRollback(fromRevision: target.revision, toRevision: stable, reason: reason,
-                                                          message: message, at: now, generation: generation)
+                                                          message: message, at: now, generation: generation,
+                                                          specTemplateHash: specTemplateKey.isEmpty ? nil : specTemplateKey)
                 events.append(PlannedEvent(.warning, "RolledBack",
                                            "revision \(target.revision) failed (\(reason): \(message)); rolling back to revision \(stable)"))
                 rolledBackNow = true

@@ -12,6 +12,13 @@ import KubeCore
 /// | Restoring       | the pg_restore Job                          | ScalingUp; Failed when the Job failed        |
 /// | ScalingUp       | the deployment Ready again (hold released)  | Succeeded                                    |
 ///
+/// A restore is bound to the exact PynomalyDeployment (uid) and database (host, port, name, user)
+/// it started with (`status.target`). If the deployment is deleted, created again under the same
+/// name, or pointed at another database before the restore Job ran, the restore fails and no Job
+/// is created: `pg_restore --clean` must only ever run against the database that was just backed
+/// up and scaled down. A Job the status says was created and that is gone fails the restore too;
+/// it is never silently created a second time, since its first run may have started.
+///
 /// The PynomalyDeployment holds its replicas at zero from ScalingDown through Restoring, and after a
 /// Failed that had started (`RestoreHold`): a failed restore never brings the app back against a
 /// half-restored database. Every Job is created under a deterministic name, so a pass repeated
@@ -127,6 +134,14 @@ public enum RestoreStateMachine {
             advance(.restoring, "running pg_restore --clean from \(sourceDescription(o.restore.spec))")
         }
 
+        // Checked until the restore Job exists; that Job was built from the bound target, so later
+        // edits of the deployment do not change what it restores into.
+        if [.scalingDown, .emergencyBackup].contains(phase), let problem = bindingProblem(o, status: status) {
+            fail(problem)
+            step.status.conditions = conditions(for: step.status, generation: o.restore.metadata.generation ?? 0, old: status.conditions, now: o.now)
+            return step
+        }
+
         switch phase {
         case .succeeded, .failed:
             return step
@@ -150,15 +165,12 @@ public enum RestoreStateMachine {
             } else {
                 step.status.startedAt = nowText
                 step.status.originalReplicas = o.currentReplicas
+                step.status.target = PynomalyRestoreStatus.Target(of: deployment)
                 advance(.scalingDown, "scaling \(deploymentName) to zero replicas to stop writes",
                         event: PlannedEvent(.normal, Reason.started, "restoring \(deploymentName) from \(sourceDescription(o.restore.spec)): scaling the app to zero"))
             }
 
         case .scalingDown:
-            guard o.deployment != nil else {
-                fail("PynomalyDeployment \(deploymentName) was deleted during the restore; nothing was restored")
-                break
-            }
             guard o.holdAcknowledged, o.appPods == 0 else {
                 let pods = o.appPods.map { "\($0) pod(s) of \(deploymentName) still running" } ?? "\(deploymentName) to scale down"
                 step.status.message = "waiting for \(pods) before touching the database"
@@ -183,9 +195,10 @@ public enum RestoreStateMachine {
             let file = status.emergencyBackupFile ?? ""
             switch o.emergencyJob {
             case .absent:
-                // Created in the pass that entered this phase; absent again only after a crash between the
-                // status write and the create, or when someone deleted it: create it (same name) again.
-                step.actions.append(.createEmergencyBackupJob(fileName: file))
+                // The pass that entered this phase created the Job before writing the status, so it
+                // existed: someone or something deleted it before it finished.
+                fail("the emergency backup Job \(status.jobs?.emergencyBackup ?? "") vanished before it finished; nothing was restored and "
+                     + "\(deploymentName) stays at zero replicas. Create a new PynomalyRestore to try again, or delete this one to bring the app back")
             case .running:
                 step.status.message = "backing up the current database to \(file) before restoring over it"
             case .failed(let reason, let message):
@@ -199,7 +212,10 @@ public enum RestoreStateMachine {
         case .restoring:
             switch o.restoreJob {
             case .absent:
-                step.actions.append(.createRestoreJob)
+                // Created before the status entered this phase: it was deleted, and it may have run.
+                fail("the pg_restore Job \(status.jobs?.restore ?? "") vanished before it reported a result; the database may be partly "
+                     + "restored, so \(deploymentName) stays at zero replicas.\(status.emergencyBackupFile.map { " The database before the restore is in \($0)." } ?? "") "
+                     + "Create a new PynomalyRestore to try again, or repair the database and delete this one to bring the app back")
             case .running:
                 step.status.message = "running pg_restore --clean from \(sourceDescription(o.restore.spec))"
             case .failed(let reason, let message):
@@ -214,7 +230,7 @@ public enum RestoreStateMachine {
             }
 
         case .scalingUp:
-            guard o.deployment != nil else {
+            guard let deployment = o.deployment, status.target?.deploymentUID == nil || status.target?.deploymentUID == deployment.metadata.uid else {
                 fail("PynomalyDeployment \(deploymentName) was deleted before it came back up; the database is restored")
                 break
             }
@@ -228,6 +244,21 @@ public enum RestoreStateMachine {
         }
         step.status.conditions = conditions(for: step.status, generation: o.restore.metadata.generation ?? 0, old: status.conditions, now: o.now)
         return step
+    }
+
+    /// Why the restore may not go on against the deployment as it is now, or nil when it is still the
+    /// deployment and database the restore started with.
+    static func bindingProblem(_ o: Observation, status: PynomalyRestoreStatus) -> String? {
+        let name = o.restore.spec.deploymentName
+        let stage = "nothing was restored"
+        guard let deployment = o.deployment else {
+            return "PynomalyDeployment \(name) was deleted during the restore; \(stage)"
+        }
+        guard let bound = status.target else { return nil }
+        let changes = bound.differences(from: PynomalyRestoreStatus.Target(of: deployment))
+        if changes.isEmpty { return nil }
+        return "the restore is bound to the deployment and database it started with, and they changed (\(changes.joined(separator: "; "))); "
+            + "\(stage). Create a new PynomalyRestore for the deployment as it is now"
     }
 
     /// A file name in the backup volume, as the CRD pattern says: no path, not hidden.
@@ -278,9 +309,12 @@ public enum RestoreHold {
     /// The restore holding `deployment` at zero: the newest restore of it that has started decides.
     /// It holds while it runs up to ScalingUp, and after it Failed (a half-restored database must not
     /// serve); a newer restore takes over from a failed one, and deleting the failed one releases the app.
-    public static func holder(of deployment: String, among restores: [PynomalyRestore]) -> PynomalyRestore? {
+    /// A restore bound to another incarnation of the name (`deploymentUID`: deleted and created again)
+    /// never holds this one.
+    public static func holder(of deployment: String, uid: String? = nil, among restores: [PynomalyRestore]) -> PynomalyRestore? {
         let started = restores.filter {
             $0.spec.deploymentName == deployment && $0.metadata.deletionTimestamp == nil && $0.status?.startedAt != nil
+                && (uid == nil || $0.status?.target?.deploymentUID == nil || $0.status?.target?.deploymentUID == uid)
         }
         guard let newest = started.max(by: isOrderedBefore) else { return nil }
         let phase = newest.status?.phase ?? .pending
