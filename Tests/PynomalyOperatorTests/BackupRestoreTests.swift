@@ -312,6 +312,37 @@ final class BackupRestoreTests: XCTestCase {
 
     // MARK: helpers
 
+    /// The deployment deleted during the emergency backup and created again against another
+    /// database: the restore must stop, say so, and never run pg_restore against that database.
+    func testARestoreStopsWhenItsDeploymentIsReplacedMidway() async throws {
+        let rig = try await OperatorRig()
+        rig.server.simulation.settings.jobDuration = 2
+        rig.start()
+        try await createBackupSample(rig)
+        try await createRestore(rig, name: "fix", spec: ["deploymentName": "pynomaly", "latest": true])
+        try await waitForRestorePhase(rig, "fix", "EmergencyBackup")
+        let original = try await rig.cr()
+        _ = try await rig.admin.delete(.pynomalyDeployments, namespace: "default", name: "pynomaly", options: DeleteOptions())
+        try await waitUntil("the deployment is gone") { (try? await rig.cr()) == nil }
+        var replacement = original
+        replacement["status"] = nil
+        replacement[path: ["metadata"]] = ["name": "pynomaly", "namespace": "default"]
+        replacement[path: ["spec", "database", "host"]] = "other-db"
+        replacement[path: ["spec", "database", "name"]] = "otherdb"
+        try await rig.create(replacement)
+
+        let restore = try await waitForRestorePhase(rig, "fix", "Failed", timeout: 30)
+        let message = restore[path: ["status", "message"]]?.stringValue ?? ""
+        XCTAssertTrue(message.contains("deleted") || message.contains("created again"), message)
+        XCTAssertTrue(message.contains("nothing was restored"), message)
+        let restoreJob = try await rig.get(.jobs, "fix-restore")
+        XCTAssertNil(restoreJob, "pg_restore never ran against a database nobody backed up")
+        try await waitUntil("a Warning Event says the restore failed") { try await self.eventReasons(rig, of: "fix").contains("RestoreFailed") }
+        // The new deployment is not held by a restore bound to the old one.
+        try await rig.waitForCondition(ConditionType.ready, timeout: 30)
+        try await rig.stop()
+    }
+
     func createBackupSample(_ rig: OperatorRig) async throws {
         let documents = try OperatorRig.sample("pynomaly-backup.yaml")
         if let secret = documents.first(where: { $0["kind"]?.stringValue == "Secret" }) {
