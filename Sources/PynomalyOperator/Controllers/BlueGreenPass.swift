@@ -117,10 +117,13 @@ extension PynomalyDeploymentReconciler {
         }
         if decision.status.activeColor == nil, decision.status.step != BlueGreenStep.migrating.rawValue {
             try await closeRollingServiceBeforeFirstSwitch(ctx)
-        } else if decision.status.activeColor != nil, let live = caches.owned(.deployments, namespace: namespace, name: ctx.name),
-                  Self.isControlled(live, by: uid) {
+        } else if decision.status.activeColor != nil, !decision.actions.contains(.deleteRollingUpdateDeployment),
+                  let live = caches.owned(.deployments, namespace: namespace, name: ctx.name),
+                  Self.isControlled(live, by: uid),
+                  caches.owned(.services, namespace: namespace, name: ctx.name)?[path: ["spec", "selector", PynomalyLabels.colorKey]] != nil {
             // A RollingUpdate Deployment left from before blue-green (one that never completed, so it
-            // was not migrated): a colour serves now, and nothing selects its pods any more.
+            // was not migrated): the stable Service routes to a colour, so nothing selects its pods.
+            // While the Service is colourless, `NAME` may be what serves (a status one write behind).
             try await delete(.deployments, live: live, namespace: namespace, name: ctx.name)
         }
         // Level-based: the traffic objects follow the active colour on every pass. Before the first
