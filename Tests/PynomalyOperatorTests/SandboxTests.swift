@@ -35,6 +35,25 @@ import Testing
     }
 }
 
+extension SandboxTests {
+    /// Pods that take longer to start than the old fixed simulated deadline (0.3 s) roll out: the
+    /// deadline follows the Deployment's progressDeadlineSeconds and the simulated start time.
+    @Test func slowSimulatedPodStartsStillRollOut() async throws {
+        let binary = repositoryRoot.appendingPathComponent(".build/debug/pynomaly-sandbox")
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path),
+                     "\(binary.path) is not built: `make test` builds it with --build-tests")
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("sandbox-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: state) }
+        let run = try await SandboxRun.run(binary, ["--exit-after-setup", "--state-directory", state.path,
+                                                    "--simulated-pod-start-seconds", "0.5",
+                                                    "--metrics-bind-address", "127.0.0.1:0",
+                                                    "--health-probe-bind-address", "127.0.0.1:0"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("Ready: pynomaly PynomalyDeployment phase=Healthy ready=3/3"), "\(run.output)")
+        #expect(!run.output.contains("ProgressDeadlineExceeded"), "\(run.output)")
+    }
+}
+
 /// One run of a binary to its end, with its merged output; killed after `timeout` seconds.
 struct SandboxRun {
     var status: Int32
