@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import KubeCore
-import KubeTestServer
+@testable import KubeTestServer
 import Testing
 
 /// The simulated kube-controller-manager and kubelet (`server.simulation`), through the in-process handler.
@@ -252,6 +252,27 @@ import Testing
         let budget = SimulationSettings().podCreatesPerPass
         #expect(counter.counts.added - addedAtDeletion <= budget, "created after the deletion: \(counter.counts.added - addedAtDeletion)")
         counter.stop()
+    }
+
+    /// Passes run by hand (the loop is off): each creates at most its budget, and none once the
+    /// Deployment is deleted; its Pods are collected.
+    @Test func aPassCreatesAtMostItsBudgetAndNoneForADeletedDeployment() async throws {
+        var options = KubeTestServerOptions()
+        options.simulation.podCreatesPerPass = 10
+        let server = try await KubeTestServer.start(options)
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        let simulation = server.simulation
+        let core = try #require(simulation.core)
+        #expect(await c.post(Self.deployments, deployment("huge", replicas: 1000)).status == 201)
+        #expect(simulation.pass(core) != nil, "more to do: the next pass is due at once")
+        #expect(await podsOf(c, app: "huge").count == 10)
+        _ = simulation.pass(core)
+        #expect(await podsOf(c, app: "huge").count == 20)
+        #expect(await c.delete("\(Self.deployments)/huge").status == 200)
+        _ = simulation.pass(core)
+        #expect(await podsOf(c, app: "huge").count <= 20, "no Pods for a deleted Deployment")
+        #expect(await eventually(timeout: 30) { await podsOf(c, app: "huge").isEmpty }, "its Pods are collected")
     }
 
     /// Large Deployments are created a pass's budget at a time and still roll out.
