@@ -101,7 +101,8 @@ final class CacheWriteRaceTests: XCTestCase {
     func testRandomWriteAndWatchInterleavingsKeepTheInvariant() {
         var stored = 0, refused = 0
         for seed in UInt64(1)...300 {
-            let outcome = RaceModel.run(seed: seed, steps: 400, relists: true, tombstoneCapacity: seed % 3 == 0 ? 2 : 4096)
+            let outcome = RaceModel.run(seed: seed, steps: 400, relists: true, tombstoneCapacity: seed % 3 == 0 ? 2 : 4096,
+                                        selection: seed % 2 == 0)
             if let failure = outcome.failure { return XCTFail("seed \(seed): \(failure)") }
             stored += outcome.stored
             refused += outcome.refused
@@ -113,7 +114,8 @@ final class CacheWriteRaceTests: XCTestCase {
     /// Callers that give only a resourceVersion are safe as long as no re-list happens during a write.
     func testRandomInterleavingsWithoutABasisSequenceKeepTheInvariantWithoutRelists() {
         for seed in UInt64(1)...300 {
-            let outcome = RaceModel.run(seed: seed, steps: 400, relists: false, tombstoneCapacity: 4096, basisSequence: false)
+            let outcome = RaceModel.run(seed: seed, steps: 400, relists: false, tombstoneCapacity: 4096, basisSequence: false,
+                                        selection: seed % 2 == 0)
             if let failure = outcome.failure { return XCTFail("seed \(seed): \(failure)") }
         }
     }
@@ -123,12 +125,14 @@ final class CacheWriteRaceTests: XCTestCase {
 
 /// A model API server with two names, someone else changing and deleting objects, the operator
 /// writing (basis read, request committed, answer stored: three separate steps), a watch delivering
-/// the history in order with any lag, and re-lists. After every step the cache must hold, for each
+/// the history in order with any lag, and re-lists. With `selection`, the informer watches a label
+/// selector: someone else's changes may drop the label (the watch says DELETED) or add it back
+/// (ADDED); the operator's writes always set it. After every step the cache must hold, for each
 /// name, what the watch conveyed so far or a version committed after it, never anything older
 /// (in particular never an object whose deletion the watch delivered); after draining, exactly the
-/// server's objects.
+/// server's selected objects.
 private struct RaceModel {
-    struct Version: Equatable { var uid: String; var rv: Int }
+    struct Version: Equatable { var uid: String; var rv: Int; var selected = true }
     enum Event { case put(String, Version), delete(String, Version) }
     struct Write { var name: String; var basis: WriteBasis; var create: Bool; var answer: Version? = nil; var committed = false }
 
@@ -149,13 +153,17 @@ private struct RaceModel {
     var cache: CacheStoreState
     let relists: Bool
     let basisSequence: Bool
+    let selection: Bool
+    /// Names the watch stream considers inside the selection (what it last said about them).
+    var inSelection: Set<String> = []
     var stored = 0, refused = 0
 
     struct Outcome { var failure: String?; var stored: Int; var refused: Int }
 
-    static func run(seed: UInt64, steps: Int, relists: Bool, tombstoneCapacity: Int, basisSequence: Bool = true) -> Outcome {
+    static func run(seed: UInt64, steps: Int, relists: Bool, tombstoneCapacity: Int, basisSequence: Bool = true,
+                    selection: Bool = false) -> Outcome {
         var model = RaceModel(rng: SplitMix64(seed: seed), cache: CacheStoreState(tombstoneCapacity: tombstoneCapacity),
-                              relists: relists, basisSequence: basisSequence)
+                              relists: relists, basisSequence: basisSequence, selection: selection)
         for step in 0..<steps {
             model.step()
             if let failure = model.check() { return Outcome(failure: "step \(step): \(failure)", stored: model.stored, refused: model.refused) }
@@ -168,19 +176,21 @@ private struct RaceModel {
             if let failure = model.check() { return Outcome(failure: "draining: \(failure)", stored: model.stored, refused: model.refused) }
         }
         let cached = model.names.reduce(into: [String: Version]()) { $0[$1] = model.cached($1) }
-        if cached != model.server { return Outcome(failure: "after draining the cache holds \(cached), the server \(model.server)", stored: model.stored, refused: model.refused) }
+        if cached != model.server.filter({ $0.value.selected }) { return Outcome(failure: "after draining the cache holds \(cached), the server \(model.server)", stored: model.stored, refused: model.refused) }
         return Outcome(failure: nil, stored: model.stored, refused: model.refused)
     }
 
     func object(_ name: String, _ v: Version) -> JSONValue {
-        ["metadata": ["name": .string(name), "namespace": "ns", "uid": .string(v.uid), "resourceVersion": .string(String(v.rv))]]
+        var metadata: JSONValue = ["name": .string(name), "namespace": "ns", "uid": .string(v.uid), "resourceVersion": .string(String(v.rv))]
+        if v.selected { metadata["labels"] = ["selected": "yes"] }
+        return ["metadata": metadata]
     }
 
     func cached(_ name: String) -> Version? {
         guard let o = cache.object(ObjectKey(namespace: "ns", name: name)),
               let uid = o[path: ["metadata", "uid"]]?.stringValue,
               let rv = o[path: ["metadata", "resourceVersion"]]?.stringValue.flatMap({ Int($0) }) else { return nil }
-        return Version(uid: uid, rv: rv)
+        return Version(uid: uid, rv: rv, selected: o[path: ["metadata", "labels", "selected"]] != nil)
     }
 
     mutating func commit(_ name: String, _ version: Version?) {
@@ -202,8 +212,10 @@ private struct RaceModel {
     mutating func step() {
         let name = names[Int.random(in: 0..<names.count, using: &rng)]
         switch Int.random(in: 0..<100, using: &rng) {
-        case 0..<12:  // someone else creates or updates
-            commit(name, newVersion(of: name, create: false))
+        case 0..<12:  // someone else creates or updates, and may drop the label
+            var version = newVersion(of: name, create: false)
+            version.selected = !selection || Int.random(in: 0..<10, using: &rng) < 6
+            commit(name, version)
         case 12..<24:  // someone else (or the garbage collector) deletes
             commit(name, nil)
         case 24..<40:  // the operator reads its basis and decides to write
@@ -214,7 +226,7 @@ private struct RaceModel {
         case 40..<60 where !writes.isEmpty:
             advance(write: Int.random(in: 0..<writes.count, using: &rng))
         case 60..<64 where relists && pendingList == nil:  // a re-list is served...
-            pendingList = (server, history.count, revision)
+            pendingList = (server.filter { $0.value.selected }, history.count, revision)
         case 64..<70:  // ...and applied later
             if let list = pendingList { applyList(list) } else { deliver() }
         default:
@@ -244,13 +256,16 @@ private struct RaceModel {
         guard pendingList == nil, position < history.count else { return }
         let event = history[position]
         position += 1
+        // A watch with a label selector says ADDED/MODIFIED for objects in it, DELETED when one
+        // leaves it (or is deleted while in it), and nothing about objects outside it.
         switch event {
-        case .put(let name, let v):
+        case .put(let name, let v) where v.selected:
             _ = cache.apply(.upsert(object(name, v)))
             conveyed[name] = v
+            inSelection.insert(name)
             conveyedRevision = v.rv
-        case .delete(let name, let v):
-            _ = cache.apply(.delete(object(name, v)))
+        case .put(let name, let v), .delete(let name, let v):
+            if inSelection.remove(name) != nil { _ = cache.apply(.delete(object(name, v))) }
             conveyed[name] = nil
             conveyedRevision = v.rv
         }
@@ -260,6 +275,7 @@ private struct RaceModel {
         let (snapshot, at, rev) = list
         _ = cache.apply(.replaceAll(snapshot.sorted { $0.key < $1.key }.map { object($0.key, $0.value) }, resourceVersion: String(rev)))
         conveyed = snapshot
+        inSelection = Set(snapshot.keys)
         position = at
         conveyedRevision = rev
         pendingList = nil
