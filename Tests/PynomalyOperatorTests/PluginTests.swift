@@ -97,7 +97,7 @@ private let noon = Date(timeIntervalSince1970: 1_767_268_800)  // 2026-01-01T12:
         cr[path: ["status", "message"]] = "invalid spec: spec.replicas: must be at least 0"
         cr[path: ["status", "conditions"]] = [["type": "Stalled", "status": "True", "reason": "InvalidSpec", "observedGeneration": 4,
                                                "message": "spec.replicas: must be at least 0"]]
-        let expected = PluginError.invalidSpec(name: "pynomaly", message: "invalid spec: spec.replicas: must be at least 0")
+        let expected = PluginError.invalidSpec(name: "pynomaly", message: "spec.replicas: must be at least 0")
         #expect(throws: expected) { try PluginChecks.rollbackTarget(0, in: cr) }
         #expect(throws: expected) { try PluginChecks.requireValidSpec(cr) }
         #expect(expected.description.contains("invalid spec") && !expected.description.contains("not yet reconciled"))

@@ -59,7 +59,8 @@ public enum PluginChecks {
         guard let stalled, stalled["status"]?.stringValue == "True", stalled["reason"]?.stringValue == "InvalidSpec" else { return }
         if let observed = stalled["observedGeneration"]?.intValue ?? cr[path: ["status", "observedGeneration"]]?.intValue,
            let generation = cr[path: ["metadata", "generation"]]?.intValue, observed < generation { return }
-        let message = cr[path: ["status", "message"]]?.stringValue ?? stalled["message"]?.stringValue ?? "invalid spec"
+        // The condition names the fields; status.message says the same behind "invalid spec: ".
+        let message = stalled["message"]?.stringValue ?? cr[path: ["status", "message"]]?.stringValue ?? ""
         throw .invalidSpec(name: name(cr), message: message)
     }
 
