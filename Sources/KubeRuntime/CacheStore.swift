@@ -141,9 +141,13 @@ public struct CacheStoreState: Sendable {
             bury(key, object, resourceVersion: Self.resourceVersion(of: object))
             // The deletion of another uid says nothing about the object held: that one is a newer
             // incarnation a write put there, which its own watch events will settle.
-            if let held = self.object(key), let heldUID = Self.uid(of: held), let goneUID = Self.uid(of: object),
-               heldUID != goneUID { return [] }
-            guard let old = remove(key) else { return [] }
+            guard let old = self.object(key) else {
+                stored[key] = nil
+                return []
+            }
+            if let heldUID = Self.uid(of: old), let goneUID = Self.uid(of: object), heldUID != goneUID { return [] }
+            stored[key] = nil
+            unindex(key, old)
             // Report the final state the server sent, falling back to what the cache held.
             return [.deleted(object.objectValue?["metadata"] == nil ? old : object)]
         case .replaceAll(let items, let rv):
