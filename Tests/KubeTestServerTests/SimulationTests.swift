@@ -177,7 +177,7 @@ import Testing
         #expect(await podsOf(c, app: "scaled").count == 1)
     }
 
-    /// Pods that start slower than the old fixed deadline (0.3 s) still roll out: the simulated
+    /// Pods that take 0.5 s to start roll out without ProgressDeadlineExceeded: the simulated
     /// deadline follows the Deployment's progressDeadlineSeconds and never undercuts a normal start.
     @Test func slowPodStartsDoNotExceedTheProgressDeadline() async throws {
         var options = KubeTestServerOptions()

@@ -36,7 +36,7 @@ import Testing
 }
 
 extension SandboxTests {
-    /// Pods that take longer to start than the old fixed simulated deadline (0.3 s) roll out: the
+    /// Pods that take 0.5 s to start roll out without ProgressDeadlineExceeded: the simulated
     /// deadline follows the Deployment's progressDeadlineSeconds and the simulated start time.
     @Test func slowSimulatedPodStartsStillRollOut() async throws {
         let binary = repositoryRoot.appendingPathComponent(".build/debug/pynomaly-sandbox")

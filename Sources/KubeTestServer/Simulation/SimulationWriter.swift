@@ -10,8 +10,8 @@ final class SimulationWriter {
     let simulator: ControllerSimulator
     private(set) var failed = false
     /// A write may have left dependents without an owner: the pass wakes the garbage collector
-    /// once at its end (a collector pass scans every object; once per write made large
-    /// Deployments cost writes × objects).
+    /// once at its end (a collector pass scans every object; once per write would cost large
+    /// Deployments writes × objects).
     private(set) var collectGarbage = false
     private var infos: [String: ResourceInfo] = [:]
 
