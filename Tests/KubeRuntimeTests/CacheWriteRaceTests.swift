@@ -1,4 +1,5 @@
 import KubeCore
+import KubeTestServer
 import XCTest
 
 @testable import KubeRuntime
@@ -292,5 +293,35 @@ private struct RaceModel {
             }
         }
         return nil
+    }
+}
+
+/// The same race through a real watch: the create's answer is handled only after the informer saw
+/// the object's ADDED and DELETED.
+final class InformerWriteRaceServerTests: XCTestCase {
+    func testALateCreateAnswerDoesNotResurrectADeletedObject() async throws {
+        let server = try await KubeTestServer.start()
+        let client = KubeAPIClient(transport: server.transport)
+        let informer = Informer(client: client, resource: .configMaps,
+                                options: InformerOptions(namespace: "default", transform: .fullWhenLabelled(labelKey: "owner", labelValue: "us"),
+                                                         watcher: fastWatcher))
+        let run = Task { await informer.run() }
+        defer { run.cancel() }
+        let synced = await informer.waitForSync()
+        XCTAssertTrue(synced)
+
+        let basis = informer.writeBasis(namespace: "default", name: "l0")
+        var body = configMap("l0", namespace: "default", labels: ["owner": "us"])
+        body[path: ["metadata", "resourceVersion"]] = nil
+        body[path: ["metadata", "uid"]] = nil
+        let answer = try await client.create(.configMaps, namespace: "default", object: body)
+        try await waitUntil("the watch delivered the ADDED") { informer.store.get(namespace: "default", name: "l0") != nil }
+        _ = try await client.delete(.configMaps, namespace: "default", name: "l0")
+        try await waitUntil("the watch delivered the DELETED") { informer.store.get(namespace: "default", name: "l0") == nil }
+
+        XCTAssertFalse(informer.storeWritten(answer, basedOn: nil))
+        XCTAssertFalse(informer.storeWritten(answer, basis: basis))
+        XCTAssertNil(informer.store.get(namespace: "default", name: "l0"), "a deleted object stays deleted")
+        try await server.stop()
     }
 }
