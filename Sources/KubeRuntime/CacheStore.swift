@@ -320,6 +320,12 @@ public final class CacheStore: Sendable {
         state.withLock { $0.writeBasis(key) }
     }
 
+    /// A basis for a write based on an object read earlier (its `resourceVersion`, nil when it was
+    /// absent), at the cache's current point; read it just before sending the request.
+    public func writeBasis(basedOn resourceVersion: String?) -> WriteBasis {
+        WriteBasis(resourceVersion: resourceVersion, sequence: state.withLock { $0.sequence })
+    }
+
     public func get(namespace: String?, name: String) -> JSONValue? { get(ObjectKey(namespace: namespace, name: name)) }
 
     /// Every object, in key order; optionally only one namespace.

@@ -133,9 +133,16 @@ public final class Informer: Sendable {
         storeWritten(answer, basis: WriteBasis(resourceVersion: resourceVersion))
     }
 
-    /// What a write of `namespace/name` is based on; read it just before sending the request.
+    /// What a write of `namespace/name` is based on (the cached object); read it just before
+    /// sending the request.
     public func writeBasis(namespace: String?, name: String) -> WriteBasis {
         store.writeBasis(ObjectKey(namespace: namespace, name: name))
+    }
+
+    /// A basis for a write of an object read earlier (e.g. the primary object at the start of a
+    /// pass): its `resourceVersion`, at the cache's current point. Read it just before the request.
+    public func writeBasis(basedOn resourceVersion: String?) -> WriteBasis {
+        store.writeBasis(basedOn: resourceVersion)
     }
 
     private func belongs(_ object: JSONValue) -> Bool {

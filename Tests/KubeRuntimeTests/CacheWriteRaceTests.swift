@@ -95,6 +95,12 @@ final class CacheWriteRaceTests: XCTestCase {
         XCTAssertFalse(informer.storeWritten(ingress(uid: "u7", rv: 7), basis: basis))
         XCTAssertTrue(informer.storeWritten(ingress(uid: "u8", rv: 10), basis: informer.writeBasis(namespace: "ns", name: "l0")))
         XCTAssertEqual(informer.store.count, 1)
+        // A status write based on the object read at the start of a pass.
+        let statusBasis = informer.writeBasis(basedOn: "10")
+        XCTAssertEqual(statusBasis.resourceVersion, "10")
+        informer.store.apply(.replaceAll([ingress(uid: "u8", rv: 10)], resourceVersion: "11"))
+        XCTAssertFalse(informer.storeWritten(ingress(uid: "u8", rv: 12), basis: statusBasis), "a re-list came in between")
+        XCTAssertTrue(informer.storeWritten(ingress(uid: "u8", rv: 12), basis: informer.writeBasis(basedOn: "10")))
     }
 
     // MARK: - Randomized interleavings
