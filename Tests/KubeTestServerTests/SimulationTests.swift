@@ -275,6 +275,29 @@ import Testing
         #expect(await eventually(timeout: 30) { await podsOf(c, app: "huge").isEmpty }, "its Pods are collected")
     }
 
+    @Test func thePassBudgetIsSharedSoAHugeDeploymentStarvesNoOther() {
+        #expect(ControllerSimulator.allot([1000, 3, 0, 20], budget: 60) == [37, 3, 0, 20])
+        #expect(ControllerSimulator.allot([1000, 3], budget: 500) == [497, 3])
+        #expect(ControllerSimulator.allot(Array(repeating: 3, count: 1000), budget: 500).reduce(0, +) == 500)
+        #expect(ControllerSimulator.allot([0, 0], budget: 10) == [0, 0])
+        #expect(ControllerSimulator.allot([5], budget: 0) == [1], "every pass makes progress")
+    }
+
+    @Test func aSmallDeploymentGetsItsPodsBesideAHugeOne() async throws {
+        var options = KubeTestServerOptions()
+        options.simulation.podCreatesPerPass = 10
+        let server = try await KubeTestServer.start(options)
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        let simulation = server.simulation
+        let core = try #require(simulation.core)
+        #expect(await c.post(Self.deployments, deployment("a-huge", replicas: 1000)).status == 201)
+        #expect(await c.post(Self.deployments, deployment("b-small", replicas: 2)).status == 201)
+        _ = simulation.pass(core)
+        #expect(await podsOf(c, app: "b-small").count == 2)
+        #expect(await podsOf(c, app: "a-huge").count == 8)
+    }
+
     /// Large Deployments are created a pass's budget at a time and still roll out.
     @Test func podCreationIsBoundedPerPass() async throws {
         var options = KubeTestServerOptions()

@@ -20,11 +20,18 @@ extension ControllerSimulator {
             }
         }
         let settings = memory.withLock { $0.settings }
-        var createBudget = max(1, settings.podCreatesPerPass)
+        let hashes = deployments.map { SimConditions.safeHash(($0[path: ["spec", "template"]] ?? [:]).serializedString()) }
+        let missing = zip(deployments, hashes).map { d, hash -> Int in
+            guard d[path: ["spec", "paused"]]?.boolValue != true else { return 0 }
+            let key = "\(d[path: ["metadata", "namespace"]]?.stringValue ?? "")/\(d[path: ["metadata", "uid"]]?.stringValue ?? "")"
+            let current = (podsByOwner[key] ?? []).filter { Self.hash(of: $0) == hash }.count
+            return max(0, Int(d[path: ["spec", "replicas"]]?.intValue ?? 1) - current)
+        }
+        let allotted = Self.allot(missing, budget: settings.podCreatesPerPass)
         let nowText = Time.format(now)
         var next: Date?
         var live: Set<String> = []
-        for d in deployments {
+        for (index, d) in deployments.enumerated() {
             let uid = d[path: ["metadata", "uid"]]?.stringValue ?? ""
             let ns = d[path: ["metadata", "namespace"]]?.stringValue ?? ""
             let name = d[path: ["metadata", "name"]]?.stringValue ?? ""
@@ -32,8 +39,7 @@ extension ControllerSimulator {
             let replicas = d[path: ["spec", "replicas"]]?.intValue ?? 1
             let paused = d[path: ["spec", "paused"]]?.boolValue == true
             let deadline = settings.progressDeadline(for: d)
-            let template = d[path: ["spec", "template"]] ?? [:]
-            let hash = SimConditions.safeHash(template.serializedString())
+            let hash = hashes[index]
             let rsName = "\(name)-\(hash)"
             let rolloutKey = "\(uid)/\(hash)/\(generation)"
             live.insert(rolloutKey)
@@ -48,11 +54,9 @@ extension ControllerSimulator {
             if !paused {
                 let current = owned.filter { Self.hash(of: $0) == hash }.sorted(by: Self.byName)
                 if current.count < replicas {
-                    let missing = Int(replicas) - current.count
-                    let count = min(missing, createBudget)
-                    createBudget -= count
+                    let count = allotted[index]
                     // The rest in the next pass, which starts at once.
-                    if count < missing { next = now }
+                    if count < missing[index] { next = now }
                     var fresh = newPods(for: d, hash: hash, count: count, existing: owned)[...]
                     while !fresh.isEmpty {
                         // The Deployment may be deleted meanwhile: no Pods for an owner that is gone.
@@ -128,6 +132,27 @@ extension ControllerSimulator {
 
     /// Pods created between two checks that their Deployment still exists.
     static let podCreateChunk = 50
+
+    /// How many of its `missing` Pods each Deployment creates in a pass of `budget`: first an equal
+    /// share for every Deployment that needs Pods, then what is left in order, so one huge
+    /// Deployment cannot keep the others waiting.
+    static func allot(_ missing: [Int], budget: Int) -> [Int] {
+        var left = max(1, budget)
+        let needing = missing.filter { $0 > 0 }.count
+        guard needing > 0 else { return missing.map { _ in 0 } }
+        let share = max(1, left / needing)
+        var allotted = missing.map { _ in 0 }
+        for (i, m) in missing.enumerated() where left > 0 {
+            allotted[i] = min(m, share, left)
+            left -= allotted[i]
+        }
+        for (i, m) in missing.enumerated() where left > 0 {
+            let more = min(m - allotted[i], left)
+            allotted[i] += more
+            left -= more
+        }
+        return allotted
+    }
 
     /// Whether `object` (read just now) exists as the incarnation `uid` and is not being deleted.
     static func isLive(_ object: JSONValue?, uid: String) -> Bool {
