@@ -11,8 +11,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends libcurl4-openssl-dev libyaml-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# Dependencies first, so a source change does not fetch them again.
-COPY Package.swift Package.resolved ./
+# Dependencies first, so a source change does not fetch them again. Package.resolved is not
+# committed, so the versions are resolved here, from the ranges in Package.swift.
+COPY Package.swift ./
 RUN swift package resolve
 COPY Sources ./Sources
 COPY crds ./crds

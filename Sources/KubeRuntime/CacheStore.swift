@@ -47,8 +47,31 @@ public struct CacheIndex: Sendable {
     }
 }
 
+/// What a write was based on, taken from the cache just before the request: the resourceVersion of
+/// the cached object (nil: absent) and how many watch operations the cache had applied then. The
+/// answer of the write is stored only if nothing since then could make it stale (see
+/// `CacheStoreState.storeWritten`).
+public struct WriteBasis: Sendable, Hashable {
+    public var resourceVersion: String?
+    /// Watch operations applied when the basis was read; nil when unknown (only `resourceVersion`
+    /// was given), which skips the re-list and forgotten-deletion checks.
+    public var sequence: UInt64?
+
+    public init(resourceVersion: String?, sequence: UInt64? = nil) {
+        self.resourceVersion = resourceVersion
+        self.sequence = sequence
+    }
+}
+
 /// The pure part of the cache: objects by key plus secondary indexes. Applying a watcher's
 /// operation returns the changes it made, so handlers see exactly what the cache saw.
+///
+/// Watch operations are authoritative and always applied. A write's answer (read-your-writes) may
+/// only fill the gap until the watch delivers it, so it is refused whenever the watch may already
+/// be past it: the cache must never hold an object after the watch reported its deletion. For that
+/// the cache remembers recent deletions as tombstones (key + uid → the deletion's
+/// resourceVersion): a uid, once deleted, never comes back, so for one uid the watch's order is
+/// enough and no resourceVersions are compared (they are opaque apart from "same or not").
 ///
 /// Objects are held as their compact JSON text (keys sorted) and parsed again when read: a parsed
 /// `JSONValue` tree of a Deployment takes several times the memory of its text, and a cache holds
@@ -59,10 +82,32 @@ public struct CacheStoreState: Sendable {
     private let indexes: [CacheIndex]
     /// index name → index value → keys.
     private var indexed: [String: [String: Set<ObjectKey>]] = [:]
+    /// Watch operations applied so far; a `WriteBasis` records it.
+    public private(set) var sequence: UInt64 = 0
+    /// The sequence of the last re-list.
+    private var lastReplaceAll: UInt64 = 0
+    /// Objects the watch reported gone (deleted, or out of the selection) and has not reported since.
+    private var tombstones: [Tombstone: (resourceVersion: String?, sequence: UInt64)] = [:]
+    /// Tombstones in the order they were made (a ring once full), to forget the oldest for room.
+    private var tombstoneRing: [(tombstone: Tombstone, sequence: UInt64)] = []
+    private var tombstoneNext = 0
+    private let tombstoneCapacity: Int
+    /// The sequence of the newest tombstone forgotten for room: a write based on an earlier point
+    /// cannot be checked against it any more and is refused.
+    private var forgottenThrough: UInt64 = 0
 
-    public init(indexes: [CacheIndex] = []) {
+    struct Tombstone: Hashable {
+        var key: ObjectKey
+        var uid: String
+    }
+
+    /// `tombstoneCapacity`: deletions remembered (~200 bytes each, only once they happen). They
+    /// need to cover the deletions during one write request; a write that overlapped more is
+    /// refused rather than risked.
+    public init(indexes: [CacheIndex] = [], tombstoneCapacity: Int = 1024) {
         self.indexes = indexes
         for index in indexes { indexed[index.name] = [:] }
+        self.tombstoneCapacity = max(1, tombstoneCapacity)
     }
 
     /// The object under `key`, parsed from what the cache holds.
@@ -85,31 +130,84 @@ public struct CacheStoreState: Sendable {
     static func parse(_ text: [UInt8]) -> JSONValue? { try? JSONValue(parsingText: text) }
 
     public mutating func apply(_ operation: CacheOperation) -> [ObjectChange] {
+        sequence += 1
         switch operation {
         case .upsert(let object):
             guard let key = ObjectKey(object: object) else { return [] }
+            forgetTombstone(key, object)
             return [put(key, object, text: Self.text(of: object))]
         case .delete(let object):
             guard let key = ObjectKey(object: object) else { return [] }
-            guard let old = remove(key) else { return [] }
+            bury(key, object, resourceVersion: Self.resourceVersion(of: object))
+            // The deletion of another uid says nothing about the object held: that one is a newer
+            // incarnation a write put there, which its own watch events will settle.
+            guard let old = self.object(key) else {
+                stored[key] = nil
+                return []
+            }
+            if let heldUID = Self.uid(of: old), let goneUID = Self.uid(of: object), heldUID != goneUID { return [] }
+            stored[key] = nil
+            unindex(key, old)
             // Report the final state the server sent, falling back to what the cache held.
             return [.deleted(object.objectValue?["metadata"] == nil ? old : object)]
         case .replaceAll(let items, let rv):
             resourceVersion = rv
+            lastReplaceAll = sequence
             var changes: [ObjectChange] = []
             var seen = Set<ObjectKey>()
             for object in items {
                 guard let key = ObjectKey(object: object) else { continue }
                 seen.insert(key)
+                forgetTombstone(key, object)
                 let text = Self.text(of: object)
                 if stored[key] == text { continue }
                 changes.append(put(key, object, text: text))
             }
             for key in stored.keys.sorted() where !seen.contains(key) {
-                if let old = remove(key) { changes.append(.deleted(old)) }
+                if let old = remove(key) {
+                    bury(key, old, resourceVersion: rv)
+                    changes.append(.deleted(old))
+                }
             }
             return changes
         }
+    }
+
+    static func uid(of object: JSONValue) -> String? {
+        object[path: ["metadata", "uid"]]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    static func resourceVersion(of object: JSONValue) -> String? {
+        object[path: ["metadata", "resourceVersion"]]?.stringValue
+    }
+
+    /// Where the watch reported `uid` under `key` gone, while remembered.
+    func tombstone(_ key: ObjectKey, uid: String) -> (resourceVersion: String?, sequence: UInt64)? {
+        tombstones[Tombstone(key: key, uid: uid)]
+    }
+
+    private mutating func bury(_ key: ObjectKey, _ object: JSONValue, resourceVersion: String?) {
+        guard let uid = Self.uid(of: object) else { return }
+        let tombstone = Tombstone(key: key, uid: uid)
+        tombstones[tombstone] = (resourceVersion, sequence)
+        if tombstoneRing.count < tombstoneCapacity {
+            tombstoneRing.append((tombstone, sequence))
+            return
+        }
+        let evicted = tombstoneRing[tombstoneNext]
+        // Only if it still stands (not cleared by the object's return, nor made again since).
+        if tombstones[evicted.tombstone]?.sequence == evicted.sequence {
+            tombstones[evicted.tombstone] = nil
+            forgottenThrough = max(forgottenThrough, evicted.sequence)
+        }
+        tombstoneRing[tombstoneNext] = (tombstone, sequence)
+        tombstoneNext = (tombstoneNext + 1) % tombstoneCapacity
+    }
+
+    /// The watch reported the object again (back in the selection): its tombstone no longer holds.
+    private mutating func forgetTombstone(_ key: ObjectKey, _ object: JSONValue) {
+        guard !tombstones.isEmpty, let uid = Self.uid(of: object) else { return }
+        tombstones[Tombstone(key: key, uid: uid)] = nil
     }
 
     private mutating func put(_ key: ObjectKey, _ new: JSONValue, text: [UInt8]) -> ObjectChange {
@@ -142,16 +240,39 @@ public struct CacheStoreState: Sendable {
         }
     }
 
-    /// Read-your-writes: puts `object` in place only while the cache still holds what the write was
-    /// based on (the object at `basedOn`, or nothing when `basedOn` is nil), so it never replaces
-    /// anything newer the watch already delivered. Returns whether it was stored; reports no change.
-    public mutating func storeWritten(_ object: JSONValue, basedOn resourceVersion: String?) -> Bool {
+    /// What a write of `key` is based on, read just before the request.
+    public func writeBasis(_ key: ObjectKey) -> WriteBasis {
+        WriteBasis(resourceVersion: object(key).flatMap(Self.resourceVersion(of:)), sequence: sequence)
+    }
+
+    /// Read-your-writes: puts the answer of a write in place only when the watch cannot be past it.
+    /// Refused when
+    /// - the watch reported this uid gone (a tombstone): nothing can follow a deletion, so the answer
+    ///   is older (and an object that only left the selection comes back by its watch event);
+    /// - the cache no longer holds what the write was based on (the object at
+    ///   `basis.resourceVersion`, or nothing when nil): the watch delivered something newer;
+    /// - the cache holds another uid under the key: another incarnation, the watch decides;
+    /// - with a known `basis.sequence`: a re-list happened since (it may have dropped this object
+    ///   without a tombstone, if the cache never saw it), or a tombstone made since was forgotten.
+    /// Refusing is always safe (the watch event follows); storing is not. Reports no change.
+    public mutating func storeWritten(_ object: JSONValue, basis: WriteBasis) -> Bool {
         guard let key = ObjectKey(object: object) else { return false }
+        let uid = Self.uid(of: object)
+        if let uid, tombstones[Tombstone(key: key, uid: uid)] != nil { return false }
         let current = self.object(key)
-        guard current?[path: ["metadata", "resourceVersion"]]?.stringValue == resourceVersion else { return false }
-        if current != nil && resourceVersion == nil { return false }
+        guard current.flatMap(Self.resourceVersion(of:)) == basis.resourceVersion else { return false }
+        if let current {
+            guard basis.resourceVersion != nil else { return false }
+            if let heldUID = Self.uid(of: current), heldUID != uid { return false }
+        }
+        if let since = basis.sequence, lastReplaceAll > since || forgottenThrough > since { return false }
         _ = put(key, object, text: Self.text(of: object))
         return true
+    }
+
+    /// `storeWritten(_:basis:)` with only the resourceVersion read before the write.
+    public mutating func storeWritten(_ object: JSONValue, basedOn resourceVersion: String?) -> Bool {
+        storeWritten(object, basis: WriteBasis(resourceVersion: resourceVersion))
     }
 
     /// Keys whose index `name` has `value`; empty when the index does not exist.
@@ -186,6 +307,23 @@ public final class CacheStore: Sendable {
     @discardableResult
     public func storeWritten(_ object: JSONValue, basedOn resourceVersion: String?) -> Bool {
         state.withLock { $0.storeWritten(object, basedOn: resourceVersion) }
+    }
+
+    /// See `CacheStoreState.storeWritten`.
+    @discardableResult
+    public func storeWritten(_ object: JSONValue, basis: WriteBasis) -> Bool {
+        state.withLock { $0.storeWritten(object, basis: basis) }
+    }
+
+    /// What a write of `key` is based on; read it just before sending the request.
+    public func writeBasis(_ key: ObjectKey) -> WriteBasis {
+        state.withLock { $0.writeBasis(key) }
+    }
+
+    /// A basis for a write based on an object read earlier (its `resourceVersion`, nil when it was
+    /// absent), at the cache's current point; read it just before sending the request.
+    public func writeBasis(basedOn resourceVersion: String?) -> WriteBasis {
+        WriteBasis(resourceVersion: resourceVersion, sequence: state.withLock { $0.sequence })
     }
 
     public func get(namespace: String?, name: String) -> JSONValue? { get(ObjectKey(namespace: namespace, name: name)) }

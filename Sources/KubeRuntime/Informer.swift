@@ -112,14 +112,37 @@ public final class Informer: Sendable {
     /// Read-your-writes: the answer of this process's own write goes into the cache at once, so a
     /// pass that starts before the watch event arrives reads what was written instead of the object
     /// one write behind (which cost a 409 or a second GET). Stored only when it belongs in this
-    /// informer (namespace, label selector; never with a field selector) and the cache still holds
-    /// the version the write was based on (`basedOn`, nil = the object was absent). Handlers are not
-    /// told; the watch event that follows tells them as usual.
+    /// informer (namespace, label selector; never with a field selector) and the watch cannot be
+    /// past it (`CacheStoreState.storeWritten`: the cache still holds what the write was based on,
+    /// and the watch has not reported this uid deleted). Handlers are not told; the watch event that
+    /// follows tells them as usual.
+    ///
+    /// `basis` comes from `writeBasis(namespace:name:)`, read just before the request; it also
+    /// refuses answers that a re-list during the request may have made stale.
     @discardableResult
-    public func storeWritten(_ answer: JSONValue, basedOn resourceVersion: String?) -> Bool {
+    public func storeWritten(_ answer: JSONValue, basis: WriteBasis) -> Bool {
         guard options.fieldSelector == nil, belongs(answer) else { return false }
         guard case .upsert(let object) = CacheOperation.upsert(answer).transformed(options.transform).withTypeMeta(of: resource) else { return false }
-        return store.storeWritten(object, basedOn: resourceVersion)
+        return store.storeWritten(object, basis: basis)
+    }
+
+    /// `storeWritten(_:basis:)` knowing only the resourceVersion read before the write (nil = the
+    /// object was absent). Prefer a `WriteBasis`: without it a re-list during the request goes unseen.
+    @discardableResult
+    public func storeWritten(_ answer: JSONValue, basedOn resourceVersion: String?) -> Bool {
+        storeWritten(answer, basis: WriteBasis(resourceVersion: resourceVersion))
+    }
+
+    /// What a write of `namespace/name` is based on (the cached object); read it just before
+    /// sending the request.
+    public func writeBasis(namespace: String?, name: String) -> WriteBasis {
+        store.writeBasis(ObjectKey(namespace: namespace, name: name))
+    }
+
+    /// A basis for a write of an object read earlier (e.g. the primary object at the start of a
+    /// pass): its `resourceVersion`, at the cache's current point. Read it just before the request.
+    public func writeBasis(basedOn resourceVersion: String?) -> WriteBasis {
+        store.writeBasis(basedOn: resourceVersion)
     }
 
     private func belongs(_ object: JSONValue) -> Bool {

@@ -33,13 +33,29 @@ struct ConnectionOptions: ParsableArguments {
     /// A client and the namespace to act in; a configuration problem exits 1 with its message.
     func connect() throws -> Connection {
         do {
-            let configuration = try ConfigurationResolver.resolve(kubeconfigPath: kubeconfig, context: context)
-            let client = try makeKubeClient(configuration: configuration)
+            let configuration = Self.interactive(try ConfigurationResolver.resolve(kubeconfigPath: kubeconfig, context: context))
+            let client = try makeKubeClient(configuration: configuration, retryPolicy: Self.retryPolicy)
             return Connection(client: client, namespace: namespace ?? configuration.namespace)
         } catch {
             throw fail("\(error)")
         }
     }
+
+    /// A person is waiting: a server that cannot be reached fails within seconds, as with kubectl,
+    /// instead of after the operator's minute of retries (it outlives API server restarts; this
+    /// command can simply be run again).
+    static func interactive(_ configuration: ClientConfiguration) -> ClientConfiguration {
+        var c = configuration
+        c.connectTimeout = min(c.connectTimeout, connectTimeoutSeconds)
+        c.timeout = c.timeout > 0 ? min(c.timeout, requestTimeoutSeconds) : requestTimeoutSeconds
+        return c
+    }
+
+    static let connectTimeoutSeconds = 5.0
+    static let requestTimeoutSeconds = 30.0
+    /// One quick retry for a blip; at a closed port this fails in well under a second, at an
+    /// unreachable address after two connect timeouts.
+    static let retryPolicy = RetryPolicy(maxAttempts: 2, maxTotalDelay: 1, initialBackoff: 0.2, maxBackoff: 1)
 }
 
 /// An API client and the namespace the command acts in.
@@ -70,10 +86,14 @@ struct Connection: Sendable {
         }
     }
 
-    /// Reads the deployment (so a missing one is named), then files `request` with a fresh token.
+    /// Reads the deployment (so a missing one is named), checks that the operator will act on a
+    /// request now (a valid spec, and what `check` asks), then files `request` with a fresh token.
     func file(_ request: PluginRequest, on name: String, check: (JSONValue) throws(PluginError) -> Void = { _ in }) async throws {
         let cr = try await deployment(name)
-        do { try check(cr) } catch { throw fail(error.description) }
+        do {
+            try PluginChecks.requireValidSpec(cr)
+            try check(cr)
+        } catch { throw fail(error.description) }
         let token = PluginToken.now()
         try await mergePatch(name, PluginPatch.request(request, token: token))
         print("pynomalydeployment/\(name) \(request.rawValue) requested (\(request.annotationKey)=\(token))")
@@ -115,14 +135,17 @@ struct RollbackCommand: AsyncParsableCommand {
         commandName: "rollback", abstract: "Requests a rollback to a revision from the history (default: the previous one).")
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Name of the PynomalyDeployment.") var name: String
-    @Option(help: "Revision to roll back to, as listed by `history`; 0 is the previous revision.")
-    var toRevision: Int64 = 0
+    // Unconditional: "-1" is the value (refused with the rule), not an unknown flag.
+    @Option(parsing: .unconditional, help: "Revision to roll back to, as listed by `history`; 0 is the previous revision.")
+    var toRevision = "0"
 
     func run() async throws {
+        let revision: Int64
+        do { revision = try PluginChecks.revision(parsing: toRevision) } catch { throw fail(error.description) }
         let conn = try connection.connect()
         let cr = try await conn.deployment(name)
         let target: Int64
-        do { target = try PluginChecks.rollbackTarget(toRevision, in: cr) } catch { throw fail(error.description) }
+        do { target = try PluginChecks.rollbackTarget(revision, in: cr) } catch { throw fail(error.description) }
         let token = PluginToken.now()
         try await conn.mergePatch(name, PluginPatch.rollback(toRevision: target, token: token))
         let what = target == 0 ? "the previous revision" : "revision \(target)"
@@ -169,7 +192,11 @@ struct BackupCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Name of the PynomalyDeployment.") var name: String
 
-    func run() async throws { try await connection.connect().file(.backup, on: name) }
+    func run() async throws {
+        try await connection.connect().file(.backup, on: name) { cr throws(PluginError) in
+            try PluginChecks.requireBackups(cr, command: "backup")
+        }
+    }
 }
 
 struct PauseCommand: AsyncParsableCommand {
@@ -205,7 +232,8 @@ struct RestoreCommand: AsyncParsableCommand {
         abstract: "Creates a PynomalyRestore: stops the app, takes an emergency backup, restores the database, scales back.")
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Name of the PynomalyDeployment whose database is restored.") var name: String
-    @Option(name: .customLong("from"), help: ArgumentHelp("Backup file to restore (a file name in the backup volume).", valueName: "file"))
+    @Option(name: .customLong("from"), parsing: .unconditional,
+            help: ArgumentHelp("Backup file to restore (a file name in the backup volume).", valueName: "file"))
     var from: String?
     @Flag(help: "Restore the newest backup file.") var latest = false
     @Flag(help: "Skip the emergency backup taken before restoring.") var noEmergencyBackup = false
@@ -219,7 +247,11 @@ struct RestoreCommand: AsyncParsableCommand {
             request = try PluginRestoreRequest(deploymentName: name, namespace: conn.namespace, from: from, latest: latest,
                                                emergencyBackup: !noEmergencyBackup, name: restoreName)
         } catch { throw fail(error.description) }
-        _ = try await conn.deployment(name)
+        let cr = try await conn.deployment(name)
+        do {
+            try PluginChecks.requireValidSpec(cr)
+            try PluginChecks.requireBackups(cr, command: "restore")
+        } catch { throw fail(error.description) }
         let created: JSONValue
         do {
             created = try await conn.client.create(.pynomalyRestores, namespace: conn.namespace, object: request.object,

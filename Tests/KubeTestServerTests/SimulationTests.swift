@@ -1,6 +1,7 @@
 import Foundation
+import Synchronization
 import KubeCore
-import KubeTestServer
+@testable import KubeTestServer
 import Testing
 
 /// The simulated kube-controller-manager and kubelet (`server.simulation`), through the in-process handler.
@@ -176,6 +177,145 @@ import Testing
         #expect(await podsOf(c, app: "scaled").count == 1)
     }
 
+    /// Pods that take 0.5 s to start roll out without ProgressDeadlineExceeded: the simulated
+    /// deadline follows the Deployment's progressDeadlineSeconds and never undercuts a normal start.
+    @Test func slowPodStartsDoNotExceedTheProgressDeadline() async throws {
+        var options = KubeTestServerOptions()
+        options.simulation = .on
+        options.simulation.podStartDelay = 0.5
+        let server = try await KubeTestServer.start(options)
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        let watch = await c.watch("\(Self.deployments)?watch=true")
+        #expect(await c.post(Self.deployments, deployment("slow", replicas: 2)).status == 201)
+        let done = await eventually(timeout: 30) {
+            condition(await c.get("\(Self.deployments)/slow").json, "Progressing")?["reason"] == "NewReplicaSetAvailable"
+        }
+        #expect(done)
+        let events = try await readLines(watch, count: .max, timeout: 1)
+        let reasons = events.compactMap { condition($0["object"] ?? [:], "Progressing")?["reason"]?.stringValue }
+        #expect(!reasons.contains("ProgressDeadlineExceeded"), "\(reasons)")
+    }
+
+    @Test func theSimulatedDeadlineIsDerivedFromTheDeployment() {
+        func near(_ a: Double, _ b: Double) -> Bool { abs(a - b) < 1e-9 }
+        var settings = SimulationSettings.on
+        var d = deployment("d")
+        #expect(near(settings.progressDeadline(for: d), 0.35), "default: 600 s scaled, at least three 0.05 s starts + 0.2 s")
+        d[path: ["spec", "progressDeadlineSeconds"]] = 2400
+        #expect(near(settings.progressDeadline(for: d), 1.2))
+        settings.podStartDelay = 2
+        #expect(near(settings.progressDeadline(for: d), 6.2), "never shorter than a normal rollout of slow Pods")
+        settings.progressDeadline = 0.4
+        #expect(settings.progressDeadline(for: d) == 0.4, "a fixed deadline wins")
+    }
+
+    /// Each Deployment's own progressDeadlineSeconds applies: of two failing rollouts, the one with
+    /// the long deadline (created first) still progresses when the short one has exceeded its own.
+    @Test func eachDeploymentsProgressDeadlineSecondsIsHonoured() async throws {
+        var options = KubeTestServerOptions()
+        options.simulation = .on
+        options.simulation.progressDeadlineScale = 1   // one simulated second per second
+        let server = try await KubeTestServer.start(options)
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        server.simulation.failImage("nginx:broken")
+        for (name, seconds) in [("long", 3600), ("short", 1)] {
+            var d = deployment(name)
+            d[path: ["spec", "progressDeadlineSeconds"]] = .int(Int64(seconds))
+            d[path: ["spec", "template", "spec", "containers"]] = [["name": "web", "image": "nginx:broken"]]
+            #expect(await c.post(Self.deployments, d).status == 201)
+        }
+        let exceeded = await eventually(timeout: 30) {
+            condition(await c.get("\(Self.deployments)/short").json, "Progressing")?["reason"] == "ProgressDeadlineExceeded"
+        }
+        #expect(exceeded)
+        #expect(condition(await c.get("\(Self.deployments)/long").json, "Progressing")?["reason"] == "ReplicaSetUpdated")
+    }
+
+    /// A Deployment deleted while its Pods are being created gets no more of them (at most one
+    /// pass's budget), and those it had are collected.
+    @Test func podsOfADeletedDeploymentStopBeingCreated() async throws {
+        let server = try await simulated()
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        let counter = PodEventCounter(await c.watch("\(Self.pods)?watch=true"))
+        #expect(await c.post(Self.deployments, deployment("huge", replicas: 3000)).status == 201)
+        #expect(await eventually(timeout: 30) { counter.counts.added > 0 })
+        #expect(await c.delete("\(Self.deployments)/huge").status == 200)
+        let addedAtDeletion = counter.counts.added
+        let collected = await eventually(timeout: 60) {
+            let counts = counter.counts
+            return await podsOf(c, app: "huge").isEmpty && counts.deleted == counts.added
+        }
+        #expect(collected, "\(counter.counts)")
+        let budget = SimulationSettings().podCreatesPerPass
+        #expect(counter.counts.added - addedAtDeletion <= budget, "created after the deletion: \(counter.counts.added - addedAtDeletion)")
+        counter.stop()
+    }
+
+    /// Passes run by hand (the loop is off): each creates at most its budget, and none once the
+    /// Deployment is deleted; its Pods are collected.
+    @Test func aPassCreatesAtMostItsBudgetAndNoneForADeletedDeployment() async throws {
+        var options = KubeTestServerOptions()
+        options.simulation.podCreatesPerPass = 10
+        let server = try await KubeTestServer.start(options)
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        let simulation = server.simulation
+        let core = try #require(simulation.core)
+        #expect(await c.post(Self.deployments, deployment("huge", replicas: 1000)).status == 201)
+        #expect(simulation.pass(core) != nil, "more to do: the next pass is due at once")
+        #expect(await podsOf(c, app: "huge").count == 10)
+        _ = simulation.pass(core)
+        #expect(await podsOf(c, app: "huge").count == 20)
+        #expect(await c.delete("\(Self.deployments)/huge").status == 200)
+        _ = simulation.pass(core)
+        #expect(await podsOf(c, app: "huge").count <= 20, "no Pods for a deleted Deployment")
+        #expect(await eventually(timeout: 30) { await podsOf(c, app: "huge").isEmpty }, "its Pods are collected")
+    }
+
+    @Test func thePassBudgetIsSharedSoAHugeDeploymentStarvesNoOther() {
+        #expect(ControllerSimulator.allot([1000, 3, 0, 20], budget: 60) == [37, 3, 0, 20])
+        #expect(ControllerSimulator.allot([1000, 3], budget: 500) == [497, 3])
+        #expect(ControllerSimulator.allot(Array(repeating: 3, count: 1000), budget: 500).reduce(0, +) == 500)
+        #expect(ControllerSimulator.allot([0, 0], budget: 10) == [0, 0])
+        #expect(ControllerSimulator.allot([5], budget: 0) == [1], "every pass makes progress")
+    }
+
+    @Test func aSmallDeploymentGetsItsPodsBesideAHugeOne() async throws {
+        var options = KubeTestServerOptions()
+        options.simulation.podCreatesPerPass = 10
+        let server = try await KubeTestServer.start(options)
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        let simulation = server.simulation
+        let core = try #require(simulation.core)
+        #expect(await c.post(Self.deployments, deployment("a-huge", replicas: 1000)).status == 201)
+        #expect(await c.post(Self.deployments, deployment("b-small", replicas: 2)).status == 201)
+        _ = simulation.pass(core)
+        #expect(await podsOf(c, app: "b-small").count == 2)
+        #expect(await podsOf(c, app: "a-huge").count == 8)
+    }
+
+    /// Large Deployments are created a pass's budget at a time and still roll out.
+    @Test func podCreationIsBoundedPerPass() async throws {
+        var options = KubeTestServerOptions()
+        options.simulation = .on
+        options.simulation.podCreatesPerPass = 7
+        options.simulation.podStartDelay = 0
+        let server = try await KubeTestServer.start(options)
+        defer { Task { try? await server.stop() } }
+        let c = TestClient(server)
+        #expect(await c.post(Self.deployments, deployment("wide", replicas: 30)).status == 201)
+        let done = await eventually(timeout: 30) {
+            let live = await c.get("\(Self.deployments)/wide").json
+            return condition(live, "Progressing")?["reason"] == "NewReplicaSetAvailable" && live[path: ["status", "readyReplicas"]] == 30
+        }
+        #expect(done)
+        #expect(await podsOf(c, app: "wide").count == 30)
+    }
+
     @Test func pausedDeploymentDoesNotRollOut() async throws {
         let server = try await simulated()
         defer { Task { try? await server.stop() } }
@@ -313,5 +453,46 @@ import Testing
         #expect(await eventually(timeout: 30) { await c.get("\(Self.deployments)/r").json[path: ["status", "readyReplicas"]] == 2 })
         try await server.stop()
         #expect(!server.simulation.isEnabled)
+    }
+}
+
+/// Counts ADDED and DELETED events of a pods watch, read on a task of its own.
+final class PodEventCounter: Sendable {
+    struct Counts: Sendable, CustomStringConvertible {
+        var added = 0
+        var deleted = 0
+        var description: String { "added \(added), deleted \(deleted)" }
+    }
+
+    final class Box: Sendable {
+        let state = Mutex(Counts())
+    }
+
+    private let box = Box()
+    private let task: Task<Void, Never>
+    private let stream: KubeStreamResponse
+
+    init(_ stream: KubeStreamResponse) {
+        let box = self.box
+        self.stream = stream
+        task = Task {
+            var splitter = LineSplitter()
+            while let chunk = try? await stream.body.next() {
+                for line in (try? splitter.feed(chunk)) ?? [] {
+                    guard let type = (try? JSONValue(parsing: line))?["type"]?.stringValue else { continue }
+                    box.state.withLock { c in
+                        if type == "ADDED" { c.added += 1 }
+                        if type == "DELETED" { c.deleted += 1 }
+                    }
+                }
+            }
+        }
+    }
+
+    var counts: Counts { box.state.withLock { $0 } }
+
+    func stop() {
+        stream.body.cancel()
+        task.cancel()
     }
 }

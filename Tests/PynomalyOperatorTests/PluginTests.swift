@@ -61,7 +61,7 @@ private let noon = Date(timeIntervalSince1970: 1_767_268_800)  // 2026-01-01T12:
         #expect(try PluginChecks.rollbackTarget(0, in: cr) == 0)
         #expect(throws: PluginError.revisionNotInHistory(revision: 7, available: [1, 2])) { try PluginChecks.rollbackTarget(7, in: cr) }
         #expect(PluginError.revisionNotInHistory(revision: 7, available: [1, 2]).description.contains("revision 7 is not in the revision history"))
-        #expect(throws: PluginError.invalidRevision(-1)) { try PluginChecks.rollbackTarget(-1, in: cr) }
+        #expect(throws: PluginError.invalidRevision("-1")) { try PluginChecks.rollbackTarget(-1, in: cr) }
 
         var onlyCurrent = cr
         onlyCurrent[path: ["status", "history"]] = [["revision": 2]]
@@ -72,7 +72,54 @@ private let noon = Date(timeIntervalSince1970: 1_767_268_800)  // 2026-01-01T12:
         #expect(throws: PluginError.noPreviousRevision(current: 2)) { try PluginChecks.rollbackTarget(0, in: noEarlierSuccess) }
         var fresh = cr
         fresh["status"] = nil
-        #expect(throws: PluginError.noHistory(name: "pynomaly")) { try PluginChecks.rollbackTarget(1, in: fresh) }
+        #expect(throws: PluginError.noHistory(name: "pynomaly", state: nil)) { try PluginChecks.rollbackTarget(1, in: fresh) }
+        var early = cr
+        early["status"] = ["phase": "Progressing", "message": "0/3 ready"]
+        #expect(throws: PluginError.noHistory(name: "pynomaly", state: "phase Progressing: 0/3 ready")) {
+            try PluginChecks.rollbackTarget(1, in: early)
+        }
+    }
+
+    @Test func revisionsAreNonNegativeIntegers() throws {
+        #expect(try PluginChecks.revision(parsing: "0") == 0)
+        #expect(try PluginChecks.revision(parsing: "12") == 12)
+        for bad in ["-1", "", "1.5", "abc", "+3", "99999999999999999999"] {
+            #expect(throws: PluginError.invalidRevision(bad)) { try PluginChecks.revision(parsing: bad) }
+        }
+        #expect(PluginError.invalidRevision("-1").description.contains("must be a positive integer"))
+    }
+
+    /// The operator handles no request while it refuses the spec: every request says so, with the
+    /// status's message, instead of guessing ("not yet reconciled") or filing one that waits silently.
+    @Test func requestsOnAnInvalidSpecNameTheProblem() throws {
+        var cr = reconciledCR()
+        cr[path: ["status", "history"]] = []
+        cr[path: ["status", "message"]] = "invalid spec: spec.replicas: must be at least 0"
+        cr[path: ["status", "conditions"]] = [["type": "Stalled", "status": "True", "reason": "InvalidSpec", "observedGeneration": 4,
+                                               "message": "spec.replicas: must be at least 0"]]
+        let expected = PluginError.invalidSpec(name: "pynomaly", message: "spec.replicas: must be at least 0")
+        #expect(throws: expected) { try PluginChecks.rollbackTarget(0, in: cr) }
+        #expect(throws: expected) { try PluginChecks.requireValidSpec(cr) }
+        #expect(expected.description.contains("invalid spec") && !expected.description.contains("not yet reconciled"))
+        // A spec changed since the operator judged it is not refused here.
+        cr[path: ["metadata", "generation"]] = 5
+        try PluginChecks.requireValidSpec(cr)
+        try PluginChecks.requireValidSpec(reconciledCR())
+    }
+
+    @Test func backupAndRestoreNeedBackups() throws {
+        var cr = reconciledCR()
+        #expect(throws: PluginError.backupsNotEnabled(name: "pynomaly", command: "backup", reason: "has no spec.backup")) {
+            try PluginChecks.requireBackups(cr, command: "backup")
+        }
+        cr[path: ["spec", "backup"]] = ["enabled": false]
+        #expect(throws: PluginError.self) { try PluginChecks.requireBackups(cr, command: "restore") }
+        cr[path: ["spec", "backup"]] = ["schedule": "0 2 * * *"]
+        #expect(throws: PluginError.backupsNotEnabled(name: "pynomaly", command: "backup", reason: "has no spec.database to back up")) {
+            try PluginChecks.requireBackups(cr, command: "backup")
+        }
+        cr[path: ["spec", "database"]] = ["host": "pg"]
+        try PluginChecks.requireBackups(cr, command: "backup")
     }
 
     @Test func promoteAndAbortNeedBlueGreen() throws {
@@ -254,6 +301,7 @@ private let noon = Date(timeIntervalSince1970: 1_767_268_800)  // 2026-01-01T12:
             throw KubeError.invalidRequest("no PynomalyDeployment in the sample")
         }
         cr[path: ["metadata", "annotations"]] = ["team": "anomalies"]
+        cr[path: ["spec", "backup"]] = ["enabled": true, "schedule": "0 2 * * *", "storage": ["persistentVolumeClaim": ["size": "1Gi"]]]
         var created = try await client.create(.pynomalyDeployments, namespace: "default", object: cr, options: WriteOptions())
         created["status"] = [
             "observedGeneration": 1, "phase": "Healthy", "message": "3/3 ready at revision 2",
@@ -359,12 +407,87 @@ private let noon = Date(timeIntervalSince1970: 1_767_268_800)  // 2026-01-01T12:
         #expect(try await f.plugin(["restore", "pynomaly", "--latest", "--from", "x.dump"]).status == 1)
         #expect(try await f.plugin(["restore", "pynomaly"]).status == 1)
 
+        // Requests the operator would not act on are refused, exit 1, with the reason.
+        let negative = try await f.plugin(["rollback", "pynomaly", "--to-revision", "-1"])
+        #expect(negative.status == 1 && negative.stderr.contains("must be a positive integer"), "\(negative.stderr)")
+        var noBackups = try await f.cr()
+        noBackups[path: ["spec", "backup"]] = nil
+        _ = try await f.client.update(.pynomalyDeployments, namespace: "default", name: "pynomaly", object: noBackups, subresource: nil,
+                                      options: WriteOptions())
+        let backupToken = try await f.annotation("pynomaly.ai/backup")
+        for command in [["backup", "pynomaly"], ["restore", "pynomaly", "--latest"]] {
+            let run = try await f.plugin(command)
+            #expect(run.status == 1 && run.stderr.contains("needs backups") && run.stderr.contains("has no spec.backup"), "\(command): \(run.stderr)")
+        }
+        #expect(try await f.annotation("pynomaly.ai/backup") == backupToken, "a refused backup writes nothing")
+        var invalid = try await f.cr()
+        invalid["status"] = [
+            "observedGeneration": invalid[path: ["metadata", "generation"]] ?? 1, "phase": "Failed",
+            "message": "invalid spec: spec.database.port: must be 1-65535",
+            "conditions": [["type": "Stalled", "status": "True", "reason": "InvalidSpec", "message": "spec.database.port: must be 1-65535",
+                            "lastTransitionTime": "2026-01-01T12:00:00Z", "observedGeneration": invalid[path: ["metadata", "generation"]] ?? 1]],
+        ]
+        _ = try await f.client.update(.pynomalyDeployments, namespace: "default", name: "pynomaly", object: invalid, subresource: "status",
+                                      options: WriteOptions())
+        for command in [["rollback", "pynomaly"], ["restart", "pynomaly"]] {
+            let run = try await f.plugin(command)
+            #expect(run.status == 1, "\(command)")
+            #expect(run.stderr.contains("invalid spec") && run.stderr.contains("spec.database.port: must be 1-65535")
+                    && !run.stderr.contains("not yet reconciled"), "\(command): \(run.stderr)")
+        }
+
         // A missing CR is named, with exit code 1, for reads and writes.
         for command in [["status", "nope"], ["restart", "nope"], ["pause", "nope"], ["restore", "nope", "--latest"]] {
             let run = try await f.plugin(command + ["-n", "other"])
             #expect(run.status == 1, "\(command)")
             #expect(run.stderr.contains("pynomalydeployment nope not found in namespace other"), "\(command): \(run.stderr)")
         }
+    }
+
+    /// Nothing listens: the command fails within seconds (a connect timeout and one quick retry, as
+    /// kubectl), naming the server, not after the operator's minute of retries.
+    @Test func anUnreachableServerFailsFast() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary.path), "build it: swift build --build-tests")
+        let port = try closedPort()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plugin-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let kubeconfig = dir.appendingPathComponent("kubeconfig").path
+        try """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: c, cluster: {server: "https://127.0.0.1:\(port)", insecure-skip-tls-verify: true}}]
+            users: [{name: u, user: {token: t}}]
+            contexts: [{name: x, context: {cluster: c, user: u, namespace: default}}]
+            current-context: x
+            """.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+        let started = Date()
+        let run = try await Self.run(Self.binary.path, ["status", "pynomaly", "--kubeconfig", kubeconfig])
+        let took = Date().timeIntervalSince(started)
+        #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("127.0.0.1"), "\(run.stderr)")
+        #expect(took < 15, "took \(took) s")
+    }
+
+    /// A loopback port nothing listens on (bound, then released).
+    func closedPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EBADF) }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { throw POSIXError(.EINVAL) }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     @Test func statusThroughKubectlPluginMechanism() async throws {

@@ -10,12 +10,31 @@ public struct SimulationSettings: Sendable, Hashable {
     /// From a Pod's creation to Running and Ready (0 = at once).
     public var podStartDelay: Double = 0.05
     /// How long a rollout may take before its Deployment reports `Progressing=False` /
-    /// `ProgressDeadlineExceeded` (stands in for `spec.progressDeadlineSeconds`).
-    public var progressDeadline: Double = 0.3
+    /// `ProgressDeadlineExceeded`, the same for every Deployment. nil (the default): derived from
+    /// each Deployment's `spec.progressDeadlineSeconds` (`progressDeadline(for:)`).
+    public var progressDeadline: Double?
+    /// Simulated seconds per second of `spec.progressDeadlineSeconds`: its default, 600 s, becomes 0.3 s.
+    public var progressDeadlineScale: Double = 0.0005
     /// From a Job's creation to its completion (or simulated failure).
     public var jobDuration: Double = 0.05
+    /// Pods the simulated controllers create in one pass, all Deployments together; the rest follow
+    /// in the next passes, so one huge Deployment cannot hold a pass (nor outlive its deletion in it).
+    public var podCreatesPerPass = 500
 
     public init(enabled: Bool = false) { self.enabled = enabled }
+
+    /// The simulated progress deadline of a Deployment: `progressDeadline` when set, else its
+    /// `spec.progressDeadlineSeconds` (600 when unset) × `progressDeadlineScale`, but never shorter
+    /// than a rollout of Pods that start normally takes (`minimumRolloutSeconds`), so a longer
+    /// `podStartDelay` does not fail every rollout.
+    public func progressDeadline(for deployment: JSONValue) -> Double {
+        if let progressDeadline { return progressDeadline }
+        let seconds = Double(deployment[path: ["spec", "progressDeadlineSeconds"]]?.intValue ?? 600)
+        return max(seconds * progressDeadlineScale, minimumRolloutSeconds)
+    }
+
+    /// Room for a rollout of healthy Pods: their start, three times over, plus a few passes.
+    public var minimumRolloutSeconds: Double { 3 * podStartDelay + 0.2 }
 
     /// Simulation on, default timings.
     public static var on: SimulationSettings { SimulationSettings(enabled: true) }
@@ -256,6 +275,7 @@ public final class ControllerSimulator: Sendable {
         soonest(reconcileJobs(writer, now: now))
         reconcileCronJobs(writer)
         reconcileHPAs(writer, now: now)
+        if writer.collectGarbage { core.scheduleGC() }
         if writer.failed { soonest(now.addingTimeInterval(0.01)) }
         return next
     }

@@ -3,8 +3,9 @@ import KubeCore
 
 /// The simulated deployment controller. Without ReplicaSets: a Deployment owns its Pods directly
 /// (ownerReference to the Deployment, label `pod-template-hash`). A rollout creates the Pods of the
-/// new template at once, removes the old ones when the new ones are ready, and writes status as
-/// kube-controller-manager does (counts, Available and Progressing, progress deadline).
+/// new template at once (up to `podCreatesPerPass` per pass, and none once the Deployment is gone),
+/// removes the old ones when the new ones are ready, and writes status as kube-controller-manager
+/// does (counts, Available and Progressing, the progress deadline of `progressDeadline(for:)`).
 extension ControllerSimulator {
     func reconcileDeployments(_ w: SimulationWriter, now: Date) -> Date? {
         guard let info = w.info("apps", "v1", "deployments"), let podInfo = w.info("", "v1", "pods") else { return nil }
@@ -18,19 +19,27 @@ extension ControllerSimulator {
                 if let uid = ref["uid"]?.stringValue { podsByOwner["\(ns)/\(uid)", default: []].append(pod) }
             }
         }
-        let deadline = memory.withLock { $0.settings.progressDeadline }
+        let settings = memory.withLock { $0.settings }
+        let hashes = deployments.map { SimConditions.safeHash(($0[path: ["spec", "template"]] ?? [:]).serializedString()) }
+        let missing = zip(deployments, hashes).map { d, hash -> Int in
+            guard d[path: ["spec", "paused"]]?.boolValue != true else { return 0 }
+            let key = "\(d[path: ["metadata", "namespace"]]?.stringValue ?? "")/\(d[path: ["metadata", "uid"]]?.stringValue ?? "")"
+            let current = (podsByOwner[key] ?? []).filter { Self.hash(of: $0) == hash }.count
+            return max(0, Int(d[path: ["spec", "replicas"]]?.intValue ?? 1) - current)
+        }
+        let allotted = Self.allot(missing, budget: settings.podCreatesPerPass)
         let nowText = Time.format(now)
         var next: Date?
         var live: Set<String> = []
-        for d in deployments {
+        for (index, d) in deployments.enumerated() {
             let uid = d[path: ["metadata", "uid"]]?.stringValue ?? ""
             let ns = d[path: ["metadata", "namespace"]]?.stringValue ?? ""
             let name = d[path: ["metadata", "name"]]?.stringValue ?? ""
             let generation = d[path: ["metadata", "generation"]]?.intValue ?? 1
             let replicas = d[path: ["spec", "replicas"]]?.intValue ?? 1
             let paused = d[path: ["spec", "paused"]]?.boolValue == true
-            let template = d[path: ["spec", "template"]] ?? [:]
-            let hash = SimConditions.safeHash(template.serializedString())
+            let deadline = settings.progressDeadline(for: d)
+            let hash = hashes[index]
             let rsName = "\(name)-\(hash)"
             let rolloutKey = "\(uid)/\(hash)/\(generation)"
             live.insert(rolloutKey)
@@ -41,11 +50,24 @@ extension ControllerSimulator {
             }
 
             var owned = podsByOwner["\(ns)/\(uid)"] ?? []
+            var gone = false
             if !paused {
                 let current = owned.filter { Self.hash(of: $0) == hash }.sorted(by: Self.byName)
                 if current.count < replicas {
-                    for pod in newPods(for: d, hash: hash, count: Int(replicas) - current.count, existing: owned) {
-                        if let created = w.create(podInfo, pod) { owned.append(created) }
+                    let count = allotted[index]
+                    // The rest in the next pass, which starts at once.
+                    if count < missing[index] { next = now }
+                    var fresh = newPods(for: d, hash: hash, count: count, existing: owned)[...]
+                    while !fresh.isEmpty {
+                        // The Deployment may be deleted meanwhile: no Pods for an owner that is gone.
+                        guard Self.isLive(w.get(info, namespace: ns, name: name), uid: uid) else {
+                            gone = true
+                            break
+                        }
+                        for pod in fresh.prefix(Self.podCreateChunk) {
+                            if let created = w.create(podInfo, pod) { owned.append(created) }
+                        }
+                        fresh = fresh.dropFirst(Self.podCreateChunk)
                     }
                 } else if current.count > replicas {
                     // Scale down: the newest names go first (deterministic; the real one prefers unready Pods).
@@ -54,6 +76,7 @@ extension ControllerSimulator {
                         owned.removeAll { $0[path: ["metadata", "uid"]] == pod[path: ["metadata", "uid"]] }
                     }
                 }
+                if gone { continue }
                 let readyNew = owned.filter { Self.hash(of: $0) == hash && Self.isReady($0) }.count
                 if readyNew >= replicas {
                     for old in owned where Self.hash(of: old) != hash {
@@ -105,6 +128,36 @@ extension ControllerSimulator {
         }
         memory.withLock { m in m.rolloutStarts = m.rolloutStarts.filter { live.contains($0.key) } }
         return next
+    }
+
+    /// Pods created between two checks that their Deployment still exists.
+    static let podCreateChunk = 50
+
+    /// How many of its `missing` Pods each Deployment creates in a pass of `budget`: first an equal
+    /// share for every Deployment that needs Pods, then what is left in order, so one huge
+    /// Deployment cannot keep the others waiting.
+    static func allot(_ missing: [Int], budget: Int) -> [Int] {
+        var left = max(1, budget)
+        let needing = missing.filter { $0 > 0 }.count
+        guard needing > 0 else { return missing.map { _ in 0 } }
+        let share = max(1, left / needing)
+        var allotted = missing.map { _ in 0 }
+        for (i, m) in missing.enumerated() where left > 0 {
+            allotted[i] = min(m, share, left)
+            left -= allotted[i]
+        }
+        for (i, m) in missing.enumerated() where left > 0 {
+            let more = min(m - allotted[i], left)
+            allotted[i] += more
+            left -= more
+        }
+        return allotted
+    }
+
+    /// Whether `object` (read just now) exists as the incarnation `uid` and is not being deleted.
+    static func isLive(_ object: JSONValue?, uid: String) -> Bool {
+        guard let object else { return false }
+        return object[path: ["metadata", "uid"]]?.stringValue == uid && object[path: ["metadata", "deletionTimestamp"]] == nil
     }
 
     /// `count` new Pods of the Deployment's template, with names that are free and deterministic.

@@ -9,6 +9,10 @@ final class SimulationWriter {
     let core: APIServerCore
     let simulator: ControllerSimulator
     private(set) var failed = false
+    /// A write may have left dependents without an owner: the pass wakes the garbage collector
+    /// once at its end (a collector pass scans every object; once per write would cost large
+    /// Deployments writes × objects).
+    private(set) var collectGarbage = false
     private var infos: [String: ResourceInfo] = [:]
 
     static let user = UserInfo(name: "system:kube-controller-manager", groups: ["system:authenticated"])
@@ -88,7 +92,8 @@ final class SimulationWriter {
         var obj = object
         let (result, _) = try core.createObject(obj: &obj, t: target(info, object, subresource: nil, verb: "create"), opts: options, user: Self.user)
         simulator.noteWrite()
-        if result[path: ["metadata", "ownerReferences"]] != nil { core.scheduleGC() }
+        // Only a create whose owner is already gone leaves work for the collector.
+        if result[path: ["metadata", "ownerReferences"]] != nil, core.hasMissingOwner(result) { collectGarbage = true }
         return result
     }
 
@@ -101,7 +106,7 @@ final class SimulationWriter {
                                    name: obj[path: ["metadata", "name"]]?.stringValue ?? "", d: d)
             return true
         }
-        core.scheduleGC()
+        collectGarbage = true
     }
 
     private func perform(_ write: () throws -> Bool) {

@@ -8,10 +8,16 @@ public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {
     case revisionNotInHistory(revision: Int64, available: [Int64])
     /// `rollback` (to the previous revision) with no revision but the current one in history.
     case noPreviousRevision(current: Int64?)
-    /// `rollback` before the operator recorded any revision.
-    case noHistory(name: String)
-    /// A negative revision.
-    case invalidRevision(Int64)
+    /// `rollback` before the operator recorded any revision; `state` is the status's phase and
+    /// message when it wrote one (nil: not yet reconciled).
+    case noHistory(name: String, state: String?)
+    /// A revision that is not a non-negative integer (as typed).
+    case invalidRevision(String)
+    /// The operator refuses the current spec (Stalled, reason InvalidSpec) and acts on no request
+    /// until it is fixed; `message` is the status's.
+    case invalidSpec(name: String, message: String)
+    /// `backup` or `restore` on a deployment without backups (`spec.backup` and `spec.database`).
+    case backupsNotEnabled(name: String, command: String, reason: String)
     /// `promote` / `abort` on a deployment whose strategy is not BlueGreen.
     case notBlueGreen(name: String, strategy: String, command: String)
     /// `restore` with both `--from` and `--latest`, or with neither.
@@ -27,10 +33,14 @@ public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noPreviousRevision(let current):
             let now = current.map { " than the current revision \($0)" } ?? ""
             return "there is no previous revision to roll back to: the history holds no other successful revision\(now)"
-        case .noHistory(let name):
-            return "pynomalydeployment \(name) has no revision history yet (not yet reconciled by the operator)"
-        case .invalidRevision(let revision):
-            return "invalid revision \(revision): use a revision from `kubectl pynomaly history`, or 0 for the previous one"
+        case .noHistory(let name, let state):
+            return "pynomalydeployment \(name) has no revision history yet (\(state ?? "not yet reconciled by the operator"))"
+        case .invalidRevision(let text):
+            return "invalid revision \"\(text)\": the revision must be a positive integer from `kubectl pynomaly history`, or 0 for the previous one"
+        case .invalidSpec(let name, let message):
+            return "pynomalydeployment \(name) has an invalid spec, and the operator acts on no request until it is fixed: \(message)"
+        case .backupsNotEnabled(let name, let command, let reason):
+            return "\(command) needs backups, but pynomalydeployment \(name) \(reason); nothing was requested"
         case .notBlueGreen(let name, let strategy, let command):
             return "\(command) needs strategy BlueGreen, but pynomalydeployment \(name) uses \(strategy)"
         case .restoreSource(let message):
