@@ -125,9 +125,10 @@ extension PynomalyDeploymentReconciler {
         }
         logger.info("creating", metadata: ["kind": .string(resource.kind), "object": .string(name)])
         do {
+            let basis = caches.writeBasis(resource, namespace: namespace, name: name)
             let answer = try await client.create(resource, namespace: namespace, object: try JSONValue(encoding: object),
                                                  options: WriteOptions(fieldManager: Self.fieldManager))
-            caches.storeWritten(resource, answer, basedOn: nil)
+            caches.storeWritten(resource, answer, basis: basis)
         } catch let error as KubeError where error.isAlreadyExists {
             let live = try await client.get(resource, namespace: namespace, name: name, subresource: nil)
             guard Self.isControlled(live, by: ownerUID) else { throw NotOwnedError(kind: resource.kind, name: name) }

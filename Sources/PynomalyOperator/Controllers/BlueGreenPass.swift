@@ -228,8 +228,9 @@ extension PynomalyDeploymentReconciler {
         guard let job = SmokeTestJobBuilder.build(ctx, revision: revision, color: color.rawValue, previewService: Self.colorName(ctx.name, color)) else { return }
         logger.info("creating", metadata: ["kind": "Job", "object": .string(job.metadata.name ?? "")])
         do {
+            let basis = caches.writeBasis(.jobs, namespace: ctx.namespace, name: job.metadata.name ?? "")
             let answer = try await client.create(.jobs, namespace: ctx.namespace, object: try JSONValue(encoding: job), options: WriteOptions(fieldManager: Self.fieldManager))
-            caches.storeWritten(.jobs, answer, basedOn: nil)
+            caches.storeWritten(.jobs, answer, basis: basis)
         } catch let error as KubeError where error.isAlreadyExists {
             return
         }

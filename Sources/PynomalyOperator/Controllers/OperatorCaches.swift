@@ -21,10 +21,17 @@ public struct OperatorCaches: Sendable {
         self.restores = restores
     }
 
+    /// What a write of an owned object is based on (see `Informer.writeBasis`); read it just before
+    /// the request. Nil when the kind has no informer.
+    public func writeBasis(_ resource: ResourceType, namespace: String?, name: String) -> WriteBasis? {
+        owned[resource.resource]?.writeBasis(namespace: namespace, name: name)
+    }
+
     /// Read-your-writes for an owned kind: the answer of the operator's own write, cached at once
-    /// unless the watch already moved past `basedOn` (see `Informer.storeWritten`).
-    public func storeWritten(_ resource: ResourceType, _ answer: JSONValue, basedOn resourceVersion: String?) {
-        owned[resource.resource]?.storeWritten(answer, basedOn: resourceVersion)
+    /// unless the watch may be past it (see `Informer.storeWritten`).
+    public func storeWritten(_ resource: ResourceType, _ answer: JSONValue, basis: WriteBasis?) {
+        guard let basis else { return }
+        owned[resource.resource]?.storeWritten(answer, basis: basis)
     }
 
     /// Whether a synced, unfiltered cache of `resource` holds no object of that name, so nothing of

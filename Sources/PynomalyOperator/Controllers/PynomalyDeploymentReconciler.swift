@@ -327,13 +327,14 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
         logger.info("applying", metadata: ["kind": .string(resource.kind), "object": .string(name)])
         let answer: JSONValue
+        let basis = caches.writeBasis(resource, namespace: namespace, name: name)
         do {
             answer = try await client.patch(resource, namespace: namespace, name: name, type: .apply, body: body.serialized(), subresource: nil,
                                             options: WriteOptions(fieldManager: Self.fieldManager, force: true))
         } catch let error as KubeError where ChildWriteRefused.isRefusal(error) {
             throw ChildWriteRefused(kind: resource.kind, name: name, error: error)
         }
-        caches.storeWritten(resource, answer, basedOn: cached?[path: ["metadata", "resourceVersion"]]?.stringValue)
+        caches.storeWritten(resource, answer, basis: basis)
         // Judged after the apply: what this manager set before and no longer sends is gone now, so
         // what is left beyond the desired object in the owned fields was added by someone else.
         if let drift = ChildDrift.find(resource, live: answer, desired: body) {
@@ -348,13 +349,14 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let fields = drift.fields.joined(separator: ", ")
         logger.warning("reverting hand edits", metadata: ["kind": .string(resource.kind), "object": .string(name), "fields": .string(fields)])
         let answer: JSONValue
+        let basis = caches.writeBasis(resource, namespace: namespace, name: name)
         do {
             answer = try await client.patch(resource, namespace: namespace, name: name, type: .merge, body: drift.patch.serialized(), subresource: nil,
                                             options: WriteOptions(fieldManager: Self.fieldManager))
         } catch let error as KubeError where ChildWriteRefused.isRefusal(error) {
             throw ChildWriteRefused(kind: resource.kind, name: name, error: error)
         }
-        caches.storeWritten(resource, answer, basedOn: live[path: ["metadata", "resourceVersion"]]?.stringValue)
+        caches.storeWritten(resource, answer, basis: basis)
         // On the PynomalyDeployment, where `kubectl describe` shows it (the child's controller).
         let owner = live[path: ["metadata", "ownerReferences"]]?.arrayValue?.first { $0["controller"]?.boolValue == true }?["name"]?.stringValue
         if let owner, let cr = caches.primary.store.get(namespace: namespace ?? "", name: owner) {
@@ -444,10 +446,11 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         guard status != cr.status else { return }
         var object = raw
         object["status"] = try JSONValue(encoding: status)
+        let basis = caches.primary.writeBasis(basedOn: raw[path: ["metadata", "resourceVersion"]]?.stringValue)
         let answer = try await client.update(.pynomalyDeployments, namespace: cr.metadata.namespace, name: cr.metadata.name ?? "",
                                              object: object, subresource: "status", options: WriteOptions(fieldManager: Self.fieldManager))
         // The next pass (queued by this pass's own child writes) reads this status, not the one before.
-        caches.primary.storeWritten(answer, basedOn: raw[path: ["metadata", "resourceVersion"]]?.stringValue)
+        caches.primary.storeWritten(answer, basis: basis)
     }
 
     func record(_ raw: JSONValue, _ event: PlannedEvent) {

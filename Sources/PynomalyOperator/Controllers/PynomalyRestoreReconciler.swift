@@ -112,9 +112,10 @@ public struct PynomalyRestoreReconciler: Reconciler {
         if step.status != restore.status {
             var object = raw
             object["status"] = try JSONValue(encoding: step.status)
+            let basis = caches.restores?.writeBasis(basedOn: raw[path: ["metadata", "resourceVersion"]]?.stringValue)
             let answer = try await client.update(.pynomalyRestores, namespace: namespace, name: restoreName, object: object, subresource: "status",
                                                  options: WriteOptions(fieldManager: PynomalyDeploymentReconciler.fieldManager))
-            caches.restores?.storeWritten(answer, basedOn: raw[path: ["metadata", "resourceVersion"]]?.stringValue)
+            if let basis { caches.restores?.storeWritten(answer, basis: basis) }
         }
         // Pods are not watched: while they stop, look again shortly.
         if step.status.phase == .scalingDown, observation.holdAcknowledged { return .requeue(after: 2) }
@@ -146,9 +147,10 @@ public struct PynomalyRestoreReconciler: Reconciler {
     private func createJob(_ job: Job, name: String, namespace: String) async throws {
         logger.info("creating", metadata: ["kind": "Job", "object": .string(name)])
         do {
+            let basis = caches.writeBasis(.jobs, namespace: namespace, name: name)
             let answer = try await client.create(.jobs, namespace: namespace, object: try JSONValue(encoding: job),
                                                  options: WriteOptions(fieldManager: PynomalyDeploymentReconciler.fieldManager))
-            caches.storeWritten(.jobs, answer, basedOn: nil)
+            caches.storeWritten(.jobs, answer, basis: basis)
         } catch let error as KubeError where error.isAlreadyExists {
             return
         }
