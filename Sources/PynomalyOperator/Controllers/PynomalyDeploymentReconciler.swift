@@ -225,7 +225,10 @@ public struct PynomalyDeploymentReconciler: Reconciler {
                 waiting: waiting, calculator: calculator, now: now))
         }
         // Back from BlueGreen: `NAME` takes over the active revision before anything rolls (BlueGreenToRollingPass.swift).
-        if let blueGreen = old.blueGreen {
+        // Traffic still on a colour with no `status.blueGreen` (its status write lost a 409 to the
+        // user's own edit after the pass had switched) is the same situation: the live objects say
+        // which colour serves, and the migration moves it to `NAME` before anything routes there.
+        if let blueGreen = old.blueGreen ?? strandedBlueGreen(ctx, history: plan.status.history ?? []) {
             return try await reconcileBlueGreenToRolling(BlueGreenPassContext(
                 cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate,
                 waiting: waiting, calculator: calculator, now: now), blueGreen: blueGreen)
@@ -274,6 +277,19 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
         try await writeStatus(status, of: cr, raw: raw)
         return plan.rolledBackNow ? .requeue(after: 0) : .done
+    }
+
+    /// The blue-green layout the live objects show while the status has none: the stable Service
+    /// routes to a colour whose Deployment carries a revision of the history.
+    func strandedBlueGreen(_ ctx: BuildContext, history: [PynomalyDeploymentStatus.HistoryEntry]) -> PynomalyDeploymentStatus.BlueGreen? {
+        let uid = ctx.cr.metadata.uid ?? ""
+        guard let service = caches.owned(.services, namespace: ctx.namespace, name: ctx.name), Self.isControlled(service, by: uid),
+              let color = service[path: ["spec", "selector", PynomalyLabels.colorKey]]?.stringValue.flatMap(Color.init(rawValue:)),
+              let deployment = caches.owned(.deployments, namespace: ctx.namespace, name: Self.colorName(ctx.name, color)),
+              Self.isControlled(deployment, by: uid),
+              let hash = deployment[path: ["metadata", "labels", PynomalyLabels.templateHashKey]]?.stringValue,
+              let revision = history.first(where: { $0.templateHash == hash })?.revision else { return nil }
+        return PynomalyDeploymentStatus.BlueGreen(activeColor: color, previewColor: color.other, step: BlueGreenStep.idle.rawValue, activeRevision: revision)
     }
 
     /// Applies every child; answers the Deployment as the server (or the cache, when converged) has it.
