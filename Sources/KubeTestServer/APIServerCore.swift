@@ -53,14 +53,21 @@ final class APIServerCore: Sendable {
         return String((0..<n).map { _ in chars[Int.random(in: 0..<chars.count)] })
     }
 
-    /// Namespaces that exist at start, as in a fresh cluster.
+    /// Namespaces that exist at start, as in a fresh cluster: created by kube-apiserver itself (its
+    /// field manager owns the name label), in the order it creates them (fixture 27's resourceVersions).
     static func bootstrap(_ st: inout ServerState) {
         guard let info = st.registry.lookup(group: "", version: "v1", resource: "namespaces") else { return }
-        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        for ns in ["kube-system", "kube-public", "default", "kube-node-lease"] {
             var obj: JSONValue = ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(ns)]]
             BuiltinDefaults.apply(to: &obj, info: info)
+            let now = Time.now()
             obj[path: ["metadata", "uid"]] = .string(UUID().uuidString.lowercased())
-            obj[path: ["metadata", "creationTimestamp"]] = .string(Time.now())
+            obj[path: ["metadata", "creationTimestamp"]] = .string(now)
+            obj[path: ["metadata", "managedFields"]] = [[
+                "manager": "kube-apiserver", "operation": "Update", "apiVersion": "v1", "time": .string(now), "fieldsType": "FieldsV1",
+                "fieldsV1": ["f:metadata": ["f:labels": [".": [:], "f:kubernetes.io/metadata.name": [:]]]],
+            ]]
+            BuiltinDefaults.applyAfterFieldManager(to: &obj, info: info)
             _ = st.store.put(info.storageKey, info: info, object: obj)
         }
     }

@@ -38,6 +38,19 @@ final class FixtureReplayTests: XCTestCase {
         "22#step5": "duplicate JSON keys: the test server's JSON parser keeps the last one and does not warn",
         "22#step6": "duplicate JSON keys are not detected, so Strict does not refuse them",
         "22#step9": "the Strict patch error embeds the patched object in Go's field order; status, reason and cause match",
+        "26#step4": "protobuf is not encoded: client-go's metadata Accept header is answered in JSON, its next acceptable type",
+        "26#step24": "protobuf is not encoded: client-go's metadata Accept header is answered in JSON, its next acceptable type",
+        "27#step8": "a Pod's status written through /status: the SSA engine does not track the nulled lastProbeTime/lastTransitionTime of conditions",
+        "27#step9": "a Pod's status conditions get no null lastProbeTime/lastTransitionTime, containerStatuses no empty lastState; the recording server (OpenShift build) adds a fourth projected token source",
+        "27#step11": "a Pod's status conditions: the SSA engine does not track the nulled lastProbeTime/lastTransitionTime",
+        "27#step36": "Jobs get no generated selector or controller-uid labels, so the Selector cell is <none>",
+        "27#step37": "Jobs get no generated selector or controller-uid labels",
+        "27#step38": "Jobs get no generated selector, so the Selector cell is <none>",
+        "27#step39": "Jobs get no generated selector or controller-uid labels",
+        "27#step44": "SSA engine: ControllerRevision.data (a RawExtension) is tracked field by field instead of atomically",
+        "27#step45": "SSA engine: ControllerRevision.data (a RawExtension) is tracked field by field instead of atomically",
+        "27#step47": "SSA engine: ControllerRevision.data (a RawExtension) is tracked field by field instead of atomically",
+        "27#step53": "core Events are not given an empty reportingInstance",
         "23#step7": "kube-apiserver records no managedFields when patching an object that had none; the test server records the patch's manager",
     ]
 
@@ -106,4 +119,6 @@ final class FixtureReplayTests: XCTestCase {
     func test23Namespaces() async throws { try await replay("23-namespaces.json") }
     func test24DryRun() async throws { try await replay("24-dry-run.json") }
     func test25ResponseHeaders() async throws { try await replay("25-response-headers.json") }
+    func test26PartialObjectMetadata() async throws { try await replay("26-partial-object-metadata.json") }
+    func test27TableBuiltins() async throws { try await replay("27-table-builtins.json") }
 }
