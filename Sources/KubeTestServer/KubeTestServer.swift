@@ -11,6 +11,10 @@ public struct KubeTestServerOptions: Sendable {
     /// When true every request is authorized with the RBAC objects in the store (system:masters always allowed).
     /// When false every authenticated user may do anything, and anonymous requests get 401 outside /version and /healthz.
     public var rbacEnabled = false
+    /// The OwnerReferencesPermissionEnforcement admission plugin (off by default in kube-apiserver,
+    /// on in OpenShift): ownerReference changes need `delete` on the object, `blockOwnerDeletion`
+    /// needs `update` on the owner's `finalizers`. Only meaningful with `rbacEnabled`.
+    public var ownerReferencesPermissionEnforcement = false
     /// SANs of the serving certificate (IP addresses become IP SANs).
     public var certificateHosts = ["localhost", "127.0.0.1"]
     /// Set in the past to test an expired serving certificate.

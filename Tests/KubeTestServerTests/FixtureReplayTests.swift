@@ -57,6 +57,8 @@ final class FixtureReplayTests: XCTestCase {
     func replay(_ file: String) async throws {
         var options = KubeTestServerOptions()
         options.rbacEnabled = true
+        // The recording server of 28 had the plugin on; the others had the default admission plugins.
+        options.ownerReferencesPermissionEnforcement = file.hasPrefix("28")
         // The recording server ran without kube-controller-manager: no garbage collector, no namespace controller.
         options.controllerManagerEnabled = false
         options.bookmarkInterval = 60
@@ -73,6 +75,12 @@ final class FixtureReplayTests: XCTestCase {
             replayer.notReplayed = [7, 8]
         case "17":
             replayer.serviceAccountSteps = [2, 3, 4, 5]
+        case "28":
+            // The notes name the user of some steps only; the ServiceAccounts' tokens are minted here.
+            let writer = server.serviceAccountToken(namespace: "fx", name: "cm-writer")
+            let patcher = server.serviceAccountToken(namespace: "fx", name: "cm-patcher")
+            for i in [0, 1, 2, 3, 5, 6, 7, 9, 10] { replayer.stepTokens[i] = writer }
+            for i in [11, 13, 14, 15] { replayer.stepTokens[i] = patcher }
         case "20":
             // "after POST of ServiceAccount fx/default (not recorded)".
             replayer.extraSetup[10] = [("POST", "/api/v1/namespaces/fx/serviceaccounts",
@@ -121,4 +129,5 @@ final class FixtureReplayTests: XCTestCase {
     func test25ResponseHeaders() async throws { try await replay("25-response-headers.json") }
     func test26PartialObjectMetadata() async throws { try await replay("26-partial-object-metadata.json") }
     func test27TableBuiltins() async throws { try await replay("27-table-builtins.json") }
+    func test28AdmissionOwnerReferences() async throws { try await replay("28-admission-ownerrefs.json") }
 }
