@@ -29,6 +29,8 @@ final class APIServerCore: Sendable {
     let gcWake = Mutex<Bool>(false)
     /// The listening port once bound (for discovery's serverAddressByClientCIDRs).
     let boundPort = Mutex<Int>(0)
+    /// Connections accepted by the listeners, for tests of connection reuse.
+    let connectionStats = ConnectionStats()
 
     init(options: KubeTestServerOptions) {
         self.options = options
