@@ -78,6 +78,41 @@ final class HTTP2TransportTests: XCTestCase {
         XCTAssertEqual(server.http2ConnectionCount, 1)
     }
 
+    func testAStalledWatchDoesNotHoldUpTheOtherStreams() async throws {
+        // HTTP/2 flow control is per stream: while one watch is not read (its window full, the
+        // transport's read paused), requests on the same connection go on.
+        let limit = 64 << 10
+        let curl = try CurlTransport(configuration: configuration(for: server), maxConnectionsPerHost: 1, streamBufferLimit: limit)
+        let client = KubeAPIClient(transport: curl)
+        _ = try await client.get(.namespaces, namespace: nil, name: "default")
+        guard server.http2ConnectionCount == 1 else { throw HTTP2NotNegotiated() }
+        let rv = try await currentRV(client)
+        let stream = try await client.watch(.configMaps, namespace: "default", options: ListOptions(resourceVersion: rv))
+
+        let producer = KubeAPIClient(transport: server.transport)
+        let total = 1_000
+        let payload = String(repeating: "x", count: 4000)
+        for i in 0..<total {
+            _ = try await producer.create(.configMaps, namespace: "default", object: configMap("slow-\(i)", data: ["payload": payload]))
+        }
+        // 4 MB are waiting for the stalled watch; other streams still answer.
+        let started = Date()
+        for _ in 0..<20 { _ = try await client.get(.namespaces, namespace: nil, name: "default") }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+        XCTAssertLessThanOrEqual(curl.statistics.streamBufferHighWaterMark, limit)
+
+        var received = 0
+        for try await event in stream {
+            XCTAssertEqual(event.object[path: ["metadata", "name"]]?.stringValue, "slow-\(received)")
+            received += 1
+            if received == total { break }
+        }
+        stream.cancel()
+        XCTAssertEqual(received, total)
+        XCTAssertGreaterThan(curl.statistics.streamPauses, 0, "the transport paused the stalled stream")
+        XCTAssertEqual(server.acceptedConnectionCount, 1)
+    }
+
     func testHTTP1ClientsStillGetHTTP1() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("h2-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
