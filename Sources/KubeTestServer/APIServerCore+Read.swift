@@ -1,44 +1,20 @@
 import Foundation
 import KubeCore
+import Synchronization
 
 /// GET, LIST and WATCH.
 extension APIServerCore {
-    /// How the client asked to see objects (Accept header).
-    enum Rendering {
-        case object
-        case table(version: String)
-        case partialMetadata(version: String)
-    }
-
-    func rendering(_ req: APIRequest) -> Rendering {
-        let accept = req.header("Accept") ?? "application/json"
-        // The first acceptable media type wins, as the real content negotiation does.
-        for clause in accept.split(separator: ",") {
-            let params = clause.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-            var dict: [String: String] = [:]
-            for p in params.dropFirst() {
-                let kv = p.split(separator: "=", maxSplits: 1).map(String.init)
-                if kv.count == 2 { dict[kv[0]] = kv[1] }
-            }
-            if dict["g"] == "meta.k8s.io", let v = dict["v"], v == "v1" || v == "v1beta1" {
-                if dict["as"] == "Table" { return .table(version: v) }
-                if dict["as"] == "PartialObjectMetadataList" || dict["as"] == "PartialObjectMetadata" { return .partialMetadata(version: v) }
-                continue
-            }
-            if dict["as"] == nil { return .object }
-        }
-        return .object
-    }
-
     func getObject(_ req: APIRequest, _ t: Target) throws -> APIResponse {
         guard let name = t.name else { throw APIError.resourceNotFound() }
+        let rendering = try MediaNegotiation.negotiate(req.header("Accept"))
         guard let obj = storedObject(t.info, namespace: t.namespace, name: name) else { throw APIError.notFound(t.info, name) }
-        switch rendering(req) {
+        switch rendering {
         case .object: return .json(200, present(obj, t.info))
         case .table(let v):
             return .json(200, table([obj], info: t.info, version: v, listRV: obj[path: ["metadata", "resourceVersion"]]?.stringValue ?? "",
                                    include: req.query("includeObject") ?? "Metadata"))
         case .partialMetadata(let v): return .json(200, partial(obj, version: v))
+        case .partialMetadataList: throw MediaNegotiation.wrongForm(t.info, askedList: true)
         }
     }
 
@@ -125,6 +101,7 @@ extension APIServerCore {
 
     func listObjects(_ req: APIRequest, _ t: Target) async throws -> APIResponse {
         try validateListOptions(req, isWatch: false)
+        let rendering = try MediaNegotiation.negotiate(req.header("Accept"))
         let (labels, fields) = try selectors(req, t.info)
         var limit = try Self.parseInt(req.query("limit")) ?? 0
         let rvParam = req.query("resourceVersion") ?? ""
@@ -178,14 +155,16 @@ extension APIServerCore {
             if labels.isEmpty && fields.isEmpty { remaining = Int64(selected.count - page.count) }
         }
         let info = t.info
-        switch rendering(req) {
+        switch rendering {
         case .table(let v):
             var tbl = table(page.map(\.object), info: info, version: v, listRV: String(listRV), include: req.query("includeObject") ?? "Metadata")
             if let cont { tbl[path: ["metadata", "continue"]] = .string(cont) }
             return .json(200, tbl)
-        case .partialMetadata(let v):
+        case .partialMetadata: throw MediaNegotiation.wrongForm(info, askedList: false)
+        case .partialMetadataList(let v):
             var meta: JSONObject = ["resourceVersion": .string(String(listRV))]
             if let cont { meta["continue"] = .string(cont) }
+            if let remaining { meta["remainingItemCount"] = .int(remaining) }
             return .json(200, ["apiVersion": .string("meta.k8s.io/\(v)"), "kind": "PartialObjectMetadataList", "metadata": .object(meta),
                                "items": .array(page.map { partial($0.object, version: v) })])
         case .object:
@@ -224,6 +203,7 @@ extension APIServerCore {
 
     func watch(_ req: APIRequest, _ t: Target) async throws -> APIResponse {
         try validateListOptions(req, isWatch: true)
+        let rendering = try MediaNegotiation.negotiate(req.header("Accept"))
         var (labels, fields) = try selectors(req, t.info)
         if let name = t.name {
             fields.terms.append(.init(field: "metadata.name", value: name, negated: false))
@@ -240,13 +220,24 @@ extension APIServerCore {
         let info = t.info
         let storage = info.storageKey
         var watcher = Watcher(storage: storage, info: info, namespace: t.namespace, labels: labels, fields: fields, channel: channel)
-        if case .table(let version) = rendering(req) {
-            // kube-apiserver sends each watch event as a one-row Table when the client asks for Tables.
+        switch rendering {
+        case .object: break
+        case .table(let version):
+            // Each event's object is a one-row Table; only the first carries the columnDefinitions.
             let include = req.query("includeObject") ?? "Metadata"
+            let first = FirstFlag()
             watcher.render = { [weak self] obj in
-                self?.table([obj], info: info, version: version, listRV: obj[path: ["metadata", "resourceVersion"]]?.stringValue ?? "",
-                            include: include) ?? obj
+                guard let self else { return obj }
+                var tbl = self.table([obj], info: info, version: version, listRV: obj[path: ["metadata", "resourceVersion"]]?.stringValue ?? "",
+                                     include: include)
+                if !first.take() { tbl["columnDefinitions"] = .null }
+                return tbl
             }
+        case .partialMetadata(let version):
+            watcher.render = { [weak self] obj in self?.partial(obj, version: version) ?? obj }
+        case .partialMetadataList:
+            // kube-apiserver cannot encode an event as a list: it ends the stream at the first one.
+            watcher.render = { _ in nil }
         }
         let headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Cache-Control", "no-cache, private"),
                                                         ("Transfer-Encoding", "chunked")]
@@ -266,16 +257,28 @@ extension APIServerCore {
                 for entry in st.store.list(storage, namespace: t.namespace) {
                     let e = StoreEvent(rv: 0, storage: storage, key: entry.key, type: .added, object: entry.object, old: nil)
                     if let (type, obj) = ObjectStore.translate(e, for: watcher) {
-                        channel.push(ObjectStore.line(type, obj, for: watcher), bypassLimit: true)
+                        guard let line = ObjectStore.line(type, obj, for: watcher) else {
+                            channel.finish()
+                            return nil
+                        }
+                        channel.push(line, bypassLimit: true)
                     }
                 }
                 if bookmarks {
-                    channel.push(Self.bookmarkLine(info, rv: st.store.rv, initialEnd: true), bypassLimit: true)
+                    guard let line = Self.bookmarkLine(info, rv: st.store.rv, initialEnd: true, render: watcher.render) else {
+                        channel.finish()
+                        return nil
+                    }
+                    channel.push(line, bypassLimit: true)
                 }
             } else if let from = fromRV {
                 for e in st.store.history where e.rv > from {
                     if let (type, obj) = ObjectStore.translate(e, for: watcher) {
-                        channel.push(ObjectStore.line(type, obj, for: watcher), bypassLimit: true)
+                        guard let line = ObjectStore.line(type, obj, for: watcher) else {
+                            channel.finish()
+                            return nil
+                        }
+                        channel.push(line, bypassLimit: true)
                     }
                 }
             }
@@ -289,21 +292,27 @@ extension APIServerCore {
             channel.onClose { [weak self] in
                 Task { self?.state.withLock { $0.store.removeWatcher(id) } }
             }
-            startWatchTimers(channel: channel, info: info, timeout: timeout, bookmarks: bookmarks)
+            startWatchTimers(channel: channel, info: info, timeout: timeout, bookmarks: bookmarks, render: watcher.render)
         }
         return APIResponse(status: 200, headers: headers, body: .stream(channel))
     }
 
-    static func bookmarkLine(_ info: ResourceInfo, rv: Int64, initialEnd: Bool) -> Data {
+    /// A BOOKMARK line; `render` converts it like every other event of the watch (nil: it cannot be encoded).
+    static func bookmarkLine(_ info: ResourceInfo, rv: Int64, initialEnd: Bool, render: (@Sendable (JSONValue) -> JSONValue?)?) -> Data? {
         var meta: JSONObject = ["resourceVersion": .string(String(rv))]
         if initialEnd { meta["annotations"] = ["k8s.io/initial-events-end": "true"] }
-        let obj: JSONValue = ["kind": .string(info.kind), "apiVersion": .string(info.apiVersion), "metadata": .object(meta)]
+        var obj: JSONValue = ["kind": .string(info.kind), "apiVersion": .string(info.apiVersion), "metadata": .object(meta)]
+        if let render {
+            guard let rendered = render(obj) else { return nil }
+            obj = rendered
+        }
         return JSONValue.object(["type": "BOOKMARK", "object": obj]).serialized()
     }
 
     /// The watch's timeout and its periodic BOOKMARKs (every `bookmarkInterval`, and one ~2 s before
     /// a long timeout, as kube-apiserver sends).
-    func startWatchTimers(channel: WatchChannel, info: ResourceInfo, timeout: Double, bookmarks: Bool) {
+    func startWatchTimers(channel: WatchChannel, info: ResourceInfo, timeout: Double, bookmarks: Bool,
+                          render: (@Sendable (JSONValue) -> JSONValue?)?) {
         let interval = options.bookmarkInterval
         let task = Task { [weak self] in
             let start = Date()
@@ -317,7 +326,8 @@ extension APIServerCore {
                     if now >= end.addingTimeInterval(-2) { finalBookmarkSent = true }
                     guard let self else { break }
                     let rv = self.state.withLock { $0.store.rv }
-                    channel.push(Self.bookmarkLine(info, rv: rv, initialEnd: false))
+                    guard let line = Self.bookmarkLine(info, rv: rv, initialEnd: false, render: render) else { break }
+                    channel.push(line)
                     nextBookmark = now.addingTimeInterval(interval)
                 }
                 var wake = min(end, nextBookmark)
@@ -332,6 +342,12 @@ extension APIServerCore {
 
     // MARK: Table and metadata-only views
 
+    /// True once: the first event of a Table watch carries the column definitions.
+    final class FirstFlag: Sendable {
+        private let done = Mutex(false)
+        func take() -> Bool { done.withLock { d in defer { d = true }; return !d } }
+    }
+
     func partial(_ obj: JSONValue, version: String) -> JSONValue {
         ["apiVersion": .string("meta.k8s.io/\(version)"), "kind": "PartialObjectMetadata", "metadata": obj["metadata"] ?? [:]]
     }
@@ -340,6 +356,27 @@ extension APIServerCore {
     static let createdDescription = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
 
     func table(_ objects: [JSONValue], info: ResourceInfo, version: String, listRV: String, include: String) -> JSONValue {
+        let now = Date()
+        func rowObject(_ obj: JSONValue) -> JSONValue {
+            switch include {
+            case "None": return .null
+            case "Object": return present(obj, info)
+            default: return partial(obj, version: version)
+            }
+        }
+        func result(_ columns: [JSONValue], _ rows: [JSONValue]) -> JSONValue {
+            ["apiVersion": .string("meta.k8s.io/\(version)"), "kind": "Table", "metadata": ["resourceVersion": .string(listRV)],
+             "columnDefinitions": .array(columns), "rows": .array(rows)]
+        }
+        if let columns = BuiltinTables.columnDefinitions(info) {
+            let rows: [JSONValue] = objects.map { obj in
+                let row = BuiltinTables.row(obj, info: info, now: now) ?? BuiltinTables.Row(cells: [])
+                var r: JSONObject = ["cells": .array(row.cells), "object": rowObject(obj)]
+                if let conditions = row.conditions { r["conditions"] = conditions }
+                return .object(r)
+            }
+            return result(columns, rows)
+        }
         var columns: [JSONValue] = [["name": "Name", "type": "string", "format": "name", "description": .string(Self.nameColumnDescription), "priority": 0]]
         var cellFns: [(JSONValue) -> JSONValue] = [{ $0[path: ["metadata", "name"]] ?? .null }]
         if info.isCustom {
@@ -352,67 +389,16 @@ extension APIServerCore {
                                 "priority": .int(Int64(c.priority))])
                 cellFns.append { obj in
                     let v = SimpleJSONPath.evaluate(c.jsonPath, on: obj)
-                    if c.type == "date", let s = v?.stringValue, let d = Time.parse(s) { return .string(Self.humanDuration(Date().timeIntervalSince(d))) }
+                    if c.type == "date", let s = v?.stringValue { return .string(BuiltinTables.since(s, now: now)) }
                     return v ?? .null
                 }
             }
-        } else if info.kind == "Deployment" {
-            let defs: [(String, String, Int)] = [
-                ("Ready", "Number of the pod with ready state", 0),
-                ("Up-to-date", "Total number of non-terminating pods targeted by this deployment that have the desired template spec.", 0),
-                ("Available", "Total number of available non-terminating pods (ready for at least minReadySeconds) targeted by this deployment.", 0),
-                ("Age", Self.createdDescription, 0),
-                ("Containers", "Names of each container in the template.", 1),
-                ("Images", "Images referenced by each container in the template.", 1),
-                ("Selector", "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment. It must match the pod template's labels.", 1),
-            ]
-            for (n, d, p) in defs {
-                columns.append(["name": .string(n), "type": "string", "format": "", "description": .string(d), "priority": .int(Int64(p))])
-            }
-            cellFns.append { o in .string("\(o[path: ["status", "readyReplicas"]]?.intValue ?? 0)/\(o[path: ["spec", "replicas"]]?.intValue ?? 0)") }
-            cellFns.append { o in .int(o[path: ["status", "updatedReplicas"]]?.intValue ?? 0) }
-            cellFns.append { o in .int(o[path: ["status", "availableReplicas"]]?.intValue ?? 0) }
-            cellFns.append { o in .string(Self.age(o)) }
-            let containers: (JSONValue) -> [JSONValue] = { $0[path: ["spec", "template", "spec", "containers"]]?.arrayValue ?? [] }
-            cellFns.append { o in .string(containers(o).compactMap { $0["name"]?.stringValue }.joined(separator: ",")) }
-            cellFns.append { o in .string(containers(o).compactMap { $0["image"]?.stringValue }.joined(separator: ",")) }
-            cellFns.append { o in .string(Self.selectorString(o[path: ["spec", "selector"]])) }
         } else {
+            // Kinds without a printer of their own: kube-apiserver's default table.
             columns.append(["name": "Created At", "type": "date", "format": "", "description": .string(Self.createdDescription), "priority": 0])
             cellFns.append { $0[path: ["metadata", "creationTimestamp"]] ?? .null }
         }
-        let rows: [JSONValue] = objects.map { obj in
-            let object: JSONValue
-            switch include {
-            case "None": object = .null
-            case "Object": object = present(obj, info)
-            default: object = partial(obj, version: version)
-            }
-            return ["cells": .array(cellFns.map { $0(obj) }), "object": object]
-        }
-        return ["apiVersion": .string("meta.k8s.io/\(version)"), "kind": "Table", "metadata": ["resourceVersion": .string(listRV)],
-                "columnDefinitions": .array(columns), "rows": .array(rows)]
-    }
-
-    static func age(_ o: JSONValue) -> String {
-        guard let s = o[path: ["metadata", "creationTimestamp"]]?.stringValue, let d = Time.parse(s) else { return "<unknown>" }
-        return humanDuration(Date().timeIntervalSince(d))
-    }
-
-    /// Renders a duration like kubectl/apimachinery's HumanDuration ("0s", "5m", "3h2m", "4d").
-    static func humanDuration(_ seconds: Double) -> String {
-        let s = max(0, Int(seconds))
-        if s < 120 { return "\(s)s" }
-        let m = s / 60
-        if m < 10 { return s % 60 == 0 ? "\(m)m" : "\(m)m\(s % 60)s" }
-        if m < 180 { return "\(m)m" }
-        let h = s / 3600
-        if h < 8 { return m % 60 == 0 ? "\(h)h" : "\(h)h\(m % 60)m" }
-        if h < 48 { return "\(h)h" }
-        let d = h / 24
-        if h < 192 { return h % 24 == 0 ? "\(d)d" : "\(d)d\(h % 24)h" }
-        if d < 365 * 2 { return "\(d)d" }
-        return "\(d / 365)y"
+        return result(columns, objects.map { obj in ["cells": .array(cellFns.map { $0(obj) }), "object": rowObject(obj)] })
     }
 
     static func selectorString(_ sel: JSONValue?) -> String {

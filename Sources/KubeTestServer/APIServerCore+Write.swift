@@ -75,6 +75,7 @@ extension APIServerCore {
         var warnings: [String] = []
         try normalize(&obj, info: info, opts: opts, warnings: &warnings, applied: applied)
         try validate(obj, old: nil, info: info)
+        if applied, let name = obj[path: ["metadata", "name"]]?.stringValue { try authorizeApplyCreate(user: user, t: t, name: name) }
 
         // Namespace checks come after validation, as in the real admission chain.
         if info.namespaced, let ns = t.namespace {
@@ -91,6 +92,7 @@ extension APIServerCore {
             }
         }
 
+        try admitOwnerReferences(new: obj, old: nil, t: t, user: user)
         if info.group.isEmpty, info.kind == "Pod", let ns = t.namespace { try admitPod(&obj, namespace: ns) }
         let now = Time.now()
         obj[path: ["metadata", "uid"]] = .string(UUID().uuidString.lowercased())
@@ -263,13 +265,14 @@ extension APIServerCore {
             throw APIError.notFound(t.info, name)
         }
         let (result, warnings, _) = try finishUpdate(old: old, new: obj, t: t, opts: opts, applied: false,
-                                                     precondition: obj[path: ["metadata", "resourceVersion"]]?.stringValue)
+                                                     precondition: obj[path: ["metadata", "resourceVersion"]]?.stringValue, user: user)
         return .json(200, present(result, t.info), warnings: warnings)
     }
 
     /// The update pipeline shared by PUT, PATCH and /scale. Returns the answer object, warnings and whether it changed.
+    /// `user` is nil for the simulated controllers' own writes, which admission does not check.
     func finishUpdate(old: JSONValue, new input: JSONValue, t: Target, opts: WriteOptions, applied: Bool,
-                      precondition: String?) throws -> (JSONValue, [String], Bool) {
+                      precondition: String?, user: UserInfo? = nil) throws -> (JSONValue, [String], Bool) {
         let info = t.info
         let name = old[path: ["metadata", "name"]]?.stringValue ?? ""
         let oldRV = old[path: ["metadata", "resourceVersion"]]?.stringValue ?? ""
@@ -298,6 +301,7 @@ extension APIServerCore {
         var warnings: [String] = []
         try normalize(&new, info: info, opts: opts, warnings: &warnings, applied: applied)
         try validate(new, old: old, info: info)
+        if let user { try admitOwnerReferences(new: new, old: old, t: t, user: user) }
 
         if info.generation != .none, Self.specChanged(old, new, policy: info.generation) {
             new[path: ["metadata", "generation"]] = .int((old[path: ["metadata", "generation"]]?.intValue ?? 0) + 1)
@@ -416,7 +420,7 @@ extension APIServerCore {
             let newObj = try FieldManager.apply(live: live, applied: applied, manager: opts.manager, force: opts.force,
                                                 subresource: t.subresource, time: applyTime, schema: schema(for: info))
             let (result, warnings, _) = try finishUpdate(old: live, new: newObj, t: t, opts: opts, applied: true,
-                                                         precondition: patchBody[path: ["metadata", "resourceVersion"]]?.stringValue)
+                                                         precondition: patchBody[path: ["metadata", "resourceVersion"]]?.stringValue, user: user)
             return .json(200, present(result, info), warnings: warnings)
         }
 
@@ -440,7 +444,8 @@ extension APIServerCore {
         patched[path: ["metadata", "name"]] = .string(name)
         // Strict errors print the patched object (merge/JSON patch) or the patch as a Go map (strategic).
         opts.strictPatchValue = type == .strategicMerge ? Self.goMap(patchBody) : JSONValue.string(patched.serializedString()).serializedString().dropFirst().dropLast().description
-        let (result, warnings, _) = try finishUpdate(old: current, new: patched, t: t, opts: opts, applied: false, precondition: precondition ?? nil)
+        let (result, warnings, _) = try finishUpdate(old: current, new: patched, t: t, opts: opts, applied: false, precondition: precondition ?? nil,
+                                                     user: user)
         return .json(200, present(result, info), warnings: warnings)
     }
 
@@ -542,7 +547,7 @@ extension APIServerCore {
             newParent[path: scale.specReplicasPath] = .int(replicas)
         }
         target.subresource = "scale"
-        let (result, _, _) = try finishUpdate(old: parent, new: newParent, t: target, opts: opts, applied: applyMode, precondition: nil)
+        let (result, _, _) = try finishUpdate(old: parent, new: newParent, t: target, opts: opts, applied: applyMode, precondition: nil, user: user)
         return .json(200, scaleObject(result, info))
     }
 

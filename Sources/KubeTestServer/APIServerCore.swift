@@ -29,6 +29,8 @@ final class APIServerCore: Sendable {
     let gcWake = Mutex<Bool>(false)
     /// The listening port once bound (for discovery's serverAddressByClientCIDRs).
     let boundPort = Mutex<Int>(0)
+    /// Connections accepted by the listeners, for tests of connection reuse.
+    let connectionStats = ConnectionStats()
 
     init(options: KubeTestServerOptions) {
         self.options = options
@@ -53,14 +55,21 @@ final class APIServerCore: Sendable {
         return String((0..<n).map { _ in chars[Int.random(in: 0..<chars.count)] })
     }
 
-    /// Namespaces that exist at start, as in a fresh cluster.
+    /// Namespaces that exist at start, as in a fresh cluster: created by kube-apiserver itself (its
+    /// field manager owns the name label), in the order it creates them (fixture 27's resourceVersions).
     static func bootstrap(_ st: inout ServerState) {
         guard let info = st.registry.lookup(group: "", version: "v1", resource: "namespaces") else { return }
-        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        for ns in ["kube-system", "kube-public", "default", "kube-node-lease"] {
             var obj: JSONValue = ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(ns)]]
             BuiltinDefaults.apply(to: &obj, info: info)
+            let now = Time.now()
             obj[path: ["metadata", "uid"]] = .string(UUID().uuidString.lowercased())
-            obj[path: ["metadata", "creationTimestamp"]] = .string(Time.now())
+            obj[path: ["metadata", "creationTimestamp"]] = .string(now)
+            obj[path: ["metadata", "managedFields"]] = [[
+                "manager": "kube-apiserver", "operation": "Update", "apiVersion": "v1", "time": .string(now), "fieldsType": "FieldsV1",
+                "fieldsV1": ["f:metadata": ["f:labels": [".": [:], "f:kubernetes.io/metadata.name": [:]]]],
+            ]]
+            BuiltinDefaults.applyAfterFieldManager(to: &obj, info: info)
             _ = st.store.put(info.storageKey, info: info, object: obj)
         }
     }
@@ -340,6 +349,8 @@ final class APIServerCore: Sendable {
                 let snippet = text.count > 30 ? String(text.prefix(30)) + " ..." : text
                 throw APIError.badRequest("the object provided is unrecognized (must be of type \(kindForErrors)): couldn't get version/kind; json parse error: \(Self.goJSONError(error, text: text)) (\(snippet))")
             }
+        case ProtobufBody.contentType where !allowPatchTypes:
+            return try decodeProtobuf(req, kindForErrors: kindForErrors)
         case "application/yaml", "application/apply-patch+yaml":
             do {
                 return try YAML.parse(text)
@@ -350,6 +361,31 @@ final class APIServerCore: Sendable {
             throw APIError(code: 415, reason: StatusReason.unsupportedMediaType,
                            message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf")
         }
+    }
+
+    /// A protobuf body (what kubectl sends for built-in kinds): 400 when it cannot be decoded, as
+    /// kube-apiserver words it; 415 naming the kind when this server has no schema for it.
+    func decodeProtobuf(_ req: APIRequest, kindForErrors: String) throws -> JSONValue {
+        let bytes = [UInt8](req.body)
+        let envelope: ProtobufBody.Envelope
+        do {
+            envelope = try ProtobufBody.envelope(bytes)
+        } catch {
+            throw APIError.badRequest("the object provided is unrecognized (must be of type \(kindForErrors)): \(error.message) (\(ProtobufBody.summary(bytes)))")
+        }
+        let object: JSONValue?
+        do {
+            object = try ProtobufBody.object(envelope)
+        } catch {
+            let version = envelope.apiVersion.split(separator: "/").last.map(String.init) ?? ""
+            throw APIError.badRequest("\(envelope.kind) in version \"\(version)\" cannot be handled as a \(kindForErrors): \(error.message)")
+        }
+        guard let object else {
+            let kind = envelope.kind.isEmpty ? kindForErrors : envelope.kind
+            throw APIError(code: 415, reason: StatusReason.unsupportedMediaType,
+                           message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (protobuf bodies are decoded for \(ProtobufBody.supportedKinds.joined(separator: ", ")) only, not \(kind))")
+        }
+        return object
     }
 
     static func goJSONError(_ error: Error, text: String) -> String {

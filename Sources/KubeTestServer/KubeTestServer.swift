@@ -11,6 +11,14 @@ public struct KubeTestServerOptions: Sendable {
     /// When true every request is authorized with the RBAC objects in the store (system:masters always allowed).
     /// When false every authenticated user may do anything, and anonymous requests get 401 outside /version and /healthz.
     public var rbacEnabled = false
+    /// The OwnerReferencesPermissionEnforcement admission plugin (off by default in kube-apiserver,
+    /// on in OpenShift): ownerReference changes need `delete` on the object, `blockOwnerDeletion`
+    /// needs `update` on the owner's `finalizers`. Only meaningful with `rbacEnabled`.
+    public var ownerReferencesPermissionEnforcement = false
+    /// Offer HTTP/2 in ALPN (`h2`, then `http/1.1`), as kube-apiserver does: clients that speak it
+    /// multiplex every request and watch on one connection. Off by default for now, so the suites
+    /// written against HTTP/1.1 semantics (a cut response closes the TCP connection) keep them.
+    public var http2Enabled = false
     /// SANs of the serving certificate (IP addresses become IP SANs).
     public var certificateHosts = ["localhost", "127.0.0.1"]
     /// Set in the past to test an expired serving certificate.
@@ -78,7 +86,7 @@ public final class KubeTestServer: Sendable {
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(serving.privateKeyPEM.utf8), format: .pem)))
         tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(ca.pem.utf8), format: .pem)])
         tls.certificateVerification = .optionalVerification
-        tls.applicationProtocols = ["http/1.1"]
+        tls.applicationProtocols = options.http2Enabled ? ["h2", "http/1.1"] : ["http/1.1"]
         // Closing a connection waits this long for the peer's close_notify (default 5 s, per
         // connection): a client that stopped reading (a cancelled watch) would stall stop()/restart().
         tls.shutdownTimeout = .milliseconds(250)
@@ -110,6 +118,24 @@ public final class KubeTestServer: Sendable {
             try await HTTPSListener(core: core, host: core.options.host, port: port, tls: tls)
         }
         listenerBox.withLock { $0 = fresh }
+    }
+
+    /// TCP connections accepted since start (restarts included).
+    public var acceptedConnectionCount: Int { core.connectionStats.accepted }
+    /// Of those, the ones that negotiated HTTP/2.
+    public var http2ConnectionCount: Int { core.connectionStats.http2 }
+
+    /// Sends GOAWAY on every HTTP/2 connection and closes it: open watches on it end, and clients
+    /// reconnect for their next request (HTTP/1.1 connections are left alone).
+    public func goAwayHTTP2Connections() async {
+        await listener.goAway()
+    }
+
+    /// Breaks every open watch as a broken stream would: over HTTP/2 the watch's stream is reset
+    /// (RST_STREAM) and the connection stays open for the client's other streams; over HTTP/1.1 the
+    /// connection closes. The server keeps running.
+    public func resetWatchStreams() {
+        core.abortWatches()
     }
 
     // MARK: Users

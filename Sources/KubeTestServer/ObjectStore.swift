@@ -21,8 +21,9 @@ struct Watcher: Sendable {
     var labels: LabelSelector
     var fields: FieldSelector
     var channel: WatchChannel
-    /// How each event's object is shown (a one-row Table for `kubectl get -w`); nil = as stored.
-    var render: (@Sendable (JSONValue) -> JSONValue)? = nil
+    /// How each event's object is shown (a one-row Table for `kubectl get -w`, metadata only);
+    /// nil = as stored. Returning nil means the event cannot be encoded: the watch ends.
+    var render: (@Sendable (JSONValue) -> JSONValue?)? = nil
 }
 
 /// The store: objects per storage key, one cluster-wide resourceVersion counter, the event
@@ -157,11 +158,14 @@ struct ObjectStore: Sendable {
         }
     }
 
-    static func line(_ type: WatchEventType, _ object: JSONValue, for watcher: Watcher) -> Data {
+    static func line(_ type: WatchEventType, _ object: JSONValue, for watcher: Watcher) -> Data? {
         var obj = EventConversion.view(object, watcher.info)
         obj["apiVersion"] = .string(watcher.info.apiVersion)
         obj["kind"] = .string(watcher.info.kind)
-        if let render = watcher.render { obj = render(obj) }
+        if let render = watcher.render {
+            guard let rendered = render(obj) else { return nil }
+            obj = rendered
+        }
         return JSONValue.object(["type": .string(type.rawValue), "object": obj]).serialized()
     }
 
@@ -169,7 +173,12 @@ struct ObjectStore: Sendable {
         var dead: [Int] = []
         for (id, w) in watchers where w.storage == event.storage {
             guard let (type, obj) = Self.translate(event, for: w) else { continue }
-            if !w.channel.push(Self.line(type, obj, for: w)) { dead.append(id) }
+            guard let line = Self.line(type, obj, for: w) else {
+                w.channel.finish()
+                dead.append(id)
+                continue
+            }
+            if !w.channel.push(line) { dead.append(id) }
         }
         for id in dead { watchers[id] = nil }
     }

@@ -168,8 +168,10 @@ final class KubectlEndToEndTests: XCTestCase {
         _ = try await client.create(.configMaps, namespace: "default", object: cm, options: WriteOptions())
         let added = await outBuf.wait { $0.contains("ADDED") && $0.contains("watched") }
         XCTAssertTrue(added, "kubectl get -w did not show the new ConfigMap: \(outBuf.text) \(errBuf.text)")
-        // The server streams one-row Tables (its "Created At" column); kubectl's own fallback printing would say AGE.
-        XCTAssertTrue(outBuf.text.contains("CREATED AT"), "watch events were not rendered as Tables: \(outBuf.text)")
+        // The server streams one-row Tables with the ConfigMap printer's DATA column (the key count),
+        // which kubectl's own fallback printing does not have.
+        XCTAssertTrue(outBuf.text.contains("DATA"), "watch events were not rendered as Tables: \(outBuf.text)")
+        XCTAssertNotNil(outBuf.text.range(of: #"ADDED\s+watched\s+1\s"#, options: .regularExpression), outBuf.text)
         _ = try await client.delete(.configMaps, namespace: "default", name: "watched", options: DeleteOptions())
         let deleted = await outBuf.wait { $0.contains("DELETED") && $0.contains("watched") }
         XCTAssertTrue(deleted, "kubectl get -w did not show the deletion: \(outBuf.text) \(errBuf.text)")
