@@ -183,7 +183,7 @@ final class APIServerCore: Sendable {
     static let publicPaths: Set<String> = ["/version", "/healthz", "/livez", "/readyz", "/version/"]
 
     func route(_ req: APIRequest) async throws -> APIResponse {
-        let user = try authenticate(req)
+        let user = try impersonated(req, as: try authenticate(req))
         let segs = req.path.split(separator: "/").map(String.init)
 
         // Non-resource paths.
@@ -237,6 +237,7 @@ final class APIServerCore: Sendable {
         case "create":
             if target.info.resource == "selfsubjectaccessreviews" { return try selfSubjectAccessReview(req, user: user) }
             if target.info.resource == "selfsubjectreviews" { return selfSubjectReview(req, user: user) }
+            if target.info.resource == "selfsubjectrulesreviews" { return try selfSubjectRulesReview(req, user: user) }
             if target.info.resource == "subjectaccessreviews" { return try subjectAccessReview(req) }
             if target.info.resource == "serviceaccounts", target.subresource == "token" { return try tokenRequest(req, target) }
             return try create(req, target, user: user)

@@ -218,6 +218,73 @@ extension APIServerCore {
         return .json(201, body)
     }
 
+    /// What `user` may do in `spec.namespace` (`kubectl auth can-i --list`): the rules of every
+    /// ClusterRoleBinding and RoleBinding there that names the user, as kube-apiserver's RBAC rule
+    /// resolver lists them (unmerged, in binding order), after the rules every authenticated user has.
+    func selfSubjectRulesReview(_ req: APIRequest, user: UserInfo) throws -> APIResponse {
+        var body = try decodeBody(req, kindForErrors: "SelfSubjectRulesReview")
+        let namespace = body[path: ["spec", "namespace"]]?.stringValue ?? ""
+        var resourceRules: [JSONValue] = []
+        var nonResourceRules: [JSONValue] = []
+        func add(_ rule: JSONValue) {
+            if rule["nonResourceURLs"] != nil {
+                nonResourceRules.append(["verbs": rule["verbs"] ?? [], "nonResourceURLs": rule["nonResourceURLs"] ?? []])
+            } else {
+                var entry: JSONObject = ["verbs": rule["verbs"] ?? [], "apiGroups": rule["apiGroups"] ?? [], "resources": rule["resources"] ?? []]
+                if let names = rule["resourceNames"] { entry["resourceNames"] = names }
+                resourceRules.append(.object(entry))
+            }
+        }
+        if user.isMaster || !options.rbacEnabled {
+            add(["verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]])
+            add(["verbs": ["*"], "nonResourceURLs": ["*"]])
+        } else {
+            if user.groups.contains("system:authenticated") {
+                add(["verbs": ["create"], "apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]])
+                add(["verbs": ["create"], "apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"]])
+                add(["verbs": ["get"], "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
+                                                          "/readyz", "/version", "/version/"]])
+            }
+            state.withLock { state in
+                for crb in state.store.list("rbac.authorization.k8s.io/clusterrolebindings", namespace: nil).map(\.object)
+                where RBACAuthorizer.bound(crb, user) {
+                    RBACAuthorizer.roleRules(crb["roleRef"], namespace: nil, store: state.store).forEach(add)
+                }
+                if !namespace.isEmpty {
+                    for rb in state.store.list("rbac.authorization.k8s.io/rolebindings", namespace: namespace).map(\.object)
+                    where RBACAuthorizer.bound(rb, user) {
+                        RBACAuthorizer.roleRules(rb["roleRef"], namespace: namespace, store: state.store).forEach(add)
+                    }
+                }
+            }
+        }
+        body["apiVersion"] = "authorization.k8s.io/v1"
+        body["kind"] = "SelfSubjectRulesReview"
+        body["metadata"] = ["creationTimestamp": nil]
+        body["status"] = ["resourceRules": .array(resourceRules), "nonResourceRules": .array(nonResourceRules), "incomplete": false]
+        return .json(201, body)
+    }
+
+    /// `Impersonate-User` / `Impersonate-Group` (kubectl `--as`, `--as-group`): the request runs as
+    /// that user when the real one may `impersonate` users (or service accounts) and groups.
+    func impersonated(_ req: APIRequest, as real: UserInfo) throws -> UserInfo {
+        guard let name = req.header("Impersonate-User"), !name.isEmpty else { return real }
+        var groups = req.headers.filter { $0.name.caseInsensitiveCompare("Impersonate-Group") == .orderedSame }.map(\.value)
+        let parts = name.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        let isServiceAccount = parts.count == 4 && parts[0] == "system" && parts[1] == "serviceaccount"
+        let check = isServiceAccount
+            ? AuthorizationAttributes(user: real, verb: "impersonate", namespace: parts[2], apiGroup: "", resource: "serviceaccounts", subresource: "", name: parts[3])
+            : AuthorizationAttributes(user: real, verb: "impersonate", namespace: nil, apiGroup: "", resource: "users", subresource: "", name: name)
+        guard decide(check).allowed else {
+            throw APIError(code: 403, reason: StatusReason.forbidden,
+                           message: "\(isServiceAccount ? "serviceaccounts" : "users") \"\(isServiceAccount ? parts[3] : name)\" is forbidden: User \"\(real.name)\" cannot impersonate resource \"\(isServiceAccount ? "serviceaccounts" : "users")\" in API group \"\"\(isServiceAccount ? " in the namespace \"\(parts[2])\"" : " at the cluster scope")",
+                           details: .object([:]))
+        }
+        if isServiceAccount { groups += ["system:serviceaccounts", "system:serviceaccounts:\(parts[2])"] }
+        if !groups.contains("system:authenticated") && name != UserInfo.anonymous.name { groups.append("system:authenticated") }
+        return UserInfo(name: name, groups: groups)
+    }
+
     func subjectAccessReview(_ req: APIRequest) throws -> APIResponse {
         var body = try decodeBody(req, kindForErrors: "SubjectAccessReview")
         let spec = body["spec"] ?? [:]

@@ -3,7 +3,7 @@ import KubeCore
 
 /// Request bodies in Kubernetes' protobuf encoding (`application/vnd.kubernetes.protobuf`), which
 /// kubectl and client-go use for built-in kinds (`kubectl create secret|configmap|namespace|
-/// serviceaccount`). The body is the 4-byte magic `k8s\0` and a `runtime.Unknown` message whose
+/// serviceaccount`, `kubectl auth can-i`). The body is the 4-byte magic `k8s\0` and a `runtime.Unknown` message whose
 /// `raw` field holds the object's message. Decoded by hand for the few kinds listed in `schemas`
 /// (field numbers of k8s.io/api's generated.proto) into the JSON the JSON path would receive, so
 /// the object then goes through the same defaulting and validation.
@@ -65,6 +65,12 @@ enum ProtobufBody {
         7: Field(name: "fieldPath", type: .string),
     ]
 
+    static let resourceAttributes: Schema = [
+        1: Field(name: "namespace", type: .string), 2: Field(name: "verb", type: .string), 3: Field(name: "group", type: .string),
+        4: Field(name: "version", type: .string), 5: Field(name: "resource", type: .string), 6: Field(name: "subresource", type: .string),
+        7: Field(name: "name", type: .string),
+    ]
+
     static let namespaceCondition: Schema = [
         1: Field(name: "type", type: .string), 2: Field(name: "status", type: .string), 4: Field(name: "lastTransitionTime", type: .time),
         5: Field(name: "reason", type: .string), 6: Field(name: "message", type: .string),
@@ -88,6 +94,18 @@ enum ProtobufBody {
                 2: Field(name: "conditions", type: .message(namespaceCondition), repeated: true),
             ])),
         ],
+        // `kubectl auth can-i` (the runbook's RBAC review) sends these.
+        "authorization.k8s.io/v1/SelfSubjectAccessReview": [
+            1: Field(name: "metadata", type: .message(objectMeta)),
+            2: Field(name: "spec", type: .message([
+                1: Field(name: "resourceAttributes", type: .message(resourceAttributes)),
+                2: Field(name: "nonResourceAttributes", type: .message([1: Field(name: "path", type: .string), 2: Field(name: "verb", type: .string)])),
+            ])),
+        ],
+        "authorization.k8s.io/v1/SelfSubjectRulesReview": [
+            1: Field(name: "metadata", type: .message(objectMeta)),
+            2: Field(name: "spec", type: .message([1: Field(name: "namespace", type: .string)])),
+        ],
         "v1/ServiceAccount": [
             1: Field(name: "metadata", type: .message(objectMeta)),
             2: Field(name: "secrets", type: .message(objectReference), repeated: true),
@@ -96,7 +114,7 @@ enum ProtobufBody {
         ],
     ]
 
-    static var supportedKinds: [String] { schemas.keys.map { String($0.dropFirst(3)) }.sorted() }
+    static var supportedKinds: [String] { schemas.keys.map { $0.split(separator: "/").last.map(String.init) ?? $0 }.sorted() }
 
     // MARK: Decoding
 

@@ -409,6 +409,7 @@ final class RBACRig: Sendable {
     init(dropping: (group: String, resource: String, verb: String)? = nil) async throws {
         var options = KubeTestServerOptions()
         options.rbacEnabled = true
+        options.ownerReferencesPermissionEnforcement = true
         options.simulation = .on
         options.simulation.podStartDelay = 0.02
         options.simulation.progressDeadline = 0.4
