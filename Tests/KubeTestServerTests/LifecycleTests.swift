@@ -227,6 +227,39 @@ final class LifecycleTests: XCTestCase {
 
 /// Authentication and RBAC.
 final class AuthorizationTests: XCTestCase {
+    /// `kubectl auth can-i --list --as=system:serviceaccount:NS:NAME`: the admin impersonates the
+    /// account, and the rules review lists what its bindings grant in the namespace; an account
+    /// without the `impersonate` verb may not do it.
+    func testRulesReviewThroughImpersonationListsTheAccountsRules() async throws {
+        var o = KubeTestServerOptions()
+        o.rbacEnabled = true
+        let server = try await KubeTestServer.start(o)
+        let admin = TestClient(server)
+        _ = await admin.post("/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles", [
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": ["name": "r", "namespace": "default"],
+            "rules": [["apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]]],
+        ])
+        _ = await admin.post("/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings", [
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": ["name": "rb", "namespace": "default"],
+            "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"],
+            "subjects": [["kind": "ServiceAccount", "name": "app", "namespace": "default"]],
+        ])
+        let review: JSONValue = ["apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview", "spec": ["namespace": "default"]]
+        let answer = await admin.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", body: review,
+                                         headers: [("Impersonate-User", "system:serviceaccount:default:app")])
+        XCTAssertEqual(answer.status, 201)
+        let rules = answer.json[path: ["status", "resourceRules"]]?.arrayValue ?? []
+        XCTAssertTrue(rules.contains { $0["resources"] == ["configmaps"] && $0["verbs"] == ["get", "list"] }, "\(rules)")
+        XCTAssertFalse(rules.contains { $0["resources"] == ["*"] }, "the account's rules, not the admin's")
+        let asAdmin = await admin.post("/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", review)
+        XCTAssertTrue((asAdmin.json[path: ["status", "resourceRules"]]?.arrayValue ?? []).contains { $0["resources"] == ["*"] })
+
+        let app = TestClient(server, token: server.serviceAccountToken(namespace: "default", name: "app"))
+        let refused = await app.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", body: review,
+                                        headers: [("Impersonate-User", "admin")])
+        XCTAssertEqual(refused.status, 403, "impersonation needs the impersonate verb")
+    }
+
     func testRBACAllowsAndDeniesByRulesResourceNamesAndSubresources() async throws {
         var o = KubeTestServerOptions()
         o.rbacEnabled = true
