@@ -89,6 +89,10 @@ public struct ListOptions: Sendable, Hashable {
     public var timeoutSeconds: Int?
     public var allowWatchBookmarks: Bool?
     public var sendInitialEvents: Bool?
+    /// Ask for `PartialObjectMetadata` (metadata only) instead of the objects: an Accept header, not a
+    /// query parameter. No `,application/json` fallback: a server that cannot answer says 406 rather
+    /// than sending the full objects.
+    public var metadataOnly: Bool = false
 
     public init(labelSelector: String? = nil, fieldSelector: String? = nil, limit: Int? = nil, continue: String? = nil,
                 resourceVersion: String? = nil, resourceVersionMatch: String? = nil, timeoutSeconds: Int? = nil,
@@ -264,14 +268,21 @@ public struct RequestBuilder: Sendable {
         KubeRequest(method: .get, path: try objectPath(namespace: namespace, name: name, subresource: subresource))
     }
 
+    /// `Accept` for a metadata-only LIST.
+    public static let partialObjectMetadataList = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+    /// `Accept` for a metadata-only WATCH (or GET): kube-apiserver ends a watch asked for the list form at its first event.
+    public static let partialObjectMetadata = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+
     public func list(namespace: String?, options: ListOptions = ListOptions()) throws -> KubeRequest {
-        KubeRequest(method: .get, path: try collectionPath(namespace: namespace), query: options.queryItems)
+        KubeRequest(method: .get, path: try collectionPath(namespace: namespace), query: options.queryItems,
+                    accept: options.metadataOnly ? Self.partialObjectMetadataList : "application/json")
     }
 
     public func watch(namespace: String?, options: ListOptions = ListOptions()) throws -> KubeRequest {
         var q = [QueryItem("watch", "true")]
         q.append(contentsOf: options.queryItems)
-        return KubeRequest(method: .get, path: try collectionPath(namespace: namespace), query: q, isWatch: true)
+        return KubeRequest(method: .get, path: try collectionPath(namespace: namespace), query: q,
+                           accept: options.metadataOnly ? Self.partialObjectMetadata : "application/json", isWatch: true)
     }
 
     public func create(namespace: String?, body: Data, options: WriteOptions = WriteOptions()) throws -> KubeRequest {

@@ -19,13 +19,17 @@ public struct WatcherConfiguration: Sendable, Hashable {
     public var healthyAfter: Double
     /// `timeoutSeconds` asked of the server for each watch (nil: the server's default).
     public var watchTimeoutSeconds: Int?
+    /// List and watch as `PartialObjectMetadata` (metadata only): what is never sent cannot be
+    /// held, e.g. a Secret's data.
+    public var metadataOnly: Bool
 
     public init(pageSize: Int = 500, backoff: ExponentialBackoff = ExponentialBackoff(), healthyAfter: Double = 120,
-                watchTimeoutSeconds: Int? = 290) {
+                watchTimeoutSeconds: Int? = 290, metadataOnly: Bool = false) {
         self.pageSize = pageSize
         self.backoff = backoff
         self.healthyAfter = healthyAfter
         self.watchTimeoutSeconds = watchTimeoutSeconds
+        self.metadataOnly = metadataOnly
     }
 }
 
@@ -209,11 +213,15 @@ public struct WatcherStateMachine: Sendable {
     }
 
     private func listOptions(continue token: String?) -> ListOptions {
-        ListOptions(labelSelector: labelSelector, fieldSelector: fieldSelector, limit: configuration.pageSize, continue: token)
+        var options = ListOptions(labelSelector: labelSelector, fieldSelector: fieldSelector, limit: configuration.pageSize, continue: token)
+        options.metadataOnly = configuration.metadataOnly
+        return options
     }
 
     private func watchOptions(from rv: String) -> ListOptions {
-        ListOptions(labelSelector: labelSelector, fieldSelector: fieldSelector, resourceVersion: rv,
-                    timeoutSeconds: configuration.watchTimeoutSeconds, allowWatchBookmarks: true)
+        var options = ListOptions(labelSelector: labelSelector, fieldSelector: fieldSelector, resourceVersion: rv,
+                                  timeoutSeconds: configuration.watchTimeoutSeconds, allowWatchBookmarks: true)
+        options.metadataOnly = configuration.metadataOnly
+        return options
     }
 }

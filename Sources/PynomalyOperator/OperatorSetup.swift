@@ -29,6 +29,8 @@ public enum OperatorSetup {
         public let controller: Controller
         public let events: EventRecorder
         public let restoreController: Controller
+        /// The informers the reconcilers read from.
+        public let caches: OperatorCaches
     }
 
     @discardableResult
@@ -46,9 +48,11 @@ public enum OperatorSetup {
                 namespace: namespace, transform: .fullWhenLabelled(labelKey: PynomalyLabels.managedByKey, labelValue: PynomalyLabels.managerName),
                 indexes: [.controllerOwnerUID, .label(PynomalyLabels.instanceKey)]))
         }
-        // Secrets and ConfigMaps a spec may reference: metadata and a content hash only, so no secret
-        // data is ever held, yet a rotated password is noticed.
-        let referenced = InformerOptions(namespace: namespace, transform: .metadataOnly, indexes: [])
+        // Secrets and ConfigMaps a spec may reference, listed and watched as metadata only: their data
+        // never reaches the operator, yet a new resourceVersion of a referenced one is noticed (the
+        // pass then GETs that one object to hash it).
+        let referenced = InformerOptions(namespace: namespace, transform: .stripManagedFields, indexes: [],
+                                         watcher: WatcherConfiguration(metadataOnly: true))
         let secrets = manager.informer(for: .secrets, options: referenced)
         let configMaps = manager.informer(for: .configMaps, options: referenced)
         let recorder = EventRecorder(client: manager.client, configuration: EventRecorderConfiguration(component: "pynomaly-operator"))
@@ -63,8 +67,9 @@ public enum OperatorSetup {
                                                       conflictRecheckPeriod: configuration.conflictRecheckPeriod)
         let controller = manager.makeController(name: "pynomalydeployment", primary: primary, reconciler: reconciler, options: options, hooks: hooks)
         for informer in owned { controller.owns(informer) }
-        for informer in [secrets, configMaps] {
-            controller.watches(informer) { object in Self.referencingDeployments(of: object, in: primary.store) }
+        // Metadata-only objects arrive as kind PartialObjectMetadata: the informer says the kind.
+        for (informer, kind) in [(secrets, "Secret"), (configMaps, "ConfigMap")] {
+            controller.watches(informer) { object in Self.referencingDeployments(of: object, kind: kind, in: primary.store) }
         }
         // Scheduled backup Jobs are owned by their CronJob, not the CR: map them by the instance label.
         if let jobs = ownedByResource[ResourceType.jobs.resource] {
@@ -86,15 +91,15 @@ public enum OperatorSetup {
                 }
             }
         }
-        return Registered(controller: controller, events: recorder, restoreController: restoreController)
+        return Registered(controller: controller, events: recorder, restoreController: restoreController, caches: caches)
     }
 }
 
 extension OperatorSetup {
     /// The PynomalyDeployments in the object's namespace whose pod template references it (through
     /// the primary cache's `ReferencedObjects.index`).
-    static func referencingDeployments(of object: JSONValue, in store: CacheStore) -> [ObjectKey] {
-        guard let kind = object["kind"]?.stringValue, let name = object[path: ["metadata", "name"]]?.stringValue else { return [] }
+    static func referencingDeployments(of object: JSONValue, kind: String, in store: CacheStore) -> [ObjectKey] {
+        guard let name = object[path: ["metadata", "name"]]?.stringValue else { return [] }
         let value = ReferencedObjects.indexValue(kind: kind, namespace: object[path: ["metadata", "namespace"]]?.stringValue ?? "", name: name)
         return (try? store.keys(index: ReferencedObjects.index.name, value: value)) ?? []
     }

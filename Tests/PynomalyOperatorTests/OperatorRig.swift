@@ -17,6 +17,7 @@ final class OperatorRig: Sendable {
     let manager: Manager
     let controller: Controller
     let events: EventRecorder
+    let caches: OperatorCaches
     let probe = ConcurrencyProbe()
     /// Every line the operator logged (debug level, JSON).
     let log = OutputBuffer()
@@ -47,6 +48,7 @@ final class OperatorRig: Sendable {
                                                 hooks: probe)
         controller = registered.controller
         events = registered.events
+        caches = registered.caches
     }
 
     func start() {

@@ -37,7 +37,8 @@ final class RBACTests: XCTestCase {
         XCTAssertEqual(namespaced.subtracting(expectedNamespaced).sorted(), [], "the Role grants more than the list")
         XCTAssertEqual(expectedNamespaced.subtracting(namespaced).sorted(), [], "the Role lacks permissions of the list")
         let secrets = cluster.filter { $0.hasPrefix(" secrets ") }
-        XCTAssertEqual(secrets, [" secrets list", " secrets watch"], "Secrets are read-only, without get")
+        XCTAssertEqual(secrets, [" secrets get", " secrets list", " secrets watch"],
+                       "Secrets are read-only: metadata-only list/watch, and a GET of a referenced one when it changed")
 
         // Bound to the operator's ServiceAccount, the Role in the operator's namespace.
         let subject: JSONValue = ["kind": "ServiceAccount", "name": "pynomaly-operator", "namespace": "pynomaly-system"]

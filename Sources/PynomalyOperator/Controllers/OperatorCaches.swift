@@ -4,7 +4,8 @@ import KubeRuntime
 /// The caches the PynomalyDeployment reconciler reads from: the CRs, the objects of the kinds it
 /// creates (its own, managed-by labelled, in full; anyone else's as a name-sized stub, so memory
 /// follows what the operator owns plus a small cost per foreign object), and Secrets/ConfigMaps as
-/// metadata plus a content hash only (to notice a rotated password without keeping any secret data).
+/// metadata only, listed and watched as `PartialObjectMetadata` so their data never reaches the
+/// operator; the content hash of a referenced one comes from one GET per version (`contentHashes`).
 public struct OperatorCaches: Sendable {
     public let primary: Informer
     public let owned: [String: Informer]
@@ -12,6 +13,8 @@ public struct OperatorCaches: Sendable {
     public let configMaps: Informer
     /// PynomalyRestores: a running one holds its deployment at zero replicas.
     public let restores: Informer?
+    /// Content hashes of the referenced Secrets/ConfigMaps, computed from one GET per version.
+    public let contentHashes = ReferencedContentHashes()
 
     public init(primary: Informer, owned: [String: Informer], secrets: Informer, configMaps: Informer, restores: Informer? = nil) {
         self.primary = primary

@@ -154,10 +154,13 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let configHash = ConfigMapBuilder.configHash(of: configMap)
         let references = ReferencedObjects(template: PodTemplateBuilder.build(bare, configHash: configHash), ownConfigMap: bare.configMapName)
         let namespace = bare.namespace
-        let (referencedHash, missing) = references.contentHash { kind, name in
-            let store = kind == "Secret" ? caches.secrets.store : caches.configMaps.store
-            return store.get(namespace: namespace, name: name)?[ObjectTransform.contentHashKey]?.stringValue
+        var contentHashes: [String: String] = [:]
+        for (kind, names) in [("Secret", references.secrets), ("ConfigMap", references.configMaps)] {
+            for name in names.sorted() {
+                if let hash = try await referencedContentHash(kind: kind, namespace: namespace, name: name) { contentHashes["\(kind)/\(name)"] = hash }
+            }
         }
+        let (referencedHash, missing) = references.contentHash { kind, name in contentHashes["\(kind)/\(name)"] }
         let ctx = BuildContext(cr: cr, referencedContentHash: referencedHash, restartToken: restartToken)
         let specTemplate = PodTemplateBuilder.build(ctx, configHash: configHash)
         let specEntry = PynomalyDeploymentStatus.HistoryEntry(
@@ -401,6 +404,30 @@ public struct PynomalyDeploymentReconciler: Reconciler {
                 try await delete(.controllerRevisions, live: live, namespace: ctx.namespace, name: name)
             }
         }
+    }
+
+    /// The content hash of a referenced Secret or ConfigMap, or nil when it does not exist. The
+    /// metadata-only cache says whether it exists and at which version; the hash of that version is
+    /// remembered, so only a new version costs a GET (whose answer is hashed and dropped at once).
+    func referencedContentHash(kind: String, namespace: String, name: String) async throws -> String? {
+        let store = kind == "Secret" ? caches.secrets.store : caches.configMaps.store
+        guard let meta = store.get(namespace: namespace, name: name) else {
+            caches.contentHashes.forget(kind: kind, namespace: namespace, name: name)
+            return nil
+        }
+        let uid = meta[path: ["metadata", "uid"]]?.stringValue ?? ""
+        let version = meta[path: ["metadata", "resourceVersion"]]?.stringValue ?? ""
+        if let hash = caches.contentHashes.hash(kind: kind, namespace: namespace, name: name, uid: uid, resourceVersion: version) { return hash }
+        let object: JSONValue
+        do {
+            object = try await client.get(kind == "Secret" ? .secrets : .configMaps, namespace: namespace, name: name, subresource: nil)
+        } catch let error as KubeError where error.isNotFound {
+            return nil
+        }
+        let hash = ReferencedContentHashes.contentHash(of: object)
+        caches.contentHashes.store(kind: kind, namespace: namespace, name: name, uid: object[path: ["metadata", "uid"]]?.stringValue ?? uid,
+                                   resourceVersion: object[path: ["metadata", "resourceVersion"]]?.stringValue ?? version, hash: hash)
+        return hash
     }
 
     /// A revision's pod template from its ControllerRevision: the cache, else the API server (a
