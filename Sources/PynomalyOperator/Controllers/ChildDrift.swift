@@ -47,19 +47,14 @@ public enum ChildDrift {
             fields += containerDrift
             podSpec["containers"] = .array(wantContainers)
         }
-        let liveInit = live[path: ["spec", "template", "spec", "initContainers"]]?.arrayValue ?? []
-        let wantInit = desired[path: ["spec", "template", "spec", "initContainers"]]?.arrayValue ?? []
-        let initDrift = listDrift(live: liveInit, want: wantInit, path: "spec.template.spec.initContainers")
-        if !initDrift.isEmpty {
-            fields += initDrift
-            podSpec["initContainers"] = wantInit.isEmpty ? .null : .array(wantInit)
-        }
-        let liveVolumes = live[path: ["spec", "template", "spec", "volumes"]]?.arrayValue ?? []
-        let wantVolumes = desired[path: ["spec", "template", "spec", "volumes"]]?.arrayValue ?? []
-        let volumeDrift = listDrift(live: liveVolumes, want: wantVolumes, path: "spec.template.spec.volumes")
-        if !volumeDrift.isEmpty {
-            fields += volumeDrift
-            podSpec["volumes"] = wantVolumes.isEmpty ? .null : .array(wantVolumes)
+        // Init containers and volumes: an entry someone else added goes, the list is the operator's.
+        for key in ["initContainers", "volumes"] {
+            let want = desired[path: ["spec", "template", "spec", key]]?.arrayValue ?? []
+            let drift = listDrift(live: live[path: ["spec", "template", "spec", key]]?.arrayValue ?? [], want: want, path: "spec.template.spec.\(key)")
+            if !drift.isEmpty {
+                fields += drift
+                podSpec[key] = want.isEmpty ? .null : .array(want)
+            }
         }
         if !podSpec.isEmpty { spec["template"] = ["spec": .object(podSpec)] }
         if fields.isEmpty { return nil }
