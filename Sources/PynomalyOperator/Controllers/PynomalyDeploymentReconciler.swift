@@ -228,10 +228,12 @@ public struct PynomalyDeploymentReconciler: Reconciler {
                 waiting: waiting, calculator: calculator, now: now))
         }
         // Back from BlueGreen: `NAME` takes over the active revision before anything rolls (BlueGreenToRollingPass.swift).
-        // Traffic still on a colour with no `status.blueGreen` (its status write lost a 409 to the
-        // user's own edit after the pass had switched) is the same situation: the live objects say
-        // which colour serves, and the migration moves it to `NAME` before anything routes there.
-        if let blueGreen = old.blueGreen ?? strandedBlueGreen(ctx, history: plan.status.history ?? []) {
+        // Traffic on a colour that the status does not name (a status write lost a 409 to the user's
+        // own edit after the pass had switched: no `status.blueGreen`, or one still migrating) is the
+        // same situation: the live objects say which colour serves, and the migration moves it to
+        // `NAME` before anything routes there.
+        let stranded = old.blueGreen?.activeColor == nil ? strandedBlueGreen(ctx, history: plan.status.history ?? []) : nil
+        if let blueGreen = stranded ?? old.blueGreen {
             return try await reconcileBlueGreenToRolling(BlueGreenPassContext(
                 cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate,
                 waiting: waiting, calculator: calculator, now: now), blueGreen: blueGreen)
