@@ -106,7 +106,9 @@ struct BuilderTests {
             #expect(meta.labels?["app.kubernetes.io/name"] == "pynomaly")
             #expect(meta.labels?["app.kubernetes.io/instance"] == "pynomaly-bg")
             #expect(meta.labels?["app.kubernetes.io/managed-by"] == "pynomaly-operator")
-            #expect(meta.labels?["app.kubernetes.io/version"] == "v0.1.3")
+            // Only the Deployment (and its pods) carry the version: an image change rewrites nothing else.
+            let isDeployment = meta.name == "pynomaly-bg-blue"
+            #expect(meta.labels?["app.kubernetes.io/version"] == (isDeployment ? "v0.1.3" : nil), "\(meta.name ?? "")")
         }
     }
 
@@ -119,6 +121,7 @@ struct BuilderTests {
         let templateLabels = try #require(deployment.spec?.template.metadata?.labels)
         #expect(selector.allSatisfy { templateLabels[$0.key] == $0.value }, "the template must match the selector")
         #expect(templateLabels["app.kubernetes.io/version"] == "v0.1.3")
+        #expect(deployment.metadata.labels?["app.kubernetes.io/version"] == "v0.1.3")
         #expect(ServiceBuilder.build(ctx, name: "pynomaly-green", selectorExtra: colour).spec?.selector == selector)
         #expect(PodDisruptionBudgetBuilder.build(ctx, selectorExtra: colour)?.spec?.selector?.matchLabels == selector)
     }

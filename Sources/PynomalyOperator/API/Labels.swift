@@ -24,7 +24,16 @@ public enum PynomalyLabels {
         selector(for: name).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
     }
 
-    /// Every label of an owned object: the selector plus managed-by and the image's version.
+    /// The labels of every owned object: the selector plus managed-by. The image's version is not
+    /// among them: it goes on the pod template and the Deployment only, so an image change rewrites
+    /// the Deployment and not every child.
+    public static func common(for name: String) -> [String: String] {
+        var labels = selector(for: name)
+        labels[managedByKey] = managerName
+        return labels
+    }
+
+    /// The labels of the app's Deployment: `common` plus the image's version.
     public static func all(for name: String, image: String) -> [String: String] {
         var labels = selector(for: name)
         labels[managedByKey] = managerName

@@ -27,8 +27,8 @@ public struct BuildContext: Sendable, Hashable {
     /// The pod selector (never the version).
     public var selectorLabels: [String: String] { PynomalyLabels.selector(for: name) }
 
-    /// The full label set of owned objects.
-    public var labels: [String: String] { PynomalyLabels.all(for: name, image: spec.image) }
+    /// The labels of every owned object (no version: see `PynomalyLabels.common`).
+    public var labels: [String: String] { PynomalyLabels.common(for: name) }
 
     /// The controller reference to the CR, so children are garbage-collected with it.
     public var ownerReference: OwnerReference {

@@ -23,6 +23,8 @@ public enum DeploymentBuilder {
                 rollingUpdate: RollingUpdateDeployment(maxUnavailable: ctx.spec.strategy.maxUnavailable, maxSurge: ctx.spec.strategy.maxSurge)),
             revisionHistoryLimit: ctx.spec.revisionHistoryLimit,
             progressDeadlineSeconds: ctx.spec.progressDeadlineSeconds)
-        return Deployment(metadata: ctx.metadata(name: name, extraLabels: selectorExtra), spec: spec)
+        // The version label on the Deployment (as on its pods) tells `kubectl get deploy -L` what runs.
+        let version = [PynomalyLabels.versionKey: PynomalyLabels.version(ofImage: ctx.spec.image)]
+        return Deployment(metadata: ctx.metadata(name: name, extraLabels: selectorExtra.merging(version) { own, _ in own }), spec: spec)
     }
 }
