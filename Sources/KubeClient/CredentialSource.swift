@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// What a request presents: an Authorization header value and/or a client certificate.
@@ -67,11 +71,11 @@ actor TokenFileCredentials: CredentialSource {
     private func reload() throws {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data = try LocalFiles.contents(of: path)
         } catch {
-            throw KubeError.configuration("token file \(path): cannot be read: \(error.localizedDescription)")
+            throw KubeError.configuration("token file \(path): cannot be read: \(error)")
         }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: data, as: UTF8.self).trimmingWhitespace()
         guard !text.isEmpty else { throw KubeError.configuration("token file \(path): empty") }
         token = text
         modified = Self.modificationDate(path)

@@ -1,5 +1,9 @@
 import CCurl
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 import Synchronization
 
@@ -80,9 +84,7 @@ final class CurlEngine: Sendable {
         _ = ccurl_multi_setopt_long(m, CURLMOPT_MAX_HOST_CONNECTIONS, options.maxConnectionsPerHost)
         _ = ccurl_multi_setopt_long(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, options.maxTotalConnections)
         _ = ccurl_multi_setopt_long(m, CURLMOPT_MAXCONNECTS, max(options.idleConnectionCache, options.maxTotalConnections))
-        let thread = Thread { [self] in self.run() }
-        thread.name = "kube-curl"
-        thread.start()
+        startOSThread(name: "kube-curl") { [self] in self.run() }
     }
 
     /// Hands a command to the engine thread. After shutdown, new transfers fail at once.

@@ -1,6 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
-import Synchronization
 
 /// Runs a client-go credential plugin and reads the `ExecCredential` it prints
 /// (client.authentication.k8s.io v1 and v1beta1).
@@ -68,7 +71,7 @@ struct ExecCredentialPlugin: Sendable {
         env["KUBERNETES_EXEC_INFO"] = execInfo()
 
         let (status, stdout, stderr) = try await Self.runProcess(executable: executable, arguments: configuration.args, environment: env)
-        let errText = String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let errText = String(decoding: stderr, as: UTF8.self).trimmingWhitespace()
         guard status == 0 else {
             throw fail("exited with status \(status)" + (errText.isEmpty ? "" : ": \(errText)"))
         }
@@ -114,55 +117,22 @@ struct ExecCredentialPlugin: Sendable {
     }
 
     /// Runs a process off the cooperative pool (reading its pipes blocks), both pipes read at once
-    /// so a chatty stderr cannot deadlock it.
+    /// so a chatty stderr cannot deadlock it. `posix_spawn`, since the shipped binaries link
+    /// FoundationEssentials only, which has no `Process`.
     static func runProcess(executable: String, arguments: [String], environment: [String: String]) async throws -> (Int32, Data, Data) {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<(Int32, Data, Data), any Error>) in
-            let thread = Thread {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: executable)
-                process.arguments = arguments
-                process.environment = environment
-                let out = Pipe(), err = Pipe()
-                process.standardOutput = out
-                process.standardError = err
-                process.standardInput = FileHandle.nullDevice
+            startOSThread(name: "exec-plugin") {
                 do {
-                    try process.run()
+                    c.resume(returning: try ChildProcess.run(executable: executable, arguments: arguments, environment: environment))
                 } catch {
-                    c.resume(throwing: KubeError.configuration("exec plugin \"\(executable)\": cannot start: \(error.localizedDescription)"))
-                    return
+                    c.resume(throwing: KubeError.configuration("exec plugin \"\(executable)\": cannot start: \(error)"))
                 }
-                let errBox = DataBox()
-                let errDone = DispatchSemaphore(value: 0)
-                let errReader = Thread {
-                    errBox.set(err.fileHandleForReading.readDataToEndOfFile())
-                    errDone.signal()
-                }
-                errReader.start()
-                let outData = out.fileHandleForReading.readDataToEndOfFile()
-                errDone.wait()
-                process.waitUntilExit()
-                c.resume(returning: (process.terminationStatus, outData, errBox.get()))
             }
-            thread.start()
         }
     }
 }
 
-private final class DataBox: Sendable {
-    private let data = Mutex(Data())
-    func set(_ d: Data) { data.withLock { $0 = d } }
-    func get() -> Data { data.withLock { $0 } }
-}
-
 /// RFC 3339 timestamps as Kubernetes writes them (with or without fractional seconds).
 enum RFC3339 {
-    static func parse(_ s: String) -> Date? {
-        let plain = ISO8601DateFormatter()
-        plain.formatOptions = [.withInternetDateTime]
-        if let d = plain.date(from: s) { return d }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return fractional.date(from: s)
-    }
+    static func parse(_ s: String) -> Date? { KubeTime.parse(s) }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// The configuration of a pod: the service-account mount and `KUBERNETES_SERVICE_HOST`/`_PORT`.
@@ -32,13 +36,13 @@ public enum InClusterConfiguration {
         let caPath = "\(mountPath)/ca.crt"
         let ca: Data
         do {
-            ca = try Data(contentsOf: URL(fileURLWithPath: caPath))
+            ca = try LocalFiles.contents(of: caPath)
         } catch {
-            throw KubeError.configuration("in-cluster: CA file \(caPath) cannot be read: \((error as NSError).localizedDescription)")
+            throw KubeError.configuration("in-cluster: CA file \(caPath) cannot be read: \(error)")
         }
         var namespace = "default"
-        if let data = try? Data(contentsOf: URL(fileURLWithPath: "\(mountPath)/namespace")) {
-            let ns = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if let data = try? LocalFiles.contents(of: "\(mountPath)/namespace") {
+            let ns = String(decoding: data, as: UTF8.self).trimmingWhitespace()
             if !ns.isEmpty { namespace = ns }
         }
         return ClientConfiguration(server: "https://\(ServerComponents.urlHost(host)):\(portNumber)",

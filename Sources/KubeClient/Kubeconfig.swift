@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 import KubeYAML
 
@@ -59,9 +63,9 @@ public struct Kubeconfig: Sendable, Hashable {
         let path = absolutePath(file, relativeTo: FileManager.default.currentDirectoryPath)
         let text: String
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            text = try LocalFiles.text(of: path)
         } catch {
-            throw KubeError.configuration("kubeconfig \(path): cannot be read: \((error as NSError).localizedDescription)")
+            throw KubeError.configuration("kubeconfig \(path): cannot be read: \(error)")
         }
         return try parse(text, file: path)
     }
@@ -178,9 +182,9 @@ public struct Kubeconfig: Sendable, Hashable {
 
     private static func read(_ path: String, what: String, error: (String) -> KubeError) throws -> Data {
         do {
-            return try Data(contentsOf: URL(fileURLWithPath: path))
+            return try LocalFiles.contents(of: path)
         } catch let e {
-            throw error("\(what) \(path): cannot be read: \((e as NSError).localizedDescription)")
+            throw error("\(what) \(path): cannot be read: \(e)")
         }
     }
 }
@@ -190,7 +194,7 @@ public struct Kubeconfig: Sendable, Hashable {
 /// Walks the YAML tree; every error names the file and the key path (`users[1].name`).
 private struct Parser {
     let file: String
-    var directory: String { (file as NSString).deletingLastPathComponent }
+    var directory: String { LocalFiles.directory(of: file) }
 
     func error(_ key: String, _ message: String) -> KubeError {
         KubeError.configuration("kubeconfig \(file): \(key): \(message)")

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// The arithmetic of a token bucket, without a clock: `reserve(at:)` takes one token and answers

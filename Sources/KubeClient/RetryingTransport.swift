@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// When to retry a request, and after how long.
@@ -37,7 +41,7 @@ public struct RetryPolicy: Sendable, Hashable {
     /// `random` is in [0, 1) and scales the jitter.
     public func delay(for request: KubeRequest, outcome: Outcome, attempt: Int, random: Double = 0) -> Double? {
         guard attempt < maxAttempts else { return nil }
-        let backoff = min(maxBackoff, initialBackoff * pow(2, Double(attempt - 1))) * (1 + jitter * random)
+        let backoff = min(maxBackoff, initialBackoff * Double(1 << min(max(attempt - 1, 0), 30))) * (1 + jitter * random)
         switch outcome {
         case .response(let code, let retryAfter):
             if code == 429 {
@@ -63,7 +67,7 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// Seconds from a `Retry-After` header (the delta-seconds form; an HTTP date is ignored).
     public static func retryAfterSeconds(_ header: String?) -> Double? {
-        guard let h = header?.trimmingCharacters(in: .whitespaces), let v = Double(h), v >= 0, v.isFinite else { return nil }
+        guard let h = header?.trimmingWhitespace(), let v = Double(h), v >= 0, v.isFinite else { return nil }
         return v
     }
 }
@@ -131,7 +135,7 @@ public struct RetryingTransport: KubeTransport {
     }
 
     static func header(_ name: String, in headers: [(name: String, value: String)]) -> String? {
-        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        headers.first { $0.name.equalsIgnoringASCIICase(name) }?.value
     }
 
     /// The header, or `details.retryAfterSeconds` of a Status body.

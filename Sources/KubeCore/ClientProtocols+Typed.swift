@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 // Typed conveniences over the untyped client protocols. Every typed call goes through
 // `KubeResource.decoded(from:)` / `JSONValue(encoding:)`, so read objects keep their unknown fields

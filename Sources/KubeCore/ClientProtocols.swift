@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A typed Kubernetes object: a Codable model that knows where it lives in the API.
 public protocol KubeResource: Codable, Sendable {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A typed model that remembers the JSON it was decoded from, so that fields it does not model
 /// survive a read-modify-write: encoding it (through `JSONValue(encoding:)`) lays the typed fields

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A JSON document as a value: the representation of unstructured Kubernetes objects, patches and
 /// the parts of typed objects the models do not know (so they survive a read-modify-write).

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The API client: builds requests with `RequestBuilder`, sends them through any `KubeTransport`,
 /// decodes answers, and turns every non-2xx answer into `KubeError.api` carrying the server's
@@ -181,7 +185,7 @@ public struct KubeAPIClient: KubernetesReader, KubernetesWriter, KubernetesWatch
 
     /// The texts of `Warning: 299 - "text"` headers (the raw value when it is not in that form).
     public static func warnings(in headers: [(name: String, value: String)]) -> [String] {
-        headers.filter { $0.name.caseInsensitiveCompare("Warning") == .orderedSame }.map { parseWarning($0.value) }
+        headers.filter { $0.name.equalsIgnoringASCIICase("Warning") }.map { parseWarning($0.value) }
     }
 
     /// The text of one `Warning` header value (`299 - "text"`); the raw value when not in that form.
@@ -203,15 +207,15 @@ public struct KubeAPIClient: KubernetesReader, KubernetesWriter, KubernetesWatch
     /// The error for a non-2xx answer: the Status in the body when there is one, otherwise one
     /// synthesised from the HTTP code with the body text as message (e.g. "404 page not found").
     public static func error(statusCode: Int, headers: [(name: String, value: String)], body: Data) -> KubeError {
-        let retryAfterHeader = headers.first { $0.name.caseInsensitiveCompare("Retry-After") == .orderedSame }?.value
-        let retryAfter = retryAfterHeader.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        let retryAfterHeader = headers.first { $0.name.equalsIgnoringASCIICase("Retry-After") }?.value
+        let retryAfter = retryAfterHeader.flatMap { Double($0.trimmingWhitespace()) }
         if let value = try? JSONValue(parsing: body), value["kind"]?.stringValue == "Status",
            var status = try? value.decode(Status.self)
         {
             if status.code == nil { status.code = statusCode }
             return .api(status, httpCode: statusCode, retryAfter: retryAfter)
         }
-        let text = String(decoding: body.prefix(1024), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: body.prefix(1024), as: UTF8.self).trimmingWhitespace()
         let (reason, message) = synthesized(statusCode)
         let status = Status(message: text.isEmpty ? message : "\(message) (\(text))", reason: reason, code: statusCode)
         return .api(status, httpCode: statusCode, retryAfter: retryAfter)

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The one error type of the Kubernetes client: either the API server answered with a `Status`
 /// (carried whole, so callers decide by `reason`/`code`, never by matching message text), or the

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 public enum HTTPMethod: String, Sendable, Hashable {
     case get = "GET", post = "POST", put = "PUT", patch = "PATCH", delete = "DELETE"
@@ -14,7 +18,7 @@ public enum PatchType: String, Sendable, Hashable, CaseIterable {
     public var contentType: String { rawValue }
 
     public init?(contentType: String) {
-        let base = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let base = contentType.split(separator: ";").first.map { $0.trimmingWhitespace().lowercased() } ?? ""
         self.init(rawValue: base)
     }
 }
@@ -64,14 +68,8 @@ public struct KubeRequest: Sendable, Hashable {
         return "\(path)?\(q)"
     }
 
-    static let unreserved: CharacterSet = {
-        var s = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)..<Unicode.Scalar(128)))
-        s.insert(charactersIn: "-._~")
-        return s
-    }()
-
     public static func percentEncode(_ s: String) -> String {
-        s.addingPercentEncoding(withAllowedCharacters: unreserved) ?? s
+        percentEncodeUnreserved(s)
     }
 }
 

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// metav1.ObjectMeta: the metadata every persisted object carries.
 public struct ObjectMeta: Codable, Sendable, Hashable {

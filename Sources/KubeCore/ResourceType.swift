@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Where a kind lives in the REST API: group, version, plural resource name and scope.
 public struct ResourceType: Sendable, Hashable, CustomStringConvertible {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// metav1.Status: how the API server reports errors (and some successes, such as DELETE).
 public struct Status: Codable, Sendable, Hashable, Error {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The type of a watch event line.
 public enum WatchEventType: String, Sendable, Hashable, Codable {

@@ -152,12 +152,12 @@ public final class Controller: Sendable {
     }
 
     private static func log(_ result: ReconcileResult, seconds: Double, to logger: Logger) {
-        let duration: Logger.MetadataValue = .string(String(format: "%.3f", seconds))
+        let duration: Logger.MetadataValue = .string(fixedPoint(seconds, digits: 3))
         switch result {
         case .done:
             logger.debug("reconcile finished", metadata: ["duration": duration])
         case .requeue(let after):
-            logger.debug("reconcile finished, requeued", metadata: ["duration": duration, "requeueAfter": .string(String(format: "%.3f", after))])
+            logger.debug("reconcile finished, requeued", metadata: ["duration": duration, "requeueAfter": .string(fixedPoint(after, digits: 3))])
         case .error(let message):
             logger.error("reconcile failed, will retry with backoff", metadata: ["duration": duration, "error": .string(message)])
         case .terminalError(let message):

@@ -1,5 +1,10 @@
 import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import KubeCore
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -98,12 +103,10 @@ public final class ProbeServer: Sendable {
             $0.listener = fd
             $0.port = port
         }
-        let thread = Thread { [self] in
+        startOSThread(name: "probe-accept") { [self] in
             acceptLoop(fd)
             acceptLoopDone.signal()
         }
-        thread.name = "probe-server-accept"
-        thread.start()
     }
 
     /// Stops accepting, ends open connections, and returns once every handler has finished.
@@ -241,7 +244,7 @@ public final class ProbeServer: Sendable {
         guard let requestLine = String(validating: head[..<lineEnd], as: UTF8.self) else {
             return Self.response(status: 400, body: "bad request\n", head: false)
         }
-        let parts = requestLine.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ", omittingEmptySubsequences: false)
+        let parts = requestLine.trimmingWhitespace().split(separator: " ", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[2].hasPrefix("HTTP/1."), parts[1].hasPrefix("/"), !parts[0].isEmpty,
               parts[0].allSatisfy({ $0.isASCII && $0.isUppercase }) else {
             return Self.response(status: 400, body: "bad request\n", head: false)

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 import Logging
 
@@ -66,6 +70,6 @@ public struct StructuredLogHandler: LogHandler {
 
     /// Writes to standard error in one call per line, so concurrent lines do not interleave.
     public static let standardError: @Sendable (String) -> Void = { line in
-        FileHandle.standardError.write(Data(line.utf8))
+        writeToStandardError(line)
     }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// What `pynomaly-operator preflight` finds out about a cluster before the operator runs there:
@@ -42,8 +46,8 @@ public struct PreflightReport: Sendable {
         }
         let widths = (0..<4).map { col in rows.map { $0[col].count }.max() ?? 0 }
         for row in rows {
-            lines.append(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces))
+            lines.append(zip(row, widths).map { $0.paddedRight(to: $1) }.joined(separator: "  ")
+                .trimmingWhitespace())
         }
         lines.append("")
         let missing = missingPermissions

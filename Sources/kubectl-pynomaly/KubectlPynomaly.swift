@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeClient
 import KubeCore
 import PynomalyOperator
@@ -102,7 +106,7 @@ struct Connection: Sendable {
 
 /// Prints `error: MESSAGE` to stderr and answers the exit code 1 to throw.
 func fail(_ message: String) -> ExitCode {
-    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    writeToStandardError("error: \(message)\n")
     return ExitCode(1)
 }
 

@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeClient
 import KubeCore
 import KubeRuntime
@@ -154,7 +158,7 @@ struct RunCommand: AsyncParsableCommand {
     static func podNamespace() -> String? {
         let path = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmingWhitespace()
         return trimmed.isEmpty ? nil : trimmed
     }
 }

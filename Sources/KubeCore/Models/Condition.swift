@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A status condition: metav1.Condition, and wide enough for the per-kind condition types
 /// (DeploymentCondition's `lastUpdateTime`, JobCondition's and PodCondition's `lastProbeTime`).

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// core/v1 ConfigMap.
 public struct ConfigMap: KubeResource, UnknownFieldPreserving {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// apps/v1 ControllerRevision: an immutable snapshot (`data`) with a revision number.
 public struct ControllerRevision: KubeResource, UnknownFieldPreserving {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// apiextensions.k8s.io/v1 CustomResourceDefinition: names, versions, scope and conditions typed;
 /// schemas and the rest as JSON.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// apps/v1 Deployment.
 public struct Deployment: KubeResource, UnknownFieldPreserving {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// core/v1 Event (what `kubectl describe` shows). No spec/status: the fields are top level.
 public struct Event: KubeResource, UnknownFieldPreserving {

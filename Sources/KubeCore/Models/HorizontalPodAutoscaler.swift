@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// autoscaling/v2 HorizontalPodAutoscaler.
 public struct HorizontalPodAutoscaler: KubeResource, UnknownFieldPreserving {

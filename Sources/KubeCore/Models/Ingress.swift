@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// networking.k8s.io/v1 Ingress.
 public struct Ingress: KubeResource, UnknownFieldPreserving {

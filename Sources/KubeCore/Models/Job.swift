@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// batch/v1 Job.
 public struct Job: KubeResource, UnknownFieldPreserving {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// metav1.LabelSelector: `matchLabels` and `matchExpressions`, ANDed. An empty selector matches
 /// everything (as `LabelSelectorAsSelector` makes it).

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// coordination.k8s.io/v1 Lease (leader election). Times are `MicroTime`: the server refuses any
 /// precision other than six fractional digits.

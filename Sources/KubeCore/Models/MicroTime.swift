@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// metav1.MicroTime: RFC 3339 in UTC with exactly six fractional digits
 /// (`2030-01-02T03:04:05.000001Z`). The API server refuses any other precision with a 400, so a

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// core/v1 Namespace.
 public struct Namespace: KubeResource, UnknownFieldPreserving {

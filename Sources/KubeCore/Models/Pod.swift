@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// core/v1 Pod (read by the operator: phase, conditions, container states).
 public struct Pod: KubeResource, UnknownFieldPreserving {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// policy/v1 PodDisruptionBudget.
 public struct PodDisruptionBudget: KubeResource, UnknownFieldPreserving {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 // Pod templates and pod specs: what an operator needs to build Deployments, Jobs and CronJobs.
 // Rarely used deep subtrees are `JSONValue`; fields not modelled at all survive a read-modify-write

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// resource.Quantity kept as its string form (`500m`, `64Mi`, `1`), exactly as written, so a read-
 /// modify-write never rewrites it. `value` gives the number for comparisons.
@@ -40,7 +44,7 @@ public struct Quantity: Codable, Sendable, Hashable, ExpressibleByStringLiteral,
 
     /// The numeric value (`500m` → 0.5, `1Gi` → 1073741824, `1e3` → 1000); nil when malformed.
     public var value: Double? {
-        let s = string.trimmingCharacters(in: .whitespaces)
+        let s = string.trimmingWhitespace()
         guard !s.isEmpty else { return nil }
         for (suffix, factor) in Self.binarySuffixes where s.hasSuffix(suffix) {
             return Self.number(s.dropLast(suffix.count)).map { $0 * factor }

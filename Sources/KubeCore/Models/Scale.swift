@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// autoscaling/v1 Scale: the `scale` subresource of Deployments and scalable custom resources.
 public struct Scale: Codable, Sendable, UnknownFieldPreserving {

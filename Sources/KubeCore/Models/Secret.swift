@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// core/v1 Secret. `data` holds base64 text as the API does; `decodedData`/`setData` convert.
 public struct Secret: KubeResource, UnknownFieldPreserving {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// authorization.k8s.io/v1 SelfSubjectAccessReview: "may I do this?" (create-only; the answer
 /// comes back in `status`).

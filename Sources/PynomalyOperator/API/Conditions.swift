@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Condition types of PynomalyDeployment and PynomalyRestore. Ready, Reconciling and Stalled follow
 /// kstatus, so Argo CD, Flux and `kubectl wait --for=condition=Ready` understand them.

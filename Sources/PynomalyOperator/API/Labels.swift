@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// The labels the operator puts on everything it creates.
@@ -49,7 +53,7 @@ public enum PynomalyLabels {
         if let tag = reference?.tag {
             raw = tag
         } else if let digest = reference?.digest {
-            raw = String(digest.replacingOccurrences(of: ":", with: "-").prefix(19))
+            raw = String(digest.replacing(":", with: "-").prefix(19))
         } else {
             raw = "latest"
         }

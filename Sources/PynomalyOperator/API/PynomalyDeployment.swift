@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// pynomaly.ai/v1alpha1 PynomalyDeployment: one resource for the Pynomaly runbook (see design/api.md and

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// The observed state of a PynomalyDeployment, written by the operator only. Times are RFC 3339

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// pynomaly.ai/v1alpha1 PynomalyRestore: one disaster-recovery run of a PynomalyDeployment's database

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One-shot requests: annotations whose value is a fresh token. The operator records the handled
 /// token under `statusKey` in `status.handledRequests`, so each request runs once.
@@ -38,7 +42,7 @@ public struct RollbackRequest: Sendable, Hashable {
 
     /// Parses an annotation value.
     public static func parse(_ value: String) throws(RollbackRequestError) -> RollbackRequest {
-        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        let trimmed = value.trimmingWhitespace()
         guard !trimmed.isEmpty else { throw .empty }
         let parts = trimmed.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
         let number = parts[0]

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// The effective settings of a PynomalyDeployment: every default of the CRD and design/api.md filled

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// A spec problem only the operator can judge (the CRD schema checks types, enums, ranges and the

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// A stable, dependency-free content hash: FNV-1a 64-bit over canonical JSON (object keys sorted,

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A CronJob schedule, parsed as Kubernetes parses `spec.schedule` (robfig/cron v3's standard
 /// parser): five fields `minute hour day-of-month month day-of-week`, or one of the macros
@@ -37,7 +41,7 @@ public struct CronSchedule: Sendable, Hashable {
         calendar.timeZone = timeZone
         self.calendar = calendar
 
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmingWhitespace()
         guard !trimmed.isEmpty else { throw CronScheduleError(.schedule, "the schedule is empty") }
         // Kubernetes rejects any TZ in the schedule: the zone belongs in the CronJob's timeZone field.
         if trimmed.hasPrefix("TZ=") || trimmed.hasPrefix("CRON_TZ=") || trimmed.contains("TZ") {

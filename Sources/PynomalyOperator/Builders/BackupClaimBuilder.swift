@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// The backup volume's PersistentVolumeClaim, created by the operator when `spec.backup.storage`

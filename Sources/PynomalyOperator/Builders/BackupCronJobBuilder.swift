@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// The scheduled backup (CronJob `NAME-backup`) and on-demand backups (Job `NAME-backup-<token>`):

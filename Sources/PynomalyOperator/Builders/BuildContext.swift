@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// Everything a builder needs: the CR, its resolved spec, and the inputs the reconciler computes.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// ConfigMap `NAME-config`: spec.config plus the database and Redis settings. Never a secret value:

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// One revision of the app as an apps/v1 ControllerRevision `NAME-<templateHash>`; `data` holds the

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// The parts shared by the database Jobs (scheduled and on-demand backup, maintenance, emergency
@@ -110,7 +114,7 @@ public enum DatabaseJobTemplate {
     /// (pg_dump -d, pg_restore -d, vacuumdb, even PGDATABASE for vacuumdb) expand a database name
     /// containing `=` as a whole connection string; given this way, the name stays a name.
     public static func databaseConninfo(_ name: String) -> String {
-        "dbname='" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+        "dbname='" + name.replacing("\\", with: "\\\\").replacing("'", with: "\\'") + "'"
     }
 
     /// The labels of a database Job's pod (and of a CronJob's job template): managed-by (the

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// An apps/v1 Deployment of the app pods: `NAME` (RollingUpdate) or one colour (`NAME-blue`/`-green`).

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// autoscaling/v2 HorizontalPodAutoscaler `NAME` on the active Deployment.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// Ingress `NAME` in front of the stable Service (or the active colour's), with an optional preview rule.

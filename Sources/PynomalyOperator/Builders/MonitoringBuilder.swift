@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// The Prometheus Operator objects for `spec.monitoring` (monitoring.coreos.com/v1): a ServiceMonitor

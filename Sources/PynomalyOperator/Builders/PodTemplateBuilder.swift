@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// The app's pod template: one container `pynomaly`, meeting the `restricted` Pod Security Standard.

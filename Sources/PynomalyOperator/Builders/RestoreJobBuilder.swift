@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// The Jobs of a PynomalyRestore: the emergency backup of the current database
@@ -24,10 +28,8 @@ public enum RestoreJobBuilder {
     /// `<NAME>-<yyyyMMdd'T'HHmmss'Z'>-emergency.dump` (UTC): outside the scheduled pattern, so
     /// pruning never deletes it and `latest` never restores it.
     public static func emergencyFileName(deployment: String, at date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC") ?? TimeZone(secondsFromGMT: 0) ?? calendar.timeZone
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let stamp = String(format: "%04d%02d%02dT%02d%02d%02dZ", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
+        // RFC 3339 in UTC without its separators: 2030-01-02T03:04:05Z -> 20300102T030405Z.
+        let stamp = KubeTime.format(date).filter { $0 != "-" && $0 != ":" }
         return "\(deployment)-\(stamp)-emergency.dump"
     }
 

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// A ClusterIP Service on port `http`: `NAME` (the stable one, selecting the active pods) or one colour's.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// The blue-green smoke test: a batch/v1 Job `NAME-smoke-REVISION` that runs

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// `kubectl pynomaly history NAME`: the revisions in `status.history`, oldest first.

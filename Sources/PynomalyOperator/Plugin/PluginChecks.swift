@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// Checks the plugin makes on the PynomalyDeployment it read before writing a request.
@@ -12,7 +16,7 @@ public enum PluginChecks {
 
     /// `--to-revision` as typed: a non-negative integer (0: the previous revision).
     public static func revision(parsing text: String) throws(PluginError) -> Int64 {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingWhitespace()
         guard !trimmed.isEmpty, trimmed.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int64(trimmed) else {
             throw .invalidRevision(text)
         }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Why a `kubectl pynomaly` command refuses to act; the description is the message the user sees.
 public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -1,5 +1,16 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The one-shot request annotations the plugin writes (design/api.md): each value is a fresh token,
 /// so the operator runs each request once and re-applying a manifest does not repeat it.
@@ -47,7 +58,13 @@ public enum PluginToken {
 
     /// Whether `text` has the token shape (used by tests and to recognise plugin-written values).
     public static func isToken(_ text: String) -> Bool {
-        text.range(of: #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$"#, options: .regularExpression) != nil
+        // dddd-dd-ddTdd:dd:dd.dddddddddZ
+        let shape = Array("dddd-dd-ddTdd:dd:dd.dddddddddZ".utf8)
+        let bytes = Array(text.utf8)
+        guard bytes.count == shape.count else { return false }
+        return zip(bytes, shape).allSatisfy { byte, expected in
+            expected == UInt8(ascii: "d") ? (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) : byte == expected
+        }
     }
 }
 

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import KubeCore
 
 /// Text helpers of the plugin's views: kubectl-style tables, ages and RFC 3339 times.
 public enum PluginText {
@@ -38,11 +43,7 @@ public enum PluginText {
 
     /// Parses an RFC 3339 time (`2026-11-27T03:04:05Z`, fractional seconds allowed).
     public static func parseTime(_ text: String) -> Date? {
-        let plain = ISO8601DateFormatter()
-        if let date = plain.date(from: text) { return date }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return fractional.date(from: text)
+        KubeTime.parse(text)
     }
 
     /// `TIME (AGE ago)`, or the text as it is when it is not a time.

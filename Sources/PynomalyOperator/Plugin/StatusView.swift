@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// `kubectl pynomaly status NAME`: a readable summary of a PynomalyDeployment read as JSON.
@@ -104,12 +108,12 @@ public enum StatusView {
 
         let width = (lines.map(\.0.count).max() ?? 0) + 2
         var out = lines.map { label, value in
-            (label + ":").padding(toLength: width, withPad: " ", startingAt: 0) + value
+            (label + ":").paddedRight(to: width) + value
         }
         let conditions = status["conditions"]?.arrayValue ?? []
         if reconciled {
             if conditions.isEmpty {
-                out.append("Conditions:".padding(toLength: width, withPad: " ", startingAt: 0) + "none")
+                out.append("Conditions:".paddedRight(to: width) + "none")
             } else {
                 out.append("Conditions:")
                 let rows = conditions.map { c -> [String] in

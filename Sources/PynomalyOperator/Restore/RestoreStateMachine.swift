@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// The PynomalyRestore flow as a pure state machine over `status.phase` (the runbook's "data

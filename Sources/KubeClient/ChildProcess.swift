@@ -1,0 +1,83 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs a program to completion and collects what it writes: stdin is /dev/null, stdout and
+/// stderr are pipes read together with `poll`, so a child that fills one while we wait on the other
+/// cannot deadlock. Blocks the calling thread; callers run it on their own OS thread.
+enum ChildProcess {
+    struct SpawnError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// The exit status, or 128 + the signal number for a child killed by a signal (the shell's
+    /// convention), with everything it wrote to stdout and stderr.
+    static func run(executable: String, arguments: [String], environment: [String: String]) throws(SpawnError) -> (Int32, Data, Data) {
+        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        guard pipe(&outPipe) == 0 else { throw SpawnError(description: "pipe: \(LocalFiles.systemReason(errno))") }
+        guard pipe(&errPipe) == 0 else {
+            let reason = LocalFiles.systemReason(errno)
+            close(outPipe[0]); close(outPipe[1])
+            throw SpawnError(description: "pipe: \(reason)")
+        }
+        // Close-on-exec, so the pipes of one plugin do not leak into another spawned at the same
+        // time (its EOF would wait for that child); dup2 onto 1 and 2 clears the flag in the child.
+        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+
+        let argv = ([executable] + arguments).map { strdup($0) }
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") }
+        defer { (argv + envp).forEach { free($0) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv + [nil], envp + [nil])
+        close(outPipe[1])
+        close(errPipe[1])
+        guard spawned == 0 else {
+            close(outPipe[0]); close(errPipe[0])
+            throw SpawnError(description: LocalFiles.systemReason(spawned))
+        }
+
+        var out = Data(), err = Data()
+        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0), pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        while fds.contains(where: { $0.fd >= 0 }) {
+            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            for i in fds.indices where fds[i].fd >= 0 && fds[i].revents != 0 {
+                let n = buffer.withUnsafeMutableBytes { read(fds[i].fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    if i == 0 { out.append(contentsOf: buffer[0..<n]) } else { err.append(contentsOf: buffer[0..<n]) }
+                } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
+                    close(fds[i].fd)
+                    fds[i].fd = -1
+                }
+            }
+        }
+        for fd in fds where fd.fd >= 0 { close(fd.fd) }
+
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            guard errno == EINTR else { throw SpawnError(description: "waitpid: \(LocalFiles.systemReason(errno))") }
+        }
+        let signal = status & 0x7F
+        let code = signal == 0 ? (status >> 8) & 0xFF : 128 + signal
+        return (code, out, err)
+    }
+}
