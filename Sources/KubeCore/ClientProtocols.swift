@@ -25,6 +25,19 @@ public struct ObjectList<Item: Sendable>: Sendable {
 public protocol KubernetesReader: Sendable {
     func get(_ resource: ResourceType, namespace: String?, name: String, subresource: String?) async throws -> JSONValue
     func list(_ resource: ResourceType, namespace: String?, options: ListOptions) async throws -> ObjectList<JSONValue>
+    /// A LIST page whose items went through `transform` one by one as they were read, so the page's
+    /// full objects never exist together (a cache keeps only its projection of each).
+    func list(_ resource: ResourceType, namespace: String?, options: ListOptions,
+              transformingItems transform: @Sendable (JSONValue) -> JSONValue) async throws -> ObjectList<JSONValue>
+}
+
+extension KubernetesReader {
+    /// For readers without a streaming parser (test doubles): the page, then each item transformed.
+    public func list(_ resource: ResourceType, namespace: String?, options: ListOptions,
+                     transformingItems transform: @Sendable (JSONValue) -> JSONValue) async throws -> ObjectList<JSONValue> {
+        let page = try await list(resource, namespace: namespace, options: options)
+        return ObjectList(metadata: page.metadata, items: page.items.map(transform))
+    }
 }
 
 /// Writes objects, including the `status` and `scale` subresources.

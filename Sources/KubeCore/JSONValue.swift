@@ -190,6 +190,18 @@ extension JSONValue {
         return out
     }
 
+    /// Parses a LIST answer, handing each element of its top-level `items` array to `transform` as
+    /// soon as that element is parsed and keeping only what the transform returns. A page of 500
+    /// Deployments is then never held as 500 full objects at once: the cache's projection of each
+    /// replaces it before the next one is parsed.
+    public init(parsingList data: Data, transformingItems transform: (JSONValue) throws -> JSONValue) throws {
+        self = try withoutActuallyEscaping(transform) { transform in
+            var parser = JSONTextParser(bytes: [UInt8](data))
+            parser.itemsTransform = transform
+            return try parser.parseDocument()
+        }
+    }
+
     /// Parses JSON text already held as bytes.
     public init(parsingText bytes: [UInt8]) throws {
         var parser = JSONTextParser(bytes: bytes)
@@ -224,6 +236,8 @@ extension JSONValue {
 struct JSONTextParser {
     let bytes: [UInt8]
     var pos = 0
+    /// Applied to each element of the top-level object's `items` array as it is parsed.
+    var itemsTransform: ((JSONValue) throws -> JSONValue)?
     static let maxDepth = 512
 
     init(bytes: [UInt8]) { self.bytes = bytes }
@@ -283,7 +297,11 @@ struct JSONTextParser {
             }
             pos += 1
             skipWhitespace()
-            object[key] = try parseValue(depth: depth + 1)
+            if depth == 0, key == "items", let transform = itemsTransform, pos < bytes.count, bytes[pos] == UInt8(ascii: "[") {
+                object[key] = try parseArray(depth: depth + 1, transformingElements: transform)
+            } else {
+                object[key] = try parseValue(depth: depth + 1)
+            }
             skipWhitespace()
             guard pos < bytes.count else { throw JSONParseError("unexpected end of JSON input in object") }
             if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }
@@ -292,14 +310,15 @@ struct JSONTextParser {
         }
     }
 
-    mutating func parseArray(depth: Int) throws -> JSONValue {
+    mutating func parseArray(depth: Int, transformingElements transform: ((JSONValue) throws -> JSONValue)? = nil) throws -> JSONValue {
         pos += 1
         var array = [JSONValue]()
         skipWhitespace()
         if pos < bytes.count, bytes[pos] == UInt8(ascii: "]") { pos += 1; return .array(array) }
         while true {
             skipWhitespace()
-            array.append(try parseValue(depth: depth + 1))
+            let element = try parseValue(depth: depth + 1)
+            array.append(try transform?(element) ?? element)
             skipWhitespace()
             guard pos < bytes.count else { throw JSONParseError("unexpected end of JSON input in array") }
             if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }

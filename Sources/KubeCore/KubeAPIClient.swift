@@ -67,6 +67,19 @@ public struct KubeAPIClient: KubernetesReader, KubernetesWriter, KubernetesWatch
         return try Self.decodeList(try await send(request), resource: resource)
     }
 
+    public func list(_ resource: ResourceType, namespace: String?, options: ListOptions,
+                     transformingItems transform: @Sendable (JSONValue) -> JSONValue) async throws -> ObjectList<JSONValue> {
+        let request = try RequestBuilder(resource).list(namespace: resource.namespaced ? namespace : nil, options: options)
+        let response = try await sendChecked(request)
+        let value: JSONValue
+        do {
+            value = try JSONValue(parsingList: response.body, transformingItems: transform)
+        } catch {
+            throw KubeError.decoding("\(request.method.rawValue) \(request.path): answer (HTTP \(response.statusCode)) is not JSON (\(error)): \(String(decoding: response.body.prefix(200), as: UTF8.self))")
+        }
+        return try Self.decodeList(value, resource: resource)
+    }
+
     /// Every item of a collection, following `continue` tokens page by page.
     public func listAll(_ resource: ResourceType, namespace: String?, options: ListOptions = ListOptions()) async throws -> ObjectList<JSONValue> {
         var opts = options

@@ -46,9 +46,11 @@ public final class Informer: Sendable {
         self.resource = resource
         self.options = options
         self.store = CacheStore(indexes: options.indexes)
+        let transform = options.transform
+        let project: @Sendable (JSONValue) -> JSONValue = { transform.apply($0) }
         self.watcher = Watcher(client: client, resource: resource, namespace: options.namespace,
                                labelSelector: options.labelSelector, fieldSelector: options.fieldSelector,
-                               configuration: options.watcher, clock: clock, random: random)
+                               configuration: options.watcher, clock: clock, random: random, transform: project)
     }
 
     public var hasSynced: Bool { syncState.withLock { $0.synced } }
@@ -93,10 +95,10 @@ public final class Informer: Sendable {
 
     /// Lists and watches until cancelled.
     public func run() async {
-        let transform = options.transform
         let resource = resource
+        // The watcher already applied the transform to every object, as it arrived.
         await watcher.run { [self] operation in
-            let normalized = operation.transformed(transform).withTypeMeta(of: resource)
+            let normalized = operation.withTypeMeta(of: resource)
             let changes = store.apply(normalized)
             let (hs, ss) = (handlers.withLock { $0 }, streams.withLock { $0 })
             for change in changes {

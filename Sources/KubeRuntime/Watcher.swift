@@ -3,7 +3,9 @@ import Synchronization
 
 /// The async shell around `WatcherStateMachine`: makes the LIST and WATCH requests it asks for,
 /// sleeps its backoffs on the injected clock, and hands cache operations to `sink` in order.
-/// Runs until its task is cancelled.
+/// Every object goes through `transform` as it arrives (each LIST item as it is parsed, each watch
+/// event's object), so what the machine collects across LIST pages is already the cache's
+/// projection, never a page of full objects. Runs until its task is cancelled.
 public final class Watcher: Sendable {
     public typealias Client = KubernetesReader & KubernetesWatcher
 
@@ -13,12 +15,15 @@ public final class Watcher: Sendable {
     private let client: any Client
     private let clock: any RuntimeClock
     private let random: @Sendable () -> Double
+    private let transform: @Sendable (JSONValue) -> JSONValue
     private let machine: Mutex<WatcherStateMachine>
 
     public init(client: any Client, resource: ResourceType, namespace: String?, labelSelector: String? = nil,
                 fieldSelector: String? = nil, configuration: WatcherConfiguration = WatcherConfiguration(),
-                clock: any RuntimeClock = SystemClock(), random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+                clock: any RuntimeClock = SystemClock(), random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+                transform: @escaping @Sendable (JSONValue) -> JSONValue = { $0 }) {
         self.client = client
+        self.transform = transform
         self.resource = resource
         self.namespace = namespace
         self.clock = clock
@@ -46,7 +51,7 @@ public final class Watcher: Sendable {
                 pending += machine.withLock { $0.backoffElapsed() }
             case .list(let options):
                 do {
-                    let page = try await client.list(resource, namespace: namespace, options: options)
+                    let page = try await client.list(resource, namespace: namespace, options: options, transformingItems: transform)
                     pending += machine.withLock { $0.listPage(page) }
                 } catch {
                     if Task.isCancelled { break }
@@ -74,7 +79,9 @@ public final class Watcher: Sendable {
         machine.withLock { $0.watchOpened(now: opened) }
         do {
             try await withTaskCancellationHandler {
-                for try await event in stream {
+                for try await received in stream {
+                    var event = received
+                    if event.type == .added || event.type == .modified || event.type == .deleted { event.object = transform(event.object) }
                     let now = clock.now
                     let actions = machine.withLock { $0.watchEvent(event, now: now) }
                     for case .apply(let op) in actions { await sink(op) }

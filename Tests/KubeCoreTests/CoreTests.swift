@@ -47,6 +47,20 @@ final class CoreTests: XCTestCase {
         }
     }
 
+    func testListParsingTransformsTopLevelItemsOneByOne() throws {
+        let text = #"{"kind":"ConfigMapList","metadata":{"items":[1]},"items":[{"a":1,"items":[2]},{"a":2},{"a":3}]}"#
+        var seen: [JSONValue] = []
+        let value = try JSONValue(parsingList: Data(text.utf8)) { item in
+            seen.append(item)
+            return ["kept": item["a"] ?? .null]
+        }
+        XCTAssertEqual(seen.count, 3, "only the top-level items array is transformed, each element once")
+        XCTAssertEqual(value["items"], [["kept": 1], ["kept": 2], ["kept": 3]])
+        XCTAssertEqual(value[path: ["metadata", "items"]], [1], "nested items keys are left alone")
+        XCTAssertEqual(try JSONValue(parsingList: Data(text.utf8)) { $0 }, try JSONValue(parsing: text))
+        XCTAssertThrowsError(try JSONValue(parsingList: Data(#"{"items":[{"a":1},"#.utf8)) { $0 })
+    }
+
     func testSerializationIsSortedAndRoundTrips() throws {
         let v: JSONValue = ["b": [1, 2.5, "s\"\\\n\u{1}"], "a": nil, "c": ["z": true]]
         XCTAssertEqual(v.serializedString(), #"{"a":null,"b":[1,2.5,"s\"\\\n\u0001"],"c":{"z":true}}"#)

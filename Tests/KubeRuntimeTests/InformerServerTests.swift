@@ -159,6 +159,69 @@ final class InformerServerTests: XCTestCase {
     }
 }
 
+/// Forwards to a real client and logs each LIST request, so a test sees the order of requests and
+/// of the transform calls between them.
+private final class LoggingListClient: Watcher.Client {
+    let inner: KubeAPIClient
+    let log: Mutex<[String]>
+    init(inner: KubeAPIClient) { self.inner = inner; log = Mutex([]) }
+
+    func get(_ resource: ResourceType, namespace: String?, name: String, subresource: String?) async throws -> JSONValue {
+        try await inner.get(resource, namespace: namespace, name: name, subresource: subresource)
+    }
+    func list(_ resource: ResourceType, namespace: String?, options: ListOptions) async throws -> ObjectList<JSONValue> {
+        log.withLock { $0.append("list") }
+        return try await inner.list(resource, namespace: namespace, options: options)
+    }
+    func list(_ resource: ResourceType, namespace: String?, options: ListOptions,
+              transformingItems transform: @Sendable (JSONValue) -> JSONValue) async throws -> ObjectList<JSONValue> {
+        log.withLock { $0.append("list") }
+        return try await inner.list(resource, namespace: namespace, options: options, transformingItems: transform)
+    }
+    func watch(_ resource: ResourceType, namespace: String?, options: ListOptions) async throws -> WatchStream {
+        try await inner.watch(resource, namespace: namespace, options: options)
+    }
+}
+
+final class WatcherTransformTests: XCTestCase {
+    /// Each LIST item is projected while its page is read, before the next page is asked for, and
+    /// the list handed to the cache holds projections only; watch events are projected as well.
+    func testItemsAreTransformedAsEachPageArrivesNotAfterTheWholeList() async throws {
+        let server = try await KubeTestServer.start()
+        let client = KubeAPIClient(transport: server.transport)
+        for i in 0..<120 {
+            _ = try await client.create(.configMaps, namespace: "default",
+                                        object: configMap("big-\(i)", namespace: "default", labels: ["suite": "stream"],
+                                                          data: ["payload": String(repeating: "x", count: 2048)]).removingServerFields())
+        }
+        let logging = LoggingListClient(inner: client)
+        let watcher = Watcher(client: logging, resource: .configMaps, namespace: "default", labelSelector: "suite=stream",
+                              configuration: fastWatcher, transform: { object in
+                                  logging.log.withLock { $0.append("t") }
+                                  return ObjectTransform.fullWhenLabelled(labelKey: "none", labelValue: "none").apply(object)
+                              })
+        let received = Mutex<[CacheOperation]>([])
+        let run = Task { await watcher.run { op in received.withLock { $0.append(op) } } }
+        try await waitUntil("the list reached the sink") { received.withLock { !$0.isEmpty } }
+
+        let pages = logging.log.withLock { entries in entries.split(separator: "list", omittingEmptySubsequences: false).dropFirst().map(\.count) }
+        XCTAssertEqual(pages, [50, 50, 20], "every page's items are transformed before the next page is requested")
+        guard case .replaceAll(let items, _) = received.withLock({ $0.first }) else { return XCTFail("the first operation is the list") }
+        XCTAssertEqual(items.count, 120)
+        XCTAssertTrue(items.allSatisfy { $0["data"] == nil && $0[path: ["metadata", "labels"]] == nil }, "only projections reach the cache")
+
+        _ = try await client.patch(.configMaps, namespace: "default", name: "big-3", type: .merge,
+                                   body: Data(#"{"data":{"payload":"changed"}}"#.utf8))
+        try await waitUntil("the watch event reached the sink") { received.withLock { $0.count >= 2 } }
+        guard case .upsert(let object) = received.withLock({ $0[1] }) else { return XCTFail("a watch upsert follows") }
+        XCTAssertNil(object["data"], "watch events are transformed too")
+        XCTAssertEqual(object[path: ["metadata", "name"]], "big-3")
+        run.cancel()
+        await run.value
+        try await server.stop()
+    }
+}
+
 /// A thread-safe counter for handlers.
 final class Counter: Sendable {
     private let count = Mutex(0)
