@@ -21,7 +21,7 @@ public struct OperatorConfiguration: Sendable {
 }
 
 /// Wires the operator's controllers into a manager: the informers they read from (owned kinds in
-/// full when managed-by labelled and as stubs otherwise, referenced Secrets/ConfigMaps as metadata only), the event
+/// full when managed-by labelled and as stubs otherwise, Secrets as metadata only), the event
 /// recorder, and the controllers themselves.
 public enum OperatorSetup {
     /// What `register` wired, for tests and benchmarks to observe.
@@ -43,22 +43,23 @@ public enum OperatorSetup {
             namespace: namespace, indexes: [.controllerOwnerUID, ReferencedObjects.index]))
         // Every object of the kinds the operator creates: its own in full, anyone else's as a stub
         // (name, uid, ownerReferences), so a missing name is known missing without a GET per create.
-        let owned = OwnedKinds.all.map { kind in
-            manager.informer(for: kind, options: InformerOptions(
-                namespace: namespace, transform: .fullWhenLabelled(labelKey: PynomalyLabels.managedByKey, labelValue: PynomalyLabels.managerName),
-                indexes: [.controllerOwnerUID, .label(PynomalyLabels.instanceKey)]))
-        }
-        // Secrets and ConfigMaps a spec may reference, listed and watched as metadata only: their data
-        // never reaches the operator, yet a new resourceVersion of a referenced one is noticed (the
-        // pass then GETs that one object to hash it).
-        let referenced = InformerOptions(namespace: namespace, transform: .stripManagedFields, indexes: [],
-                                         watcher: WatcherConfiguration(metadataOnly: true))
-        let secrets = manager.informer(for: .secrets, options: referenced)
-        let configMaps = manager.informer(for: .configMaps, options: referenced)
+        let ownedOptions = InformerOptions(
+            namespace: namespace, transform: .fullWhenLabelled(labelKey: PynomalyLabels.managedByKey, labelValue: PynomalyLabels.managerName),
+            indexes: [.controllerOwnerUID, .label(PynomalyLabels.instanceKey)])
+        let owned = OwnedKinds.all.map { kind in manager.informer(for: kind, options: ownedOptions) }
+        let ownedByResource = Dictionary(uniqueKeysWithValues: zip(OwnedKinds.all.map(\.resource), owned))
+        // Secrets a spec may reference, listed and watched as metadata only: their data never reaches
+        // the operator, yet a new resourceVersion of a referenced one is noticed (the pass then GETs
+        // that one object to hash it). Referenced ConfigMaps are seen through the owned ConfigMap
+        // informer, which keeps anyone else's ConfigMap as a stub with its resourceVersion: one
+        // informer per kind, one list and one watch.
+        let secrets = manager.informer(for: .secrets, options: InformerOptions(
+            namespace: namespace, transform: .stripManagedFields, indexes: [], watcher: WatcherConfiguration(metadataOnly: true)))
+        // (The manager hands out one informer per kind and options: this is the owned one.)
+        let configMaps = manager.informer(for: .configMaps, options: ownedOptions)
         let recorder = EventRecorder(client: manager.client, configuration: EventRecorderConfiguration(component: "pynomaly-operator"))
         manager.addRunnable { await recorder.run() }
         let restores = manager.informer(for: .pynomalyRestores, options: InformerOptions(namespace: namespace))
-        let ownedByResource = Dictionary(uniqueKeysWithValues: zip(OwnedKinds.all.map(\.resource), owned))
         let caches = OperatorCaches(primary: primary, owned: ownedByResource, secrets: secrets, configMaps: configMaps, restores: restores)
         let options = ControllerOptions(maxConcurrentReconciles: configuration.maxConcurrentReconciles, resyncPeriod: configuration.resyncPeriod)
 
@@ -67,7 +68,7 @@ public enum OperatorSetup {
                                                       conflictRecheckPeriod: configuration.conflictRecheckPeriod)
         let controller = manager.makeController(name: "pynomalydeployment", primary: primary, reconciler: reconciler, options: options, hooks: hooks)
         for informer in owned { controller.owns(informer) }
-        // Metadata-only objects arrive as kind PartialObjectMetadata: the informer says the kind.
+        // Metadata-only Secrets arrive as kind PartialObjectMetadata: the informer says the kind.
         for (informer, kind) in [(secrets, "Secret"), (configMaps, "ConfigMap")] {
             controller.watches(informer) { object in Self.referencingDeployments(of: object, kind: kind, in: primary.store) }
         }

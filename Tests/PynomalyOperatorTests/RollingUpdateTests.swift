@@ -191,6 +191,36 @@ final class RollingUpdateTests: XCTestCase {
         try await rig.stop()
     }
 
+    /// A referenced ConfigMap is someone else's object in the shared ConfigMap informer, kept as a
+    /// stub: its new resourceVersion is enough to GET it once, hash it and roll the pods.
+    func testChangingAReferencedConfigMapRollsThePods() async throws {
+        let rig = try await OperatorRig()
+        rig.start()
+        try await rig.createSampleSecret()
+        _ = try await rig.admin.create(.configMaps, namespace: "default", object: [
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "feature-flags"], "data": ["mode": "strict"]])
+        try await rig.create(try OperatorRig.sampleDeployment { cr in
+            cr[path: ["spec", "env"]] = [["name": "FEATURE_MODE", "valueFrom": ["configMapKeyRef": ["name": "feature-flags", "key": "mode"]]]]
+        })
+        try await rig.waitForCondition(ConditionType.ready)
+        func referencedHash() async throws -> String? {
+            try await rig.get(.deployments, "pynomaly")?[path: ["spec", "template", "metadata", "annotations", "pynomaly.ai/referenced-hash"]]?.stringValue
+        }
+        let before = try await referencedHash()
+        let stub = rig.caches.configMaps.store.get(namespace: "default", name: "feature-flags")
+        XCTAssertNotNil(stub?[path: ["metadata", "resourceVersion"]], "the referenced ConfigMap is in the cache")
+        XCTAssertNil(stub?["data"], "as a stub: its data is read by one GET per version, not kept")
+
+        _ = try await rig.admin.patch(.configMaps, namespace: "default", name: "feature-flags", type: .merge,
+                                      body: JSONValue.object(["data": ["mode": "lenient"]]).serialized(), subresource: nil, options: WriteOptions())
+        try await waitUntil("the pods roll") { try await referencedHash() != before }
+        try await waitUntil("revision 2 is rolled out") {
+            let cr = try await rig.cr()
+            return cr[path: ["status", "currentRevision"]]?.intValue == 2 && cr[path: ["status", "phase"]]?.stringValue == "Healthy"
+        }
+        try await rig.stop()
+    }
+
     func testInvalidSpecsAreRejectedByTheSchemaOrStalledAndNothingRunningChanges() async throws {
         let rig = try await OperatorRig()
         rig.start()

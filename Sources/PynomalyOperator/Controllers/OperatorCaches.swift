@@ -3,9 +3,11 @@ import KubeRuntime
 
 /// The caches the PynomalyDeployment reconciler reads from: the CRs, the objects of the kinds it
 /// creates (its own, managed-by labelled, in full; anyone else's as a name-sized stub, so memory
-/// follows what the operator owns plus a small cost per foreign object), and Secrets/ConfigMaps as
-/// metadata only, listed and watched as `PartialObjectMetadata` so their data never reaches the
-/// operator; the content hash of a referenced one comes from one GET per version (`contentHashes`).
+/// follows what the operator owns plus a small cost per foreign object), and Secrets as metadata
+/// only, listed and watched as `PartialObjectMetadata` so their data never reaches the operator.
+/// `configMaps` is the owned ConfigMap informer: a referenced ConfigMap is someone else's stub there,
+/// with the resourceVersion that says when it changed. The content hash of a referenced object
+/// comes from one GET per version (`contentHashes`).
 public struct OperatorCaches: Sendable {
     public let primary: Informer
     public let owned: [String: Informer]
@@ -40,10 +42,9 @@ public struct OperatorCaches: Sendable {
     /// Whether a synced, unfiltered cache of `resource` holds no object of that name, so nothing of
     /// that name exists, ours or anyone's, and a create needs no GET first to rule out someone
     /// else's object. The owned informers watch every object of their kind (someone else's as a
-    /// stub, see `ObjectTransform.fullWhenLabelled`); ConfigMaps also through the references cache.
+    /// stub, see `ObjectTransform.fullWhenLabelled`).
     public func knownAbsent(_ resource: ResourceType, namespace: String, name: String) -> Bool {
-        let candidates = [owned[resource.resource], resource == .configMaps ? configMaps : nil].compactMap { $0 }
-        for informer in candidates where informer.resource.group == resource.group && informer.options.labelSelector == nil
+        for informer in [owned[resource.resource]].compactMap({ $0 }) where informer.resource.group == resource.group && informer.options.labelSelector == nil
             && informer.options.fieldSelector == nil && (informer.options.namespace == nil || informer.options.namespace == namespace)
             && informer.hasSynced {
             return informer.store.get(namespace: namespace, name: name) == nil
