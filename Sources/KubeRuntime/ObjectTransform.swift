@@ -21,8 +21,10 @@ public enum ObjectTransform: Sendable, Hashable {
     /// only as a stub (`apiVersion`, `kind`, and `metadata` name, namespace, uid, resourceVersion,
     /// ownerReferences, deletionTimestamp). For an unfiltered informer over the kinds an operator
     /// creates: its own objects in full, and for everyone else's just enough to know the name is
-    /// taken, at a small, fixed cost per object.
-    case fullWhenLabelled(labelKey: String, labelValue: String)
+    /// taken, at a small, fixed cost per object. `omitting` lists top-level fields left out of
+    /// labelled objects too: fields no pass reads from the cache (a ControllerRevision's `data`, the
+    /// whole pod template of an old revision, is read by a GET when a rollback needs it).
+    case fullWhenLabelled(labelKey: String, labelValue: String, omitting: [String] = [])
 
     /// The metadata fields a stub keeps.
     public static let stubMetadataKeys = ["name", "namespace", "uid", "resourceVersion", "ownerReferences", "deletionTimestamp"]
@@ -38,9 +40,10 @@ public enum ObjectTransform: Sendable, Hashable {
         case .stripManagedFields:
             fields["metadata"]?["managedFields"] = nil
             return .object(fields)
-        case .fullWhenLabelled(let key, let value):
+        case .fullWhenLabelled(let key, let value, let omitted):
             if fields["metadata"]?["labels"]?[key]?.stringValue == value {
                 fields["metadata"]?["managedFields"] = nil
+                for field in omitted { fields[field] = nil }
                 return .object(fields)
             }
             var metadata: JSONObject = [:]

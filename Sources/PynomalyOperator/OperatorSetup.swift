@@ -46,7 +46,15 @@ public enum OperatorSetup {
         let ownedOptions = InformerOptions(
             namespace: namespace, transform: .fullWhenLabelled(labelKey: PynomalyLabels.managedByKey, labelValue: PynomalyLabels.managerName),
             indexes: [.controllerOwnerUID, .label(PynomalyLabels.instanceKey)])
-        let owned = OwnedKinds.all.map { kind in manager.informer(for: kind, options: ownedOptions) }
+        let owned = OwnedKinds.all.map { kind in
+            var options = ownedOptions
+            // A revision's template (`data`) is read only when a rollback deploys it, by a GET then;
+            // kept, it would hold up to revisionHistoryLimit pod templates per CR.
+            if kind == .controllerRevisions {
+                options.transform = .fullWhenLabelled(labelKey: PynomalyLabels.managedByKey, labelValue: PynomalyLabels.managerName, omitting: ["data"])
+            }
+            return manager.informer(for: kind, options: options)
+        }
         let ownedByResource = Dictionary(uniqueKeysWithValues: zip(OwnedKinds.all.map(\.resource), owned))
         // Secrets a spec may reference, listed and watched as metadata only: their data never reaches
         // the operator, yet a new resourceVersion of a referenced one is noticed (the pass then GETs

@@ -125,6 +125,12 @@ final class RollingUpdateTests: XCTestCase {
         XCTAssertEqual(cr[path: ["status", "currentRevision"]]?.intValue, 1)
         XCTAssertEqual(cr[path: ["status", "handledRequests", "rollback-to"]]?.stringValue, "1@first")
         XCTAssertEqual(cr[path: ["status", "phase"]]?.stringValue, "Healthy")
+        // The revisions cache keeps no templates: each rollback read its revision's by a GET, and
+        // the memo keeps only those two (the automatic rollback's and this one's).
+        let revisions = try XCTUnwrap(rig.caches.owned[ResourceType.controllerRevisions.resource]).store.list(namespace: "default")
+        XCTAssertGreaterThanOrEqual(revisions.count, 3)
+        XCTAssertTrue(revisions.allSatisfy { $0["data"] == nil && $0["revision"] != nil }, "revisions are cached without their template")
+        XCTAssertEqual(rig.caches.revisionTemplates.count, 2)
 
         // A new spec generation deploys the spec again (a fixed image).
         try await rig.patchSpec(["image": "ghcr.io/elgerytme/pynomaly:v0.1.5"])

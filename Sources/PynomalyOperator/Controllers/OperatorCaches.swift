@@ -17,6 +17,8 @@ public struct OperatorCaches: Sendable {
     public let restores: Informer?
     /// Content hashes of the referenced Secrets/ConfigMaps, computed from one GET per version.
     public let contentHashes = ReferencedContentHashes()
+    /// Templates of the revisions passes deploy from a ControllerRevision (the cache keeps none).
+    public let revisionTemplates = RevisionTemplates()
 
     public init(primary: Informer, owned: [String: Informer], secrets: Informer, configMaps: Informer, restores: Informer? = nil) {
         self.primary = primary

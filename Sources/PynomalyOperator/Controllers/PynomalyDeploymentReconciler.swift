@@ -436,20 +436,28 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         return hash
     }
 
-    /// A revision's pod template from its ControllerRevision: the cache, else the API server (a
-    /// revision written moments ago by another pass); gone from both, `RevisionTemplateMissing`.
+    /// A revision's pod template from its ControllerRevision. The cache keeps revisions without
+    /// their template (`data`): it comes from the memo while the cached revision has the same uid,
+    /// else from one GET. Gone, `RevisionTemplateMissing`.
     func storedRevisionTemplate(_ ctx: BuildContext, revision: Int64, hash: String) async throws -> PodTemplateSpec {
         let name = ControllerRevisionBuilder.name(ctx.name, templateHash: hash)
-        var stored = caches.owned(.controllerRevisions, namespace: ctx.namespace, name: name)
-        if stored == nil {
-            do {
-                let live = try await client.get(.controllerRevisions, namespace: ctx.namespace, name: name, subresource: nil)
-                stored = Self.isControlled(live, by: ctx.cr.metadata.uid ?? "") ? live : nil
-            } catch let error as KubeError where error.isNotFound {}
+        let ownerUID = ctx.cr.metadata.uid ?? ""
+        if let cached = caches.owned(.controllerRevisions, namespace: ctx.namespace, name: name), Self.isControlled(cached, by: ownerUID),
+           let uid = cached[path: ["metadata", "uid"]]?.stringValue,
+           let template = caches.revisionTemplates.template(namespace: ctx.namespace, name: name, uid: uid) {
+            return template
         }
+        var stored: JSONValue?
+        do {
+            let live = try await client.get(.controllerRevisions, namespace: ctx.namespace, name: name, subresource: nil)
+            stored = Self.isControlled(live, by: ownerUID) ? live : nil
+        } catch let error as KubeError where error.isNotFound {}
         guard let stored, let controllerRevision = try? stored.decode(ControllerRevision.self),
               let template = ControllerRevisionBuilder.template(from: controllerRevision) else {
             throw RevisionTemplateMissing(revision: revision, name: name)
+        }
+        if let uid = controllerRevision.metadata.uid {
+            caches.revisionTemplates.store(namespace: ctx.namespace, name: name, uid: uid, template: template)
         }
         return template
     }
