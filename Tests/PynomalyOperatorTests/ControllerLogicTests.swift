@@ -95,6 +95,32 @@ struct RevisionPlanLogicTests {
         #expect(plan.status.lastRollback == nil)
     }
 
+    /// A pass that wrote a new revision's Deployment leaves the status to the pass the Deployment's
+    /// answer triggers, which plans the same revision again from the same status; anything else the
+    /// status would record is written at once.
+    @Test func onlyARevisionJustWrittenAndRollingLeavesItsStatusToTheNextPass() {
+        let old = LogicFixture.status([LogicFixture.entry(1, "aaa", .succeeded)], current: 1, stable: 1)
+        let plan = RevisionPlan.plan(status: old, generation: 2, spec: LogicFixture.spec("bbb", image: "app:v2"), rollbackRequest: nil,
+                                     now: LogicFixture.now)
+        let rolling = RolloutObservation.progressing("waiting for the Deployment controller to observe generation 2")
+        #expect(plan.defersStatusToNextPass(deploymentWritten: true, rollout: rolling, old: old))
+        #expect(!plan.defersStatusToNextPass(deploymentWritten: false, rollout: rolling, old: old), "nothing queues the next pass")
+        #expect(!plan.defersStatusToNextPass(deploymentWritten: true, rollout: .complete, old: old))
+        #expect(!plan.defersStatusToNextPass(deploymentWritten: true, rollout: .failed(reason: "ProgressDeadlineExceeded", message: "m"), old: old))
+
+        let next = RevisionPlan.plan(status: old, generation: 2, spec: LogicFixture.spec("bbb", image: "app:v2"), rollbackRequest: nil,
+                                     now: LogicFixture.now)
+        #expect(next == plan, "the next pass plans the same revision from the same status")
+
+        let same = RevisionPlan.plan(status: old, generation: 3, spec: LogicFixture.spec("aaa", image: "app:v1"), rollbackRequest: nil,
+                                     now: LogicFixture.now)
+        #expect(!same.defersStatusToNextPass(deploymentWritten: true, rollout: rolling, old: old), "no new revision: a scale, say")
+
+        let requested = RevisionPlan.plan(status: old, generation: 2, spec: LogicFixture.spec("bbb", image: "app:v2"), rollbackRequest: "1@token",
+                                          now: LogicFixture.now)
+        #expect(!requested.defersStatusToNextPass(deploymentWritten: true, rollout: rolling, old: old), "a handled request is recorded at once")
+    }
+
     @Test func theSameTemplateReusesItsRevisionNumber() {
         let old = LogicFixture.status([LogicFixture.entry(1, "aaa", .succeeded)], current: 1, stable: 1)
         // A new generation (e.g. a replica change) with the same template is not a revision.

@@ -253,8 +253,11 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
 
         var deployment: Deployment?
+        var deploymentWritten = false
         if !ctx.spec.paused && waiting == nil {
+            let before = caches.owned(.deployments, namespace: namespace, name: ctx.name)?[path: ["metadata", "resourceVersion"]]?.stringValue
             deployment = try await applyChildren(ctx, configMap: configMap, plan: plan, template: template)
+            deploymentWritten = deployment?.metadata.resourceVersion != before
         } else {
             deployment = try caches.owned(.deployments, namespace: namespace, name: ctx.name)?.decode(Deployment.self)
         }
@@ -265,6 +268,11 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
         plan.prune(limit: Int(ctx.spec.revisionHistoryLimit))
         if !ctx.spec.paused { try await deletePrunedRevisions(plan.pruned, ctx: ctx) }
+        if plan.defersStatusToNextPass(deploymentWritten: deploymentWritten, rollout: rollout, old: old) {
+            // The Deployment's own update queues the next pass; the requeue covers a Deployment
+            // controller that never answers.
+            return .requeue(after: Self.deferredStatusRequeue)
+        }
 
         // Pod problems only matter (and cost a LIST) while the rollout is not complete.
         var podProblems: String?
@@ -495,6 +503,9 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let pods = list.items.compactMap { try? $0.decode(Pod.self) }
         return PodProblems.summary(of: pods)
     }
+
+    /// How long a pass that left its status to the next one waits at most for that pass.
+    static let deferredStatusRequeue = 2.0
 
     /// Writes the status through the status subresource when it differs from what the CR has; a
     /// stale resourceVersion answers 409 and the pass is retried once the cache caught up. The

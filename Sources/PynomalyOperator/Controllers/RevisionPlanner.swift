@@ -38,6 +38,21 @@ public struct RevisionPlan: Sendable, Hashable {
     /// The spec's pod template identity without the restart token (`LastRollback.specTemplateHash`).
     public var specTemplateKey: String = ""
 
+    /// Whether this pass may leave its status write (and its Events) to the next pass: it just wrote
+    /// a new revision's Deployment, whose answer from the Deployment controller queues that pass
+    /// within moments, and all this pass would record is that a revision was created and is rolling
+    /// out. The next pass plans the same revision again from the same status (planning is a function
+    /// of the status and the spec) and writes it with what the Deployment then reports, often
+    /// already complete: one status write per change instead of two or three. Meanwhile
+    /// `observedGeneration` stays behind `generation`, which kstatus and `kubectl wait` read as
+    /// "in progress", which is what it is. Anything else the status records (a rollback, a handled
+    /// request, backup or restore progress) is written in the pass that decided it.
+    public func defersStatusToNextPass(deploymentWritten: Bool, rollout: RolloutObservation, old: Status) -> Bool {
+        guard deploymentWritten, createdRevision, !pinned, !rolledBackNow, case .progressing = rollout else { return false }
+        return status.handledRequests == old.handledRequests && status.lastRollback == old.lastRollback && status.backup == old.backup
+            && status.restore == old.restore && status.blueGreen == old.blueGreen
+    }
+
     /// Plans a pass.
     /// - Parameters:
     ///   - spec: the spec's pod template as a revision candidate (revision number ignored).
