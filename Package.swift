@@ -1,6 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Release binaries are linked as position-dependent executables: a static Swift binary built as PIE
+// carries ~1 MB of relocations that the loader applies at every start, dirtying and keeping resident
+// ~3 MiB more than the same binary without (measured idle RSS 30.7 → 27.6 MiB). Go links its
+// binaries the same way by default on linux/amd64. The cost is that the operator's own code is not
+// placed at a random address (ASLR still applies to the stack, heap and shared libraries).
+let shippedBinaryLinkerSettings: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "-no-pie"], .when(platforms: [.linux], configuration: .release))]
+
 let package = Package(
     name: "pynomaly-operator",
     platforms: [.macOS(.v14)],
@@ -84,14 +91,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
+            ],
+            linkerSettings: shippedBinaryLinkerSettings),
         // The kubectl plugin (`kubectl pynomaly …`): request annotations, status and history views.
         .executableTarget(
             name: "kubectl-pynomaly",
             dependencies: [
                 "KubeCore", "KubeClient", "PynomalyOperator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ],
+            linkerSettings: shippedBinaryLinkerSettings),
         .executableTarget(
             name: "pynomaly-sandbox",
             dependencies: [
