@@ -55,7 +55,10 @@ final class HTTPSListener: Sendable {
                             },
                             http2StreamInitializer: { stream in
                                 stream.eventLoop.makeCompletedFuture {
-                                    try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                                    if let parent = stream.parent, let streamID = try stream.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID) {
+                                        open.noteStream(streamID, on: ObjectIdentifier(parent))
+                                    }
+                                    try stream.pipeline.syncOperations.addHandlers([EndStreamOnLastFrame(), HTTP2FramePayloadToHTTP1ServerCodec()])
                                     return try Connection(synchronouslyWrapping: stream)
                                 }
                             })
@@ -103,10 +106,13 @@ final class HTTPSListener: Sendable {
 
     /// Sends GOAWAY on every HTTP/2 connection and then closes them, as an API server shutting
     /// down or rebalancing (`--goaway-chance`) does: clients open a new connection and re-watch.
+    /// The GOAWAY names the last stream the server took (as Go's server does), so a client knows
+    /// every request it sent was received and retries none of them on its own.
     func goAway() async {
         for channel in connections.all {
             guard (try? await channel.pipeline.containsHandler(type: NIOHTTP2Handler.self).get()) != nil else { continue }
-            let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: .rootStream, errorCode: .noError, opaqueData: nil))
+            let last = connections.lastStream(of: ObjectIdentifier(channel)) ?? .rootStream
+            let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: last, errorCode: .noError, opaqueData: nil))
             try? await channel.writeAndFlush(frame)
             try? await channel.close()
         }
@@ -179,7 +185,9 @@ final class HTTPSListener: Sendable {
         headers.add(name: "Date", value: Self.httpDate())
         switch resp.body {
         case .data(let data) where cut && !isHead:
-            // Fault injection: the full Content-Length, half the body, then the connection closes.
+            // Fault injection: the full Content-Length, half the body, then the connection closes
+            // (HTTP/1.1) or, since the caller then closes the stream channel without END_STREAM,
+            // the stream is reset (HTTP/2).
             headers.replaceOrAdd(name: "Content-Length", value: String(data.count))
             try await out.write(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: resp.status), headers: headers)))
             try await out.write(.body(.byteBuffer(ByteBuffer(bytes: data.prefix(data.count / 2)))))
@@ -187,9 +195,12 @@ final class HTTPSListener: Sendable {
         case .data(let data):
             headers.replaceOrAdd(name: "Content-Length", value: String(data.count))
             if !keepAlive, !http2 { headers.replaceOrAdd(name: "Connection", value: "close") }
-            try await out.write(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: resp.status), headers: headers)))
-            if !data.isEmpty, !isHead { try await out.write(.body(.byteBuffer(ByteBuffer(bytes: data)))) }
-            try await out.write(.end(nil))
+            // One write and one flush, so that over HTTP/2 END_STREAM rides on the last frame
+            // (`EndStreamOnLastFrame`).
+            var parts: [HTTPServerResponsePart] = [.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: resp.status), headers: headers))]
+            if !data.isEmpty, !isHead { parts.append(.body(.byteBuffer(ByteBuffer(bytes: data)))) }
+            parts.append(.end(nil))
+            try await out.write(contentsOf: parts)
             return keepAlive
         case .stream(let watch):
             if !http2 { headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked") }
@@ -226,10 +237,96 @@ final class ConnectionStats: Sendable {
     var http2: Int { counts.withLock { $0.http2 } }
 }
 
-/// The open connections of a listener.
+/// The open connections of a listener, and the highest stream each HTTP/2 connection's client opened.
 final class ConnectionSet: Sendable {
-    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
-    func add(_ id: ObjectIdentifier, _ channel: any Channel) { channels.withLock { $0[id] = channel } }
-    func remove(_ id: ObjectIdentifier) { _ = channels.withLock { $0.removeValue(forKey: id) } }
-    var all: [any Channel] { channels.withLock { Array($0.values) } }
+    private let state = Mutex<(channels: [ObjectIdentifier: any Channel], lastStreams: [ObjectIdentifier: HTTP2StreamID])>(([:], [:]))
+    func add(_ id: ObjectIdentifier, _ channel: any Channel) { state.withLock { $0.channels[id] = channel } }
+    func remove(_ id: ObjectIdentifier) {
+        state.withLock {
+            $0.channels.removeValue(forKey: id)
+            $0.lastStreams.removeValue(forKey: id)
+        }
+    }
+    var all: [any Channel] { state.withLock { Array($0.channels.values) } }
+    func noteStream(_ stream: HTTP2StreamID, on connection: ObjectIdentifier) {
+        state.withLock { s in
+            // A stream of a connection already closed would otherwise leave an entry behind.
+            guard s.channels[connection] != nil else { return }
+            s.lastStreams[connection] = max(s.lastStreams[connection] ?? .rootStream, stream)
+        }
+    }
+    func lastStream(of connection: ObjectIdentifier) -> HTTP2StreamID? { state.withLock { $0.lastStreams[connection] } }
+}
+
+/// Sets END_STREAM on a response's last HEADERS or DATA frame instead of sending an empty DATA
+/// frame after it, as Go's HTTP/2 server (kube-apiserver's) does. The HTTP/1 codec ends every
+/// response with that empty frame; libcurl considers a response with a Content-Length complete at
+/// its last byte and resets a stream whose END_STREAM has not arrived yet, and swift-nio-http2
+/// closes a connection that receives 200 resets in 30 s (ENHANCE_YOUR_CALM), which broke any client
+/// after a few hundred requests. A frame is held only until the next write or flush of the stream,
+/// so nothing written and flushed (a watch event) waits.
+final class EndStreamOnLastFrame: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    private var held: (payload: HTTP2Frame.FramePayload, promise: EventLoopPromise<Void>?)?
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let payload = unwrapOutboundIn(data)
+        if let (heldPayload, heldPromise) = held, let ended = Self.ending(heldPayload, with: payload) {
+            held = nil
+            context.write(wrapOutboundOut(ended), promise: Self.combined(heldPromise, promise, on: context.eventLoop))
+            return
+        }
+        releaseHeld(context: context)
+        switch payload {
+        case .headers(let h) where !h.endStream:
+            held = (payload, promise)
+        case .data(let d) where !d.endStream:
+            held = (payload, promise)
+        default:
+            context.write(data, promise: promise)
+        }
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        releaseHeld(context: context)
+        context.flush()
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        releaseHeld(context: context)
+        context.close(mode: mode, promise: promise)
+    }
+
+    private func releaseHeld(context: ChannelHandlerContext) {
+        guard let (payload, promise) = held else { return }
+        held = nil
+        context.write(wrapOutboundOut(payload), promise: promise)
+    }
+
+    /// `held` with END_STREAM set, when `next` is the empty DATA frame that only ends the stream.
+    static func ending(_ held: HTTP2Frame.FramePayload, with next: HTTP2Frame.FramePayload) -> HTTP2Frame.FramePayload? {
+        guard case .data(let end) = next, end.endStream, end.data.readableBytes == 0, end.paddingBytes == nil else { return nil }
+        switch held {
+        case .headers(var h):
+            h.endStream = true
+            return .headers(h)
+        case .data(var d):
+            d.endStream = true
+            return .data(d)
+        default:
+            return nil
+        }
+    }
+
+    static func combined(_ a: EventLoopPromise<Void>?, _ b: EventLoopPromise<Void>?, on loop: any EventLoop) -> EventLoopPromise<Void>? {
+        guard a != nil || b != nil else { return nil }
+        let both = loop.makePromise(of: Void.self)
+        both.futureResult.whenComplete { result in
+            a?.completeWith(result)
+            b?.completeWith(result)
+        }
+        return both
+    }
 }
