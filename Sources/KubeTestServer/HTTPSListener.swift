@@ -21,6 +21,8 @@ final class HTTPSListener: Sendable {
     private let acceptTask: Task<Void, Never>
     /// Open connections, closed on stop so the event loops can shut down cleanly.
     private let connections: ConnectionSet
+    /// HTTP/2 streams carrying a watch, reset by `resetWatchStreams()`.
+    private let watchStreams: ConnectionSet
 
     init(core: APIServerCore, host: String, port: Int, tls: TLSConfiguration) async throws {
         let sslContext = try NIOSSLContext(configuration: tls)
@@ -28,6 +30,8 @@ final class HTTPSListener: Sendable {
         self.group = group
         let open = ConnectionSet()
         connections = open
+        let watching = ConnectionSet()
+        watchStreams = watching
         let stats = core.connectionStats
         do {
             serverChannel = try await ServerBootstrap(group: group)
@@ -78,7 +82,7 @@ final class HTTPSListener: Sendable {
                             tasks.addTask {
                                 switch try? await negotiation.get() {
                                 case .http1_1(let connection)?: await Self.serve(connection, core: core, http2: false)
-                                case .http2((let channel, let streams))?: await Self.serveHTTP2(channel, streams: streams, core: core)
+                                case .http2((let channel, let streams))?: await Self.serveHTTP2(channel, streams: streams, core: core, watchStreams: watching)
                                 case nil: break  // TLS or ALPN failed; the channel is closed.
                                 }
                             }
@@ -92,11 +96,12 @@ final class HTTPSListener: Sendable {
     }
 
     /// Every stream the client opens on an HTTP/2 connection is one request, served concurrently.
-    static func serveHTTP2(_ channel: any Channel, streams: NIOHTTP2Handler.AsyncStreamMultiplexer<Connection>, core: APIServerCore) async {
+    static func serveHTTP2(_ channel: any Channel, streams: NIOHTTP2Handler.AsyncStreamMultiplexer<Connection>, core: APIServerCore,
+                           watchStreams: ConnectionSet) async {
         await withDiscardingTaskGroup { tasks in
             do {
                 for try await stream in streams.inbound {
-                    tasks.addTask { await serve(stream, core: core, http2: true) }
+                    tasks.addTask { await serve(stream, core: core, http2: true, watchStreams: watchStreams) }
                 }
             } catch {
                 // The connection went away.
@@ -116,6 +121,14 @@ final class HTTPSListener: Sendable {
             try? await channel.writeAndFlush(frame)
             try? await channel.close()
         }
+    }
+
+    /// Resets every HTTP/2 stream that carries a watch (RST_STREAM) and returns once each is
+    /// closed, so that a connection closed afterwards reaches its client after the resets. A client
+    /// that sees the connection end first may take a watch (no Content-Length) for finished rather
+    /// than broken, as libcurl did in the suites.
+    func resetWatchStreams() async {
+        for stream in watchStreams.all { try? await stream.close() }
     }
 
     func stop() async {
@@ -139,7 +152,7 @@ final class HTTPSListener: Sendable {
         return CertificateAuthority.user(fromDER: bytes)
     }
 
-    static func serve(_ connection: Connection, core: APIServerCore, http2: Bool) async {
+    static func serve(_ connection: Connection, core: APIServerCore, http2: Bool, watchStreams: ConnectionSet? = nil) async {
         let channel = connection.channel
         do {
             try await connection.executeThenClose { inbound, outbound in
@@ -159,6 +172,11 @@ final class HTTPSListener: Sendable {
                         let req = APIRequest(method: h.method.rawValue, target: h.uri, headers: h.headers.map { ($0.name, $0.value) },
                                              body: Data(body.readableBytesView), certificateUser: certUser ?? nil)
                         let resp = await core.handle(req)
+                        if case .stream = resp.body, let watchStreams {
+                            let id = ObjectIdentifier(channel)
+                            watchStreams.add(id, channel)
+                            channel.closeFuture.whenComplete { _ in watchStreams.remove(id) }
+                        }
                         let keepAlive = try await write(resp, to: outbound, keepAlive: h.isKeepAlive && !http2, channel: channel,
                                                         isHead: h.method == .HEAD, http2: http2)
                         // An HTTP/2 stream carries one request.

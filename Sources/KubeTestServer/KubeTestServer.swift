@@ -114,6 +114,7 @@ public final class KubeTestServer: Sendable {
     public func restart() async throws {
         core.abortWatches()
         let old = listener
+        await old.resetWatchStreams()
         await old.stop()
         let fresh = try await ListenPort.rebind(old.localPort) { port in
             try await HTTPSListener(core: core, host: core.options.host, port: port, tls: tls)
