@@ -12,7 +12,8 @@ import XCTest
 /// a GOAWAY by re-watching from their resourceVersion (nothing lost, nothing twice), and a slow
 /// consumer whose stalled stream leaves the connection's other streams moving.
 final class HTTP2ResilienceTests: XCTestCase {
-    /// The operator's client with its defaults (no bound on connections, as the operator runs it).
+    /// A server with its defaults (HTTP/2 offered). The clients below are the operator's, with its
+    /// defaults (no bound on connections), so only multiplexing keeps them on one connection.
     func http2Server() async throws -> KubeTestServer {
         let server = try await KubeTestServer.start()
         // In-memory set-up writes open no connection; everything counted below is the client's.
