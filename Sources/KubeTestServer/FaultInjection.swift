@@ -125,9 +125,11 @@ public final class FaultInjector: Sendable {
         state.withLock { $0.expireWatches += max(0, count) }
     }
 
-    /// The next `count` responses in `scope` that have a body are cut: over HTTPS the headers and
-    /// half the body are written, then the TCP connection is closed; the in-memory transport throws
-    /// `TransportError` `connectionClosed`. Watches are not cut (drop them with `dropWatches`).
+    /// The next `count` responses in `scope` that have a body are cut: over HTTPS the headers (with
+    /// the full Content-Length) and half the body are written, then over HTTP/1.1 the TCP connection
+    /// is closed and over HTTP/2 the response's stream is reset (RST_STREAM; the connection and its
+    /// other streams go on); the in-memory transport throws `TransportError` `connectionClosed`.
+    /// Watches are not cut (drop them with `dropWatches`).
     public func cutNextResponses(_ count: Int, scope: FaultScope = .all) {
         state.withLock { $0.cutBodies = count > 0 ? (count, scope) : nil }
     }

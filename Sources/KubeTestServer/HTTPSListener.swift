@@ -21,6 +21,8 @@ final class HTTPSListener: Sendable {
     private let acceptTask: Task<Void, Never>
     /// Open connections, closed on stop so the event loops can shut down cleanly.
     private let connections: ConnectionSet
+    /// HTTP/2 streams carrying a watch, reset by `resetWatchStreams()`.
+    private let watchStreams: ConnectionSet
 
     init(core: APIServerCore, host: String, port: Int, tls: TLSConfiguration) async throws {
         let sslContext = try NIOSSLContext(configuration: tls)
@@ -28,6 +30,8 @@ final class HTTPSListener: Sendable {
         self.group = group
         let open = ConnectionSet()
         connections = open
+        let watching = ConnectionSet()
+        watchStreams = watching
         let stats = core.connectionStats
         do {
             serverChannel = try await ServerBootstrap(group: group)
@@ -55,7 +59,10 @@ final class HTTPSListener: Sendable {
                             },
                             http2StreamInitializer: { stream in
                                 stream.eventLoop.makeCompletedFuture {
-                                    try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                                    if let parent = stream.parent, let streamID = try stream.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID) {
+                                        open.noteStream(streamID, on: ObjectIdentifier(parent))
+                                    }
+                                    try stream.pipeline.syncOperations.addHandlers([EndStreamOnLastFrame(), HTTP2FramePayloadToHTTP1ServerCodec()])
                                     return try Connection(synchronouslyWrapping: stream)
                                 }
                             })
@@ -75,7 +82,7 @@ final class HTTPSListener: Sendable {
                             tasks.addTask {
                                 switch try? await negotiation.get() {
                                 case .http1_1(let connection)?: await Self.serve(connection, core: core, http2: false)
-                                case .http2((let channel, let streams))?: await Self.serveHTTP2(channel, streams: streams, core: core)
+                                case .http2((let channel, let streams))?: await Self.serveHTTP2(channel, streams: streams, core: core, watchStreams: watching)
                                 case nil: break  // TLS or ALPN failed; the channel is closed.
                                 }
                             }
@@ -89,11 +96,12 @@ final class HTTPSListener: Sendable {
     }
 
     /// Every stream the client opens on an HTTP/2 connection is one request, served concurrently.
-    static func serveHTTP2(_ channel: any Channel, streams: NIOHTTP2Handler.AsyncStreamMultiplexer<Connection>, core: APIServerCore) async {
+    static func serveHTTP2(_ channel: any Channel, streams: NIOHTTP2Handler.AsyncStreamMultiplexer<Connection>, core: APIServerCore,
+                           watchStreams: ConnectionSet) async {
         await withDiscardingTaskGroup { tasks in
             do {
                 for try await stream in streams.inbound {
-                    tasks.addTask { await serve(stream, core: core, http2: true) }
+                    tasks.addTask { await serve(stream, core: core, http2: true, watchStreams: watchStreams) }
                 }
             } catch {
                 // The connection went away.
@@ -103,13 +111,24 @@ final class HTTPSListener: Sendable {
 
     /// Sends GOAWAY on every HTTP/2 connection and then closes them, as an API server shutting
     /// down or rebalancing (`--goaway-chance`) does: clients open a new connection and re-watch.
+    /// The GOAWAY names the last stream the server took (as Go's server does), so a client knows
+    /// every request it sent was received and retries none of them on its own.
     func goAway() async {
         for channel in connections.all {
             guard (try? await channel.pipeline.containsHandler(type: NIOHTTP2Handler.self).get()) != nil else { continue }
-            let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: .rootStream, errorCode: .noError, opaqueData: nil))
+            let last = connections.lastStream(of: ObjectIdentifier(channel)) ?? .rootStream
+            let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: last, errorCode: .noError, opaqueData: nil))
             try? await channel.writeAndFlush(frame)
             try? await channel.close()
         }
+    }
+
+    /// Resets every HTTP/2 stream that carries a watch (RST_STREAM) and returns once each is
+    /// closed, so that a connection closed afterwards reaches its client after the resets. A client
+    /// that sees the connection end first may take a watch (no Content-Length) for finished rather
+    /// than broken, as libcurl did in the suites.
+    func resetWatchStreams() async {
+        for stream in watchStreams.all { try? await stream.close() }
     }
 
     func stop() async {
@@ -133,7 +152,7 @@ final class HTTPSListener: Sendable {
         return CertificateAuthority.user(fromDER: bytes)
     }
 
-    static func serve(_ connection: Connection, core: APIServerCore, http2: Bool) async {
+    static func serve(_ connection: Connection, core: APIServerCore, http2: Bool, watchStreams: ConnectionSet? = nil) async {
         let channel = connection.channel
         do {
             try await connection.executeThenClose { inbound, outbound in
@@ -153,6 +172,11 @@ final class HTTPSListener: Sendable {
                         let req = APIRequest(method: h.method.rawValue, target: h.uri, headers: h.headers.map { ($0.name, $0.value) },
                                              body: Data(body.readableBytesView), certificateUser: certUser ?? nil)
                         let resp = await core.handle(req)
+                        if case .stream = resp.body, let watchStreams {
+                            let id = ObjectIdentifier(channel)
+                            watchStreams.add(id, channel)
+                            channel.closeFuture.whenComplete { _ in watchStreams.remove(id) }
+                        }
                         let keepAlive = try await write(resp, to: outbound, keepAlive: h.isKeepAlive && !http2, channel: channel,
                                                         isHead: h.method == .HEAD, http2: http2)
                         // An HTTP/2 stream carries one request.
@@ -179,7 +203,9 @@ final class HTTPSListener: Sendable {
         headers.add(name: "Date", value: Self.httpDate())
         switch resp.body {
         case .data(let data) where cut && !isHead:
-            // Fault injection: the full Content-Length, half the body, then the connection closes.
+            // Fault injection: the full Content-Length, half the body, then the connection closes
+            // (HTTP/1.1) or, since the caller then closes the stream channel without END_STREAM,
+            // the stream is reset (HTTP/2).
             headers.replaceOrAdd(name: "Content-Length", value: String(data.count))
             try await out.write(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: resp.status), headers: headers)))
             try await out.write(.body(.byteBuffer(ByteBuffer(bytes: data.prefix(data.count / 2)))))
@@ -187,9 +213,12 @@ final class HTTPSListener: Sendable {
         case .data(let data):
             headers.replaceOrAdd(name: "Content-Length", value: String(data.count))
             if !keepAlive, !http2 { headers.replaceOrAdd(name: "Connection", value: "close") }
-            try await out.write(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: resp.status), headers: headers)))
-            if !data.isEmpty, !isHead { try await out.write(.body(.byteBuffer(ByteBuffer(bytes: data)))) }
-            try await out.write(.end(nil))
+            // One write and one flush, so that over HTTP/2 END_STREAM rides on the last frame
+            // (`EndStreamOnLastFrame`).
+            var parts: [HTTPServerResponsePart] = [.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: resp.status), headers: headers))]
+            if !data.isEmpty, !isHead { parts.append(.body(.byteBuffer(ByteBuffer(bytes: data)))) }
+            parts.append(.end(nil))
+            try await out.write(contentsOf: parts)
             return keepAlive
         case .stream(let watch):
             if !http2 { headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked") }
@@ -226,10 +255,96 @@ final class ConnectionStats: Sendable {
     var http2: Int { counts.withLock { $0.http2 } }
 }
 
-/// The open connections of a listener.
+/// The open connections of a listener, and the highest stream each HTTP/2 connection's client opened.
 final class ConnectionSet: Sendable {
-    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
-    func add(_ id: ObjectIdentifier, _ channel: any Channel) { channels.withLock { $0[id] = channel } }
-    func remove(_ id: ObjectIdentifier) { _ = channels.withLock { $0.removeValue(forKey: id) } }
-    var all: [any Channel] { channels.withLock { Array($0.values) } }
+    private let state = Mutex<(channels: [ObjectIdentifier: any Channel], lastStreams: [ObjectIdentifier: HTTP2StreamID])>(([:], [:]))
+    func add(_ id: ObjectIdentifier, _ channel: any Channel) { state.withLock { $0.channels[id] = channel } }
+    func remove(_ id: ObjectIdentifier) {
+        state.withLock {
+            $0.channels.removeValue(forKey: id)
+            $0.lastStreams.removeValue(forKey: id)
+        }
+    }
+    var all: [any Channel] { state.withLock { Array($0.channels.values) } }
+    func noteStream(_ stream: HTTP2StreamID, on connection: ObjectIdentifier) {
+        state.withLock { s in
+            // A stream of a connection already closed would otherwise leave an entry behind.
+            guard s.channels[connection] != nil else { return }
+            s.lastStreams[connection] = max(s.lastStreams[connection] ?? .rootStream, stream)
+        }
+    }
+    func lastStream(of connection: ObjectIdentifier) -> HTTP2StreamID? { state.withLock { $0.lastStreams[connection] } }
+}
+
+/// Sets END_STREAM on a response's last HEADERS or DATA frame instead of sending an empty DATA
+/// frame after it, as Go's HTTP/2 server (kube-apiserver's) does. The HTTP/1 codec ends every
+/// response with that empty frame; libcurl considers a response with a Content-Length complete at
+/// its last byte and resets a stream whose END_STREAM has not arrived yet, and swift-nio-http2
+/// closes a connection that receives 200 resets in 30 s (ENHANCE_YOUR_CALM), which broke any client
+/// after a few hundred requests. A frame is held only until the next write or flush of the stream,
+/// so nothing written and flushed (a watch event) waits.
+final class EndStreamOnLastFrame: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    private var held: (payload: HTTP2Frame.FramePayload, promise: EventLoopPromise<Void>?)?
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let payload = unwrapOutboundIn(data)
+        if let (heldPayload, heldPromise) = held, let ended = Self.ending(heldPayload, with: payload) {
+            held = nil
+            context.write(wrapOutboundOut(ended), promise: Self.combined(heldPromise, promise, on: context.eventLoop))
+            return
+        }
+        releaseHeld(context: context)
+        switch payload {
+        case .headers(let h) where !h.endStream:
+            held = (payload, promise)
+        case .data(let d) where !d.endStream:
+            held = (payload, promise)
+        default:
+            context.write(data, promise: promise)
+        }
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        releaseHeld(context: context)
+        context.flush()
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        releaseHeld(context: context)
+        context.close(mode: mode, promise: promise)
+    }
+
+    private func releaseHeld(context: ChannelHandlerContext) {
+        guard let (payload, promise) = held else { return }
+        held = nil
+        context.write(wrapOutboundOut(payload), promise: promise)
+    }
+
+    /// `held` with END_STREAM set, when `next` is the empty DATA frame that only ends the stream.
+    static func ending(_ held: HTTP2Frame.FramePayload, with next: HTTP2Frame.FramePayload) -> HTTP2Frame.FramePayload? {
+        guard case .data(let end) = next, end.endStream, end.data.readableBytes == 0, end.paddingBytes == nil else { return nil }
+        switch held {
+        case .headers(var h):
+            h.endStream = true
+            return .headers(h)
+        case .data(var d):
+            d.endStream = true
+            return .data(d)
+        default:
+            return nil
+        }
+    }
+
+    static func combined(_ a: EventLoopPromise<Void>?, _ b: EventLoopPromise<Void>?, on loop: any EventLoop) -> EventLoopPromise<Void>? {
+        guard a != nil || b != nil else { return nil }
+        let both = loop.makePromise(of: Void.self)
+        both.futureResult.whenComplete { result in
+            a?.completeWith(result)
+            b?.completeWith(result)
+        }
+        return both
+    }
 }

@@ -16,9 +16,10 @@ public struct KubeTestServerOptions: Sendable {
     /// needs `update` on the owner's `finalizers`. Only meaningful with `rbacEnabled`.
     public var ownerReferencesPermissionEnforcement = false
     /// Offer HTTP/2 in ALPN (`h2`, then `http/1.1`), as kube-apiserver does: clients that speak it
-    /// multiplex every request and watch on one connection. Off by default for now, so the suites
-    /// written against HTTP/1.1 semantics (a cut response closes the TCP connection) keep them.
-    public var http2Enabled = false
+    /// multiplex every request and watch on one connection. False offers `http/1.1` only, for tests
+    /// about HTTP/1.1 itself (chunked watches, one connection per watch, a cut response that closes
+    /// the TCP connection).
+    public var http2Enabled = true
     /// SANs of the serving certificate (IP addresses become IP SANs).
     public var certificateHosts = ["localhost", "127.0.0.1"]
     /// Set in the past to test an expired serving certificate.
@@ -113,6 +114,7 @@ public final class KubeTestServer: Sendable {
     public func restart() async throws {
         core.abortWatches()
         let old = listener
+        await old.resetWatchStreams()
         await old.stop()
         let fresh = try await ListenPort.rebind(old.localPort) { port in
             try await HTTPSListener(core: core, host: core.options.host, port: port, tls: tls)

@@ -9,7 +9,16 @@ import XCTest
 /// The libcurl transport and the API client against KubeTestServer over real HTTPS.
 final class CurlTransportServerTests: XCTestCase {
     static let shared = SharedServer()
-    override class func tearDown() { shared.stopBlocking() }
+    /// Offers `http/1.1` only, for what only happens there (one connection per open watch).
+    static let http1Only: SharedServer = {
+        var options = KubeTestServerOptions()
+        options.http2Enabled = false
+        return SharedServer(options)
+    }()
+    override class func tearDown() {
+        shared.stopBlocking()
+        http1Only.stopBlocking()
+    }
 
     /// A client without the rate limiter (these tests send thousands of requests).
     func client(_ server: KubeTestServer, maxConnections: Int = 8, streamBufferLimit: Int = 1 << 20) throws -> (KubeAPIClient, CurlTransport) {
@@ -216,10 +225,28 @@ final class CurlTransportServerTests: XCTestCase {
         XCTAssertLessThanOrEqual(stats.connectionsOpened, 4, "connections are pooled and bounded")
     }
 
-    /// An operator runs a dozen watches (each holding an HTTP/1.1 connection for its whole life)
+    /// An operator runs a dozen watches (over HTTP/1.1 each holds a connection for its whole life)
     /// and still needs its requests answered: the default pool has no bound to starve them.
-    func testManyOpenWatchesDoNotStarveRequests() async throws {
-        let server = try await Self.shared.get()
+    func testManyOpenWatchesDoNotStarveRequestsOverHTTP1() async throws {
+        let server = try await Self.http1Only.get()
+        let before = server.acceptedConnectionCount
+        try await manyOpenWatchesDoNotStarveRequests(server)
+        XCTAssertGreaterThanOrEqual(server.acceptedConnectionCount - before, 13, "a connection per watch, and one for the GET")
+        XCTAssertEqual(server.http2ConnectionCount, 0)
+    }
+
+    /// Over HTTP/2 the watches and the GET are streams of one connection.
+    func testManyOpenWatchesDoNotStarveRequestsOverHTTP2() async throws {
+        var options = KubeTestServerOptions()
+        options.http2Enabled = true
+        let server = try await KubeTestServer.start(options)
+        try await manyOpenWatchesDoNotStarveRequests(server)
+        XCTAssertEqual(server.acceptedConnectionCount, 1)
+        XCTAssertEqual(server.http2ConnectionCount, 1)
+        try await server.stop()
+    }
+
+    func manyOpenWatchesDoNotStarveRequests(_ server: KubeTestServer) async throws {
         let curl = try CurlTransport(configuration: configuration(for: server))
         let client = KubeAPIClient(transport: curl)
         final class Opened: Sendable { let count = Mutex(0) }

@@ -62,6 +62,20 @@ final class HTTP2TransportTests: XCTestCase {
         XCTAssertEqual(server.http2ConnectionCount, 1)
     }
 
+    /// A response's END_STREAM comes on its last frame: libcurl resets a stream whose body is
+    /// complete but not yet ended, and a server that counts those resets (swift-nio-http2 closes the
+    /// connection after 200 in 30 s) would drop the client every few hundred requests.
+    func testHundredsOfRequestsKeepOneConnection() async throws {
+        let client = try await oneConnectionClient()
+        for i in 0..<300 {
+            _ = try await client.create(.configMaps, namespace: "default", object: configMap("many-\(i)"))
+            _ = try await client.get(.configMaps, namespace: "default", name: "many-\(i)")
+        }
+        let empty = try await client.list(.configMaps, namespace: "default", options: ListOptions(labelSelector: "none=here"))
+        XCTAssertTrue(empty.items.isEmpty)
+        XCTAssertEqual(server.acceptedConnectionCount, 1, "601 requests, one connection")
+    }
+
     func testClientCertificatesAuthenticateEveryStream() async throws {
         // The certificate is on the connection; each HTTP/2 stream is authenticated from it.
         let (cert, key) = try server.issueClientCertificate(user: "cert-user", groups: ["devs"])

@@ -7,8 +7,19 @@ import XCTest
 
 /// The test server's faults as the libcurl client sees them over real HTTPS.
 final class ResilienceTransportTests: XCTestCase {
-    func testCutResponsesAreConnectionErrorsAndRetriedReadsSucceed() async throws {
-        let server = try await KubeTestServer.start()
+    func testCutResponsesAreConnectionErrorsAndRetriedReadsSucceedOverHTTP2() async throws {
+        try await cutResponsesAreConnectionErrorsAndRetriedReadsSucceed(http2: true)
+    }
+
+    /// Forced HTTP/1.1: there a cut response costs the TCP connection, a path HTTP/2 never takes.
+    func testCutResponsesAreConnectionErrorsAndRetriedReadsSucceedOverHTTP1() async throws {
+        try await cutResponsesAreConnectionErrorsAndRetriedReadsSucceed(http2: false)
+    }
+
+    func cutResponsesAreConnectionErrorsAndRetriedReadsSucceed(http2: Bool) async throws {
+        var options = KubeTestServerOptions()
+        options.http2Enabled = http2
+        let server = try await KubeTestServer.start(options)
         let admin = KubeAPIClient(transport: server.transport)
         _ = try await admin.create(.configMaps, namespace: "default", object: configMap("cut", namespace: "default", data: ["k": String(repeating: "x", count: 4000)]).removingServerFields())
 
@@ -22,13 +33,17 @@ final class ResilienceTransportTests: XCTestCase {
         }
         XCTAssertEqual(server.faults.cutResponseCount, 1)
 
-        // With retries, the GET is sent again on a new connection and succeeds.
+        // With retries, the GET is sent again and succeeds: over HTTP/2 on the same connection
+        // (only the stream was reset), over HTTP/1.1 on a new one (the cut closed it).
         server.resetRequestCounts()
         server.faults.cutNextResponses(1, scope: FaultScope(verbs: ["get"]))
         let retrying = try makeOperatorClient(server)
+        let connectionsBefore = server.acceptedConnectionCount
         let got = try await retrying.get(.configMaps, namespace: "default", name: "cut")
         XCTAssertEqual(got[path: ["data", "k"]]?.stringValue?.count, 4000)
         XCTAssertEqual(server.requestCount(verb: "get", resource: "configmaps"), 2, "the cut attempt and its retry")
+        XCTAssertEqual(server.acceptedConnectionCount - connectionsBefore, http2 ? 1 : 2)
+        XCTAssertEqual(server.http2ConnectionCount > 0, http2)
         try await server.stop()
     }
 

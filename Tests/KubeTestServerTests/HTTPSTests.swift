@@ -73,13 +73,17 @@ final class HTTPSTests: XCTestCase {
         XCTAssertEqual(version.status, 0, version.err)
         XCTAssertEqual(try JSONValue(parsing: version.out)["gitVersion"], "v1.36.2")
 
-        // Keep-alive: two requests on one connection, with the admin token.
-        let two = try run("/usr/bin/curl", ["-sS", "--max-time", "10", "--cacert", ca, "-H", "Authorization: Bearer \(server.adminToken)",
-                                            "\(server.url)/api/v1/namespaces/default", "\(server.url)/api/v1/namespaces/kube-system", "-w", "\n%{num_connects}\n"])
-        XCTAssertEqual(two.status, 0, two.err)
-        XCTAssertTrue(two.out.contains("\"name\":\"default\""))
-        XCTAssertTrue(two.out.contains("\"name\":\"kube-system\""))
-        XCTAssertTrue(two.out.hasSuffix("\n0\n"), "the second request reused the connection: \(two.out.suffix(20))")
+        // Two requests on one connection, with the admin token: over HTTP/2 (what curl negotiates
+        // by default) and, forced, over HTTP/1.1 keep-alive.
+        for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
+            let two = try run("/usr/bin/curl", ["-sS", flag, "--max-time", "10", "--cacert", ca, "-H", "Authorization: Bearer \(server.adminToken)",
+                                                "\(server.url)/api/v1/namespaces/default", "\(server.url)/api/v1/namespaces/kube-system",
+                                                "-w", "\n%{http_version} %{num_connects}\n"])
+            XCTAssertEqual(two.status, 0, two.err)
+            XCTAssertTrue(two.out.contains("\"name\":\"default\""))
+            XCTAssertTrue(two.out.contains("\"name\":\"kube-system\""))
+            XCTAssertTrue(two.out.hasSuffix("\n\(version) 0\n"), "\(flag): the second request reused the connection: \(two.out.suffix(20))")
+        }
 
         let anonymous = try run("/usr/bin/curl", ["-sS", "--max-time", "10", "--cacert", ca, "-o", "/dev/null", "-w", "%{http_code}",
                                                   "\(server.url)/api/v1/namespaces"])
@@ -95,12 +99,19 @@ final class HTTPSTests: XCTestCase {
         XCTAssertEqual(whoami.status, 0, whoami.err)
         XCTAssertEqual(try JSONValue(parsing: whoami.out)[path: ["status", "userInfo", "username"]], "cert-admin")
 
-        // A chunked watch stream over TLS.
-        let watch = try run("/usr/bin/curl", ["-sS", "-N", "--max-time", "10", "--cacert", ca, "-H", "Authorization: Bearer \(server.adminToken)",
+        // A watch stream over TLS: chunked over HTTP/1.1 (forced: chunked framing exists only
+        // there), one stream without Transfer-Encoding over HTTP/2, which forbids it.
+        let watch = try run("/usr/bin/curl", ["-sS", "-N", "--http1.1", "--max-time", "10", "--cacert", ca, "-H", "Authorization: Bearer \(server.adminToken)",
                                               "-D", "-", "\(server.url)/api/v1/namespaces?watch=1&timeoutSeconds=1"])
         XCTAssertEqual(watch.status, 0, watch.err)
-        XCTAssertTrue(watch.out.lowercased().contains("transfer-encoding: chunked"))
-        XCTAssertTrue(watch.out.contains("{\"object\":") || watch.out.contains("\"type\":\"ADDED\""))
+        XCTAssertTrue(watch.out.lowercased().contains("transfer-encoding: chunked"), watch.out)
+        XCTAssertTrue(watch.out.contains("\"type\":\"ADDED\""), watch.out)
+        let h2Watch = try run("/usr/bin/curl", ["-sS", "-N", "--http2", "--max-time", "10", "--cacert", ca, "-H", "Authorization: Bearer \(server.adminToken)",
+                                                "-D", "-", "\(server.url)/api/v1/namespaces?watch=1&timeoutSeconds=1"])
+        XCTAssertEqual(h2Watch.status, 0, h2Watch.err)
+        XCTAssertTrue(h2Watch.out.hasPrefix("HTTP/2 200"), h2Watch.out)
+        XCTAssertFalse(h2Watch.out.lowercased().contains("transfer-encoding"), h2Watch.out)
+        XCTAssertTrue(h2Watch.out.contains("\"type\":\"ADDED\""), h2Watch.out)
         try await server.stop()
     }
 
@@ -136,6 +147,9 @@ final class HTTPSTests: XCTestCase {
         let ns = try kubectl("get", "namespaces")
         XCTAssertEqual(ns.status, 0, ns.err)
         XCTAssertTrue(ns.out.contains("kube-system"), ns.out)
+        // client-go negotiates HTTP/2 whenever the server offers it, as against kube-apiserver.
+        XCTAssertEqual(server.http2ConnectionCount, server.acceptedConnectionCount, "kubectl spoke HTTP/2")
+        XCTAssertGreaterThan(server.http2ConnectionCount, 0)
 
         let manifest = try tempFile("cm.yaml", """
         apiVersion: v1
