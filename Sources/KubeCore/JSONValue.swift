@@ -215,7 +215,7 @@ extension JSONValue {
     /// Decodes a Codable type from this value. An `UnknownFieldPreserving` result keeps this value
     /// as its `raw`, so encoding it again keeps the fields it does not model.
     public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
-        let result = try JSONDecoder().decode(T.self, from: serialized())
+        let result = try JSONValueDecoder.decode(T.self, from: self)
         if var preserving = result as? any UnknownFieldPreserving {
             preserving.raw = self
             if let back = preserving as? T { return back }

@@ -323,7 +323,11 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         try await ensureOptional(IngressBuilder.build(ctx, backendService: ctx.name, previewService: nil), .ingresses, name: ctx.name, ctx: ctx)
         try await ensureOptional(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: ctx.name), .horizontalPodAutoscalers, name: ctx.name, ctx: ctx)
         try await ensureOptional(PodDisruptionBudgetBuilder.build(ctx), .podDisruptionBudgets, name: ctx.name, ctx: ctx)
-        return try applied.decode(Deployment.self)
+        // The apply's answer carries managedFields, which nothing here reads and which cost more to
+        // decode than the rest of the Deployment.
+        var deploymentAnswer = applied
+        deploymentAnswer[path: ["metadata", "managedFields"]] = nil
+        return try deploymentAnswer.decode(Deployment.self)
     }
 
     /// Applies `desired` unless the live object already contains it (compare, then write). A name
@@ -499,9 +503,20 @@ public struct PynomalyDeploymentReconciler: Reconciler {
 
     func summarisePods(namespace: String, selector: LabelSelector?) async throws -> String? {
         guard let selector else { return nil }
-        let list = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: selector.description))
+        // Each pod reduced to what the summary reads (its name and status) while the list is parsed:
+        // a pod's spec and managedFields are most of its size and cost most of the decoding.
+        let list = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: selector.description),
+                                         transformingItems: Self.podStatusOnly)
         let pods = list.items.compactMap { try? $0.decode(Pod.self) }
         return PodProblems.summary(of: pods)
+    }
+
+    /// A pod as `PodProblems` reads it: name, namespace and status.
+    @Sendable static func podStatusOnly(_ pod: JSONValue) -> JSONValue {
+        var kept: JSONObject = [:]
+        kept["metadata"] = .object(["name": pod[path: ["metadata", "name"]] ?? .null, "namespace": pod[path: ["metadata", "namespace"]] ?? .null])
+        kept["status"] = pod["status"]
+        return .object(kept)
     }
 
     /// How long a pass that left its status to the next one waits at most for that pass.

@@ -1,0 +1,262 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Decodes `Decodable` types straight from a `JSONValue` tree. Going through `JSONDecoder` meant
+/// writing the tree out as text and parsing it again on every read of a typed object, and decoding
+/// a `JSONValue` field (unknown parts, `fieldsV1`) through `JSONDecoder` tries each JSON type in turn,
+/// each failed try building an error with its coding path: together most of a pass's CPU. Here a
+/// `JSONValue` field is the node itself. Semantics follow `JSONDecoder`'s defaults: integers accept
+/// integral numbers only, floating point accepts any number, `Date` is seconds since the reference
+/// date (`deferredToDate`), `Data` is base64, `URL` a string; errors are `DecodingError`s with the
+/// coding path, as `JSONDecoder`'s.
+struct JSONValueDecoder {
+    static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
+        try JSONValueDecoding(value: value, codingPath: []).unbox(T.self)
+    }
+}
+
+private struct JSONValueDecoding: Decoder {
+    let value: JSONValue
+    let codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        guard case .object(let object) = value else { throw mismatch([String: JSONValue].self, value, codingPath) }
+        return KeyedDecodingContainer(KeyedContainer<Key>(object: object, codingPath: codingPath))
+    }
+
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        guard case .array(let array) = value else { throw mismatch([JSONValue].self, value, codingPath) }
+        return UnkeyedContainer(array: array, codingPath: codingPath)
+    }
+
+    func singleValueContainer() throws -> any SingleValueDecodingContainer { SingleValue(value: value, codingPath: codingPath) }
+
+    func unbox<T: Decodable>(_ type: T.Type) throws -> T {
+        if T.self == JSONValue.self, let same = value as? T { return same }
+        if T.self == Data.self {
+            guard case .string(let text) = value else { throw mismatch(String.self, value, codingPath) }
+            guard let data = Data(base64Encoded: text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: codingPath, debugDescription: "Encountered Data is not valid Base64."))
+            }
+            if let data = data as? T { return data }
+        }
+        if T.self == URL.self {
+            guard case .string(let text) = value else { throw mismatch(String.self, value, codingPath) }
+            guard let url = URL(string: text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: codingPath, debugDescription: "Invalid URL string."))
+            }
+            if let url = url as? T { return url }
+        }
+        return try T(from: self)
+    }
+}
+
+private func mismatch(_ expected: Any.Type, _ value: JSONValue, _ path: [any CodingKey]) -> DecodingError {
+    if value == .null {
+        return DecodingError.valueNotFound(expected, .init(codingPath: path, debugDescription: "Cannot get value of type \(expected) -- found null value instead"))
+    }
+    return DecodingError.typeMismatch(expected, .init(codingPath: path, debugDescription: "Expected to decode \(expected) but found \(value.decodingTypeName) instead."))
+}
+
+private extension JSONValue {
+    /// How `JSONDecoder` names what it found in a type mismatch.
+    var decodingTypeName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "bool"
+        case .int, .double: return "number"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "a dictionary"
+        }
+    }
+}
+
+/// The scalar decodes shared by all three containers.
+private enum Scalars {
+    static func bool(_ value: JSONValue, _ path: [any CodingKey]) throws -> Bool {
+        guard case .bool(let b) = value else { throw mismatch(Bool.self, value, path) }
+        return b
+    }
+
+    static func string(_ value: JSONValue, _ path: [any CodingKey]) throws -> String {
+        guard case .string(let s) = value else { throw mismatch(String.self, value, path) }
+        return s
+    }
+
+    static func double(_ value: JSONValue, _ path: [any CodingKey]) throws -> Double {
+        switch value {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        default: throw mismatch(Double.self, value, path)
+        }
+    }
+
+    static func integer<T: FixedWidthInteger>(_ type: T.Type, _ value: JSONValue, _ path: [any CodingKey]) throws -> T {
+        let converted: T?
+        switch value {
+        case .int(let i): converted = T(exactly: i)
+        case .double(let d): converted = d.isFinite ? T(exactly: d) : nil
+        default: throw mismatch(T.self, value, path)
+        }
+        guard let converted else {
+            throw DecodingError.dataCorrupted(.init(codingPath: path, debugDescription: "Number \(value.serializedString()) does not fit in \(T.self)."))
+        }
+        return converted
+    }
+}
+
+private struct IndexKey: CodingKey {
+    let intValue: Int?
+    var stringValue: String { "Index \(intValue ?? 0)" }
+    init(_ index: Int) { intValue = index }
+    init?(stringValue: String) { return nil }
+    init?(intValue: Int) { self.intValue = intValue }
+}
+
+private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
+    let object: [String: JSONValue]
+    let codingPath: [any CodingKey]
+
+    var allKeys: [Key] { object.keys.compactMap { Key(stringValue: $0) } }
+    func contains(_ key: Key) -> Bool { object[key.stringValue] != nil }
+
+    private func value(_ key: Key) throws -> JSONValue {
+        guard let value = object[key.stringValue] else {
+            throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "No value associated with key \(key.stringValue)."))
+        }
+        return value
+    }
+
+    private func path(_ key: Key) -> [any CodingKey] { codingPath + [key] }
+
+    func decodeNil(forKey key: Key) throws -> Bool { try value(key) == .null }
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try Scalars.bool(value(key), path(key)) }
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { try Scalars.string(value(key), path(key)) }
+    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try Scalars.double(value(key), path(key)) }
+    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { Float(try Scalars.double(value(key), path(key))) }
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try Scalars.integer(Int.self, value(key), path(key)) }
+    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try Scalars.integer(Int8.self, value(key), path(key)) }
+    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try Scalars.integer(Int16.self, value(key), path(key)) }
+    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try Scalars.integer(Int32.self, value(key), path(key)) }
+    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try Scalars.integer(Int64.self, value(key), path(key)) }
+    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try Scalars.integer(UInt.self, value(key), path(key)) }
+    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try Scalars.integer(UInt8.self, value(key), path(key)) }
+    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try Scalars.integer(UInt16.self, value(key), path(key)) }
+    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try Scalars.integer(UInt32.self, value(key), path(key)) }
+    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try Scalars.integer(UInt64.self, value(key), path(key)) }
+
+    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
+        try JSONValueDecoding(value: value(key), codingPath: path(key)).unbox(T.self)
+    }
+
+    /// Absent and null are both nil, as with `JSONDecoder`.
+    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        guard let value = object[key.stringValue], value != .null else { return nil }
+        return try JSONValueDecoding(value: value, codingPath: path(key)).unbox(T.self)
+    }
+
+    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
+        try JSONValueDecoding(value: value(key), codingPath: path(key)).container(keyedBy: type)
+    }
+
+    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
+        try JSONValueDecoding(value: value(key), codingPath: path(key)).unkeyedContainer()
+    }
+
+    func superDecoder() throws -> any Decoder { JSONValueDecoding(value: object["super"] ?? .null, codingPath: codingPath) }
+    func superDecoder(forKey key: Key) throws -> any Decoder { JSONValueDecoding(value: object[key.stringValue] ?? .null, codingPath: path(key)) }
+}
+
+private struct UnkeyedContainer: UnkeyedDecodingContainer {
+    let array: [JSONValue]
+    let codingPath: [any CodingKey]
+    var currentIndex = 0
+
+    init(array: [JSONValue], codingPath: [any CodingKey]) {
+        self.array = array
+        self.codingPath = codingPath
+    }
+
+    var count: Int? { array.count }
+    var isAtEnd: Bool { currentIndex >= array.count }
+
+    private mutating func next<T>(_ type: T.Type) throws -> (JSONValue, [any CodingKey]) {
+        let path = codingPath + [IndexKey(currentIndex)]
+        guard !isAtEnd else {
+            throw DecodingError.valueNotFound(T.self, .init(codingPath: path, debugDescription: "Unkeyed container is at end."))
+        }
+        defer { currentIndex += 1 }
+        return (array[currentIndex], path)
+    }
+
+    mutating func decodeNil() throws -> Bool {
+        guard !isAtEnd, array[currentIndex] == .null else { return false }
+        currentIndex += 1
+        return true
+    }
+
+    mutating func decode(_ type: Bool.Type) throws -> Bool { let (v, p) = try next(type); return try Scalars.bool(v, p) }
+    mutating func decode(_ type: String.Type) throws -> String { let (v, p) = try next(type); return try Scalars.string(v, p) }
+    mutating func decode(_ type: Double.Type) throws -> Double { let (v, p) = try next(type); return try Scalars.double(v, p) }
+    mutating func decode(_ type: Float.Type) throws -> Float { let (v, p) = try next(type); return Float(try Scalars.double(v, p)) }
+    mutating func decode(_ type: Int.Type) throws -> Int { let (v, p) = try next(type); return try Scalars.integer(Int.self, v, p) }
+    mutating func decode(_ type: Int8.Type) throws -> Int8 { let (v, p) = try next(type); return try Scalars.integer(Int8.self, v, p) }
+    mutating func decode(_ type: Int16.Type) throws -> Int16 { let (v, p) = try next(type); return try Scalars.integer(Int16.self, v, p) }
+    mutating func decode(_ type: Int32.Type) throws -> Int32 { let (v, p) = try next(type); return try Scalars.integer(Int32.self, v, p) }
+    mutating func decode(_ type: Int64.Type) throws -> Int64 { let (v, p) = try next(type); return try Scalars.integer(Int64.self, v, p) }
+    mutating func decode(_ type: UInt.Type) throws -> UInt { let (v, p) = try next(type); return try Scalars.integer(UInt.self, v, p) }
+    mutating func decode(_ type: UInt8.Type) throws -> UInt8 { let (v, p) = try next(type); return try Scalars.integer(UInt8.self, v, p) }
+    mutating func decode(_ type: UInt16.Type) throws -> UInt16 { let (v, p) = try next(type); return try Scalars.integer(UInt16.self, v, p) }
+    mutating func decode(_ type: UInt32.Type) throws -> UInt32 { let (v, p) = try next(type); return try Scalars.integer(UInt32.self, v, p) }
+    mutating func decode(_ type: UInt64.Type) throws -> UInt64 { let (v, p) = try next(type); return try Scalars.integer(UInt64.self, v, p) }
+
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        let (v, p) = try next(type)
+        return try JSONValueDecoding(value: v, codingPath: p).unbox(T.self)
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+        let (v, p) = try next([String: JSONValue].self)
+        return try JSONValueDecoding(value: v, codingPath: p).container(keyedBy: type)
+    }
+
+    mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        let (v, p) = try next([JSONValue].self)
+        return try JSONValueDecoding(value: v, codingPath: p).unkeyedContainer()
+    }
+
+    mutating func superDecoder() throws -> any Decoder {
+        let (v, p) = try next(JSONValue.self)
+        return JSONValueDecoding(value: v, codingPath: p)
+    }
+}
+
+private struct SingleValue: SingleValueDecodingContainer {
+    let value: JSONValue
+    let codingPath: [any CodingKey]
+
+    func decodeNil() -> Bool { value == .null }
+    func decode(_ type: Bool.Type) throws -> Bool { try Scalars.bool(value, codingPath) }
+    func decode(_ type: String.Type) throws -> String { try Scalars.string(value, codingPath) }
+    func decode(_ type: Double.Type) throws -> Double { try Scalars.double(value, codingPath) }
+    func decode(_ type: Float.Type) throws -> Float { Float(try Scalars.double(value, codingPath)) }
+    func decode(_ type: Int.Type) throws -> Int { try Scalars.integer(Int.self, value, codingPath) }
+    func decode(_ type: Int8.Type) throws -> Int8 { try Scalars.integer(Int8.self, value, codingPath) }
+    func decode(_ type: Int16.Type) throws -> Int16 { try Scalars.integer(Int16.self, value, codingPath) }
+    func decode(_ type: Int32.Type) throws -> Int32 { try Scalars.integer(Int32.self, value, codingPath) }
+    func decode(_ type: Int64.Type) throws -> Int64 { try Scalars.integer(Int64.self, value, codingPath) }
+    func decode(_ type: UInt.Type) throws -> UInt { try Scalars.integer(UInt.self, value, codingPath) }
+    func decode(_ type: UInt8.Type) throws -> UInt8 { try Scalars.integer(UInt8.self, value, codingPath) }
+    func decode(_ type: UInt16.Type) throws -> UInt16 { try Scalars.integer(UInt16.self, value, codingPath) }
+    func decode(_ type: UInt32.Type) throws -> UInt32 { try Scalars.integer(UInt32.self, value, codingPath) }
+    func decode(_ type: UInt64.Type) throws -> UInt64 { try Scalars.integer(UInt64.self, value, codingPath) }
+
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONValueDecoding(value: value, codingPath: codingPath).unbox(T.self)
+    }
+}
