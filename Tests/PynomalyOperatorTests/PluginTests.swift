@@ -52,7 +52,13 @@ private let noon = Date(timeIntervalSince1970: 1_767_268_800)  // 2026-01-01T12:
         #expect(PluginPatch.paused(true).serializedString() == #"{"spec":{"paused":true}}"#)
         #expect(PluginPatch.paused(false).serializedString() == #"{"spec":{"paused":false}}"#)
         #expect(PluginRequest.allCases.map(\.annotationKey) == [
-            "pynomaly.ai/restart", "pynomaly.ai/promote", "pynomaly.ai/abort", "pynomaly.ai/backup", "pynomaly.ai/rollback-to"])
+            "pynomaly.ai/restart", "pynomaly.ai/promote", "pynomaly.ai/abort", "pynomaly.ai/backup", "pynomaly.ai/rollback-to",
+            "pynomaly.ai/skip-analysis"])
+        // One patch, so the operator never sees the promote of a skip without the skip.
+        #expect(PluginPatch.skipAnalysis(token: "T", blueGreen: true).serializedString()
+                == #"{"metadata":{"annotations":{"pynomaly.ai/promote":"T","pynomaly.ai/skip-analysis":"T"}}}"#)
+        #expect(PluginPatch.skipAnalysis(token: "T", blueGreen: false).serializedString()
+                == #"{"metadata":{"annotations":{"pynomaly.ai/skip-analysis":"T"}}}"#)
     }
 
     @Test func rollbackTargetMustBeInHistory() throws {
