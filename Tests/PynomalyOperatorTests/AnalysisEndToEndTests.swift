@@ -268,6 +268,44 @@ final class AnalysisEndToEndTests: XCTestCase {
         try await rig.stop()
     }
 
+    // MARK: requests during a run
+
+    /// `promote --skip-analysis` (its exact patch) ends a long pre-promotion run and promotes;
+    /// `abort` during the post-promotion run switches back at once.
+    func testSkipAnalysisPromotesAndAbortSwitchesBackDuringARun() async throws {
+        let (exporter, prometheus) = try Self.startPrometheus(["\(Self.bg)-blue", "\(Self.bg)-green"])
+        defer { prometheus.stop(); exporter.stop() }
+        let rig = try await OperatorRig(prometheus: Self.prometheusClient())
+        rig.start()
+        try await createBlueGreen(rig, prometheus: prometheus, interval: 5, count: 10, scaleDownDelay: 120)
+        try await waitForBlueIdle(rig)
+        try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.bg)
+        try await waitUntil("the pre-promotion analysis measures", timeout: 60) {
+            let run = try await self.analysis(rig)
+            return run?["stage"]?.stringValue == "PrePromotion" && (run?["metrics"]?.arrayValue?.first?["measured"]?.intValue ?? 0) >= 1
+        }
+        _ = try await rig.admin.patch(.pynomalyDeployments, namespace: OperatorRig.namespace, name: Self.bg, type: .merge,
+                                      body: PluginPatch.skipAnalysis(token: "skip-1", blueGreen: true).serialized(), subresource: nil,
+                                      options: WriteOptions())
+        try await waitUntil("promoted without waiting for the run", timeout: 20) {
+            try await rig.cr(Self.bg)[path: ["status", "blueGreen", "step"]]?.stringValue == "PostPromotionAnalysis"
+        }
+        var cr = try await rig.cr(Self.bg)
+        XCTAssertEqual(cr[path: ["status", "blueGreen", "activeColor"]]?.stringValue, "green")
+        XCTAssertEqual(cr[path: ["status", "handledRequests", "skip-analysis"]]?.stringValue, "skip-1")
+        let skipped = try await events(rig, Self.bg, reason: "AnalysisSkipped")
+        XCTAssertEqual(skipped.count, 1, "\(skipped)")
+
+        try await rig.annotate(RequestAnnotation.abort.name, "abort-1", name: Self.bg)
+        try await waitUntil("switched back by the abort", timeout: 20) {
+            cr = try await rig.cr(Self.bg)
+            return cr[path: ["status", "blueGreen", "activeColor"]]?.stringValue == "blue" && cr[path: ["status", "blueGreen", "step"]]?.stringValue == "Aborted"
+        }
+        XCTAssertEqual(cr[path: ["status", "lastRollback", "reason"]]?.stringValue, "AbortRequested")
+        XCTAssertEqual(cr[path: ["status", "analysis", "phase"]]?.stringValue, "Aborted", "the post-promotion run was closed, not left running")
+        try await rig.stop()
+    }
+
     // MARK: restarts
 
     func testAnOperatorRestartedMidAnalysisKeepsItsCount() async throws {
