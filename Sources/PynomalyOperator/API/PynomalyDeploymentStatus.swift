@@ -114,7 +114,7 @@ public struct PynomalyDeploymentStatus: Codable, Sendable, Hashable {
     public struct BlueGreen: Codable, Sendable, Hashable {
         public var activeColor: Color?
         public var previewColor: Color?
-        /// e.g. Idle, DeployingPreview, SmokeTesting, AwaitingPromotion, Switching, ScalingDownOld, Aborted.
+        /// A `BlueGreenStep`: Idle, DeployingPreview, SmokeTesting, PrePromotionAnalysis, AwaitingPromotion, … Aborted.
         public var step: String?
         public var activeRevision: Int64?
         public var previewRevision: Int64?
