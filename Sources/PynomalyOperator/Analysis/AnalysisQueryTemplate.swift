@@ -88,7 +88,6 @@ public struct AnalysisQueryTemplate: Sendable, Hashable {
                     continue
                 }
                 if c == open { quote = nil }
-                if c == "`" && open == "`" { quote = nil }
                 i += 1
                 continue
             }
