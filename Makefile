@@ -29,7 +29,9 @@ deps:
 	fi
 
 # The backup/restore script tests run pg_dump, pg_restore and vacuumdb against a real PostgreSQL 15
-# server that the tests start on loopback (Tests/PynomalyOperatorTests/TestPostgres.swift).
+# server that the tests start on loopback (Tests/PynomalyOperatorTests/TestPostgres.swift); the
+# analysis tests start a real Prometheus on loopback and the rule tests run promtool (package
+# prometheus; Tests/PynomalyOperatorTests/TestPrometheus.swift).
 test-deps: deps
 	@if [ ! -x /usr/lib/postgresql/15/bin/postgres ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
@@ -38,6 +40,16 @@ test-deps: deps
 	  else \
 	    echo "missing: PostgreSQL 15 server (the backup/restore tests start one on loopback)"; \
 	    echo "install it with: sudo apt-get install -y postgresql-15"; \
+	    exit 1; \
+	  fi; \
+	fi
+	@if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing: prometheus"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >/dev/null || { echo "apt-get install failed: prometheus"; exit 1; }; \
+	  else \
+	    echo "missing: Prometheus and promtool (the analysis tests start a Prometheus on loopback; the rule tests run promtool)"; \
+	    echo "install them with: sudo apt-get install -y --no-install-recommends prometheus"; \
 	    exit 1; \
 	  fi; \
 	fi

@@ -167,14 +167,32 @@ struct RestartCommand: AsyncParsableCommand {
 
 struct PromoteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "promote", abstract: "Promotes the blue-green preview colour (strategy BlueGreen only).")
+        commandName: "promote",
+        abstract: "Promotes the blue-green preview colour (strategy BlueGreen only); --skip-analysis also ends a running analysis.")
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Name of the PynomalyDeployment.") var name: String
+    @Flag(name: .customLong("skip-analysis"),
+          help: "End the running metric analysis as Skipped (it counts as passed): BlueGreen promotes the preview, RollingUpdate ends the bake.")
+    var skipAnalysis = false
 
     func run() async throws {
-        try await connection.connect().file(.promote, on: name) { cr throws(PluginError) in
-            try PluginChecks.requireBlueGreen(cr, command: "promote")
+        let session = try await connection.connect()
+        guard skipAnalysis else {
+            try await session.file(.promote, on: name) { cr throws(PluginError) in
+                try PluginChecks.requireBlueGreen(cr, command: "promote")
+            }
+            return
         }
+        let cr = try await session.deployment(name)
+        do {
+            try PluginChecks.requireValidSpec(cr)
+            try PluginChecks.requireAnalysis(cr)
+        } catch { throw fail(error.description) }
+        let token = PluginToken.now()
+        let blueGreen = PluginChecks.strategy(cr) == "BlueGreen"
+        try await session.mergePatch(name, PluginPatch.skipAnalysis(token: token, blueGreen: blueGreen))
+        print("pynomalydeployment/\(name) analysis skip requested (\(PluginRequest.skipAnalysis.annotationKey)=\(token))"
+              + (blueGreen ? " with promote" : ""))
     }
 }
 

@@ -135,7 +135,11 @@ struct RunCommand: AsyncParsableCommand {
             gracefulShutdownTimeout: gracefulShutdownTimeout)
         let manager = Manager(client: client, options: options, metrics: metrics, logger: logger)
         OperatorSetup.register(on: manager, configuration: OperatorConfiguration(
-            watchNamespace: namespace, maxConcurrentReconciles: maxConcurrentReconciles, resyncPeriod: resyncPeriod))
+            watchNamespace: namespace, maxConcurrentReconciles: maxConcurrentReconciles, resyncPeriod: resyncPeriod,
+            prometheus: PrometheusHTTPClient { endpoint in
+                try CurlTransport.endpoint(address: endpoint.address, caPEM: endpoint.caPEM, bearerToken: endpoint.bearerToken,
+                                           timeout: endpoint.timeoutSeconds)
+            }))
         manager.addRunnable { await MemoryScavenger.run(every: .seconds(10)) }
 
         let service = ManagerService(manager: manager)

@@ -125,7 +125,13 @@ extension PynomalyDeployment {
             disruptionBudget: .init(minAvailable: 2, maxUnavailable: 1),
             backup: .init(enabled: true, schedule: "0 2 * * *", timeZone: "Etc/UTC", image: "postgres:16-alpine", retentionDays: 7,
                           storage: .init(persistentVolumeClaim: .init(claimName: "c", size: "20Gi", storageClassName: "standard")), suspend: false),
-            monitoring: .init(serviceMonitor: true, prometheusRule: true))
+            monitoring: .init(serviceMonitor: true, prometheusRule: true),
+            analysis: .init(enabled: true,
+                            prometheus: .init(address: "https://prom:9090", caSecretRef: .init(name: "ca", key: "ca.crt"),
+                                              bearerTokenSecretRef: .init(name: "tok", key: "token"), timeoutSeconds: 10),
+                            metrics: [.init(name: "errors", query: #"vector(0)"#, successCondition: .init(max: 0.01, min: 0), intervalSeconds: 60,
+                                            count: 5, failureLimit: 1)],
+                            inconclusiveLimit: 1, prePromotion: true, postPromotion: true))
         var condition = Condition(type: "Ready", status: "True", observedGeneration: 1, lastTransitionTime: "2026-01-01T00:00:00Z",
                                   reason: "RolloutComplete", message: "ok")
         condition.lastUpdateTime = nil
@@ -143,7 +149,11 @@ extension PynomalyDeployment {
                           lastFailedTime: "2026-01-01T00:00:00Z", lastJob: "j", lastFailureReason: "BackoffLimitExceeded",
                           lastFailureMessage: "m"),
             handledRequests: ["promote": "t1"],
-            restore: .init(name: "r", phase: "Restoring", originalReplicas: 3, startedAt: "2026-01-01T00:00:00Z"))
+            restore: .init(name: "r", phase: "Restoring", originalReplicas: 3, startedAt: "2026-01-01T00:00:00Z"),
+            analysis: .init(stage: "PostPromotion", revision: 2, color: .green, phase: "Running", startedAt: "2026-01-01T00:00:00Z",
+                            finishedAt: "2026-01-01T00:05:00Z", message: "m", configHash: "h", inconclusive: 0,
+                            metrics: [.init(name: "errors", measured: 1, successful: 1, failed: 0, inconclusive: 0, lastMeasuredAt: "2026-01-01T00:00:00Z",
+                                            measurements: [.init(at: "2026-01-01T00:00:00Z", value: 0.001, phase: "Successful", message: "m")])]))
         return PynomalyDeployment(metadata: ObjectMeta(name: "pynomaly"), spec: spec, status: status)
     }
 }
@@ -333,6 +343,7 @@ struct RequestAnnotationTests {
     @Test func annotationNames() {
         #expect(RequestAnnotation.allCases.map(\.name) == [
             "pynomaly.ai/promote", "pynomaly.ai/abort", "pynomaly.ai/restart", "pynomaly.ai/backup", "pynomaly.ai/rollback-to",
+            "pynomaly.ai/skip-analysis",
         ])
         #expect(RequestAnnotation.rollbackTo.statusKey == "rollback-to")
     }

@@ -28,7 +28,8 @@ final class OperatorRig: Sendable {
 
     static let namespace = "default"
 
-    init(podStartDelay: Double = 0.02, progressDeadline: Double = 0.4, resyncPeriod: Double = 600, conflictRecheckPeriod: Double = 30) async throws {
+    init(podStartDelay: Double = 0.02, progressDeadline: Double = 0.4, resyncPeriod: Double = 600, conflictRecheckPeriod: Double = 30,
+         prometheus: (any PrometheusQuerying)? = nil) async throws {
         var options = KubeTestServerOptions()
         options.simulation = .on
         options.simulation.podStartDelay = podStartDelay
@@ -44,7 +45,8 @@ final class OperatorRig: Sendable {
         }
         manager = Manager(client: client, options: ManagerOptions(), logger: logger)
         let registered = OperatorSetup.register(on: manager, configuration: OperatorConfiguration(maxConcurrentReconciles: 4, resyncPeriod: resyncPeriod,
-                                                                                                      conflictRecheckPeriod: conflictRecheckPeriod),
+                                                                                                      conflictRecheckPeriod: conflictRecheckPeriod,
+                                                                                                      prometheus: prometheus),
                                                 hooks: probe)
         controller = registered.controller
         events = registered.events

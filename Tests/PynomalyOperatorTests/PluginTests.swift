@@ -52,7 +52,13 @@ private let noon = Date(timeIntervalSince1970: 1_767_268_800)  // 2026-01-01T12:
         #expect(PluginPatch.paused(true).serializedString() == #"{"spec":{"paused":true}}"#)
         #expect(PluginPatch.paused(false).serializedString() == #"{"spec":{"paused":false}}"#)
         #expect(PluginRequest.allCases.map(\.annotationKey) == [
-            "pynomaly.ai/restart", "pynomaly.ai/promote", "pynomaly.ai/abort", "pynomaly.ai/backup", "pynomaly.ai/rollback-to"])
+            "pynomaly.ai/restart", "pynomaly.ai/promote", "pynomaly.ai/abort", "pynomaly.ai/backup", "pynomaly.ai/rollback-to",
+            "pynomaly.ai/skip-analysis"])
+        // One patch, so the operator never sees the promote of a skip without the skip.
+        #expect(PluginPatch.skipAnalysis(token: "T", blueGreen: true).serializedString()
+                == #"{"metadata":{"annotations":{"pynomaly.ai/promote":"T","pynomaly.ai/skip-analysis":"T"}}}"#)
+        #expect(PluginPatch.skipAnalysis(token: "T", blueGreen: false).serializedString()
+                == #"{"metadata":{"annotations":{"pynomaly.ai/skip-analysis":"T"}}}"#)
     }
 
     @Test func rollbackTargetMustBeInHistory() throws {
@@ -166,6 +172,35 @@ private let noon = Date(timeIntervalSince1970: 1_767_268_800)  // 2026-01-01T12:
         #expect(readyRow?.contains("revision 2 failed") == true)
         // A RollingUpdate deployment shows no colour.
         #expect(!StatusView.render(reconciledCR(), now: noon).contains("Active color"))
+    }
+
+    @Test func statusViewPrintsTheAnalysisRunAndItsMeasurements() {
+        var cr = reconciledCR(strategy: "BlueGreen")
+        cr[path: ["status", "analysis"]] = [
+            "stage": "PostPromotion", "revision": 2, "color": "green", "phase": "Failed", "startedAt": "2026-01-01T11:59:00Z",
+            "message": "error-ratio = 0.03, must be <= 0.01 (1 failed of 5, failure limit 0)",
+            "metrics": [[
+                "name": "error-ratio", "measured": 2, "successful": 1, "failed": 1,
+                "measurements": [
+                    ["at": "2026-01-01T11:59:00.000Z", "value": 0.002, "phase": "Successful"],
+                    ["at": "2026-01-01T11:59:30.000Z", "value": 0.03, "phase": "Failed"],
+                ],
+            ], [
+                "name": "latency-p95", "measured": 1, "inconclusive": 1,
+                "measurements": [["at": "2026-01-01T11:59:00.000Z", "phase": "Inconclusive", "message": "Prometheus: connection refused"]],
+            ]],
+        ]
+        let text = StatusView.render(cr, now: noon)
+        #expect(text.contains("PostPromotion of revision 2 on green: Failed, started 60s ago; error-ratio = 0.03, must be <= 0.01"), "\(text)")
+        let lines = text.split(separator: "\n").map(String.init)
+        let header = lines.firstIndex { $0.contains("METRIC") && $0.contains("VALUE") && $0.contains("RESULT") }
+        #expect(header != nil && lines.contains("Measurements:"), "\(text)")
+        let rows = lines.filter { $0.hasPrefix("  error-ratio") || $0.hasPrefix("  latency-p95") }
+        #expect(rows.count == 3, "\(text)")
+        #expect(rows.contains { $0.contains("30s") && $0.contains("0.03") && $0.contains("Failed") }, "\(text)")
+        #expect(rows.contains { $0.contains("0.002") && $0.contains("Successful") }, "\(text)")
+        #expect(rows.contains { $0.contains("latency-p95") && $0.contains("-") && $0.contains("Prometheus: connection refused") }, "\(text)")
+        #expect(!StatusView.render(reconciledCR(), now: noon).contains("Measurements:"))
     }
 
     @Test func statusViewOfAnUnreconciledCR() {

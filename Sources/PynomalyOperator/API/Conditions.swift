@@ -18,6 +18,8 @@ public enum ConditionType {
     public static let invalidSpec = "InvalidSpec"
     /// `spec.monitoring`: the ServiceMonitor/PrometheusRule applied, or why not (their CRDs not served).
     public static let monitoring = "Monitoring"
+    /// `spec.analysis`: the current run's verdict (Unknown while it measures).
+    public static let analysisHealthy = "AnalysisHealthy"
 }
 
 /// Condition reasons (CamelCase) used by the operator.

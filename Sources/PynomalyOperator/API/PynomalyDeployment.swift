@@ -56,6 +56,7 @@ public struct PynomalyDeploymentSpec: Codable, Sendable, Hashable {
     public var disruptionBudget: DisruptionBudget?
     public var backup: Backup?
     public var monitoring: Monitoring?
+    public var analysis: Analysis?
 
     public init(image: String, imagePullPolicy: ImagePullPolicy? = nil, imagePullSecrets: [LocalObjectReference]? = nil,
                 replicas: Int32? = nil, port: Int32? = nil, env: [EnvVar]? = nil, config: [String: String]? = nil,
@@ -63,7 +64,7 @@ public struct PynomalyDeploymentSpec: Codable, Sendable, Hashable {
                 pod: PodSettings? = nil, strategy: Strategy? = nil, progressDeadlineSeconds: Int32? = nil,
                 revisionHistoryLimit: Int32? = nil, rollback: Rollback? = nil, paused: Bool? = nil, ingress: Ingress? = nil,
                 autoscaling: Autoscaling? = nil, disruptionBudget: DisruptionBudget? = nil, backup: Backup? = nil,
-                monitoring: Monitoring? = nil) {
+                monitoring: Monitoring? = nil, analysis: Analysis? = nil) {
         self.image = image
         self.imagePullPolicy = imagePullPolicy
         self.imagePullSecrets = imagePullSecrets
@@ -86,6 +87,7 @@ public struct PynomalyDeploymentSpec: Codable, Sendable, Hashable {
         self.disruptionBudget = disruptionBudget
         self.backup = backup
         self.monitoring = monitoring
+        self.analysis = analysis
     }
 
     /// core/v1 image pull policy.
@@ -378,6 +380,82 @@ public struct PynomalyDeploymentSpec: Codable, Sendable, Hashable {
         public init(serviceMonitor: Bool? = nil, prometheusRule: Bool? = nil) {
             self.serviceMonitor = serviceMonitor
             self.prometheusRule = prometheusRule
+        }
+    }
+
+    /// Metric analysis against Prometheus: BlueGreen before and after the switch, RollingUpdate in a
+    /// bake window after the rollout (see AnalysisRunMachine).
+    public struct Analysis: Codable, Sendable, Hashable {
+        public var enabled: Bool?
+        public var prometheus: PrometheusServer?
+        /// Empty or absent: the runbook's defaults (`AnalysisDefaults`).
+        public var metrics: [AnalysisMetric]?
+        /// Inconclusive measurements (Prometheus unreachable, a query error, no data) a run tolerates in all.
+        public var inconclusiveLimit: Int32?
+        /// BlueGreen: analyse the preview colour after the smoke test, before the switch.
+        public var prePromotion: Bool?
+        /// BlueGreen: analyse the active colour after the switch, while the old colour is still scaled up.
+        public var postPromotion: Bool?
+
+        public init(enabled: Bool? = nil, prometheus: PrometheusServer? = nil, metrics: [AnalysisMetric]? = nil, inconclusiveLimit: Int32? = nil,
+                    prePromotion: Bool? = nil, postPromotion: Bool? = nil) {
+            self.enabled = enabled
+            self.prometheus = prometheus
+            self.metrics = metrics
+            self.inconclusiveLimit = inconclusiveLimit
+            self.prePromotion = prePromotion
+            self.postPromotion = postPromotion
+        }
+    }
+
+    /// Where the Prometheus HTTP API is, and how to reach it.
+    public struct PrometheusServer: Codable, Sendable, Hashable {
+        /// http(s) URL of the server, e.g. `http://prometheus.monitoring:9090` (a path prefix is kept).
+        public var address: String
+        /// PEM CA bundle that signed the server's certificate.
+        public var caSecretRef: SecretKeyRef?
+        /// Bearer token sent as `Authorization: Bearer`.
+        public var bearerTokenSecretRef: SecretKeyRef?
+        public var timeoutSeconds: Int32?
+
+        public init(address: String, caSecretRef: SecretKeyRef? = nil, bearerTokenSecretRef: SecretKeyRef? = nil, timeoutSeconds: Int32? = nil) {
+            self.address = address
+            self.caSecretRef = caSecretRef
+            self.bearerTokenSecretRef = bearerTokenSecretRef
+            self.timeoutSeconds = timeoutSeconds
+        }
+    }
+
+    /// One measured metric: a PromQL template that yields one number, and when that number passes.
+    public struct AnalysisMetric: Codable, Sendable, Hashable {
+        public var name: String
+        /// PromQL with `{{namespace}}`, `{{service}}`, `{{color}}`, `{{revision}}` inside double-quoted strings.
+        public var query: String
+        public var successCondition: SuccessCondition
+        public var intervalSeconds: Int32?
+        /// Measurements per run.
+        public var count: Int32?
+        /// Failed measurements a run tolerates; one more fails it.
+        public var failureLimit: Int32?
+
+        public init(name: String, query: String, successCondition: SuccessCondition, intervalSeconds: Int32? = nil, count: Int32? = nil,
+                    failureLimit: Int32? = nil) {
+            self.name = name
+            self.query = query
+            self.successCondition = successCondition
+            self.intervalSeconds = intervalSeconds
+            self.count = count
+            self.failureLimit = failureLimit
+        }
+    }
+
+    /// A measurement passes when `min <= value <= max` (either bound may be absent, not both).
+    public struct SuccessCondition: Codable, Sendable, Hashable {
+        public var max: Double?
+        public var min: Double?
+        public init(max: Double? = nil, min: Double? = nil) {
+            self.max = max
+            self.min = min
         }
     }
 }

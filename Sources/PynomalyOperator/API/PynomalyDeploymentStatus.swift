@@ -32,12 +32,15 @@ public struct PynomalyDeploymentStatus: Codable, Sendable, Hashable {
     /// Last handled token per request (`RequestAnnotation.statusKey`).
     public var handledRequests: [String: String]?
     public var restore: Restore?
+    /// The current (or last) metric analysis run.
+    public var analysis: AnalysisRun?
 
     public init(observedGeneration: Int64? = nil, phase: Phase? = nil, message: String? = nil, conditions: [Condition]? = nil,
                 replicas: Int32? = nil, readyReplicas: Int32? = nil, updatedReplicas: Int32? = nil, availableReplicas: Int32? = nil,
                 selector: String? = nil, image: String? = nil, currentRevision: Int64? = nil, stableRevision: Int64? = nil,
                 history: [HistoryEntry]? = nil, blueGreen: BlueGreen? = nil, lastRollback: LastRollback? = nil, backup: Backup? = nil,
-                handledRequests: [String: String]? = nil, restore: Restore? = nil) {
+                handledRequests: [String: String]? = nil, restore: Restore? = nil,
+                analysis: AnalysisRun? = nil) {
         self.observedGeneration = observedGeneration
         self.phase = phase
         self.message = message
@@ -56,6 +59,7 @@ public struct PynomalyDeploymentStatus: Codable, Sendable, Hashable {
         self.backup = backup
         self.handledRequests = handledRequests
         self.restore = restore
+        self.analysis = analysis
     }
 
     /// Summary of the state; the conditions carry the details.
@@ -114,7 +118,7 @@ public struct PynomalyDeploymentStatus: Codable, Sendable, Hashable {
     public struct BlueGreen: Codable, Sendable, Hashable {
         public var activeColor: Color?
         public var previewColor: Color?
-        /// e.g. Idle, DeployingPreview, SmokeTesting, AwaitingPromotion, Switching, ScalingDownOld, Aborted.
+        /// A `BlueGreenStep`: Idle, DeployingPreview, SmokeTesting, PrePromotionAnalysis, AwaitingPromotion, … Aborted.
         public var step: String?
         public var activeRevision: Int64?
         public var previewRevision: Int64?
@@ -201,6 +205,80 @@ public struct PynomalyDeploymentStatus: Codable, Sendable, Hashable {
             self.phase = phase
             self.originalReplicas = originalReplicas
             self.startedAt = startedAt
+        }
+    }
+
+    /// One analysis run: where it runs, its measurements so far and its result. The run is resumed
+    /// from here after a restart (`AnalysisRunMachine`).
+    public struct AnalysisRun: Codable, Sendable, Hashable {
+        /// PrePromotion, PostPromotion or Bake.
+        public var stage: String?
+        public var revision: Int64?
+        /// The colour analysed (BlueGreen).
+        public var color: Color?
+        /// Running, Successful, Failed, Inconclusive, Skipped, Aborted, Error.
+        public var phase: String?
+        public var startedAt: String?
+        public var finishedAt: String?
+        public var message: String?
+        /// Hash of the analysis settings the run measures with; other settings start a new run.
+        public var configHash: String?
+        /// Inconclusive measurements of all metrics.
+        public var inconclusive: Int32?
+        public var metrics: [AnalysisMetricRun]?
+
+        public init(stage: String? = nil, revision: Int64? = nil, color: Color? = nil, phase: String? = nil, startedAt: String? = nil,
+                    finishedAt: String? = nil, message: String? = nil, configHash: String? = nil, inconclusive: Int32? = nil,
+                    metrics: [AnalysisMetricRun]? = nil) {
+            self.stage = stage
+            self.revision = revision
+            self.color = color
+            self.phase = phase
+            self.startedAt = startedAt
+            self.finishedAt = finishedAt
+            self.message = message
+            self.configHash = configHash
+            self.inconclusive = inconclusive
+            self.metrics = metrics
+        }
+    }
+
+    /// One metric of a run: counts of the whole run, and its latest measurements (bounded).
+    public struct AnalysisMetricRun: Codable, Sendable, Hashable {
+        public var name: String
+        public var measured: Int32?
+        public var successful: Int32?
+        public var failed: Int32?
+        public var inconclusive: Int32?
+        public var lastMeasuredAt: String?
+        /// The newest `AnalysisRunMachine.keptMeasurements`, oldest first.
+        public var measurements: [AnalysisMeasurement]?
+
+        public init(name: String, measured: Int32? = nil, successful: Int32? = nil, failed: Int32? = nil, inconclusive: Int32? = nil,
+                    lastMeasuredAt: String? = nil, measurements: [AnalysisMeasurement]? = nil) {
+            self.name = name
+            self.measured = measured
+            self.successful = successful
+            self.failed = failed
+            self.inconclusive = inconclusive
+            self.lastMeasuredAt = lastMeasuredAt
+            self.measurements = measurements
+        }
+    }
+
+    public struct AnalysisMeasurement: Codable, Sendable, Hashable {
+        public var at: String
+        /// nil when there was no number (inconclusive).
+        public var value: Double?
+        /// Successful, Failed or Inconclusive.
+        public var phase: String
+        public var message: String?
+
+        public init(at: String, value: Double? = nil, phase: String, message: String? = nil) {
+            self.at = at
+            self.value = value
+            self.phase = phase
+            self.message = message
         }
     }
 }

@@ -12,6 +12,8 @@ public enum RequestAnnotation: String, Sendable, Hashable, CaseIterable {
     case restart = "pynomaly.ai/restart"
     case backup = "pynomaly.ai/backup"
     case rollbackTo = "pynomaly.ai/rollback-to"
+    /// Ends the running analysis as Skipped (`kubectl pynomaly promote --skip-analysis`).
+    case skipAnalysis = "pynomaly.ai/skip-analysis"
 
     /// The annotation name.
     public var name: String { rawValue }

@@ -68,6 +68,8 @@ public struct ResolvedSpec: Sendable, Hashable {
     public var disruptionBudget: PynomalyDeploymentSpec.DisruptionBudget?
     public var backup: Backup?
     public var monitoring: Monitoring
+    /// `spec.analysis` (AnalysisSettings.swift); nil when off.
+    public var analysis: Analysis? = nil
 
     public struct Database: Sendable, Hashable {
         public var host: String
@@ -185,7 +187,7 @@ extension PynomalyDeploymentSpec {
                     ResolvedSpec.SmokeTest(image: $0.image, command: $0.command, timeoutSeconds: $0.timeoutSeconds ?? D.smokeTestTimeoutSeconds)
                 })
             : nil
-        return ResolvedSpec(
+        var resolved = ResolvedSpec(
             image: image,
             imagePullPolicy: imagePullPolicy ?? D.imagePullPolicy,
             imagePullSecrets: (imagePullSecrets ?? []).compactMap(\.name),
@@ -242,5 +244,7 @@ extension PynomalyDeploymentSpec {
             },
             monitoring: ResolvedSpec.Monitoring(
                 serviceMonitor: monitoring?.serviceMonitor ?? false, prometheusRule: monitoring?.prometheusRule ?? false))
+        resolved.analysis = resolvedAnalysis()
+        return resolved
     }
 }

@@ -205,7 +205,66 @@ public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
     if let image = spec.database?.maintenance?.image, ImageReference(parsing: image) == nil {
         report("spec.database.maintenance.image", "\"\(image)\" is not a valid image reference")
     }
+    if let analysis = spec.analysis, analysis.enabled ?? true { checkAnalysis(spec, analysis, report) }
     return problems
+}
+
+/// `spec.analysis`: a reachable address, valid Secret references, templates that parse and render
+/// only into quoted label values, conditions that can pass, counts that can fail; and for BlueGreen
+/// a post-promotion window the old colour outlives, so a failure can still switch back at once.
+private func checkAnalysis(_ spec: PynomalyDeploymentSpec, _ analysis: PynomalyDeploymentSpec.Analysis, _ report: (String, String) -> Void) {
+    guard let prometheus = analysis.prometheus else {
+        report("spec.analysis.prometheus", "the Prometheus server is required when analysis is enabled")
+        return
+    }
+    if let url = URLComponents(string: prometheus.address), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
+       let host = url.host, !host.isEmpty, url.query == nil, url.fragment == nil {
+        if scheme == "http", prometheus.caSecretRef != nil {
+            report("spec.analysis.prometheus.caSecretRef", "a CA only applies to an https address")
+        }
+    } else {
+        report("spec.analysis.prometheus.address", "\"\(prometheus.address)\" is not an http(s) URL without query (e.g. http://prometheus.monitoring:9090)")
+    }
+    if let ref = prometheus.caSecretRef { checkSecretRef(ref, field: "spec.analysis.prometheus.caSecretRef", report) }
+    if let ref = prometheus.bearerTokenSecretRef { checkSecretRef(ref, field: "spec.analysis.prometheus.bearerTokenSecretRef", report) }
+    if let timeout = prometheus.timeoutSeconds, timeout < 1 { report("spec.analysis.prometheus.timeoutSeconds", "\(timeout) must be at least 1") }
+    if let limit = analysis.inconclusiveLimit, limit < 0 { report("spec.analysis.inconclusiveLimit", "\(limit) must not be negative") }
+    var names = Set<String>()
+    for (index, metric) in (analysis.metrics ?? []).enumerated() {
+        let field = "spec.analysis.metrics[\(index)]"
+        if !SyntaxRules.isDNSLabel(metric.name) {
+            report("\(field).name", "\"\(metric.name)\" is not a valid metric name (lower-case letters, digits and '-', at most 63)")
+        } else if !names.insert(metric.name).inserted {
+            report("\(field).name", "\"\(metric.name)\" is listed twice")
+        }
+        do {
+            _ = try AnalysisQueryTemplate(metric.query)
+        } catch {
+            report("\(field).query", "\(error)")
+        }
+        let condition = metric.successCondition
+        if condition.min == nil && condition.max == nil {
+            report("\(field).successCondition", "set max, min or both")
+        }
+        for (bound, value) in [("max", condition.max), ("min", condition.min)] {
+            if let value, !value.isFinite { report("\(field).successCondition.\(bound)", "must be a finite number") }
+        }
+        if let min = condition.min, let max = condition.max, min > max {
+            report("\(field).successCondition", "min \(AnalysisFormat.number(min)) is greater than max \(AnalysisFormat.number(max)): no value could pass")
+        }
+        if let interval = metric.intervalSeconds, interval < 1 { report("\(field).intervalSeconds", "\(interval) must be at least 1") }
+        let count = metric.count ?? AnalysisDefaults.count
+        if count < 1 { report("\(field).count", "\(count) must be at least 1") }
+        if let limit = metric.failureLimit, limit < 0 || limit >= count {
+            report("\(field).failureLimit", "\(limit) must be at least 0 and less than count (\(count)), or the metric could never fail the run")
+        }
+    }
+    let resolved = spec.resolved()
+    if let blueGreen = resolved.strategy.blueGreen, let settings = resolved.analysis, settings.postPromotion,
+       settings.window > Int64(blueGreen.scaleDownDelaySeconds) {
+        report("spec.analysis", "the post-promotion analysis takes up to \(settings.window) s (count × intervalSeconds), longer than "
+               + "spec.strategy.blueGreen.scaleDownDelaySeconds (\(blueGreen.scaleDownDelaySeconds) s): a failure must find the old colour still scaled up")
+    }
 }
 
 /// CronJob names are limited to 52 characters (the controller appends an 11-character suffix to

@@ -55,7 +55,10 @@ private struct Pass {
     var lastRollback: Status.LastRollback?
     var handledPromote: String?
     var handledAbort: String?
+    var handledSkipAnalysis: String?
     var requeueAfter: TimeInterval?
+    /// A query Prometheus refused: the analysis holds the rollout where it is (a spec problem).
+    var analysisInvalid: String?
     /// Why the preview was given up in this pass (for the status message).
     var abortMessage: String?
     /// Migration could not bring blue up.
@@ -75,6 +78,7 @@ private struct Pass {
     var previewColor: Color { bg.previewColor ?? bg.activeColor?.other ?? .blue }
     var pendingAbort: String? { input.abortToken.flatMap { $0 == handledAbort ? nil : $0 } }
     var pendingPromote: String? { input.promoteToken.flatMap { $0 == handledPromote ? nil : $0 } }
+    var pendingSkip: String? { input.skipAnalysisToken.flatMap { $0 == handledSkipAnalysis ? nil : $0 } }
 
     // MARK: Driver
 
@@ -108,8 +112,10 @@ private struct Pass {
         case .idle: return idle()
         case .deployingPreview: return deployingPreview()
         case .smokeTesting: return smokeTesting()
+        case .prePromotionAnalysis: return prePromotionAnalysis()
         case .awaitingPromotion: return awaitingPromotion()
         case .scalingUpPreview: return scalingUpPreview()
+        case .postPromotionAnalysis: return postPromotionAnalysis()
         case .switched: return switched()
         case .switchingBack: return switchingBack()
         case .rollingBack: return rollingBack()
@@ -189,7 +195,7 @@ private struct Pass {
             return false
         }
         guard obs.isFullyReady(templateHash: hash, replicas: want) else { return false }
-        guard input.settings.smokeTest != nil else { return enterPromotion() }
+        guard input.settings.smokeTest != nil else { return enterAnalysisOrPromotion() }
         if jobStale { return false }
         let jobName = SmokeTestJobBuilder.jobName(input.name, revision: revision)
         bg.smokeTestJob = jobName
@@ -225,9 +231,47 @@ private struct Pass {
             return false
         case .succeeded?:
             event(.normal, "SmokeTestPassed", "job \(jobName) passed for revision \(revision)")
-            return enterPromotion()
+            return enterAnalysisOrPromotion()
         case .failed(let reason, let message)?:
             givePreviewUp(reason: "SmokeTestFailed", detail: "job \(jobName) failed (\(reason): \(message))", outcome: .failed, token: nil)
+            return false
+        }
+    }
+
+    /// Measures the preview colour before promotion.
+    mutating func prePromotionAnalysis() -> Bool {
+        if let token = pendingAbort { abortPreview(token: token); return false }
+        if supersede() { return true }
+        guard let revision = bg.previewRevision else { startNext(); return true }
+        let obs = input.observation(previewColor)
+        if case .failed(let reason, let message) = obs.rollout, obs.templateHash == hash(of: revision) {
+            givePreviewUp(reason: reason, detail: "revision \(revision) on \(previewColor.rawValue) failed: \(message)", outcome: .failed, token: nil)
+            return false
+        }
+        if let token = pendingSkip {
+            handledSkipAnalysis = token
+            event(.normal, "AnalysisSkipped", "pre-promotion analysis of revision \(revision) skipped by \(RequestAnnotation.skipAnalysis.name)")
+            return enterPromotion()
+        }
+        guard input.analysis?.prePromotion == true else { return enterPromotion() }
+        switch input.analysis?.verdict {
+        case nil:
+            requeueAfter = 0.05
+            return false
+        case .running(let next)?:
+            requeueAfter = max(next, 0.05)
+            return false
+        case .successful?, .skipped?:
+            return enterPromotion()
+        case .failed(let message)?:
+            givePreviewUp(reason: "AnalysisFailed", detail: "pre-promotion analysis of revision \(revision) failed: \(message)", outcome: .failed, token: nil)
+            return false
+        case .inconclusive(let message)?:
+            givePreviewUp(reason: "AnalysisInconclusive", detail: "pre-promotion analysis of revision \(revision) was inconclusive: \(message)",
+                          outcome: .failed, token: nil)
+            return false
+        case .invalid(let field, let message)?:
+            analysisInvalid = "\(field): \(message)"
             return false
         }
     }
@@ -288,6 +332,14 @@ private struct Pass {
             bg.previewColor = oldColor
             bg.previewRevision = oldRevision
             scheduleScaleDown()
+            if input.analysis?.postPromotion == true {
+                // The old colour stays up until the analysis passes (validation keeps the window
+                // inside the scale-down delay); the shell starts the run on the next pass.
+                step = .postPromotionAnalysis
+                requeueAfter = 0.05
+                event(.normal, "Switched", "traffic switched to \(color.rawValue) (revision \(revision)); \(oldColor.rawValue) stays up during the post-promotion analysis")
+                return false
+            }
             event(.normal, "Switched", "traffic switched to \(color.rawValue) (revision \(revision)); \(oldColor.rawValue) scales down at \(bg.scaleDownAt ?? "?")")
         } else {
             // First switch: a RollingUpdate Deployment `NAME` left from before goes (if any).
@@ -305,23 +357,8 @@ private struct Pass {
         let oldColor = activeColor.other
         if let token = pendingAbort {
             handledAbort = token
-            guard let oldRevision = bg.previewRevision, let oldHash = hash(of: oldRevision) else {
-                event(.normal, "AbortIgnored", "nothing to switch back to")
-                return false
-            }
             let detail = "abort requested (\(RequestAnnotation.abort.name)=\(token)) after the switch to revision \(activeRevision)"
-            actions.append(.recordOutcome(revision: activeRevision, outcome: .aborted))
-            recordRollback(from: activeRevision, to: oldRevision, reason: "AbortRequested", message: detail)
-            abortMessage = detail
-            if input.observation(oldColor).isFullyReady(templateHash: oldHash, replicas: input.desiredReplicas) {
-                event(.warning, "Aborted", "\(detail); switching back to \(oldColor.rawValue) (revision \(oldRevision)) at once")
-                switchBack(to: oldColor, revision: oldRevision)
-                return false
-            }
-            event(.warning, "Aborted", "\(detail); scaling \(oldColor.rawValue) (revision \(oldRevision)) up before switching back")
-            step = .switchingBack
-            bg.scaleDownAt = nil
-            return true
+            return switchBackAfterSwitch(reason: "AbortRequested", eventReason: "Aborted", detail: detail, outcome: .aborted)
         }
         if target.revision != activeRevision && !target.isBlocked {
             startNext()
@@ -338,6 +375,73 @@ private struct Pass {
         }
         requeueAfter = due.timeIntervalSince(now)
         return false
+    }
+
+    /// Measures the active colour after the switch; the old one stays scaled up meanwhile.
+    mutating func postPromotionAnalysis() -> Bool {
+        guard let activeRevision = bg.activeRevision, bg.activeColor != nil else { step = .idle; return true }
+        if let token = pendingAbort {
+            handledAbort = token
+            let detail = "abort requested (\(RequestAnnotation.abort.name)=\(token)) during the post-promotion analysis of revision \(activeRevision)"
+            return switchBackAfterSwitch(reason: "AbortRequested", eventReason: "Aborted", detail: detail, outcome: .aborted)
+        }
+        if target.revision != activeRevision && !target.isBlocked {
+            startNext()
+            return true
+        }
+        if let token = pendingSkip {
+            handledSkipAnalysis = token
+            event(.normal, "AnalysisSkipped", "post-promotion analysis of revision \(activeRevision) skipped by \(RequestAnnotation.skipAnalysis.name)")
+            step = .switched
+            return true
+        }
+        ignoreRequests(abort: false, promote: true, why: "revision \(activeRevision) is already promoted")
+        guard input.analysis?.postPromotion == true else { step = .switched; return true }
+        switch input.analysis?.verdict {
+        case nil:
+            requeueAfter = 0.05
+            return false
+        case .running(let next)?:
+            requeueAfter = max(next, 0.05)
+            return false
+        case .successful?, .skipped?:
+            step = .switched
+            return true
+        case .failed(let message)?:
+            return switchBackAfterSwitch(reason: "AnalysisFailed", eventReason: "AnalysisFailed",
+                                         detail: "post-promotion analysis of revision \(activeRevision) failed: \(message)", outcome: .rolledBack)
+        case .inconclusive(let message)?:
+            return switchBackAfterSwitch(reason: "AnalysisInconclusive", eventReason: "AnalysisInconclusive",
+                                         detail: "post-promotion analysis of revision \(activeRevision) was inconclusive: \(message)", outcome: .rolledBack)
+        case .invalid(let field, let message)?:
+            analysisInvalid = "\(field): \(message)"
+            return false
+        }
+    }
+
+    /// Gives the active revision up after the switch (an abort, a failed post-promotion analysis):
+    /// back to the old colour at once when it is still fully ready, else after scaling it up. The
+    /// given-up revision is pinned away (`lastRollback`) until the spec's template changes.
+    mutating func switchBackAfterSwitch(reason: String, eventReason: String, detail: String, outcome: Status.Outcome) -> Bool {
+        guard let activeColor = bg.activeColor, let activeRevision = bg.activeRevision,
+              let oldRevision = bg.previewRevision, let oldHash = hash(of: oldRevision) else {
+            event(.normal, reason == "AbortRequested" ? "AbortIgnored" : eventReason, "\(detail); nothing to switch back to")
+            if step == .postPromotionAnalysis { step = .switched }
+            return false
+        }
+        let oldColor = activeColor.other
+        actions.append(.recordOutcome(revision: activeRevision, outcome: outcome))
+        recordRollback(from: activeRevision, to: oldRevision, reason: reason, message: detail)
+        abortMessage = detail
+        if input.observation(oldColor).isFullyReady(templateHash: oldHash, replicas: input.desiredReplicas) {
+            event(.warning, eventReason, "\(detail); switching back to \(oldColor.rawValue) (revision \(oldRevision)) at once")
+            switchBack(to: oldColor, revision: oldRevision)
+            return false
+        }
+        event(.warning, eventReason, "\(detail); scaling \(oldColor.rawValue) (revision \(oldRevision)) up before switching back")
+        step = .switchingBack
+        bg.scaleDownAt = nil
+        return true
     }
 
     mutating func switchingBack() -> Bool {
@@ -477,6 +581,16 @@ private struct Pass {
         step = .idle
     }
 
+    /// After the smoke test: the pre-promotion analysis when there is one and something already
+    /// serves (a first deployment has nothing to protect), else promotion.
+    mutating func enterAnalysisOrPromotion() -> Bool {
+        guard bg.activeColor != nil, input.analysis?.prePromotion == true else { return enterPromotion() }
+        step = .prePromotionAnalysis
+        // The shell starts the run on the next pass, from this status.
+        requeueAfter = 0.05
+        return false
+    }
+
     /// After the preview is tested: promotion, or straight to full size on a first deployment.
     mutating func enterPromotion() -> Bool {
         if bg.activeColor == nil {
@@ -565,6 +679,11 @@ private struct Pass {
             handledPromote = token
             event(.normal, "PromoteIgnored", "\(RequestAnnotation.promote.name)=\(token) ignored: \(why)")
         }
+        // A skip left pending would silently skip the next rollout's analysis.
+        if promote, let token = pendingSkip {
+            handledSkipAnalysis = token
+            event(.normal, "SkipAnalysisIgnored", "\(RequestAnnotation.skipAnalysis.name)=\(token) ignored: \(why)")
+        }
     }
 
     /// Preview size: full on a first deployment, else `previewReplicas` (default: the active count).
@@ -621,7 +740,7 @@ private struct Pass {
 
     func decision() -> BlueGreenDecision {
         BlueGreenDecision(status: bg, actions: actions, lastRollback: lastRollback, handledPromote: handledPromote,
-                          handledAbort: handledAbort, hint: hint(), requeueAfter: requeueAfter)
+                          handledAbort: handledAbort, handledSkipAnalysis: handledSkipAnalysis, hint: hint(), requeueAfter: requeueAfter)
     }
 
     func hint() -> BlueGreenStatusHint {
@@ -643,6 +762,18 @@ private struct Pass {
             return BlueGreenStatusHint(phase: .healthy, ready: true, reconciling: false, stalled: false, reason: "RolloutComplete", message: serving)
         case .deployingPreview: return progressing("deploying \(preview); \(serving)")
         case .smokeTesting: return progressing("smoke-testing \(preview) (job \(bg.smokeTestJob ?? "?")); \(serving)")
+        case .prePromotionAnalysis:
+            if let invalid = analysisInvalid {
+                return BlueGreenStatusHint(phase: .failed, ready: false, reconciling: false, stalled: true, reason: ConditionReason.invalidSpec,
+                                           message: "analysis of \(preview) cannot run: \(invalid); \(serving)")
+            }
+            return progressing("analysing \(preview) before promotion (\(input.analysis?.message ?? "starting")); \(serving)")
+        case .postPromotionAnalysis:
+            if let invalid = analysisInvalid {
+                return BlueGreenStatusHint(phase: .failed, ready: false, reconciling: false, stalled: true, reason: ConditionReason.invalidSpec,
+                                           message: "post-promotion analysis cannot run: \(invalid); \(serving), the old colour stays up")
+            }
+            return progressing("analysing after the switch (\(input.analysis?.message ?? "starting")); \(serving)")
         case .awaitingPromotion:
             let when = input.settings.autoPromotion ? "promotion at \(bg.promotedAt ?? "?")" : "waiting for \(RequestAnnotation.promote.name)"
             return progressing("\(preview) passed its checks, \(when); \(serving)")

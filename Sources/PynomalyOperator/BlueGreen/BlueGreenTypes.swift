@@ -16,8 +16,10 @@ import KubeRuntime
 /// | `Idle` | the active colour serves `activeRevision`; the idle colour is at zero | the target differs from `activeRevision` |
 /// | `DeployingPreview` | the preview colour is applied with the target at `previewReplicas` (full size on a first deployment); waiting until it is available | available → `SmokeTesting` (or on without a smoke test); `ProgressDeadlineExceeded` → `Aborted` |
 /// | `SmokeTesting` | Job `NAME-smoke-REVISION` runs against the preview Service | succeeded → `AwaitingPromotion`; failed → `Aborted` |
+/// | `PrePromotionAnalysis` | `spec.analysis` measures the preview colour (after the smoke test; not on a first deployment) | passed or skipped → `AwaitingPromotion`; failed or inconclusive → `Aborted` |
 /// | `AwaitingPromotion` | waiting for `autoPromotion` (at `promotedAt`, = ready + `autoPromotionSeconds`) or a `pynomaly.ai/promote` token; skipped on a first deployment | promoted → `ScalingUpPreview` |
 /// | `ScalingUpPreview` | the preview is sized to the desired replicas (the HPA's current count when autoscaling) | every desired replica ready → switch → `Switched` (`Idle` on a first deployment) |
+/// | `PostPromotionAnalysis` | traffic is on the new colour, `spec.analysis` measures it; the old colour stays scaled up whatever `scaleDownAt` says | passed or skipped → `Switched`; failed or inconclusive → instant switch-back (as an abort) → `Aborted` |
 /// | `Switched` | traffic is on the new colour; the old colour stays scaled until `scaleDownAt` for an instant switch-back | `scaleDownAt` passed → old colour to zero → `Idle` |
 /// | `SwitchingBack` | an abort after the switch found the old colour not ready: it is scaled up (traffic stays) | fully ready → switch back → `Aborted` |
 /// | `RollingBack` | a requested rollback (a pinned target) is deployed to the idle colour at full size, no smoke test, no promotion | fully ready → switch → `Switched` |
@@ -30,8 +32,10 @@ public enum BlueGreenStep: String, Sendable, Hashable, CaseIterable {
     case idle = "Idle"
     case deployingPreview = "DeployingPreview"
     case smokeTesting = "SmokeTesting"
+    case prePromotionAnalysis = "PrePromotionAnalysis"
     case awaitingPromotion = "AwaitingPromotion"
     case scalingUpPreview = "ScalingUpPreview"
+    case postPromotionAnalysis = "PostPromotionAnalysis"
     case switched = "Switched"
     case switchingBack = "SwitchingBack"
     case rollingBack = "RollingBack"
@@ -170,6 +174,10 @@ public struct BlueGreenInput: Sendable, Hashable {
     public var promoteToken: String?
     /// A pending `pynomaly.ai/abort` token.
     public var abortToken: String?
+    /// A pending `pynomaly.ai/skip-analysis` token.
+    public var skipAnalysisToken: String?
+    /// The analysis gates; nil without `spec.analysis`.
+    public var analysis: BlueGreenAnalysis?
     public var now: Date
 
     public init(name: String, status: PynomalyDeploymentStatus.BlueGreen?, target: BlueGreenRevision, legacyStable: BlueGreenRevision? = nil,
@@ -195,6 +203,23 @@ public struct BlueGreenInput: Sendable, Hashable {
 
     /// The observation of `color`.
     public func observation(_ color: Color) -> BlueGreenColorObservation { color == .blue ? blue : green }
+}
+
+/// The analysis gates of a blue-green pass. `verdict` is the verdict of the run the status's step
+/// needs (the shell measured it before the state machine runs); nil when the step needs none.
+public struct BlueGreenAnalysis: Sendable, Hashable {
+    public var prePromotion: Bool
+    public var postPromotion: Bool
+    public var verdict: AnalysisVerdict?
+    /// The run's progress line, for the status message.
+    public var message: String?
+
+    public init(prePromotion: Bool, postPromotion: Bool, verdict: AnalysisVerdict? = nil, message: String? = nil) {
+        self.prePromotion = prePromotion
+        self.postPromotion = postPromotion
+        self.verdict = verdict
+        self.message = message
+    }
 }
 
 /// One thing the reconciler must do, in list order (a switch comes before the scale-down that
@@ -244,6 +269,7 @@ public struct BlueGreenDecision: Sendable, Hashable {
     /// Tokens to record in `status.handledRequests` (`promote`, `abort`).
     public var handledPromote: String?
     public var handledAbort: String?
+    public var handledSkipAnalysis: String?
     public var hint: BlueGreenStatusHint
     /// Reconcile again after this long (promotion and scale-down timers); nil: on the next change.
     public var requeueAfter: TimeInterval?

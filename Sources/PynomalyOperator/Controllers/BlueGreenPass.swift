@@ -77,7 +77,23 @@ extension PynomalyDeploymentReconciler {
             desired = hpa?.status?.currentReplicas.flatMap { $0 > 0 ? $0 : nil } ?? autoscaling.minReplicas
         }
         let annotations = ctx.cr.metadata.annotations
-        let input = BlueGreenInput(
+        // The analysis the status's step needs is measured first; the state machine reads its verdict.
+        var analysisEvents: [PlannedEvent] = []
+        var analysis: BlueGreenAnalysis?
+        var analysisTarget: AnalysisTarget?
+        if let settings = ctx.spec.analysis {
+            var gate = BlueGreenAnalysis(prePromotion: settings.prePromotion, postPromotion: settings.postPromotion)
+            analysisTarget = Self.analysisTarget(of: plan.status.blueGreen, settings: settings)
+            if let target = analysisTarget {
+                let recorded = await runAnalysis(ctx, settings: settings, target: target, old: plan.status.analysis, now: p.now)
+                plan.status.analysis = recorded.run
+                analysisEvents = recorded.events
+                gate.verdict = recorded.verdict
+                gate.message = recorded.run.message
+            }
+            analysis = gate
+        }
+        var input = BlueGreenInput(
             name: ctx.name, status: plan.status.blueGreen, target: target, legacyStable: legacy, templateHashes: hashes,
             generation: p.calculator.generation, settings: settings, desiredReplicas: desired, autoscaled: autoscaled,
             blue: BlueGreenColorObservation(deployment: blue), green: BlueGreenColorObservation(deployment: green),
@@ -85,10 +101,12 @@ extension PynomalyDeploymentReconciler {
             promoteToken: RequestAnnotation.promote.pendingToken(annotations: annotations, handled: plan.status.handledRequests),
             abortToken: RequestAnnotation.abort.pendingToken(annotations: annotations, handled: plan.status.handledRequests),
             now: p.now)
+        input.skipAnalysisToken = RequestAnnotation.skipAnalysis.pendingToken(annotations: annotations, handled: plan.status.handledRequests)
+        input.analysis = analysis
         let decision = BlueGreenStateMachine.step(input)
 
         // Actions in list order: a switch comes before the scale-down that follows it.
-        var events = plan.events
+        var events = plan.events + analysisEvents
         for action in decision.actions {
             switch action {
             case .applyColor(let color, let revision, let hash, let replicas):
@@ -147,6 +165,10 @@ extension PynomalyDeploymentReconciler {
         var handled = status.handledRequests ?? [:]
         if let token = decision.handledPromote { handled[RequestAnnotation.promote.statusKey] = token }
         if let token = decision.handledAbort { handled[RequestAnnotation.abort.statusKey] = token }
+        if let token = decision.handledSkipAnalysis { handled[RequestAnnotation.skipAnalysis.statusKey] = token }
+        // A run whose step was left before it ended (skip, abort, a new revision) is closed.
+        let stillNeeded = ctx.spec.analysis.flatMap { Self.analysisTarget(of: decision.status, settings: $0) }
+        status.analysis = Self.closeAbandoned(status.analysis, unless: stillNeeded, skipped: decision.handledSkipAnalysis != nil, now: p.now)
         status.handledRequests = handled.isEmpty ? nil : handled
         if let active = decision.status.activeRevision {
             status.stableRevision = active
@@ -166,11 +188,28 @@ extension PynomalyDeploymentReconciler {
             ?? decision.status.previewColor.flatMap { colorDeployment(ctx, $0) }
         status = p.calculator.blueGreenStatus(status, hint: decision.hint, deployment: activeDeployment,
                                               selector: PynomalyLabels.selectorString(for: ctx.name))
+        Self.setAnalysisCondition(&status, analysisEnabled: ctx.spec.analysis != nil, generation: p.calculator.generation, now: p.now)
         if p.old.phase == .paused { events.append(PlannedEvent(.normal, "Resumed", "spec.paused is false: reconciling the workload again")) }
         for event in events { record(p.raw, event) }
         try await writeStatus(status, of: p.cr, raw: p.raw)
         if let after = decision.requeueAfter { return .requeue(after: max(after, 0.05)) }
         return .done
+    }
+
+    /// The run a blue-green step measures: the preview colour before promotion, the active colour after.
+    static func analysisTarget(of bg: PynomalyDeploymentStatus.BlueGreen?, settings: ResolvedSpec.Analysis) -> AnalysisTarget? {
+        guard let bg, let step = bg.step.flatMap(BlueGreenStep.init(rawValue:)) else { return nil }
+        switch step {
+        case .prePromotionAnalysis:
+            guard settings.prePromotion, let revision = bg.previewRevision,
+                  let color = bg.previewColor ?? bg.activeColor?.other else { return nil }
+            return AnalysisTarget(stage: .prePromotion, revision: revision, color: color)
+        case .postPromotionAnalysis:
+            guard settings.postPromotion, let revision = bg.activeRevision, let color = bg.activeColor else { return nil }
+            return AnalysisTarget(stage: .postPromotion, revision: revision, color: color)
+        default:
+            return nil
+        }
     }
 
     /// Before the first switch, a stable Service `NAME` left by RollingUpdate (its selector has no

@@ -68,15 +68,18 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     /// How often a CR blocked by someone else's object under a child's name looks again (no watch
     /// event tells when that object is gone: it is not ours).
     let conflictRecheckPeriod: Double
+    /// Runs `spec.analysis` queries; nil: every measurement is inconclusive (never a pass).
+    let prometheus: (any PrometheusQuerying)?
     let clock: @Sendable () -> Date
 
     public init(client: any Client, caches: OperatorCaches, events: EventRecorder?, discovery: MonitoringDiscovery? = nil,
-                conflictRecheckPeriod: Double = 30, clock: @escaping @Sendable () -> Date = { Date() }) {
+                conflictRecheckPeriod: Double = 30, prometheus: (any PrometheusQuerying)? = nil, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.client = client
         self.caches = caches
         self.events = events
         self.discovery = discovery
         self.conflictRecheckPeriod = conflictRecheckPeriod
+        self.prometheus = prometheus
         self.clock = clock
     }
 
@@ -263,8 +266,11 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
 
         let rollout = deployment.map(RolloutObservation.init(deployment:)) ?? .progressing("the Deployment does not exist yet")
+        // The bake: a completed rollout of a new revision is judged by its metrics before it becomes stable.
+        var bake = BakeOutcome(rollout: rollout)
         if waiting == nil && !ctx.spec.paused {
-            plan.observe(rollout, rollbackOnFailure: ctx.spec.rollbackOnFailure, generation: generation, now: nowText)
+            bake = await bakeAnalysis(ctx, plan: &plan, rollout: rollout, now: now)
+            plan.observe(bake.rollout, rollbackOnFailure: ctx.spec.rollbackOnFailure, generation: generation, now: nowText)
         }
         plan.prune(limit: Int(ctx.spec.revisionHistoryLimit))
         if !ctx.spec.paused { try await deletePrunedRevisions(plan.pruned, ctx: ctx) }
@@ -280,9 +286,12 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             podProblems = try await summarisePods(namespace: namespace, selector: deployment.spec?.selector)
         }
 
-        let status = calculator.status(StatusCalculator.Observation(
-            plan: plan, rollout: rollout, deployment: deployment, selector: PynomalyLabels.selectorString(for: ctx.name),
+        var status = calculator.status(StatusCalculator.Observation(
+            plan: plan, rollout: bake.rollout, deployment: deployment, selector: PynomalyLabels.selectorString(for: ctx.name),
             paused: ctx.spec.paused, podProblems: podProblems, waiting: waiting))
+        plan.events.append(contentsOf: bake.events)
+        Self.setAnalysisCondition(&status, analysisEnabled: ctx.spec.analysis != nil, generation: generation, now: now)
+        if let invalid = bake.invalid { Self.holdForInvalidAnalysis(&status, message: invalid, generation: generation, now: now) }
         if status.phase == .paused, old.phase != .paused {
             plan.events.append(PlannedEvent(.normal, "Paused", "spec.paused is true: no workload changes until it is false"))
         } else if old.phase == .paused, status.phase != .paused {
@@ -293,7 +302,8 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             record(raw, PlannedEvent(.warning, waiting.reason, waiting.message))
         }
         try await writeStatus(status, of: cr, raw: raw)
-        return plan.rolledBackNow ? .requeue(after: 0) : .done
+        if plan.rolledBackNow { return .requeue(after: 0) }
+        return bake.requeueAfter.map { .requeue(after: max($0, 0.05)) } ?? .done
     }
 
     /// The blue-green layout the live objects show while the status has none: the stable Service

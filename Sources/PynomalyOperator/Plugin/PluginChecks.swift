@@ -90,6 +90,13 @@ public enum PluginChecks {
         cr[path: ["spec", "strategy", "type"]]?.stringValue ?? "RollingUpdate"
     }
 
+    /// Refuses `promote --skip-analysis` unless `spec.analysis` is on.
+    public static func requireAnalysis(_ cr: JSONValue) throws(PluginError) {
+        guard let analysis = cr[path: ["spec", "analysis"]], analysis.objectValue != nil, analysis["enabled"]?.boolValue != false else {
+            throw .analysisNotEnabled(name: name(cr))
+        }
+    }
+
     /// Refuses `command` (promote, abort) unless the strategy is BlueGreen.
     public static func requireBlueGreen(_ cr: JSONValue, command: String) throws(PluginError) {
         let strategy = strategy(cr)

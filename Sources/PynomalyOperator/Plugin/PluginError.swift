@@ -26,6 +26,8 @@ public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {
     case notBlueGreen(name: String, strategy: String, command: String)
     /// `restore` with both `--from` and `--latest`, or with neither.
     case restoreSource(String)
+    /// `promote --skip-analysis` on a deployment without `spec.analysis`.
+    case analysisNotEnabled(name: String)
 
     public var description: String {
         switch self {
@@ -49,6 +51,8 @@ public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(command) needs strategy BlueGreen, but pynomalydeployment \(name) uses \(strategy)"
         case .restoreSource(let message):
             return message
+        case .analysisNotEnabled(let name):
+            return "promote --skip-analysis needs spec.analysis, but pynomalydeployment \(name) has no analysis enabled; nothing was requested"
         }
     }
 }

@@ -21,11 +21,13 @@ public enum PluginRequest: String, Sendable, CaseIterable {
     case abort
     case backup
     case rollback
+    case skipAnalysis
 
     /// The annotation key, e.g. `pynomaly.ai/restart`; rollback uses `pynomaly.ai/rollback-to`.
     public var annotationKey: String {
         switch self {
         case .rollback: return "pynomaly.ai/rollback-to"
+        case .skipAnalysis: return "pynomaly.ai/skip-analysis"
         default: return "pynomaly.ai/\(rawValue)"
         }
     }
@@ -84,6 +86,15 @@ public enum PluginPatch {
     /// The rollback request: `pynomaly.ai/rollback-to: REVISION@TOKEN` (0 = the previous revision).
     public static func rollback(toRevision revision: Int64, token: String) -> JSONValue {
         annotation(PluginRequest.rollback.annotationKey, value: "\(revision)@\(token)")
+    }
+
+    /// `promote --skip-analysis`: ends the running analysis as Skipped and, for BlueGreen, files a
+    /// promote with the same token so a skipped pre-promotion analysis promotes at once. One patch,
+    /// so the operator never sees the promote without the skip.
+    public static func skipAnalysis(token: String, blueGreen: Bool) -> JSONValue {
+        var annotations: [String: JSONValue] = [PluginRequest.skipAnalysis.annotationKey: .string(token)]
+        if blueGreen { annotations[PluginRequest.promote.annotationKey] = .string(token) }
+        return ["metadata": ["annotations": .object(annotations)]]
     }
 
     /// `{"spec":{"paused":BOOL}}`.

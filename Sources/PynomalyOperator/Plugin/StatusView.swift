@@ -106,9 +106,31 @@ public enum StatusView {
             add("Restore", text)
         }
 
+        var measurementRows: [[String]] = []
+        if let run = status["analysis"], run.objectValue?.isEmpty == false {
+            var text = "\(run["stage"]?.stringValue ?? "?") of revision \(run["revision"]?.intValue.map(String.init) ?? "?")"
+            if let color = run["color"]?.stringValue { text += " on \(color)" }
+            text += ": \(run["phase"]?.stringValue ?? "?")"
+            if let started = run["startedAt"]?.stringValue.flatMap(PluginText.parseTime) { text += ", started \(PluginText.age(from: started, to: now)) ago" }
+            if let message = run["message"]?.stringValue, !message.isEmpty { text += "; \(message)" }
+            add("Analysis", text)
+            for metric in run["metrics"]?.arrayValue ?? [] {
+                let name = metric["name"]?.stringValue ?? "?"
+                for m in metric["measurements"]?.arrayValue ?? [] {
+                    let age = m["at"]?.stringValue.flatMap(PluginText.parseTime).map { PluginText.age(from: $0, to: now) } ?? "-"
+                    let value = m["value"].flatMap { v in v.doubleValue ?? v.intValue.map(Double.init) }.map(AnalysisFormat.number) ?? "-"
+                    measurementRows.append([name, age, value, m["phase"]?.stringValue ?? "?", m["message"]?.stringValue ?? ""])
+                }
+            }
+        }
+
         let width = (lines.map(\.0.count).max() ?? 0) + 2
         var out = lines.map { label, value in
             (label + ":").paddedRight(to: width) + value
+        }
+        if !measurementRows.isEmpty {
+            out.append("Measurements:")
+            out.append(PluginText.table(header: ["METRIC", "AGE", "VALUE", "RESULT", "NOTE"], rows: measurementRows, indent: "  "))
         }
         let conditions = status["conditions"]?.arrayValue ?? []
         if reconciled {
