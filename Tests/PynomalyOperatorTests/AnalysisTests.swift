@@ -432,3 +432,14 @@ import Testing
         #expect(decision.actions.contains { if case .event(let e) = $0 { return e.reason == "SkipAnalysisIgnored" } else { return false } })
     }
 }
+
+@Suite struct AnalysisFormatTests {
+    /// Measured values print as `printf("%.4g")` prints them (the operator links no `String(format:)`).
+    @Test func fourSignificantDigitsMatchPrintf() {
+        for value in [0.03, 0.512, 1.5e-05, 0.0001234, 0.00012345, 1234.5, 12345.6, 99999.5, 9.9994, -0.25, 1e-4, 123.456, 0.1, 7e22] {
+            #expect(AnalysisFormat.fourSignificantDigits(value) == String(format: "%.4g", value), "\(value)")
+        }
+        #expect(AnalysisFormat.number(3) == "3")
+        #expect(AnalysisFormat.number(0.0299999) == "0.03")
+    }
+}

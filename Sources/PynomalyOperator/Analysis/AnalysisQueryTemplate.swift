@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A PromQL query template with `{{namespace}}`, `{{service}}`, `{{color}}` and `{{revision}}`.
 ///
@@ -54,7 +58,7 @@ public struct AnalysisQueryTemplate: Sendable, Hashable {
     /// placeholders known and inside a quoted string.
     public init(_ source: String) throws(AnalysisTemplateError) {
         self.source = source
-        guard !source.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .empty }
+        guard !source.trimmingWhitespace().isEmpty else { throw .empty }
         let chars = Array(source)
         var pieces: [Piece] = []
         var text = ""
@@ -67,7 +71,7 @@ public struct AnalysisQueryTemplate: Sendable, Hashable {
             let c = chars[i]
             if c == "{", i + 1 < chars.count, chars[i + 1] == "{" {
                 guard let end = Self.placeholderEnd(chars, from: i + 2) else { throw .unclosedPlaceholder(position: i) }
-                let name = String(chars[(i + 2)..<end]).trimmingCharacters(in: .whitespaces)
+                let name = String(chars[(i + 2)..<end]).trimmingWhitespace()
                 guard let placeholder = Placeholder(rawValue: name) else { throw .unknownPlaceholder(name) }
                 let kind: Quote
                 switch quote {
@@ -142,7 +146,7 @@ public struct AnalysisQueryTemplate: Sendable, Hashable {
             case "\t": out += "\\t"
             default:
                 if scalar.value < 0x20 || scalar.value == 0x7f {
-                    out += String(format: "\\x%02x", scalar.value)
+                    out += "\\x" + zeroPaddedHex(scalar.value)
                 } else {
                     out.unicodeScalars.append(scalar)
                 }
@@ -201,4 +205,10 @@ public enum AnalysisTemplateError: Error, Sendable, Hashable, CustomStringConver
         case .unbalanced(let c, let position): return "unbalanced \"\(c)\" at offset \(position)"
         }
     }
+}
+
+/// Two lowercase hex digits of a control character's code (`%02x`).
+private func zeroPaddedHex(_ value: UInt32) -> String {
+    let hex = String(value, radix: 16)
+    return hex.count < 2 ? "0" + hex : hex
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 extension ResolvedSpec {
@@ -70,16 +74,47 @@ public struct AnalysisCondition: Sendable, Hashable, Codable, CustomStringConver
     }
 }
 
-enum AnalysisFormat {
+public enum AnalysisFormat {
     /// A short, exact-enough rendering of a measured value: `0.03`, `0.512`, `1.5e-05`.
-    static func number(_ value: Double) -> String {
+    public static func number(_ value: Double) -> String {
         if value.isNaN { return "NaN" }
         if value.isInfinite { return value > 0 ? "+Inf" : "-Inf" }
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        var text = String(format: "%.4g", value)
-        if text.contains("e") { return text }
-        while text.contains("."), text.hasSuffix("0") { text.removeLast() }
-        return text
+        return fourSignificantDigits(value)
+    }
+
+    /// `printf("%.4g")`: four significant digits, trailing zeros dropped, scientific notation (two
+    /// exponent digits at least) when the exponent is below -4 or at least 4.
+    public static func fourSignificantDigits(_ value: Double) -> String {
+        guard value != 0 else { return "0" }
+        // One scaling by an exact power of ten and round-half-even, as printf rounds; a value a
+        // hair from a tie (9.9995) may still differ in the last digit, which a display can bear.
+        func power(_ n: Int) -> Double { (0..<n).reduce(1.0) { value, _ in value * 10 } }
+        let magnitude = abs(value)
+        var exponent = 0
+        while magnitude >= power(exponent + 1) { exponent += 1 }
+        while magnitude < (exponent >= 0 ? power(exponent) : 1 / power(-exponent)) { exponent -= 1 }
+        func scaled(_ e: Int) -> Double { e <= 3 ? (magnitude * power(3 - e)).rounded(.toNearestOrEven) : (magnitude / power(e - 3)).rounded(.toNearestOrEven) }
+        var digits = scaled(exponent)
+        if digits >= 10_000 { exponent += 1; digits = scaled(exponent) }
+        let sign = value < 0 ? "-" : ""
+        var text = String(Int(digits))
+        if exponent < -4 || exponent >= 4 {
+            text = String(text.prefix(1)) + "." + String(text.dropFirst())
+            while text.hasSuffix("0") { text.removeLast() }
+            if text.hasSuffix(".") { text.removeLast() }
+            let magnitude = abs(exponent)
+            return sign + text + "e" + (exponent < 0 ? "-" : "+") + (magnitude < 10 ? "0" : "") + String(magnitude)
+        }
+        if exponent >= 3 { return sign + text + String(repeating: "0", count: exponent - 3) }
+        if exponent >= 0 {
+            text = String(text.prefix(exponent + 1)) + "." + String(text.dropFirst(exponent + 1))
+        } else {
+            text = "0." + String(repeating: "0", count: -exponent - 1) + text
+        }
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return sign + text
     }
 }
 

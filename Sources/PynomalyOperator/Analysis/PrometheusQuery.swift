@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 
 /// How to reach one Prometheus server, with the CA and token already read from their Secrets.
@@ -29,7 +33,7 @@ public enum PrometheusAPI {
     /// The request (the address's path prefix is added by the transport).
     public static func queryRequest(_ promql: String, at time: Date, timeoutSeconds: Double) -> KubeRequest {
         KubeRequest(method: .get, path: "/api/v1/query",
-                    query: [QueryItem("query", promql), QueryItem("time", String(format: "%.3f", time.timeIntervalSince1970)),
+                    query: [QueryItem("query", promql), QueryItem("time", fixedPoint(time.timeIntervalSince1970, digits: 3)),
                             QueryItem("timeout", "\(Int(max(1, timeoutSeconds)))s")],
                     timeout: timeoutSeconds)
     }

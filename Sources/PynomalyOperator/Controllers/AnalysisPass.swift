@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeCore
 import KubeRuntime
 
@@ -52,7 +56,7 @@ extension PynomalyDeploymentReconciler {
             if let ref = settings.caSecretRef { endpoint.caPEM = try await secretValue(ctx, ref, field: "spec.analysis.prometheus.caSecretRef") }
             if let ref = settings.bearerTokenSecretRef {
                 let token = try await secretValue(ctx, ref, field: "spec.analysis.prometheus.bearerTokenSecretRef")
-                endpoint.bearerToken = String(decoding: token, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                endpoint.bearerToken = String(decoding: token, as: UTF8.self).trimmingWhitespace()
             }
         } catch let error as EndpointUnavailable {
             return .failure(error)
