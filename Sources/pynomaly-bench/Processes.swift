@@ -80,6 +80,9 @@ struct ProcessSample: Sendable {
     /// VmRSS and VmHWM in KiB.
     var rssKiB: Int
     var peakRSSKiB: Int
+    /// RssAnon: the part of VmRSS that is the process's own memory (heap, stacks, written pages),
+    /// not shared code and libraries.
+    var anonymousRSSKiB: Int = 0
     /// utime + stime in seconds.
     var cpuSeconds: Double
 
@@ -100,7 +103,7 @@ struct ProcessSample: Sendable {
             throw BenchError("unreadable /proc/\(pid)/stat")
         }
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        return ProcessSample(rssKiB: kib("VmRSS"), peakRSSKiB: kib("VmHWM"), cpuSeconds: (utime + stime) / ticks)
+        return ProcessSample(rssKiB: kib("VmRSS"), peakRSSKiB: kib("VmHWM"), anonymousRSSKiB: kib("RssAnon"), cpuSeconds: (utime + stime) / ticks)
     }
 }
 

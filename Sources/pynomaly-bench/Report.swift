@@ -72,8 +72,9 @@ struct BenchResults: Codable, Sendable {
     /// The table: every figure beside its target, so a run reads as PASS/MISS at a glance.
     func rows() -> [Figure] {
         var rows: [Figure] = []
-        rows.append(Figure(name: "operator RSS idle (no CRs)", value: String(format: "%.1f MiB", idle.rssMiB),
+        rows.append(Figure(name: "operator RSS idle (no CRs)", value: String(format: "%.1f MiB (anonymous %.1f)", idle.rssMiB, idle.anonymousRSSMiB),
                            target: "≤ 15 MiB", pass: idle.rssMiB <= 15))
+        rows.append(Figure(name: "operator binary size", value: String(format: "%.1f MiB", idle.binaryMiB), target: "—", pass: nil))
         rows.append(Figure(name: "operator spawn → /readyz (no CRs)", value: String(format: "%.0f ms", idle.secondsToReady * 1000),
                            target: "—", pass: nil))
         for c in converge {

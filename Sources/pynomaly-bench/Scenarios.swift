@@ -6,8 +6,12 @@ import PynomalyOperator
 struct IdleResult: Codable, Sendable {
     var rssMiB: Double
     var peakRSSMiB: Double
+    /// RssAnon (see `ProcessSample`).
+    var anonymousRSSMiB: Double = 0
     /// Spawn → /readyz 200 (every informer listed and watching).
     var secondsToReady: Double
+    /// Size of the operator binary that ran (what ships in the image).
+    var binaryMiB: Double = 0
 }
 
 /// Spawn → first write for one PynomalyDeployment that exists before the operator starts.
@@ -82,7 +86,10 @@ struct Scenarios: Sendable {
                 let sample = try op.sample()
                 await op.child.stop()
                 await cluster.stop()
-                return IdleResult(rssMiB: mebibytes(sample.rssKiB), peakRSSMiB: mebibytes(sample.peakRSSKiB), secondsToReady: ready)
+                let binary = (settings.binaries as NSString).appendingPathComponent("pynomaly-operator")
+                let size = (try? FileManager.default.attributesOfItem(atPath: binary)[.size] as? NSNumber)?.doubleValue ?? 0
+                return IdleResult(rssMiB: mebibytes(sample.rssKiB), peakRSSMiB: mebibytes(sample.peakRSSKiB),
+                                  anonymousRSSMiB: mebibytes(sample.anonymousRSSKiB), secondsToReady: ready, binaryMiB: size / 1_048_576)
             } catch {
                 await op.child.stop()
                 throw error
