@@ -9,7 +9,7 @@ import XCTest
 
 @testable import PynomalyOperator
 
-/// Issue 6 end to end over HTTPS: backup CronJobs and claim, `status.backup` and BackupHealthy,
+/// Backups and restores end to end over HTTPS: backup CronJobs and claim, `status.backup` and BackupHealthy,
 /// on-demand backups once per token, and the PynomalyRestore flow (success, failure, restarts).
 /// The scripts themselves run against a real PostgreSQL in DatabaseScriptTests.
 final class BackupRestoreTests: XCTestCase {

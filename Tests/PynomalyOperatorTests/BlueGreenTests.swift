@@ -9,7 +9,7 @@ import XCTest
 
 @testable import PynomalyOperator
 
-/// Issue 5 end to end: the BlueGreen strategy driven by the real manager over HTTPS against
+/// Blue-green end to end: the BlueGreen strategy driven by the real manager over HTTPS against
 /// KubeTestServer (simulated Deployment controller, kubelet, Job controller and HPA), with the
 /// sample `manifests/samples/pynomaly-bluegreen.yaml`.
 final class BlueGreenTests: XCTestCase {

@@ -4,7 +4,7 @@ import KubeRuntime
 import PynomalyOperator
 import Testing
 
-/// The controller's pure decisions (issue 4): revision planning, rollout observation, pod problem
+/// The controller's pure decisions: revision planning, rollout observation, pod problem
 /// summaries, status and conditions, the "compare, then write" test and referenced content.
 /// No I/O: every input is a value built here.
 enum LogicFixture {

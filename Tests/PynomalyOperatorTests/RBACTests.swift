@@ -10,7 +10,7 @@ import XCTest
 
 @testable import PynomalyOperator
 
-/// The install manifests (issue 7): the RBAC in `manifests/` equals `Permission.operatorPermissions`,
+/// The install manifests: the RBAC in `manifests/` equals `Permission.operatorPermissions`,
 /// is sufficient (the operator runs the whole rolling path under exactly that ServiceAccount with RBAC
 /// on and gets no 403) and is tight (one verb less and the same path fails); the CRD copies, the
 /// Deployment and the Service are what docs/install.md says.

@@ -6,7 +6,7 @@ import XCTest
 
 @testable import PynomalyOperator
 
-/// Revision history end to end (issue 4): pruning to `revisionHistoryLimit` together with the
+/// Revision history end to end: pruning to `revisionHistoryLimit` together with the
 /// ControllerRevisions, and a failed rollout with automatic rollback switched off. The real manager
 /// over HTTPS against KubeTestServer with the simulated Deployment controller and kubelet.
 final class RevisionHistoryTests: XCTestCase {

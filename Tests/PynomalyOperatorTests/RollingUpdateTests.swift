@@ -6,7 +6,7 @@ import XCTest
 
 @testable import PynomalyOperator
 
-/// Issue 4's behaviour end to end: the real manager over HTTPS against KubeTestServer with the
+/// Rolling updates end to end: the real manager over HTTPS against KubeTestServer with the
 /// simulated Deployment controller and kubelet.
 final class RollingUpdateTests: XCTestCase {
     func testTheSampleRollsOutWithEveryChildOwnedAndReady() async throws {
