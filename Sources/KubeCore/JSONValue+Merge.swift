@@ -124,10 +124,11 @@ enum JSONValueEncoder {
     }
 
     static func node<T: Encodable>(for value: T, codingPath: [any CodingKey]) throws -> EncodedNode {
-        if let v = value as? JSONValue { return .atomic(v) }
-        if let d = value as? Data { return .scalar(.string(d.base64EncodedString())) }
-        if let u = value as? URL { return .scalar(.string(u.absoluteString)) }
-        if let date = value as? Date { return .scalar(try checkFinite(date.timeIntervalSinceReferenceDate, codingPath)) }
+        // Metatype compares first: a dynamic cast per value costs more than the encoding of most values.
+        if T.self == JSONValue.self, let v = value as? JSONValue { return .atomic(v) }
+        if T.self == Data.self, let d = value as? Data { return .scalar(.string(d.base64EncodedString())) }
+        if T.self == URL.self, let u = value as? URL { return .scalar(.string(u.absoluteString)) }
+        if T.self == Date.self, let date = value as? Date { return .scalar(try checkFinite(date.timeIntervalSinceReferenceDate, codingPath)) }
         let encoder = NodeEncoder(codingPath: codingPath)
         try value.encode(to: encoder)
         var result = encoder.storage.node
@@ -158,7 +159,21 @@ enum JSONValueEncoder {
 
 /// Mutable storage shared between an encoder and the containers it hands out.
 final class NodeStorage {
-    enum Kind { case empty, single(EncodedNode), keyed([String: NodeStorage]), unkeyed([NodeStorage]), deleted }
+    /// A finished value goes in as it is; only a nested container needs storage of its own, which
+    /// its encoder fills later (one allocation per container instead of one per field).
+    enum Slot {
+        case node(EncodedNode)
+        case storage(NodeStorage)
+
+        var node: EncodedNode {
+            switch self {
+            case .node(let n): return n
+            case .storage(let s): return s.node
+            }
+        }
+    }
+
+    enum Kind { case empty, single(EncodedNode), keyed([String: Slot]), unkeyed([Slot]), deleted }
     var kind: Kind = .empty
 
     var node: EncodedNode {
@@ -208,15 +223,15 @@ struct NodeKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let storage: NodeStorage
     let codingPath: [any CodingKey]
 
-    private func set(_ key: Key, _ node: EncodedNode) {
-        let child = NodeStorage()
-        child.kind = .single(node)
-        setStorage(key, child)
-    }
+    private func set(_ key: Key, _ node: EncodedNode) { setSlot(key, .node(node)) }
 
-    private func setStorage(_ key: Key, _ child: NodeStorage) {
+    private func setStorage(_ key: Key, _ child: NodeStorage) { setSlot(key, .storage(child)) }
+
+    private func setSlot(_ key: Key, _ slot: NodeStorage.Slot) {
         guard case .keyed(var fields) = storage.kind else { return }
-        fields[key.stringValue] = child
+        // Emptied first, so the dictionary is uniquely referenced and grows in place (no copy per field).
+        storage.kind = .empty
+        fields[key.stringValue] = slot
         storage.kind = .keyed(fields)
     }
 
@@ -295,16 +310,16 @@ struct NodeUnkeyedContainer: UnkeyedEncodingContainer {
         return 0
     }
 
-    private func append(_ child: NodeStorage) {
-        guard case .unkeyed(var items) = storage.kind else { return }
-        items.append(child)
-        storage.kind = .unkeyed(items)
-    }
+    private func append(_ child: NodeStorage) { append(slot: .storage(child)) }
 
-    private func append(_ node: EncodedNode) {
-        let child = NodeStorage()
-        child.kind = .single(node)
-        append(child)
+    private func append(_ node: EncodedNode) { append(slot: .node(node)) }
+
+    private func append(slot: NodeStorage.Slot) {
+        guard case .unkeyed(var items) = storage.kind else { return }
+        // Emptied first, so the array is uniquely referenced and grows in place.
+        storage.kind = .empty
+        items.append(slot)
+        storage.kind = .unkeyed(items)
     }
 
     private var indexKey: AnyCodingKey { AnyCodingKey(intValue: count) }

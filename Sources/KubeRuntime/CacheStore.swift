@@ -19,15 +19,27 @@ public enum ObjectChange: Sendable, Equatable {
 /// A secondary index: derives zero or more index values from an object.
 public struct CacheIndex: Sendable {
     public var name: String
+    /// The paths `values` reads, when it reads nothing else: an update that leaves all of them
+    /// unchanged keeps the index as it is, without deriving the values again (most updates of a
+    /// CR are status writes, and most updates of a child are status or resourceVersion changes).
+    /// nil: derived again on every update.
+    public var dependsOn: [[String]]?
     public var values: @Sendable (JSONValue) -> [String]
 
-    public init(name: String, values: @escaping @Sendable (JSONValue) -> [String]) {
+    public init(name: String, dependsOn: [[String]]? = nil, values: @escaping @Sendable (JSONValue) -> [String]) {
         self.name = name
+        self.dependsOn = dependsOn
         self.values = values
     }
 
+    /// Whether `old` and `new` agree on every path the values depend on (false when unknown).
+    func sameInputs(_ old: JSONValue, _ new: JSONValue) -> Bool {
+        guard let dependsOn else { return false }
+        return dependsOn.allSatisfy { old[path: $0] == new[path: $0] }
+    }
+
     /// Objects by the uid of their controller ownerReference.
-    public static let controllerOwnerUID = CacheIndex(name: "controller-owner-uid") { object in
+    public static let controllerOwnerUID = CacheIndex(name: "controller-owner-uid", dependsOn: [["metadata", "ownerReferences"]]) { object in
         guard let refs = object[path: ["metadata", "ownerReferences"]]?.arrayValue else { return [] }
         return refs.compactMap { ref in
             ref["controller"]?.boolValue == true ? ref["uid"]?.stringValue : nil
@@ -35,13 +47,13 @@ public struct CacheIndex: Sendable {
     }
 
     /// Objects by namespace ("" for cluster-scoped ones).
-    public static let namespace = CacheIndex(name: "namespace") { object in
+    public static let namespace = CacheIndex(name: "namespace", dependsOn: [["metadata", "namespace"]]) { object in
         [object[path: ["metadata", "namespace"]]?.stringValue ?? ""]
     }
 
     /// Objects by the value of one label.
     public static func label(_ key: String) -> CacheIndex {
-        CacheIndex(name: "label:\(key)") { object in
+        CacheIndex(name: "label:\(key)", dependsOn: [["metadata", "labels", key]]) { object in
             object[path: ["metadata", "labels", key]]?.stringValue.map { [$0] } ?? []
         }
     }
@@ -75,9 +87,16 @@ public struct WriteBasis: Sendable, Hashable {
 ///
 /// Objects are held as their compact JSON text (keys sorted) and parsed again when read: a parsed
 /// `JSONValue` tree of a Deployment takes several times the memory of its text, and a cache holds
-/// thousands of them while a pass reads only a few. Indexes are computed once, on the way in.
+/// thousands of them while a pass reads only a few. Indexes are computed once, on the way in. The
+/// resourceVersion is kept beside the text, because every write reads it (`writeBasis`) and parsing
+/// a whole Deployment for it cost more than the write's own encoding.
 public struct CacheStoreState: Sendable {
-    private var stored: [ObjectKey: [UInt8]] = [:]
+    struct Entry: Sendable {
+        var text: [UInt8]
+        var resourceVersion: String?
+    }
+
+    private var stored: [ObjectKey: Entry] = [:]
     public private(set) var resourceVersion: String?
     private let indexes: [CacheIndex]
     /// index name → index value → keys.
@@ -112,16 +131,22 @@ public struct CacheStoreState: Sendable {
 
     /// The object under `key`, parsed from what the cache holds.
     public func object(_ key: ObjectKey) -> JSONValue? {
-        stored[key].flatMap(Self.parse)
+        stored[key].flatMap { Self.parse($0.text) }
     }
 
     /// The stored text of `key`.
-    func text(_ key: ObjectKey) -> [UInt8]? { stored[key] }
+    func text(_ key: ObjectKey) -> [UInt8]? { stored[key]?.text }
+
+    /// Whether the cache holds `key` (nothing parsed).
+    public func contains(_ key: ObjectKey) -> Bool { stored[key] != nil }
+
+    /// The resourceVersion of the object under `key` (nothing parsed); nil when absent or unset.
+    public func resourceVersion(_ key: ObjectKey) -> String? { stored[key]?.resourceVersion }
 
     /// Every object by key (parses all of them: for tests and small caches).
-    public var objects: [ObjectKey: JSONValue] { stored.compactMapValues(Self.parse) }
+    public var objects: [ObjectKey: JSONValue] { stored.compactMapValues { Self.parse($0.text) } }
 
-    public var keys: Dictionary<ObjectKey, [UInt8]>.Keys { stored.keys }
+    public var keys: some Collection<ObjectKey> { stored.keys }
     public var count: Int { stored.count }
 
     static func text(of object: JSONValue) -> [UInt8] { object.compactText() }
@@ -160,7 +185,7 @@ public struct CacheStoreState: Sendable {
                 seen.insert(key)
                 forgetTombstone(key, object)
                 let text = Self.text(of: object)
-                if stored[key] == text { continue }
+                if stored[key]?.text == text { continue }
                 changes.append(put(key, object, text: text))
             }
             for key in stored.keys.sorted() where !seen.contains(key) {
@@ -210,39 +235,44 @@ public struct CacheStoreState: Sendable {
         tombstones[Tombstone(key: key, uid: uid)] = nil
     }
 
-    private mutating func put(_ key: ObjectKey, _ new: JSONValue, text: [UInt8]) -> ObjectChange {
-        let old = object(key)
-        if let old { unindex(key, old) }
-        stored[key] = text
-        index(key, new)
+    /// Stores `new` under `key`. `old`: the object held, when the caller parsed it already.
+    @discardableResult
+    private mutating func put(_ key: ObjectKey, _ new: JSONValue, text: [UInt8], old parsedOld: JSONValue? = nil) -> ObjectChange {
+        let old = parsedOld ?? object(key)
+        for index in indexes {
+            if let old, index.sameInputs(old, new) { continue }
+            if let old { unindex(key, old, index) }
+            self.index(key, new, index)
+        }
+        stored[key] = Entry(text: text, resourceVersion: Self.resourceVersion(of: new))
         return old.map { .updated(old: $0, new: new) } ?? .added(new)
     }
 
     private mutating func remove(_ key: ObjectKey) -> JSONValue? {
-        guard let text = stored.removeValue(forKey: key) else { return nil }
-        guard let old = Self.parse(text) else { return nil }
+        guard let entry = stored.removeValue(forKey: key) else { return nil }
+        guard let old = Self.parse(entry.text) else { return nil }
         unindex(key, old)
         return old
     }
 
-    private mutating func index(_ key: ObjectKey, _ object: JSONValue) {
-        for index in indexes {
-            for value in index.values(object) { indexed[index.name, default: [:]][value, default: []].insert(key) }
-        }
+    private mutating func index(_ key: ObjectKey, _ object: JSONValue, _ index: CacheIndex) {
+        for value in index.values(object) { indexed[index.name, default: [:]][value, default: []].insert(key) }
     }
 
     private mutating func unindex(_ key: ObjectKey, _ object: JSONValue) {
-        for index in indexes {
-            for value in index.values(object) {
-                indexed[index.name]?[value]?.remove(key)
-                if indexed[index.name]?[value]?.isEmpty == true { indexed[index.name]?[value] = nil }
-            }
+        for index in indexes { unindex(key, object, index) }
+    }
+
+    private mutating func unindex(_ key: ObjectKey, _ object: JSONValue, _ index: CacheIndex) {
+        for value in index.values(object) {
+            indexed[index.name]?[value]?.remove(key)
+            if indexed[index.name]?[value]?.isEmpty == true { indexed[index.name]?[value] = nil }
         }
     }
 
     /// What a write of `key` is based on, read just before the request.
     public func writeBasis(_ key: ObjectKey) -> WriteBasis {
-        WriteBasis(resourceVersion: object(key).flatMap(Self.resourceVersion(of:)), sequence: sequence)
+        WriteBasis(resourceVersion: stored[key]?.resourceVersion, sequence: sequence)
     }
 
     /// Read-your-writes: puts the answer of a write in place only when the watch cannot be past it.
@@ -259,14 +289,14 @@ public struct CacheStoreState: Sendable {
         guard let key = ObjectKey(object: object) else { return false }
         let uid = Self.uid(of: object)
         if let uid, tombstones[Tombstone(key: key, uid: uid)] != nil { return false }
+        guard stored[key]?.resourceVersion == basis.resourceVersion else { return false }
+        if let since = basis.sequence, lastReplaceAll > since || forgottenThrough > since { return false }
         let current = self.object(key)
-        guard current.flatMap(Self.resourceVersion(of:)) == basis.resourceVersion else { return false }
         if let current {
             guard basis.resourceVersion != nil else { return false }
             if let heldUID = Self.uid(of: current), heldUID != uid { return false }
         }
-        if let since = basis.sequence, lastReplaceAll > since || forgottenThrough > since { return false }
-        _ = put(key, object, text: Self.text(of: object))
+        put(key, object, text: Self.text(of: object), old: current)
         return true
     }
 
@@ -327,6 +357,12 @@ public final class CacheStore: Sendable {
     }
 
     public func get(namespace: String?, name: String) -> JSONValue? { get(ObjectKey(namespace: namespace, name: name)) }
+
+    /// Whether the cache holds `key` (nothing parsed).
+    public func contains(_ key: ObjectKey) -> Bool { state.withLock { $0.contains(key) } }
+
+    /// The resourceVersion of the cached object under `key` (nothing parsed).
+    public func resourceVersion(_ key: ObjectKey) -> String? { state.withLock { $0.resourceVersion(key) } }
 
     /// Every object, in key order; optionally only one namespace.
     public func list(namespace: String? = nil) -> [JSONValue] {

@@ -1,4 +1,5 @@
 import KubeCore
+import Synchronization
 import XCTest
 
 @testable import KubeRuntime
@@ -47,6 +48,34 @@ final class CacheStoreTests: XCTestCase {
             XCTAssertTrue(String(describing: error).contains("label:tier"), "the error names the missing index")
         }
         XCTAssertEqual(store.list(namespace: "ns").count, 1)
+    }
+
+    func testAnUpdateThatLeavesAnIndexsInputsAloneDoesNotDeriveItAgain() {
+        let derivations = Mutex(0)
+        let byApp = CacheIndex(name: "app", dependsOn: [["metadata", "labels", "app"]]) { object in
+            derivations.withLock { $0 += 1 }
+            return object[path: ["metadata", "labels", "app"]]?.stringValue.map { [$0] } ?? []
+        }
+        var s = CacheStoreState(indexes: [byApp])
+        _ = s.apply(.upsert(configMap("a", labels: ["app": "web"])))
+        XCTAssertEqual(derivations.withLock { $0 }, 1)
+        // A new resourceVersion (a status write, say): the label is the same, nothing is derived.
+        _ = s.apply(.upsert(configMap("a", rv: "2", labels: ["app": "web"])))
+        XCTAssertEqual(derivations.withLock { $0 }, 1)
+        XCTAssertEqual(s.keys(index: "app", value: "web"), [ObjectKey(namespace: "ns", name: "a")])
+        // The label changes: the old value is dropped and the new one derived.
+        _ = s.apply(.upsert(configMap("a", rv: "3", labels: ["app": "db"])))
+        XCTAssertEqual(derivations.withLock { $0 }, 3, "the old object's values, then the new one's")
+        XCTAssertEqual(s.keys(index: "app", value: "web"), [])
+        XCTAssertEqual(s.keys(index: "app", value: "db"), [ObjectKey(namespace: "ns", name: "a")])
+        // The resourceVersion is read without parsing the object, and follows every change.
+        XCTAssertEqual(s.resourceVersion(ObjectKey(namespace: "ns", name: "a")), "3")
+        XCTAssertEqual(s.writeBasis(ObjectKey(namespace: "ns", name: "a")).resourceVersion, "3")
+        XCTAssertTrue(s.contains(ObjectKey(namespace: "ns", name: "a")))
+        _ = s.apply(.delete(configMap("a", rv: "4")))
+        XCTAssertFalse(s.contains(ObjectKey(namespace: "ns", name: "a")))
+        XCTAssertNil(s.resourceVersion(ObjectKey(namespace: "ns", name: "a")))
+        XCTAssertEqual(s.keys(index: "app", value: "db"), [])
     }
 
     func testAWriteIsStoredOnlyOverWhatItWasBasedOn() {

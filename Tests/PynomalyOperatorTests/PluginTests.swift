@@ -501,7 +501,9 @@ private let noon = Date(timeIntervalSince1970: 1_767_268_800)  // 2026-01-01T12:
         let took = Date().timeIntervalSince(started)
         #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
         #expect(run.stderr.contains("127.0.0.1"), "\(run.stderr)")
-        #expect(took < 15, "took \(took) s")
+        // The bound tells one quick retry from the operator's minute of retries, with room for a
+        // loaded 2-core CI machine starting a debug binary (20 s seen there).
+        #expect(took < 45, "took \(took) s")
     }
 
     /// A loopback port nothing listens on (bound, then released).

@@ -53,8 +53,7 @@ extension PynomalyDeploymentReconciler {
 
         _ = try await ensure(p.configMap, .configMaps, ownerUID: uid)
         if !plan.pinned, let hash = plan.target.templateHash {
-            let revision = ControllerRevisionBuilder.build(ctx, revision: plan.target.revision, template: p.specTemplate, templateHash: hash)
-            _ = try await ensure(revision, .controllerRevisions, ownerUID: uid, immutable: true)
+            try await ensureRevision(ctx, revision: plan.target.revision, template: p.specTemplate, templateHash: hash)
         }
 
         // The input, from the caches only.

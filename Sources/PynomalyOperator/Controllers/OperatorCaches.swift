@@ -49,7 +49,7 @@ public struct OperatorCaches: Sendable {
         for informer in [owned[resource.resource]].compactMap({ $0 }) where informer.resource.group == resource.group && informer.options.labelSelector == nil
             && informer.options.fieldSelector == nil && (informer.options.namespace == nil || informer.options.namespace == namespace)
             && informer.hasSynced {
-            return informer.store.get(namespace: namespace, name: name) == nil
+            return !informer.store.contains(ObjectKey(namespace: namespace, name: name))
         }
         return false
     }
@@ -58,6 +58,12 @@ public struct OperatorCaches: Sendable {
     /// has it; someone else's object of that name is not returned (see `knownAbsent`).
     public func owned(_ resource: ResourceType, namespace: String, name: String) -> JSONValue? {
         owned[resource.resource]?.store.get(namespace: namespace, name: name).flatMap { Self.isOurs($0) ? $0 : nil }
+    }
+
+    /// The resourceVersion of the cached object of `resource` under this name, ours or not (nothing
+    /// parsed); nil when the cache holds none.
+    public func cachedResourceVersion(_ resource: ResourceType, namespace: String, name: String) -> String? {
+        owned[resource.resource]?.store.resourceVersion(ObjectKey(namespace: namespace, name: name))
     }
 
     static func isOurs(_ object: JSONValue) -> Bool {

@@ -258,11 +258,11 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         var deployment: Deployment?
         var deploymentWritten = false
         if !ctx.spec.paused && waiting == nil {
-            let before = caches.owned(.deployments, namespace: namespace, name: ctx.name)?[path: ["metadata", "resourceVersion"]]?.stringValue
+            let before = caches.cachedResourceVersion(.deployments, namespace: namespace, name: ctx.name)
             deployment = try await applyChildren(ctx, configMap: configMap, plan: plan, template: template)
             deploymentWritten = deployment?.metadata.resourceVersion != before
         } else {
-            deployment = try caches.owned(.deployments, namespace: namespace, name: ctx.name)?.decode(Deployment.self)
+            deployment = try caches.owned(.deployments, namespace: namespace, name: ctx.name).map(Self.rolloutView)
         }
 
         let rollout = deployment.map(RolloutObservation.init(deployment:)) ?? .progressing("the Deployment does not exist yet")
@@ -310,7 +310,9 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     /// routes to a colour whose Deployment carries a revision of the history.
     func strandedBlueGreen(_ ctx: BuildContext, history: [PynomalyDeploymentStatus.HistoryEntry]) -> PynomalyDeploymentStatus.BlueGreen? {
         let uid = ctx.cr.metadata.uid ?? ""
-        guard let service = caches.owned(.services, namespace: ctx.namespace, name: ctx.name), Self.isControlled(service, by: uid),
+        // Without a colour's Deployment in the cache there is nothing to find, and no Service to parse.
+        guard Color.allCases.contains(where: { caches.cachedResourceVersion(.deployments, namespace: ctx.namespace, name: Self.colorName(ctx.name, $0)) != nil }),
+              let service = caches.owned(.services, namespace: ctx.namespace, name: ctx.name), Self.isControlled(service, by: uid),
               let color = service[path: ["spec", "selector", PynomalyLabels.colorKey]]?.stringValue.flatMap(Color.init(rawValue:)),
               let deployment = caches.owned(.deployments, namespace: ctx.namespace, name: Self.colorName(ctx.name, color)),
               Self.isControlled(deployment, by: uid),
@@ -324,8 +326,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let uid = ctx.cr.metadata.uid ?? ""
         _ = try await ensure(configMap, .configMaps, ownerUID: uid)
         if let hash = plan.target.templateHash {
-            let revision = ControllerRevisionBuilder.build(ctx, revision: plan.target.revision, template: template, templateHash: hash)
-            _ = try await ensure(revision, .controllerRevisions, ownerUID: uid, immutable: true)
+            try await ensureRevision(ctx, revision: plan.target.revision, template: template, templateHash: hash)
         }
         let deployment = DeploymentBuilder.build(ctx, name: ctx.name, template: template, replicas: ctx.desiredReplicas)
         let applied = try await ensure(deployment, .deployments, ownerUID: uid)
@@ -333,11 +334,28 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         try await ensureOptional(IngressBuilder.build(ctx, backendService: ctx.name, previewService: nil), .ingresses, name: ctx.name, ctx: ctx)
         try await ensureOptional(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: ctx.name), .horizontalPodAutoscalers, name: ctx.name, ctx: ctx)
         try await ensureOptional(PodDisruptionBudgetBuilder.build(ctx), .podDisruptionBudgets, name: ctx.name, ctx: ctx)
-        // The apply's answer carries managedFields, which nothing here reads and which cost more to
-        // decode than the rest of the Deployment.
-        var deploymentAnswer = applied
-        deploymentAnswer[path: ["metadata", "managedFields"]] = nil
-        return try deploymentAnswer.decode(Deployment.self)
+        return try Self.rolloutView(applied)
+    }
+
+    /// The Deployment as the rollout observation and the status read it: metadata, replicas,
+    /// selector and status. Its pod template is left empty and managedFields are dropped: nothing
+    /// downstream reads them, and they are most of what decoding a Deployment costs.
+    static func rolloutView(_ deployment: JSONValue) throws -> Deployment {
+        var view = deployment
+        view[path: ["metadata", "managedFields"]] = nil
+        if view[path: ["spec", "template"]] != nil { view[path: ["spec", "template"]] = .object([:]) }
+        return try view.decode(Deployment.self)
+    }
+
+    /// Creates the ControllerRevision of `revision` unless this CR's is cached. A revision is
+    /// immutable, so a cached one needs no compare, and the template is not encoded into a new
+    /// one on every pass.
+    func ensureRevision(_ ctx: BuildContext, revision: Int64, template: PodTemplateSpec, templateHash: String) async throws {
+        let uid = ctx.cr.metadata.uid ?? ""
+        let name = ControllerRevisionBuilder.name(ctx.name, templateHash: templateHash)
+        if let cached = caches.owned(.controllerRevisions, namespace: ctx.namespace, name: name), Self.isControlled(cached, by: uid) { return }
+        let built = ControllerRevisionBuilder.build(ctx, revision: revision, template: template, templateHash: templateHash)
+        _ = try await ensure(built, .controllerRevisions, ownerUID: uid, immutable: true)
     }
 
     /// Applies `desired` unless the live object already contains it (compare, then write). A name

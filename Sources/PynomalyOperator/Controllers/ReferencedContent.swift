@@ -51,7 +51,11 @@ public struct ReferencedObjects: Sendable, Hashable {
 
     /// A cache index of PynomalyDeployments by the Secrets and ConfigMaps their pod template
     /// references (`indexValue`), so a change to one finds its CRs without decoding them all.
-    public static let index = CacheIndex(name: "referenced-objects") { raw in
+    /// It reads the name, labels, annotations and spec, never the status, so a status write
+    /// re-indexes nothing.
+    public static let index = CacheIndex(name: "referenced-objects", dependsOn: [
+        ["metadata", "name"], ["metadata", "namespace"], ["metadata", "labels"], ["metadata", "annotations"], ["spec"],
+    ]) { raw in
         guard let cr = try? raw.decode(PynomalyDeployment.self) else { return [] }
         let ctx = BuildContext(cr: cr)
         let references = ReferencedObjects(template: PodTemplateBuilder.build(ctx, configHash: ""), ownConfigMap: ctx.configMapName)
