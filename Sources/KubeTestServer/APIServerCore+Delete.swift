@@ -168,103 +168,100 @@ extension APIServerCore {
         }
     }
 
-    /// One pass of the collector; returns whether it changed anything.
+    /// One pass of the collector; returns whether it changed anything. It examines the objects
+    /// the commits since the last pass queued (`CollectorQueue`), or every object when a full
+    /// scan is due (`full`, or the queue's safety-net interval).
     @discardableResult
-    func collectGarbageOnce() -> Bool {
-        state.withLock { st in
+    func collectGarbageOnce(full: Bool = false) -> Bool {
+        let now = Date()
+        return state.withLock { st in
+            let queued = st.store.takeCollectorCandidates()
+            let scanAll = st.store.collector.startPass(now: now) || full
+            let refs: [ObjectRef]
+            if scanAll {
+                refs = st.store.objects.flatMap { storage, objs in objs.keys.map { ObjectRef(storage: storage, key: $0) } }.sorted()
+            } else {
+                refs = queued
+            }
+            var infos: [String: ResourceInfo] = [:]
+            for info in st.registry.resources where infos[info.storageKey] == nil { infos[info.storageKey] = info }
             var changed = false
-            var uids: [String: (storage: String, object: JSONValue)] = [:]
-            for (storage, objs) in st.store.objects {
-                for (_, o) in objs { if let u = o[path: ["metadata", "uid"]]?.stringValue { uids[u] = (storage, o) } }
-            }
-            let registry = st.registry
-            let infoFor: (String) -> ResourceInfo? = { storage in registry.resources.first { $0.storageKey == storage } }
-            // Dependents of each owner uid.
-            var dependents: [String: [(storage: String, object: JSONValue)]] = [:]
-            for (storage, objs) in st.store.objects {
-                for (_, o) in objs {
-                    for ref in o[path: ["metadata", "ownerReferences"]]?.arrayValue ?? [] {
-                        if let u = ref["uid"]?.stringValue { dependents[u, default: []].append((storage, o)) }
-                    }
-                }
-            }
-            for (storage, objs) in st.store.objects.sorted(by: { $0.key < $1.key }) {
-                guard let info = infoFor(storage) else { continue }
-                for (_, o) in objs.sorted(by: { $0.key < $1.key }) {
-                    let name = o[path: ["metadata", "name"]]?.stringValue ?? ""
-                    let ns = o[path: ["metadata", "namespace"]]?.stringValue
-                    let uid = o[path: ["metadata", "uid"]]?.stringValue ?? ""
-                    let finalizers = o[path: ["metadata", "finalizers"]]?.arrayValue?.compactMap(\.stringValue) ?? []
-                    let deleting = o[path: ["metadata", "deletionTimestamp"]] != nil
+            for ref in refs where Self.collect(ref, infos: infos, st: &st) { changed = true }
+            st.store.collector.examined += refs.count
+            return changed
+        }
+    }
 
-                    // Namespace controller: empty a terminating namespace, then remove it.
-                    if info.kind == "Namespace", deleting {
-                        var empty = true
-                        for (s2, objs2) in st.store.objects where s2 != storage {
-                            guard let i2 = infoFor(s2) else { continue }
-                            for (_, o2) in objs2 where o2[path: ["metadata", "namespace"]]?.stringValue == name {
-                                empty = false
-                                if o2[path: ["metadata", "deletionTimestamp"]] == nil {
-                                    Self.markOrRemove(o2, info: i2, st: &st)
-                                    changed = true
-                                }
-                            }
-                        }
-                        if empty {
-                            st.store.remove(storage, namespace: nil, name: name)
-                            changed = true
-                        }
-                        continue
-                    }
+    /// What the collector does with one object (as it is now); returns whether it changed anything.
+    static func collect(_ ref: ObjectRef, infos: [String: ResourceInfo], st: inout ServerState) -> Bool {
+        guard let o = st.store.objects[ref.storage]?[ref.key], let info = infos[ref.storage] else { return false }
+        let name = o[path: ["metadata", "name"]]?.stringValue ?? ""
+        let uid = o[path: ["metadata", "uid"]]?.stringValue ?? ""
+        let finalizers = o[path: ["metadata", "finalizers"]]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let deleting = o[path: ["metadata", "deletionTimestamp"]] != nil
+        var changed = false
 
-                    if deleting, finalizers.contains("orphan") {
-                        for dep in dependents[uid] ?? [] {
-                            var d = dep.object
-                            let refs = (d[path: ["metadata", "ownerReferences"]]?.arrayValue ?? []).filter { $0["uid"]?.stringValue != uid }
-                            d[path: ["metadata", "ownerReferences"]] = refs.isEmpty ? nil : .array(refs)
-                            if let di = infoFor(dep.storage) { _ = st.store.put(dep.storage, info: di, object: d) }
-                        }
-                        Self.dropFinalizer("orphan", o, info: info, st: &st)
+        // Namespace controller: empty a terminating namespace, then remove it.
+        if info.kind == "Namespace", deleting {
+            var empty = true
+            for (s2, objs2) in st.store.objects where s2 != ref.storage {
+                guard let i2 = infos[s2] else { continue }
+                for (_, o2) in objs2 where o2[path: ["metadata", "namespace"]]?.stringValue == name {
+                    empty = false
+                    if o2[path: ["metadata", "deletionTimestamp"]] == nil {
+                        markOrRemove(o2, info: i2, st: &st)
                         changed = true
-                        continue
                     }
-                    if deleting, finalizers.contains("foregroundDeletion") {
-                        let deps = dependents[uid] ?? []
-                        var blocking = false
-                        for dep in deps {
-                            let blocks = (dep.object[path: ["metadata", "ownerReferences"]]?.arrayValue ?? [])
-                                .contains { $0["uid"]?.stringValue == uid && $0["blockOwnerDeletion"]?.boolValue == true }
-                            if blocks { blocking = true }
-                            if dep.object[path: ["metadata", "deletionTimestamp"]] == nil, let di = infoFor(dep.storage) {
-                                Self.markOrRemove(dep.object, info: di, st: &st, foreground: true)
-                                changed = true
-                            }
-                        }
-                        if !blocking {
-                            Self.dropFinalizer("foregroundDeletion", o, info: info, st: &st)
-                            changed = true
-                        }
-                        continue
-                    }
-                    // Background: an object whose owners are all gone (or were replaced: uid mismatch) is collected.
-                    let refs = o[path: ["metadata", "ownerReferences"]]?.arrayValue ?? []
-                    if !refs.isEmpty, !deleting {
-                        let ownerAlive = refs.contains { ref in
-                            guard let u = ref["uid"]?.stringValue, let owner = uids[u] else { return false }
-                            // An owner being deleted in the foreground keeps its dependents until it deletes them itself.
-                            _ = owner
-                            return true
-                        }
-                        if !ownerAlive {
-                            Self.markOrRemove(o, info: info, st: &st)
-                            changed = true
-                        }
-                    }
-                    _ = ns
                 }
+            }
+            if empty {
+                st.store.remove(ref.storage, namespace: nil, name: name)
+                changed = true
             }
             return changed
         }
+
+        let dependents = st.store.index.dependents(of: uid).compactMap { d in
+            st.store.objects[d.storage]?[d.key].map { (storage: d.storage, object: $0) }
+        }
+        if deleting, finalizers.contains("orphan") {
+            for dep in dependents {
+                var d = dep.object
+                let refs = (d[path: ["metadata", "ownerReferences"]]?.arrayValue ?? []).filter { $0["uid"]?.stringValue != uid }
+                d[path: ["metadata", "ownerReferences"]] = refs.isEmpty ? nil : .array(refs)
+                if let di = infos[dep.storage] { _ = st.store.put(dep.storage, info: di, object: d) }
+            }
+            dropFinalizer("orphan", o, info: info, st: &st)
+            return true
+        }
+        if deleting, finalizers.contains("foregroundDeletion") {
+            var blocking = false
+            for dep in dependents {
+                let blocks = (dep.object[path: ["metadata", "ownerReferences"]]?.arrayValue ?? [])
+                    .contains { $0["uid"]?.stringValue == uid && $0["blockOwnerDeletion"]?.boolValue == true }
+                if blocks { blocking = true }
+                if dep.object[path: ["metadata", "deletionTimestamp"]] == nil, let di = infos[dep.storage] {
+                    markOrRemove(dep.object, info: di, st: &st, foreground: true)
+                    changed = true
+                }
+            }
+            if !blocking {
+                dropFinalizer("foregroundDeletion", o, info: info, st: &st)
+                changed = true
+            }
+            return changed
+        }
+        // Background: an object whose owners are all gone (or were replaced: uid mismatch) is collected.
+        let refs = o[path: ["metadata", "ownerReferences"]]?.arrayValue ?? []
+        if !refs.isEmpty, !deleting {
+            var ownerAlive = false
+            for ref in refs where ref["uid"]?.stringValue.map({ st.store.index.exists(uid: $0) }) == true { ownerAlive = true }
+            if !ownerAlive {
+                markOrRemove(o, info: info, st: &st)
+                changed = true
+            }
+        }
+        return changed
     }
 
     /// Deletes an object the way the collector does: removed at once, or marked when it has finalizers.
@@ -272,12 +269,8 @@ extension APIServerCore {
         let name = o[path: ["metadata", "name"]]?.stringValue ?? ""
         let ns = o[path: ["metadata", "namespace"]]?.stringValue
         var finalizers = o[path: ["metadata", "finalizers"]]?.arrayValue?.compactMap(\.stringValue) ?? []
-        if foreground, !finalizers.contains("foregroundDeletion"),
-           st.store.objects.values.contains(where: { objs in
-               objs.values.contains { d in
-                   (d[path: ["metadata", "ownerReferences"]]?.arrayValue ?? []).contains { $0["uid"] == o[path: ["metadata", "uid"]] }
-               }
-           }) {
+        if foreground, !finalizers.contains("foregroundDeletion"), let uid = OwnerIndex.uid(o),
+           !st.store.index.dependents(of: uid).isEmpty {
             finalizers.append("foregroundDeletion")
         }
         if finalizers.isEmpty {

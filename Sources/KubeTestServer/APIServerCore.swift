@@ -37,11 +37,12 @@ final class APIServerCore: Sendable {
         var st = ServerState(store: ObjectStore(window: options.watchEventWindow))
         let simulation = ControllerSimulator(settings: options.simulation)
         self.simulation = simulation
+        st.store.collector.enabled = options.controllerManagerEnabled
         Self.bootstrap(&st)
         if options.controllerManagerEnabled {
             for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] { Self.ensureDefaultServiceAccount(namespace: ns, st: &st) }
         }
-        st.store.onCommit = { storage in simulation.noteCommit(storage: storage) }
+        st.store.onCommit = { event in simulation.noteCommit(event) }
         state = Mutex(st)
         schemas = try? SchemaRegistry.builtin()
         adminToken = "admin-" + Self.randomToken(24)

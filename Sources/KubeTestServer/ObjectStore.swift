@@ -39,9 +39,13 @@ struct ObjectStore: Sendable {
     var window: Int
     var watchers: [Int: Watcher] = [:]
     var nextWatcherID = 1
-    /// Told the storage key of every committed change (the controller simulation wakes on it).
+    /// Told every committed change (the controller simulation records what it must look at).
     /// Runs under the server's lock, so it must neither block nor take that lock.
-    var onCommit: (@Sendable (String) -> Void)? = nil
+    var onCommit: (@Sendable (StoreEvent) -> Void)? = nil
+    /// Objects by uid and by owner uid.
+    private(set) var index = OwnerIndex()
+    /// What the garbage collector looks at in its next pass.
+    var collector = CollectorQueue()
 
     init(window: Int) { self.window = max(1, window) }
 
@@ -91,6 +95,9 @@ struct ObjectStore: Sendable {
         let key = Self.key(namespace: ns, name: name)
         let old = objects[storage]?[key]
         objects[storage, default: [:]][key] = obj
+        let ref = ObjectRef(storage: storage, key: key)
+        index.update(ref, old: old, new: obj)
+        noteForCollector(ref, old: old, new: obj)
         record(StoreEvent(rv: rv, storage: storage, key: key, type: old == nil ? .added : .modified, object: obj, old: old))
         return obj
     }
@@ -102,6 +109,9 @@ struct ObjectStore: Sendable {
         guard let old = objects[storage]?[key] else { return nil }
         rv += 1
         objects[storage]?[key] = nil
+        let ref = ObjectRef(storage: storage, key: key)
+        index.update(ref, old: old, new: nil)
+        noteForCollector(ref, old: old, new: nil)
         var last = lastState ?? old
         last[path: ["metadata", "resourceVersion"]] = .string(String(rv))
         record(StoreEvent(rv: rv, storage: storage, key: key, type: .deleted, object: last, old: old))
@@ -131,7 +141,7 @@ struct ObjectStore: Sendable {
             history.removeFirst(drop)
         }
         deliver(event)
-        onCommit?(event.storage)
+        onCommit?(event)
     }
 
     // MARK: Watchers

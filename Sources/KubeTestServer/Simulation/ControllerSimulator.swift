@@ -109,22 +109,27 @@ public final class ControllerSimulator: Sendable {
         /// Pod uid → its IP.
         var podIPs: [String: String] = [:]
         var nextIP: UInt32 = 2
-        /// "deployment uid/template hash/generation" → when that rollout started.
-        var rolloutStarts: [String: Date] = [:]
+        /// Deployment uid → its current rollout ("template hash/generation") and when that started.
+        var rolloutStarts: [String: (rollout: String, start: Date)] = [:]
         /// Job uid → when the job controller first saw it.
         var jobStarts: [String: Date] = [:]
         var loop: Task<Void, Never>?
         var writes = 0
         var passes = 0
+        /// Passes that visited every object (start, settings and rule changes, passes while off).
+        var fullPasses = 0
+        /// Objects visited by all passes, and by the last one: what the incremental bookkeeping
+        /// saves shows here (tests).
+        var visits = 0
+        var lastPassVisits = 0
     }
 
-    /// Storages whose changes wake the simulation.
-    static let watchedStorages: Set<String> = ["apps/deployments", "/pods", "batch/jobs", "batch/cronjobs",
-                                               "autoscaling/horizontalpodautoscalers"]
     /// The field manager (and user) of every simulated write, as in a real cluster.
     static let manager = "kube-controller-manager"
 
     let memory: Mutex<Memory>
+    /// What the next pass visits. A lock of its own: commits fill it under the server's lock.
+    let queue = Mutex(SimulationQueue())
     let wakeup = Wakeup()
     private let coreRef = Mutex<WeakCore>(WeakCore())
 
@@ -132,6 +137,7 @@ public final class ControllerSimulator: Sendable {
 
     init(settings: SimulationSettings) {
         memory = Mutex(Memory(settings: settings))
+        queue.withLock { $0.recording = settings.enabled }
     }
 
     /// Connects the simulation to its server and starts it when the options say so.
@@ -155,6 +161,10 @@ public final class ControllerSimulator: Sendable {
         get { memory.withLock { $0.settings } }
         set {
             memory.withLock { $0.settings = newValue }
+            queue.withLock { q in
+                q.recording = newValue.enabled
+                q.full = true
+            }
             if newValue.enabled { startLoop() } else { stopLoop() }
             wakeup.signal()
         }
@@ -170,40 +180,40 @@ public final class ControllerSimulator: Sendable {
     /// As `failImage`, for every image the predicate accepts.
     public func failImages(where predicate: @escaping @Sendable (String) -> Bool, reason: String = "ImagePullBackOff") {
         memory.withLock { $0.imageRules.append(ImageRule(matches: predicate, reason: reason)) }
-        wakeup.signal()
+        requestFullPass()
     }
 
     /// Every image works again (waiting Pods start at once).
     public func stopFailingImages() {
         memory.withLock { $0.imageRules.removeAll() }
-        wakeup.signal()
+        requestFullPass()
     }
 
     /// Matching Jobs fail (condition Failed with `reason` and `message`) instead of succeeding.
     public func failJobs(matching match: JobMatch, reason: String = "BackoffLimitExceeded",
                          message: String = "Job has reached the specified backoff limit") {
         memory.withLock { $0.jobRules.append(JobRule(match: match, reason: reason, message: message)) }
-        wakeup.signal()
+        requestFullPass()
     }
 
     /// Jobs succeed again (Jobs already failed stay failed).
     public func stopFailingJobs() {
         memory.withLock { $0.jobRules.removeAll() }
-        wakeup.signal()
+        requestFullPass()
     }
 
     /// Forces a Pod's state (nil = back to the simulated kubelet's choice). A Deployment's counts
     /// and conditions follow its Pods, so a test can make a rollout lose readiness.
     public func setPodState(namespace: String, name: String, _ state: SimulatedPodState?) {
         memory.withLock { $0.podOverrides["\(namespace)/\(name)"] = state }
-        wakeup.signal()
+        mark(.pod, "\(namespace)/\(name)")
     }
 
     /// What the metrics "recommend" for an HPA (nil = keep the target's current replicas); the
     /// simulated HPA clamps it to min/max and writes it to the target's scale.
     public func setHPARecommendation(namespace: String, name: String, replicas: Int?) {
         memory.withLock { $0.hpaRecommendations["\(namespace)/\(name)"] = replicas.map(Int64.init) }
-        wakeup.signal()
+        mark(.hpa, "\(namespace)/\(name)")
     }
 
     /// Forgets failures, forced states and recommendations (settings are kept).
@@ -214,7 +224,7 @@ public final class ControllerSimulator: Sendable {
             m.podOverrides.removeAll()
             m.hpaRecommendations.removeAll()
         }
-        wakeup.signal()
+        requestFullPass()
     }
 
     /// Writes (creates, status and scale updates, deletes) the simulation made so far.
@@ -222,9 +232,36 @@ public final class ControllerSimulator: Sendable {
 
     // MARK: The loop
 
-    /// Called by the store on every commit (under the server's lock: only signals).
-    func noteCommit(storage: String) {
-        if Self.watchedStorages.contains(storage) { wakeup.signal() }
+    /// Called by the store on every commit (under the server's lock: only records and signals).
+    func noteCommit(_ event: StoreEvent) {
+        if queue.withLock({ $0.note(event) }) { wakeup.signal() }
+    }
+
+    /// The next pass visits every object (a rule that may change any object's status changed).
+    func requestFullPass() {
+        queue.withLock { $0.full = true }
+        wakeup.signal()
+    }
+
+    /// The next pass visits this object ("namespace/name"); a full pass when the simulation is off.
+    func mark(_ kind: SimulationQueue.Kind, _ name: String) {
+        queue.withLock { q in
+            if q.recording { q.dirty.insert(SimulationQueue.Key(kind: kind, name: name)) } else { q.full = true }
+        }
+        wakeup.signal()
+    }
+
+    /// Seconds in which the safety-net resync visits every object (nil: none). Tests switch it
+    /// off to check that the bookkeeping alone misses nothing.
+    var resyncInterval: Double? {
+        get { queue.withLock { $0.resyncInterval } }
+        set {
+            queue.withLock { q in
+                q.resyncInterval = newValue
+                q.nextResync = newValue.map { Date().addingTimeInterval($0 / Double(SimulationQueue.resyncSlices)) } ?? .distantFuture
+            }
+            wakeup.signal()
+        }
     }
 
     func startLoop() {
@@ -246,6 +283,7 @@ public final class ControllerSimulator: Sendable {
     /// Stops the loop for good (server stopped).
     func shutdown() {
         memory.withLock { $0.settings.enabled = false }
+        queue.withLock { $0.recording = false }
         stopLoop()
     }
 
@@ -259,8 +297,9 @@ public final class ControllerSimulator: Sendable {
         }
     }
 
-    /// One level-triggered pass over every simulated kind; returns when it next has work to do
-    /// without being woken by a change (a Pod to start, a deadline, a Job to finish).
+    /// One pass over every simulated kind, visiting what `queue` says (what changed, what is due,
+    /// or everything); returns when it next has work to do without being woken by a change (a Pod
+    /// to start, a deadline, a Job to finish, the resync).
     func pass(_ core: APIServerCore) -> Date? {
         let now = Date()
         var next: Date?
@@ -268,16 +307,59 @@ public final class ControllerSimulator: Sendable {
             guard let d else { return }
             next = next.map { min($0, d) } ?? d
         }
-        memory.withLock { $0.passes += 1 }
-        let writer = SimulationWriter(core: core, simulator: self)
+        let (full, slice) = queue.withLock { $0.startPass(now: now) }
+        if let slice { markResyncSlice(slice, core: core) }
+        forgetGone()
+        let writer = SimulationWriter(core: core, simulator: self, full: full, now: now)
         soonest(reconcilePods(writer, now: now))
         soonest(reconcileDeployments(writer, now: now))
         soonest(reconcileJobs(writer, now: now))
         reconcileCronJobs(writer)
         reconcileHPAs(writer, now: now)
         if writer.collectGarbage { core.scheduleGC() }
-        if writer.failed { soonest(now.addingTimeInterval(0.01)) }
+        if writer.failed {
+            // Visit again what a write was refused for (a conflict with a client's write, which
+            // marked it too, or a refusal that may pass later).
+            let retryAt = now.addingTimeInterval(0.01)
+            queue.withLock { q in
+                for key in writer.retry { q.schedule(key.kind, key.name, at: retryAt) }
+                if writer.retry.isEmpty { q.full = true }
+            }
+            soonest(retryAt)
+        }
+        soonest(queue.withLock { $0.nextWake })
+        memory.withLock { m in
+            m.passes += 1
+            if full { m.fullPasses += 1 }
+            m.visits += writer.visited
+            m.lastPassVisits = writer.visited
+        }
         return next
+    }
+
+    /// Marks a slice of every simulated object for the resync.
+    private func markResyncSlice(_ slice: Int, core: APIServerCore) {
+        let keys = core.state.withLock { st in
+            Dictionary(uniqueKeysWithValues: SimulationQueue.Kind.allCases.map { kind in
+                (kind, (st.store.objects[kind.storage] ?? [:]).keys.sorted())
+            })
+        }
+        queue.withLock { $0.markSlice(slice, keys: keys) }
+    }
+
+    /// Drops what the simulation remembers about removed objects (a full pass also drops what
+    /// it finds no object for).
+    private func forgetGone() {
+        let gone = queue.withLock { $0.takeGone() }
+        guard !gone.isEmpty else { return }
+        memory.withLock { m in
+            for uid in gone {
+                m.podSeen[uid] = nil
+                m.podIPs[uid] = nil
+                m.rolloutStarts[uid] = nil
+                m.jobStarts[uid] = nil
+            }
+        }
     }
 
     func noteWrite() { memory.withLock { $0.writes += 1 } }

@@ -9,22 +9,19 @@ import KubeCore
 extension ControllerSimulator {
     func reconcileDeployments(_ w: SimulationWriter, now: Date) -> Date? {
         guard let info = w.info("apps", "v1", "deployments"), let podInfo = w.info("", "v1", "pods") else { return nil }
-        let deployments = w.list(info)
-        // Pods by owner, built once per pass: filtering every pod for every Deployment made a pass
-        // grow with Deployments × pods, which dominated large tests (200 CRs).
-        var podsByOwner: [String: [JSONValue]] = [:]
-        for pod in w.list(podInfo) {
-            let ns = pod[path: ["metadata", "namespace"]]?.stringValue ?? ""
-            for ref in pod[path: ["metadata", "ownerReferences"]]?.arrayValue ?? [] {
-                if let uid = ref["uid"]?.stringValue { podsByOwner["\(ns)/\(uid)", default: []].append(pod) }
-            }
+        let deployments = w.visit(.deployment, info)
+        // Each Deployment's Pods through the store's owner index: neither filtering every Pod for
+        // every Deployment nor grouping every Pod per pass, so a pass costs the Deployments it visits.
+        let podsOfDeployment = deployments.map { d in
+            w.dependents(of: d[path: ["metadata", "uid"]]?.stringValue ?? "", in: podInfo.storageKey,
+                         namespace: d[path: ["metadata", "namespace"]]?.stringValue)
         }
         let settings = memory.withLock { $0.settings }
         let hashes = deployments.map { SimConditions.safeHash(($0[path: ["spec", "template"]] ?? [:]).serializedString()) }
-        let missing = zip(deployments, hashes).map { d, hash -> Int in
+        let missing = deployments.indices.map { index -> Int in
+            let d = deployments[index]
             guard d[path: ["spec", "paused"]]?.boolValue != true else { return 0 }
-            let key = "\(d[path: ["metadata", "namespace"]]?.stringValue ?? "")/\(d[path: ["metadata", "uid"]]?.stringValue ?? "")"
-            let current = (podsByOwner[key] ?? []).filter { Self.hash(of: $0) == hash }.count
+            let current = podsOfDeployment[index].filter { Self.hash(of: $0) == hashes[index] }.count
             return max(0, Int(d[path: ["spec", "replicas"]]?.intValue ?? 1) - current)
         }
         let allotted = Self.allot(missing, budget: settings.podCreatesPerPass)
@@ -41,22 +38,26 @@ extension ControllerSimulator {
             let deadline = settings.progressDeadline(for: d)
             let hash = hashes[index]
             let rsName = "\(name)-\(hash)"
-            let rolloutKey = "\(uid)/\(hash)/\(generation)"
-            live.insert(rolloutKey)
+            let rollout = "\(hash)/\(generation)"
+            let key = "\(ns)/\(name)"
+            live.insert(uid)
             let started = memory.withLock { m -> Date in
-                let s = m.rolloutStarts[rolloutKey] ?? now
-                m.rolloutStarts[rolloutKey] = s
-                return s
+                if let s = m.rolloutStarts[uid], s.rollout == rollout { return s.start }
+                m.rolloutStarts[uid] = (rollout, now)
+                return now
             }
 
-            var owned = podsByOwner["\(ns)/\(uid)"] ?? []
+            var owned = podsOfDeployment[index]
             var gone = false
             if !paused {
                 let current = owned.filter { Self.hash(of: $0) == hash }.sorted(by: Self.byName)
                 if current.count < replicas {
                     let count = allotted[index]
                     // The rest in the next pass, which starts at once.
-                    if count < missing[index] { next = now }
+                    if count < missing[index] {
+                        next = now
+                        queue.withLock { $0.schedule(.deployment, key, at: now) }
+                    }
                     var fresh = newPods(for: d, hash: hash, count: count, existing: owned)[...]
                     while !fresh.isEmpty {
                         // The Deployment may be deleted meanwhile: no Pods for an owner that is gone.
@@ -117,6 +118,7 @@ extension ControllerSimulator {
                                                  previous: previous, now: nowText, updateTime: true)
                 let at = started.addingTimeInterval(deadline)
                 next = next.map { min($0, at) } ?? at
+                queue.withLock { $0.schedule(.deployment, key, at: at) }
             }
             var status: JSONObject = ["observedGeneration": .int(generation), "conditions": [availableCondition, progressing]]
             // kube-controller-manager leaves zero counts out (omitempty).
@@ -126,7 +128,9 @@ extension ControllerSimulator {
             }
             w.writeStatus(info, d, .object(status))
         }
-        memory.withLock { m in m.rolloutStarts = m.rolloutStarts.filter { live.contains($0.key) } }
+        // Removed Deployments are forgotten as their removal commits (`forgetGone`); a full pass
+        // also drops what it finds no Deployment for (one being deleted, or removed while off).
+        if w.full { memory.withLock { m in m.rolloutStarts = m.rolloutStarts.filter { live.contains($0.key) } } }
         return next
     }
 

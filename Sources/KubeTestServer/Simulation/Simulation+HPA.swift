@@ -9,7 +9,7 @@ extension ControllerSimulator {
     func reconcileHPAs(_ w: SimulationWriter, now: Date) {
         guard let info = w.info("autoscaling", "v2", "horizontalpodautoscalers") else { return }
         let nowText = Time.format(now)
-        for hpa in w.list(info) {
+        for hpa in w.visit(.hpa, info) {
             let ns = hpa[path: ["metadata", "namespace"]]?.stringValue ?? ""
             let name = hpa[path: ["metadata", "name"]]?.stringValue ?? ""
             let previous = hpa[path: ["status", "conditions"]]?.arrayValue ?? []

@@ -12,7 +12,7 @@ extension ControllerSimulator {
         let nowText = Time.format(now)
         var next: Date?
         var live: Set<String> = []
-        for job in w.list(info) {
+        for job in w.visit(.job, info) {
             let uid = job[path: ["metadata", "uid"]]?.stringValue ?? ""
             let ns = job[path: ["metadata", "namespace"]]?.stringValue ?? ""
             let name = job[path: ["metadata", "name"]]?.stringValue ?? ""
@@ -43,6 +43,7 @@ extension ControllerSimulator {
                 status["active"] = 1
                 let at = deadlineAt.map { min($0, finishAt) } ?? finishAt
                 next = next.map { min($0, at) } ?? at
+                queue.withLock { $0.schedule(.job, "\(ns)/\(name)", at: at) }
             } else if let failure {
                 status["active"] = nil
                 status["failed"] = 1
@@ -63,7 +64,8 @@ extension ControllerSimulator {
             }
             w.writeStatus(info, job, .object(status))
         }
-        memory.withLock { m in m.jobStarts = m.jobStarts.filter { live.contains($0.key) } }
+        // As for Pods: removals are forgotten as they commit, a full pass drops the rest.
+        if w.full { memory.withLock { m in m.jobStarts = m.jobStarts.filter { live.contains($0.key) } } }
         return next
     }
 
@@ -78,13 +80,10 @@ extension ControllerSimulator {
     /// Drops finished Jobs from each CronJob's `status.active` and records `lastSuccessfulTime`.
     func reconcileCronJobs(_ w: SimulationWriter) {
         guard let info = w.info("batch", "v1", "cronjobs"), let jobInfo = w.info("batch", "v1", "jobs") else { return }
-        let cronJobs = w.list(info)
-        guard !cronJobs.isEmpty else { return }
-        let jobs = w.list(jobInfo)
-        for cron in cronJobs {
+        for cron in w.visit(.cronJob, info) {
             let uid = cron[path: ["metadata", "uid"]]?.stringValue ?? ""
             let ns = cron[path: ["metadata", "namespace"]]?.stringValue
-            let owned = jobs.filter { $0[path: ["metadata", "namespace"]]?.stringValue == ns && SimConditions.owned($0, by: uid) }
+            let owned = w.dependents(of: uid, in: jobInfo.storageKey, namespace: ns)
             var status = cron["status"]?.objectValue ?? [:]
             let active = (status["active"]?.arrayValue ?? []).filter { ref in
                 owned.contains { $0[path: ["metadata", "uid"]] == ref["uid"] && Self.jobFinished($0) == nil }

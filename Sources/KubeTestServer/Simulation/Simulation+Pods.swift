@@ -11,7 +11,7 @@ extension ControllerSimulator {
 
     func reconcilePods(_ w: SimulationWriter, now: Date) -> Date? {
         guard let info = w.info("", "v1", "pods") else { return nil }
-        let pods = w.list(info)
+        let pods = w.visit(.pod, info)
         let (delay, overrides) = memory.withLock { ($0.settings.podStartDelay, $0.podOverrides) }
         var next: Date?
         var live: Set<String> = []
@@ -43,16 +43,23 @@ extension ControllerSimulator {
                     }
                     return now >= startAt ? .running(ready: true) : .creating
                 }
-                if now < startAt { next = next.map { min($0, startAt) } ?? startAt }
+                if now < startAt {
+                    next = next.map { min($0, startAt) } ?? startAt
+                    queue.withLock { $0.schedule(.pod, "\(ns)/\(name)", at: startAt) }
+                }
             }
             if containers.isEmpty { states = [] }
             let status = Self.podStatus(pod, containers: containers, states: states, forced: overrides["\(ns)/\(name)"],
                                         ip: ip, started: startAt, now: Time.format(now))
             w.writeStatus(info, pod, status)
         }
-        memory.withLock { m in
-            m.podSeen = m.podSeen.filter { live.contains($0.key) }
-            m.podIPs = m.podIPs.filter { live.contains($0.key) }
+        // Removed Pods are forgotten as their removal commits (`forgetGone`); a full pass also
+        // drops what it finds no Pod for (one being deleted, or removed while off).
+        if w.full {
+            memory.withLock { m in
+                m.podSeen = m.podSeen.filter { live.contains($0.key) }
+                m.podIPs = m.podIPs.filter { live.contains($0.key) }
+            }
         }
         return next
     }

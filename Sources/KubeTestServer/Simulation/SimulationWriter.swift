@@ -8,18 +8,26 @@ import KubeCore
 final class SimulationWriter {
     let core: APIServerCore
     let simulator: ControllerSimulator
+    /// Whether this pass visits every object, and when it started (for due timers).
+    let full: Bool
+    let now: Date
     private(set) var failed = false
+    /// Objects to visit again because a write for them was refused.
+    private(set) var retry: Set<SimulationQueue.Key> = []
+    /// Objects this pass visited.
+    private(set) var visited = 0
     /// A write may have left dependents without an owner: the pass wakes the garbage collector
-    /// once at its end (a collector pass scans every object; once per write would cost large
-    /// Deployments writes × objects).
+    /// once at its end, not once per write (a rollout deletes many Pods in one pass).
     private(set) var collectGarbage = false
     private var infos: [String: ResourceInfo] = [:]
 
     static let user = UserInfo(name: "system:kube-controller-manager", groups: ["system:authenticated"])
 
-    init(core: APIServerCore, simulator: ControllerSimulator) {
+    init(core: APIServerCore, simulator: ControllerSimulator, full: Bool = true, now: Date = Date()) {
         self.core = core
         self.simulator = simulator
+        self.full = full
+        self.now = now
     }
 
     var options: APIServerCore.WriteOptions {
@@ -44,6 +52,30 @@ final class SimulationWriter {
             .filter { $0[path: ["metadata", "deletionTimestamp"]] == nil }
     }
 
+    /// The objects of a kind this pass visits, sorted by namespace/name, without those being
+    /// deleted: every one in a full pass, else those marked or due (`SimulationQueue`).
+    func visit(_ kind: SimulationQueue.Kind, _ info: ResourceInfo) -> [JSONValue] {
+        let objects: [JSONValue]
+        if full {
+            objects = list(info)
+        } else {
+            let names = simulator.queue.withLock { $0.take(kind, now: now) }
+            guard !names.isEmpty else { return [] }
+            objects = core.state.withLock { st in names.compactMap { st.store.objects[info.storageKey]?[$0] } }
+                .filter { $0[path: ["metadata", "deletionTimestamp"]] == nil }
+        }
+        visited += objects.count
+        return objects
+    }
+
+    /// The live objects of `storage` in the owner's namespace that name `owner` (a uid) as an owner,
+    /// sorted by name.
+    func dependents(of owner: String, in storage: String, namespace: String?) -> [JSONValue] {
+        core.state.withLock { st in
+            st.store.index.dependents(of: owner).filter { $0.storage == storage }.compactMap { st.store.objects[storage]?[$0.key] }
+        }.filter { $0[path: ["metadata", "namespace"]]?.stringValue == namespace && $0[path: ["metadata", "deletionTimestamp"]] == nil }
+    }
+
     func get(_ info: ResourceInfo, namespace: String?, name: String) -> JSONValue? {
         core.state.withLock { $0.store.get(info.storageKey, namespace: namespace, name: name) }
     }
@@ -58,7 +90,7 @@ final class SimulationWriter {
         guard old["status"] != status else { return }
         var new = old
         new["status"] = status
-        perform {
+        perform(for: old, info) {
             let (_, _, changed) = try core.finishUpdate(old: old, new: new, t: target(info, old, subresource: "status", verb: "update"),
                                                         opts: options, applied: false, precondition: nil)
             return changed
@@ -70,7 +102,7 @@ final class SimulationWriter {
         guard let scale = info.scale, old[path: scale.specReplicasPath]?.intValue != replicas else { return }
         var new = old
         new[path: scale.specReplicasPath] = .int(replicas)
-        perform {
+        perform(for: old, info) {
             let (_, _, changed) = try core.finishUpdate(old: old, new: new, t: target(info, old, subresource: "scale", verb: "update"),
                                                         opts: options, applied: false, precondition: nil)
             return changed
@@ -84,6 +116,7 @@ final class SimulationWriter {
             return try createOrThrow(info, object)
         } catch {
             failed = true
+            retry.formUnion(retryKeys(object, info))
             return nil
         }
     }
@@ -101,7 +134,7 @@ final class SimulationWriter {
     func delete(_ info: ResourceInfo, _ obj: JSONValue) {
         let d = APIServerCore.DeleteRequest(propagation: nil, preconditionUID: obj[path: ["metadata", "uid"]]?.stringValue,
                                             preconditionRV: nil, dryRun: false)
-        perform {
+        perform(for: obj, info) {
             _ = try core.deleteOne(info: info, namespace: obj[path: ["metadata", "namespace"]]?.stringValue,
                                    name: obj[path: ["metadata", "name"]]?.stringValue ?? "", d: d)
             return true
@@ -109,12 +142,32 @@ final class SimulationWriter {
         collectGarbage = true
     }
 
-    private func perform(_ write: () throws -> Bool) {
+    private func perform(for object: JSONValue, _ info: ResourceInfo, _ write: () throws -> Bool) {
         do {
             if try write() { simulator.noteWrite() }
         } catch {
             failed = true
+            retry.formUnion(retryKeys(object, info))
         }
+    }
+
+    /// What visits `object` again: itself (when simulated), its simulated owners and the HPAs
+    /// scaling it.
+    private func retryKeys(_ object: JSONValue, _ info: ResourceInfo) -> [SimulationQueue.Key] {
+        let ns = object[path: ["metadata", "namespace"]]?.stringValue
+        let key = ObjectStore.key(namespace: ns, name: object[path: ["metadata", "name"]]?.stringValue ?? "")
+        var keys: [SimulationQueue.Key] = []
+        if let kind = SimulationQueue.Kind(storage: info.storageKey) { keys.append(SimulationQueue.Key(kind: kind, name: key)) }
+        for ref in object[path: ["metadata", "ownerReferences"]]?.arrayValue ?? [] {
+            guard let name = ref["name"]?.stringValue else { continue }
+            switch ref["kind"]?.stringValue {
+            case "Deployment": keys.append(SimulationQueue.Key(kind: .deployment, name: ObjectStore.key(namespace: ns, name: name)))
+            case "CronJob": keys.append(SimulationQueue.Key(kind: .cronJob, name: ObjectStore.key(namespace: ns, name: name)))
+            default: break
+            }
+        }
+        for hpa in simulator.queue.withLock({ $0.hpas(targeting: key) }) { keys.append(SimulationQueue.Key(kind: .hpa, name: hpa)) }
+        return keys
     }
 }
 
