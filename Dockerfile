@@ -20,6 +20,8 @@ COPY crds ./crds
 # SwiftPM refuses a manifest whose test targets have no directory, so the tests come along (1.6 MB);
 # they are not built.
 COPY Tests ./Tests
+# The release link places the functions a running operator executes first (see Package.swift).
+COPY scripts/operator-symbol-order.txt ./scripts/
 RUN swift build -c release --static-swift-stdlib --product pynomaly-operator \
  && install -D -m 0755 "$(swift build -c release --static-swift-stdlib --show-bin-path)/pynomaly-operator" /out/pynomaly-operator \
  && strip /out/pynomaly-operator
