@@ -19,12 +19,21 @@ struct ExecCredentialPlugin: Sendable {
     /// `spec.cluster` for plugins with `provideClusterInfo`.
     let clusterInfo: JSONValue?
     let environment: [String: String]
+    /// How long one run may take before the plugin is killed and the request fails with an error
+    /// that says so. client-go has no limit because kubectl's plugins may wait for an interactive
+    /// login; this client runs them with no terminal (`interactive: false`, stdin /dev/null), so a
+    /// run that takes this long is hung, and without a limit it would hold every request waiting
+    /// for credentials.
+    let timeout: Double
+
+    static let defaultTimeout: Double = 60
 
     init(configuration: ExecConfiguration, clusterInfo: JSONValue? = nil,
-         environment: [String: String] = ProcessInfo.processInfo.environment) {
+         environment: [String: String] = ProcessInfo.processInfo.environment, timeout: Double = Self.defaultTimeout) {
         self.configuration = configuration
         self.clusterInfo = clusterInfo
         self.environment = environment
+        self.timeout = timeout
     }
 
     private var name: String { "exec plugin \"\(configuration.command)\"" }
@@ -70,7 +79,19 @@ struct ExecCredentialPlugin: Sendable {
         for v in configuration.env { env[v.name] = v.value }
         env["KUBERNETES_EXEC_INFO"] = execInfo()
 
-        let (status, stdout, stderr) = try await Self.runProcess(executable: executable, arguments: configuration.args, environment: env)
+        let (status, stdout, stderr): (Int32, Data, Data)
+        do {
+            (status, stdout, stderr) = try await Self.runProcess(executable: executable, arguments: configuration.args, environment: env, timeout: timeout)
+        } catch let failure as ChildProcess.Failure {
+            switch failure {
+            case .spawn(let error):
+                throw KubeError.configuration("exec plugin \"\(executable)\": cannot start: \(error)")
+            case .timedOut(let error):
+                let errText = String(decoding: error.stderr, as: UTF8.self).trimmingWhitespace()
+                throw fail("\(error); a plugin run here has no terminal, so one that waits for a login cannot finish"
+                           + (errText.isEmpty ? "" : "; stderr: \(errText)"))
+            }
+        }
         let errText = String(decoding: stderr, as: UTF8.self).trimmingWhitespace()
         guard status == 0 else {
             throw fail("exited with status \(status)" + (errText.isEmpty ? "" : ": \(errText)"))
@@ -119,13 +140,14 @@ struct ExecCredentialPlugin: Sendable {
     /// Runs a process off the cooperative pool (reading its pipes blocks), both pipes read at once
     /// so a chatty stderr cannot deadlock it. `posix_spawn`, since the shipped binaries link
     /// FoundationEssentials only, which has no `Process`.
-    static func runProcess(executable: String, arguments: [String], environment: [String: String]) async throws -> (Int32, Data, Data) {
+    static func runProcess(executable: String, arguments: [String], environment: [String: String],
+                           timeout: Double) async throws -> (Int32, Data, Data) {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<(Int32, Data, Data), any Error>) in
             startOSThread(name: "exec-plugin") {
                 do {
-                    c.resume(returning: try ChildProcess.run(executable: executable, arguments: arguments, environment: environment))
+                    c.resume(returning: try ChildProcess.run(executable: executable, arguments: arguments, environment: environment, timeout: timeout))
                 } catch {
-                    c.resume(throwing: KubeError.configuration("exec plugin \"\(executable)\": cannot start: \(error)"))
+                    c.resume(throwing: error)
                 }
             }
         }

@@ -195,6 +195,36 @@ final class CurlAuthTests: XCTestCase {
         XCTAssertEqual("\(String(describing: e2))".contains("executable not found in PATH (install it from example.com)"), true, "\(String(describing: e2))")
     }
 
+    func testAHungExecPluginIsKilledAndNamedInTheError() async throws {
+        let dir = try temporaryDirectory(self)
+        // Waits for input that never comes (stdin is /dev/null, so `read` ends; sleep stands in for
+        // a plugin waiting on a browser login or a network that does not answer).
+        try write("#!/bin/sh\necho $$ > \"\(dir)/pid\"\necho 'open the browser to log in' >&2\nexec sleep 600\n", to: "\(dir)/p.sh")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(dir)/p.sh")
+        let plugin = ExecCredentialPlugin(configuration: ExecConfiguration(command: "\(dir)/p.sh"), timeout: 0.5)
+        let error = await thrownError { try await plugin.run() }
+        guard case KubeError.configuration(let m)? = error as? KubeError else { return XCTFail("\(String(describing: error))") }
+        XCTAssertTrue(m.hasPrefix("exec plugin \"\(dir)/p.sh\": did not finish within 0.5 s and was killed"), m)
+        XCTAssertTrue(m.contains("stderr: open the browser to log in"), m)
+        // Killed and reaped, not left running.
+        let pid = try XCTUnwrap(Int32(String(decoding: try Data(contentsOf: URL(fileURLWithPath: "\(dir)/pid")), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        XCTAssertEqual(kill(pid, 0), -1)
+        XCTAssertEqual(errno, ESRCH)
+    }
+
+    func testAPluginThatLeavesABackgroundProcessStillAnswers() async throws {
+        let dir = try temporaryDirectory(self)
+        // The background sleep keeps stdout open after the plugin exits: its answer must not wait
+        // for it (nor time out).
+        let credential = #"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"t"}}"#
+        try write("#!/bin/sh\nsleep 30 &\nprintf '%s' '\(credential)'\n", to: "\(dir)/p.sh")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(dir)/p.sh")
+        let plugin = ExecCredentialPlugin(configuration: ExecConfiguration(command: "\(dir)/p.sh"), timeout: 120)
+        let output = try await plugin.run()
+        XCTAssertEqual(output.token, "t")
+    }
+
     func testExecPluginOutputValidationAndExpiry() throws {
         let plugin = ExecCredentialPlugin(configuration: ExecConfiguration(command: "p", apiVersion: "client.authentication.k8s.io/v1"))
         let ok = try plugin.parse(Data(#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"t","expirationTimestamp":"2030-01-02T03:04:05Z"}}"#.utf8))
