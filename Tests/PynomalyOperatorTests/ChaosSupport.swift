@@ -79,7 +79,7 @@ enum ChaosAction: Sendable {
 /// A run derived from a seed: the CRs, the fault schedule and the injector's seed.
 struct ChaosPlan: Sendable {
     static let newImage = "ghcr.io/elgerytme/pynomaly:v0.1.4"
-    /// CRs in a run unless `PYNOMALY_CHAOS_COUNT` says otherwise (the figure is 200).
+    /// CRs in a run unless `PYNOMALY_CHAOS_COUNT` says otherwise.
     static let defaultCount = 200
 
     var crs: [ChaosCR]

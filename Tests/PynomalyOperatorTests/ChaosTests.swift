@@ -6,7 +6,7 @@ import Testing
 
 @testable import PynomalyOperator
 
-/// The resilience suite: 200 PynomalyDeployments (60 by default for now, see `count`) from the samples (rolling, blue-green,
+/// The resilience suite: 200 PynomalyDeployments (`PYNOMALY_CHAOS_COUNT` sets another number) from the samples (rolling, blue-green,
 /// rolling with backups) created while the operator is killed and replaced, watches drop or get
 /// 410, 5 % of the operator's requests fail with 500, 429 bursts come and the API server restarts
 /// once; a share of them get a new image mid-way and a few get on-demand backup tokens. Then the

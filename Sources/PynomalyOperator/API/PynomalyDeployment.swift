@@ -5,8 +5,8 @@ import Foundation
 #endif
 import KubeCore
 
-/// pynomaly.ai/v1alpha1 PynomalyDeployment: one resource for the Pynomaly runbook (see design/api.md and
-/// crds/pynomaly.ai_pynomalydeployments.yaml, which this type mirrors field by field).
+/// pynomaly.ai/v1alpha1 PynomalyDeployment: one resource for the Pynomaly runbook. It mirrors
+/// crds/pynomaly.ai_pynomalydeployments.yaml field by field; docs/operator.md says what each part does.
 public struct PynomalyDeployment: KubeResource, UnknownFieldPreserving, Hashable {
     public static let resourceType = ResourceType.pynomalyDeployments
     public var apiVersion: String?

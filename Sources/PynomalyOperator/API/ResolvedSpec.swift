@@ -5,8 +5,8 @@ import Foundation
 #endif
 import KubeCore
 
-/// The effective settings of a PynomalyDeployment: every default of the CRD and design/api.md filled
-/// in, so builders and reconcilers never repeat a default. Optional blocks that are switched off
+/// The effective settings of a PynomalyDeployment: every default of the CRD (crds/) filled in, so
+/// builders and reconcilers never repeat a default. Optional blocks that are switched off
 /// (`ingress.enabled: false`, `autoscaling.enabled: false`, `backup.enabled: false`) are nil here.
 public struct ResolvedSpec: Sendable, Hashable {
     /// CRD defaults, in one place (a test holds them to crds/pynomaly.ai_pynomalydeployments.yaml).

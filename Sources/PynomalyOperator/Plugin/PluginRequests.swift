@@ -12,7 +12,7 @@ import Musl
 import Darwin
 #endif
 
-/// The one-shot request annotations the plugin writes (design/api.md): each value is a fresh token,
+/// The one-shot request annotations the plugin writes (docs/operations.md): each value is a fresh token,
 /// so the operator runs each request once and re-applying a manifest does not repeat it.
 /// The plugin keeps its own copy of the keys so that it depends only on the annotation contract.
 public enum PluginRequest: String, Sendable, CaseIterable {
