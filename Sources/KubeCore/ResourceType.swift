@@ -28,6 +28,10 @@ public struct ResourceType: Sendable, Hashable, CustomStringConvertible {
     public var groupVersionPath: String { group.isEmpty ? "/api/\(version)" : "/apis/\(group)/\(version)" }
 
     public var description: String { group.isEmpty ? "\(resource)/\(version)" : "\(resource).\(version).\(group)" }
+
+    /// `RESOURCE.GROUP` (`pynomalyrestores.pynomaly.ai`), or `RESOURCE` for the core group: the name
+    /// a CRD and RBAC messages use, independent of the version.
+    public var groupResource: String { group.isEmpty ? resource : "\(resource).\(group)" }
 }
 
 extension ResourceType {

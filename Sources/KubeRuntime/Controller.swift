@@ -45,7 +45,10 @@ public final class Controller: Sendable {
     private let reconciler: any Reconciler
     private let clock: any RuntimeClock
     private let hooks: (any ReconcileHooks)?
-    private let sources = Mutex<[Informer]>([])
+    /// Informers other than the primary whose changes queue keys; `required`: `run` waits for it.
+    private let sources = Mutex<[(informer: Informer, required: Bool)]>([])
+    /// Set by `shutDown`; wakes a `run` still waiting for its caches.
+    private let stopping = ShutdownSignal()
     private let counters = Mutex(ControllerMetrics())
     private let metricsReporter: ControllerMetricsReporter?
     private let logger: Logger
@@ -80,8 +83,14 @@ public final class Controller: Sendable {
     }
 
     /// Queues whatever keys of the primary kind `mapper` returns for a changed object.
-    public func watches(_ informer: Informer, mapper: @escaping @Sendable (JSONValue) -> [ObjectKey]) {
-        sources.withLock { $0.append(informer) }
+    ///
+    /// `requiredForSync: false`: `run` does not wait for this informer's first list (the controller
+    /// can work without it, e.g. a kind whose CRD may not be installed). Until it syncs, the
+    /// reconciler must not take its empty cache for "no objects" (`Informer.hasSynced`,
+    /// `Informer.lastListError` tell); once it syncs, every cached primary is queued again, since
+    /// passes before that ran without it.
+    public func watches(_ informer: Informer, requiredForSync: Bool = true, mapper: @escaping @Sendable (JSONValue) -> [ObjectKey]) {
+        sources.withLock { $0.append((informer, requiredForSync)) }
         let queue = queue
         informer.addHandler { change in
             var keys = Set<ObjectKey>()
@@ -118,28 +127,44 @@ public final class Controller: Sendable {
     /// Either way it stops taking work, lets reconciles in flight finish, and returns.
     public func run() async {
         await withTaskCancellationHandler {
+            let all = sources.withLock { $0 }
+            let required = [primary] + all.filter { $0.required }.map { $0.informer }
+            let optional = all.filter { !$0.required }.map { $0.informer }
             if options.waitForCacheSync {
-                for informer in [primary] + sources.withLock({ $0 }) {
-                    guard await informer.waitForSync() else {
-                        await queue.shutDown(drain: true)
-                        return
-                    }
+                let pending = required.filter { !$0.hasSynced }
+                if !pending.isEmpty {
+                    logger.info("controller waiting for informers to sync", metadata: [
+                        "controller": .string(name), "informers": .string(pending.map(\.resource.groupResource).joined(separator: ", ")),
+                    ])
+                }
+                guard await waitForSync(required) else {
+                    logger.info("controller stopped before its informers synced", metadata: ["controller": .string(name)])
+                    await queue.shutDown(drain: true)
+                    return
                 }
             }
+            logger.info("controller started", metadata: ["controller": .string(name), "workers": .string("\(options.maxConcurrentReconciles)")])
             // Handlers added after an informer started missed its first events: queue every
             // cached primary once, as a resync would.
             for key in primary.store.keys { await queue.add(key, lowPriority: true) }
             let workers = options.maxConcurrentReconciles
-            await withTaskGroup(of: Void.self) { group in
+            await withTaskGroup(of: Bool.self) { group in
                 for _ in 0..<workers {
-                    group.addTask { await self.worker() }
+                    group.addTask { await self.worker(); return true }
                 }
                 if let period = options.resyncPeriod, period > 0 {
-                    group.addTask { await self.resyncLoop(period: period) }
+                    group.addTask { await self.resyncLoop(period: period); return false }
                 }
-                // Workers end only on shutdown; then stop the resync loop too.
+                // Passes before an optional informer synced ran without it: look at everything again.
+                for informer in optional where !informer.hasSynced {
+                    group.addTask {
+                        if await informer.waitForSync(), !(await self.queue.isShuttingDown) { await self.resyncNow() }
+                        return false
+                    }
+                }
+                // Workers end only on shutdown; then stop the resync loop and the sync waiters too.
                 var finished = 0
-                for await _ in group {
+                for await wasWorker in group where wasWorker {
                     finished += 1
                     if finished == workers { group.cancelAll() }
                 }
@@ -165,9 +190,32 @@ public final class Controller: Sendable {
         }
     }
 
-    /// Stops taking work; returns once reconciles in flight have finished.
+    /// Stops taking work; returns once reconciles in flight have finished. A `run` still waiting for
+    /// its informers to sync returns at once (nothing was in flight).
     public func shutDown() async {
+        stopping.fire()
         await queue.shutDown(drain: true)
+    }
+
+    /// Waits until every informer synced; false when `shutDown` or cancellation came first.
+    private func waitForSync(_ informers: [Informer]) async -> Bool {
+        if informers.allSatisfy(\.hasSynced) { return true }
+        let stopping = stopping
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for informer in informers {
+                    guard await informer.waitForSync() else { return false }
+                }
+                return true
+            }
+            group.addTask {
+                await stopping.wait()
+                return false
+            }
+            let synced = await group.next() ?? false
+            group.cancelAll()
+            return synced && !stopping.hasFired
+        }
     }
 
     /// Queues every cached primary (what the periodic resync does), behind any change waiting.
@@ -218,6 +266,43 @@ public final class Controller: Sendable {
                 await queue.addRateLimited(key)
             }
             await queue.done(key)
+        }
+    }
+}
+
+/// A one-way flag that async code can wait for: `fire` wakes every waiter, and later waiters return
+/// at once. A waiter whose task is cancelled returns too.
+final class ShutdownSignal: Sendable {
+    private let state = Mutex<(fired: Bool, waiters: [UInt64: CheckedContinuation<Void, Never>], nextID: UInt64)>((false, [:], 0))
+
+    var hasFired: Bool { state.withLock { $0.fired } }
+
+    func fire() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.fired = true
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        let id = state.withLock { s -> UInt64 in
+            s.nextID += 1
+            return s.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if s.fired || Task.isCancelled { return true }
+                    s.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume()
         }
     }
 }

@@ -1,4 +1,5 @@
 import KubeCore
+import Logging
 import Synchronization
 
 /// Options of an informer.
@@ -12,10 +13,15 @@ public struct InformerOptions: Sendable {
     public var transform: ObjectTransform
     public var indexes: [CacheIndex]
     public var watcher: WatcherConfiguration
+    /// The process works without this kind (only some controllers need it, and its CRD may not be
+    /// installed): while the API server answers its LIST with 404, the informer counts as ready
+    /// (`countsAsReady`), so `/readyz` does not fail for it. Any other failure still counts.
+    public var kindMayBeAbsent: Bool
 
     public init(namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
                 transform: ObjectTransform = .stripManagedFields, indexes: [CacheIndex] = [.controllerOwnerUID],
-                watcher: WatcherConfiguration = WatcherConfiguration()) {
+                watcher: WatcherConfiguration = WatcherConfiguration(), kindMayBeAbsent: Bool = false) {
+        self.kindMayBeAbsent = kindMayBeAbsent
         self.namespace = namespace
         self.labelSelector = labelSelector
         self.fieldSelector = fieldSelector
@@ -41,8 +47,10 @@ public final class Informer: Sendable {
     private let streams = Mutex<[AsyncStream<ObjectChange>.Continuation]>([])
     private let syncState = Mutex<(synced: Bool, waiters: [UInt64: CheckedContinuation<Bool, Never>], nextID: UInt64)>((false, [:], 0))
 
+    /// `logger` reports failed LISTs (see `Watcher`); `crdHint` is named when the kind is not served.
     public init(client: any Watcher.Client, resource: ResourceType, options: InformerOptions = InformerOptions(),
-                clock: any RuntimeClock = SystemClock(), random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+                clock: any RuntimeClock = SystemClock(), random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+                logger: Logger = .disabled, crdHint: String? = nil) {
         self.resource = resource
         self.options = options
         self.store = CacheStore(indexes: options.indexes)
@@ -50,10 +58,18 @@ public final class Informer: Sendable {
         let project: @Sendable (JSONValue) -> JSONValue = { transform.apply($0) }
         self.watcher = Watcher(client: client, resource: resource, namespace: options.namespace,
                                labelSelector: options.labelSelector, fieldSelector: options.fieldSelector,
-                               configuration: options.watcher, clock: clock, random: random, transform: project)
+                               configuration: options.watcher, clock: clock, random: random, transform: project,
+                               logger: logger, crdHint: crdHint)
     }
 
     public var hasSynced: Bool { syncState.withLock { $0.synced } }
+    /// Why the last LIST failed; nil once one succeeded (and before the first failure).
+    public var lastListError: ListFailure? { watcher.lastListError }
+    /// Synced, or — for a kind the process can do without (`kindMayBeAbsent`) — known not to be
+    /// served (the last LIST answered 404). What the `/readyz` check of this informer reports.
+    public var countsAsReady: Bool {
+        hasSynced || (options.kindMayBeAbsent && lastListError?.isNotServed == true)
+    }
     /// Complete LISTs so far (re-lists after 410 included).
     public var listCount: Int { watcher.listCount }
     public var watcherState: WatcherStateMachine.State { watcher.state }

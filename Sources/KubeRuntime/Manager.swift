@@ -17,9 +17,13 @@ public struct ManagerOptions: Sendable {
     public var healthProbeBindAddress: BindAddress?
     /// How long a graceful shutdown waits for reconciles in flight (controller-runtime: 30 s).
     public var gracefulShutdownTimeout: Double
+    /// The command that installs the process's CRDs, named in the error an informer logs when the
+    /// API server does not serve its kind (404); nil: the error only asks whether the CRD is installed.
+    public var crdHint: String?
 
     public init(leaderElection: LeaderElectionConfiguration? = nil, metricsBindAddress: BindAddress? = nil,
-                healthProbeBindAddress: BindAddress? = nil, gracefulShutdownTimeout: Double = 30) {
+                healthProbeBindAddress: BindAddress? = nil, gracefulShutdownTimeout: Double = 30, crdHint: String? = nil) {
+        self.crdHint = crdHint
         self.leaderElection = leaderElection
         self.metricsBindAddress = metricsBindAddress
         self.healthProbeBindAddress = healthProbeBindAddress
@@ -100,7 +104,8 @@ public final class Manager: Sendable {
         return state.withLock { s in
             if let existing = s.informers[key] { return existing }
             precondition(!s.running, "informers must be created before the manager runs")
-            let informer = Informer(client: client, resource: resource, options: informerOptions, clock: clock)
+            let informer = Informer(client: client, resource: resource, options: informerOptions, clock: clock,
+                                    logger: logger, crdHint: options.crdHint)
             s.informers[key] = informer
             s.informerOrder.append(informer)
             return informer

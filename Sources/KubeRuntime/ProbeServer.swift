@@ -250,16 +250,19 @@ public final class ProbeServer: Sendable {
             return Self.response(status: 400, body: "bad request\n", head: false)
         }
         let method = String(parts[0])
-        let path = String(parts[1].split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0])
+        let target = parts[1].split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = String(target[0])
+        // `?verbose` (any value, as kube-apiserver) lists every check even when all pass.
+        let verbose = target.count > 1 && target[1].split(separator: "&").contains { $0 == "verbose" || $0.hasPrefix("verbose=") }
         let isHead = method == "HEAD"
         let route: (() -> (status: Int, body: String, contentType: String))?
         switch path {
         case "/metrics":
             route = metrics.map { m in { (200, m(), Self.metricsContentType) } }
         case "/healthz", "/livez":
-            route = checks.map { c in { let r = c.healthz(); return (r.status, r.body, "text/plain; charset=utf-8") } }
+            route = checks.map { c in { let r = c.healthz(verbose: verbose); return (r.status, r.body, "text/plain; charset=utf-8") } }
         case "/readyz":
-            route = checks.map { c in { let r = c.readyz(); return (r.status, r.body, "text/plain; charset=utf-8") } }
+            route = checks.map { c in { let r = c.readyz(verbose: verbose); return (r.status, r.body, "text/plain; charset=utf-8") } }
         default:
             route = nil
         }

@@ -1,4 +1,5 @@
 import KubeCore
+import Logging
 import Synchronization
 
 /// The async shell around `WatcherStateMachine`: makes the LIST and WATCH requests it asks for,
@@ -6,6 +7,11 @@ import Synchronization
 /// Every object goes through `transform` as it arrives (each LIST item as it is parsed, each watch
 /// event's object), so what the machine collects across LIST pages is already the cache's
 /// projection, never a page of full objects. Runs until its task is cancelled.
+///
+/// A failed LIST is logged on every attempt (the state machine's backoff spaces them: at most one
+/// line per 30 s once it is capped) and kept as `lastListError` until a LIST succeeds, so a kind that
+/// is not served or not permitted is named in the log instead of leaving the informer silently
+/// unsynced.
 public final class Watcher: Sendable {
     public typealias Client = KubernetesReader & KubernetesWatcher
 
@@ -17,12 +23,19 @@ public final class Watcher: Sendable {
     private let random: @Sendable () -> Double
     private let transform: @Sendable (JSONValue) -> JSONValue
     private let machine: Mutex<WatcherStateMachine>
+    private let logger: Logger
+    private let crdHint: String?
+    private let listError = Mutex<ListFailure?>(nil)
 
+    /// `logger`: where failed LISTs and watches are reported. `crdHint`: the command that installs
+    /// the process's CRDs, named when the API server does not serve the resource (404).
     public init(client: any Client, resource: ResourceType, namespace: String?, labelSelector: String? = nil,
                 fieldSelector: String? = nil, configuration: WatcherConfiguration = WatcherConfiguration(),
                 clock: any RuntimeClock = SystemClock(), random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
-                transform: @escaping @Sendable (JSONValue) -> JSONValue = { $0 }) {
+                transform: @escaping @Sendable (JSONValue) -> JSONValue = { $0 }, logger: Logger = .disabled, crdHint: String? = nil) {
         self.client = client
+        self.logger = logger
+        self.crdHint = crdHint
         self.transform = transform
         self.resource = resource
         self.namespace = namespace
@@ -37,6 +50,8 @@ public final class Watcher: Sendable {
     public var state: WatcherStateMachine.State { machine.withLock { $0.state } }
     /// Complete LISTs so far (1 after the initial sync; each 410 adds one).
     public var listCount: Int { machine.withLock { $0.listCount } }
+    /// Why the last LIST failed; nil once a LIST page was answered (and before the first failure).
+    public var lastListError: ListFailure? { listError.withLock { $0 } }
 
     /// Lists and watches until cancelled, feeding `sink`. Called once.
     public func run(sink: @Sendable (CacheOperation) async -> Void) async {
@@ -52,17 +67,60 @@ public final class Watcher: Sendable {
             case .list(let options):
                 do {
                     let page = try await client.list(resource, namespace: namespace, options: options, transformingItems: transform)
+                    listSucceeded()
                     pending += machine.withLock { $0.listPage(page) }
                 } catch {
                     if Task.isCancelled { break }
                     let (now, r) = (clock.now, random())
-                    pending += machine.withLock { $0.listFailed(error, now: now, random: r) }
+                    let next = machine.withLock { $0.listFailed(error, now: now, random: r) }
+                    listFailed(error, retry: next)
+                    pending += next
                 }
             case .watch(let options):
                 pending += await watch(options: options, sink: sink)
             }
         }
         machine.withLock { $0.stop() }
+    }
+
+    private var logMetadata: Logger.Metadata {
+        var metadata: Logger.Metadata = ["resource": .string(resource.groupResource)]
+        if let namespace { metadata["namespace"] = .string(namespace) }
+        return metadata
+    }
+
+    private func listFailed(_ error: any Error, retry next: [WatcherStateMachine.Action]) {
+        // An expired continue token restarts the list at once: routine, not a failure to report.
+        guard next.contains(where: { if case .sleep = $0 { return true } else { return false } }) else {
+            logger.debug("list continue token expired; listing again from the start", metadata: logMetadata)
+            return
+        }
+        let failure = listError.withLock { last -> ListFailure in
+            let failure = ListFailure(error, resource: resource, namespace: namespace, attempts: (last?.attempts ?? 0) + 1, crdHint: crdHint)
+            last = failure
+            return failure
+        }
+        var metadata = logMetadata
+        metadata["error"] = .string(failure.error)
+        metadata["attempt"] = .string("\(failure.attempts)")
+        if let code = failure.httpCode { metadata["code"] = .string("\(code)") }
+        for case .sleep(let seconds) in next { metadata["retryIn"] = .string("\(fixedPoint(seconds, digits: 1))s") }
+        logger.log(level: failure.logLevel, "cannot list \(failure.resource): \(failure.fix)", metadata: metadata)
+    }
+
+    private func listSucceeded() {
+        guard let previous = listError.withLock({ last -> ListFailure? in defer { last = nil }; return last }) else { return }
+        var metadata = logMetadata
+        metadata["failedAttempts"] = .string("\(previous.attempts)")
+        logger.info("listing \(resource.groupResource) works again", metadata: metadata)
+    }
+
+    private func watchFailed(_ error: any Error) {
+        var metadata = logMetadata
+        metadata["error"] = .string("\(error)")
+        // A watch ends for ordinary reasons (410 after compaction, a connection reset); the re-watch or
+        // re-list that follows reports a lasting problem through the LIST.
+        logger.debug("watch failed; the watcher tries again", metadata: metadata)
     }
 
     /// Reads one watch stream to its end; returns what the machine wants next.
@@ -72,6 +130,7 @@ public final class Watcher: Sendable {
             stream = try await client.watch(resource, namespace: namespace, options: options)
         } catch {
             if Task.isCancelled { return [] }
+            watchFailed(error)
             let (now, r) = (clock.now, random())
             return machine.withLock { $0.watchFailed(error, now: now, random: r) }
         }
@@ -92,6 +151,7 @@ public final class Watcher: Sendable {
         } catch {
             stream.cancel()
             if Task.isCancelled { return [] }
+            watchFailed(error)
             let (now, r) = (clock.now, random())
             return machine.withLock { $0.watchFailed(error, now: now, random: r) }
         }

@@ -37,6 +37,9 @@ public enum InjectedFailure: Sendable, Hashable {
     case tooManyRequests(retryAfterSeconds: Int)
     /// 422 Invalid naming `field`, as kube-apiserver refuses an object its validation rejects.
     case invalid(field: String, message: String)
+    /// 403 Forbidden, as kube-apiserver answers a request RBAC does not allow (without turning on
+    /// `rbacEnabled` and writing the roles).
+    case forbidden
 }
 
 /// One resource request as the server saw it (kept while `FaultInjector.recordRequests` is on).
@@ -153,7 +156,7 @@ public final class FaultInjector: Sendable {
 
     // MARK: Counters
 
-    /// Injected failures served with this status code (429 or 500).
+    /// Injected failures served with this status code (403, 422, 429 or 500).
     public func injectedCount(status: Int) -> Int { state.withLock { $0.injected[status] ?? 0 } }
     /// Watches ended by `dropWatches`.
     public var droppedWatchCount: Int { state.withLock { $0.droppedWatches } }
@@ -236,6 +239,7 @@ public final class FaultInjector: Sendable {
         case .internalError: return 500
         case .tooManyRequests: return 429
         case .invalid: return 422
+        case .forbidden: return 403
         }
     }
 
@@ -253,6 +257,9 @@ public final class FaultInjector: Sendable {
         case .invalid(let field, let message):
             return APIError(code: 422, reason: StatusReason.invalid, message: "\(field): Invalid value: \(message)",
                             details: ["causes": [["reason": "FieldValueInvalid", "message": .string("Invalid value: \(message)"), "field": .string(field)]]]).response
+        case .forbidden:
+            return APIError(code: 403, reason: StatusReason.forbidden, message: "forbidden: injected fault (RBAC does not allow this request)",
+                            details: .object([:])).response
         }
     }
 

@@ -29,6 +29,10 @@ public struct OperatorConfiguration: Sendable {
 /// full when managed-by labelled and as stubs otherwise, Secrets as metadata only), the event
 /// recorder, and the controllers themselves.
 public enum OperatorSetup {
+    /// How a user installs the operator's CRDs; named when the API server does not serve one of
+    /// its kinds (`ManagerOptions.crdHint`).
+    public static let crdHint = "kubectl apply -f crds/"
+
     /// What `register` wired, for tests and benchmarks to observe.
     public struct Registered: Sendable {
         public let controller: Controller
@@ -72,7 +76,10 @@ public enum OperatorSetup {
         let configMaps = manager.informer(for: .configMaps, options: ownedOptions)
         let recorder = EventRecorder(client: manager.client, configuration: EventRecorderConfiguration(component: "pynomaly-operator"))
         manager.addRunnable { await recorder.run() }
-        let restores = manager.informer(for: .pynomalyRestores, options: InformerOptions(namespace: namespace))
+        // Only the restore controller needs restores: an operator upgraded without its new CRDs
+        // (Helm does not upgrade CRDs) still runs PynomalyDeployments, and stays ready, while the
+        // API server answers 404 for them (see `RestoresAvailability`).
+        let restores = manager.informer(for: .pynomalyRestores, options: InformerOptions(namespace: namespace, kindMayBeAbsent: true))
         let caches = OperatorCaches(primary: primary, owned: ownedByResource, secrets: secrets, configMaps: configMaps, restores: restores)
         let options = ControllerOptions(maxConcurrentReconciles: configuration.maxConcurrentReconciles, resyncPeriod: configuration.resyncPeriod)
 
@@ -89,8 +96,10 @@ public enum OperatorSetup {
         if let jobs = ownedByResource[ResourceType.jobs.resource] {
             controller.watches(jobs) { object in Self.deploymentOfBackupJob(object) }
         }
-        // A restore's phase decides whether the deployment is held at zero.
-        controller.watches(restores) { object in Self.targetDeployment(ofRestore: object) }
+        // A restore's phase decides whether the deployment is held at zero. Not waited for at start:
+        // the reconciler itself refuses to act while restores are unknown, unless they cannot exist
+        // (the kind is not served), and every CR is looked at again once the informer syncs.
+        controller.watches(restores, requiredForSync: false) { object in Self.targetDeployment(ofRestore: object) }
 
         let restoreReconciler = PynomalyRestoreReconciler(client: manager.client, caches: caches, events: recorder)
         let restoreController = manager.makeController(name: "pynomalyrestore", primary: restores, reconciler: restoreReconciler,

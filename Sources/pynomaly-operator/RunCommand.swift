@@ -132,7 +132,7 @@ struct RunCommand: AsyncParsableCommand {
             leaderElection: leaderElection,
             metricsBindAddress: try? BindAddress.parse(metricsBindAddress),
             healthProbeBindAddress: try? BindAddress.parse(healthProbeBindAddress),
-            gracefulShutdownTimeout: gracefulShutdownTimeout)
+            gracefulShutdownTimeout: gracefulShutdownTimeout, crdHint: OperatorSetup.crdHint)
         let manager = Manager(client: client, options: options, metrics: metrics, logger: logger)
         OperatorSetup.register(on: manager, configuration: OperatorConfiguration(
             watchNamespace: namespace, maxConcurrentReconciles: maxConcurrentReconciles, resyncPeriod: resyncPeriod,

@@ -232,7 +232,8 @@ final class ManagerTests: XCTestCase {
 
         let early = try RawHTTPConnection.get(probePort, "/readyz")
         XCTAssertEqual(early.status, 500, "not ready before the caches synced: \(early.body)")
-        XCTAssertTrue(early.body.contains("[-]informers"), early.body)
+        // One check per informer (two of ConfigMaps: the second is numbered).
+        XCTAssertTrue(early.body.contains("[-]informer-configmaps failed") && early.body.contains("[-]informer-configmaps-2 failed"), early.body)
         XCTAssertEqual(try RawHTTPConnection.get(probePort, "/healthz").status, 200, "alive while syncing")
         try await waitUntil("ready after sync") { try RawHTTPConnection.get(probePort, "/readyz").status == 200 }
         try await waitUntil("every source is mirrored") {

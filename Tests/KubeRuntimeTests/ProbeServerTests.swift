@@ -121,9 +121,15 @@ final class ProbeServerTests: XCTestCase {
         XCTAssertTrue(notReady.body.contains("[+]always ok"), notReady.body)
         XCTAssertTrue(notReady.body.contains("readyz check failed"), notReady.body)
         synced.withLock { $0 = true }
-        let ready = try RawHTTPConnection.get(port, "/readyz?verbose")
+        let ready = try RawHTTPConnection.get(port, "/readyz")
         XCTAssertEqual(ready.status, 200)
         XCTAssertEqual(ready.body, "ok")
+        // kube-apiserver's `?verbose`: every check listed even when all pass.
+        let verbose = try RawHTTPConnection.get(port, "/readyz?verbose")
+        XCTAssertEqual(verbose.status, 200)
+        XCTAssertEqual(verbose.body, "[+]informers ok\n[+]always ok\nreadyz check passed\n")
+        let verboseHealth = try RawHTTPConnection.get(port, "/healthz?verbose=1")
+        XCTAssertEqual(verboseHealth.body, "[+]ping ok\nhealthz check passed\n")
 
         let health = try RawHTTPConnection.get(port, "/healthz")
         XCTAssertEqual(health.status, 200)
@@ -245,7 +251,7 @@ final class ProbeServerTests: XCTestCase {
 
         let before = try RawHTTPConnection.get(port, "/readyz")
         XCTAssertEqual(before.status, 500, "not ready before the informer synced")
-        XCTAssertTrue(before.body.contains("[-]informers failed"), before.body)
+        XCTAssertTrue(before.body.contains("[-]informer-configmaps failed: reason withheld"), before.body)
         XCTAssertEqual(try RawHTTPConnection.get(port, "/healthz").status, 200, "alive all along")
 
         let running = Task { await informer.run() }

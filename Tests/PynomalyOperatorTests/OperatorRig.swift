@@ -16,6 +16,7 @@ final class OperatorRig: Sendable {
     let cluster: TestCluster
     let manager: Manager
     let controller: Controller
+    let restoreController: Controller
     let events: EventRecorder
     let caches: OperatorCaches
     let probe = ConcurrencyProbe()
@@ -28,13 +29,16 @@ final class OperatorRig: Sendable {
 
     static let namespace = "default"
 
+    /// `withoutCRDs`: CRDs the cluster lacks at first. `healthProbes`: serve `/readyz` on a free
+    /// loopback port (`manager.healthProbePort`). `gracefulShutdownTimeout`: the manager's.
     init(podStartDelay: Double = 0.02, progressDeadline: Double = 0.4, resyncPeriod: Double = 600, conflictRecheckPeriod: Double = 30,
-         prometheus: (any PrometheusQuerying)? = nil) async throws {
+         prometheus: (any PrometheusQuerying)? = nil, withoutCRDs: Set<String> = [], healthProbes: Bool = false,
+         gracefulShutdownTimeout: Double = 30) async throws {
         var options = KubeTestServerOptions()
         options.simulation = .on
         options.simulation.podStartDelay = podStartDelay
         options.simulation.progressDeadline = progressDeadline
-        cluster = try await TestCluster.start(options)
+        cluster = try await TestCluster.start(options, withoutCRDs: withoutCRDs)
         let configuration = try ConfigurationResolver.resolve(kubeconfigPath: cluster.kubeconfig, context: nil)
         var operatorConfiguration = configuration
         operatorConfiguration.qps = 0
@@ -43,12 +47,15 @@ final class OperatorRig: Sendable {
         let logger = Logger(label: "pynomaly-operator") { label in
             StructuredLogHandler(label: label, format: .json, level: .debug) { log.append($0) }
         }
-        manager = Manager(client: client, options: ManagerOptions(), logger: logger)
+        manager = Manager(client: client, options: ManagerOptions(healthProbeBindAddress: healthProbes ? .loopbackEphemeral : nil,
+                                                                  gracefulShutdownTimeout: gracefulShutdownTimeout, crdHint: OperatorSetup.crdHint),
+                          logger: logger)
         let registered = OperatorSetup.register(on: manager, configuration: OperatorConfiguration(maxConcurrentReconciles: 4, resyncPeriod: resyncPeriod,
                                                                                                       conflictRecheckPeriod: conflictRecheckPeriod,
                                                                                                       prometheus: prometheus),
                                                 hooks: probe)
         controller = registered.controller
+        restoreController = registered.restoreController
         events = registered.events
         caches = registered.caches
     }
@@ -59,9 +66,16 @@ final class OperatorRig: Sendable {
     }
 
     func stop() async throws {
-        manager.shutDown()
-        if let running = task.withLock({ $0 }) { _ = try await running.value }
+        _ = try await stopManager()
         try await cluster.stop()
+    }
+
+    /// Shuts the manager down (as SIGTERM does) and answers how its `run` ended; the cluster stays.
+    @discardableResult
+    func stopManager() async throws -> ManagerOutcome? {
+        manager.shutDown()
+        guard let running = task.withLock({ $0 }) else { return nil }
+        return try await running.value
     }
 
     // MARK: Objects

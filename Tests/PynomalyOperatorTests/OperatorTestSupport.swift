@@ -17,23 +17,40 @@ struct TestCluster {
     let admin: KubeAPIClient
     let kubeconfig: String
 
-    static func start(_ options: KubeTestServerOptions = KubeTestServerOptions()) async throws -> TestCluster {
+    /// `withoutCRDs`: names of CRDs (`pynomalyrestores.pynomaly.ai`) left out, as in a cluster whose
+    /// operator was upgraded without its new CRDs.
+    static func start(_ options: KubeTestServerOptions = KubeTestServerOptions(), withoutCRDs: Set<String> = []) async throws -> TestCluster {
         let server = try await KubeTestServer.start(options)
         let admin = KubeAPIClient(transport: server.transport)
-        try await installCRDs(admin)
+        try await installCRDs(admin, except: withoutCRDs)
         let kubeconfig = FileManager.default.temporaryDirectory.appendingPathComponent("kubeconfig-\(UUID().uuidString)").path
         try server.writeKubeconfig(to: kubeconfig)
         return TestCluster(server: server, admin: admin, kubeconfig: kubeconfig)
     }
 
-    static func installCRDs(_ client: KubeAPIClient) async throws {
+    static func installCRDs(_ client: KubeAPIClient, except skipped: Set<String> = []) async throws {
+        for document in try crdDocuments() where !skipped.contains(document[path: ["metadata", "name"]]?.stringValue ?? "") {
+            _ = try await client.create(.customResourceDefinitions, namespace: nil, object: document, options: WriteOptions())
+        }
+    }
+
+    /// Creates the CRD `name` from `crds/` (what `kubectl apply -f crds/` adds to a cluster missing it).
+    static func installCRD(named name: String, _ client: KubeAPIClient) async throws {
+        guard let document = try crdDocuments().first(where: { $0[path: ["metadata", "name"]]?.stringValue == name }) else {
+            throw KubeError.configuration("crds/ has no CRD \(name)")
+        }
+        _ = try await client.create(.customResourceDefinitions, namespace: nil, object: document, options: WriteOptions())
+    }
+
+    /// Every CRD of `crds/`.
+    static func crdDocuments() throws -> [JSONValue] {
         let folder = repositoryRoot.appendingPathComponent("crds")
+        var documents: [JSONValue] = []
         for file in try FileManager.default.contentsOfDirectory(atPath: folder.path).filter({ $0.hasSuffix(".yaml") }).sorted() {
             let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
-            for document in try YAML.parseDocuments(text) {
-                _ = try await client.create(.customResourceDefinitions, namespace: nil, object: document, options: WriteOptions())
-            }
+            documents += try YAML.parseDocuments(text)
         }
+        return documents
     }
 
     func stop() async throws {

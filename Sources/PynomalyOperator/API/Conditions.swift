@@ -20,6 +20,9 @@ public enum ConditionType {
     public static let monitoring = "Monitoring"
     /// `spec.analysis`: the current run's verdict (Unknown while it measures).
     public static let analysisHealthy = "AnalysisHealthy"
+    /// Present (False) only while the API server does not serve PynomalyRestores: restores cannot
+    /// run until their CRD is installed. Removed once they are served.
+    public static let restoresAvailable = "RestoresAvailable"
 }
 
 /// Condition reasons (CamelCase) used by the operator.
@@ -42,4 +45,6 @@ public enum ConditionReason {
     public static let noBackupYet = "NoBackupYet"
     public static let restoreRunning = "RestoreRunning"
     public static let reconcileError = "ReconcileError"
+    /// RestoresAvailable=False: the PynomalyRestore CRD is not installed.
+    public static let crdNotInstalled = "CRDNotInstalled"
 }

@@ -28,6 +28,16 @@ public struct OperatorCaches: Sendable {
         self.restores = restores
     }
 
+    /// What the restores cache can say (see `RestoresAvailability`).
+    public var restoresAvailability: RestoresAvailability {
+        guard let restores else { return .known }
+        if restores.hasSynced { return .known }
+        if let failure = restores.lastListError {
+            return failure.isNotServed ? .notServed(failure.description) : .unknown(failure.description)
+        }
+        return .unknown("the first list of \(restores.resource.groupResource) has not finished")
+    }
+
     /// What a write of an owned object is based on (see `Informer.writeBasis`); read it just before
     /// the request. Nil when the kind has no informer.
     public func writeBasis(_ resource: ResourceType, namespace: String?, name: String) -> WriteBasis? {
@@ -75,4 +85,18 @@ public struct OperatorCaches: Sendable {
         guard let store = owned[resource.resource]?.store else { return [] }
         return ((try? store.byIndex(CacheIndex.controllerOwnerUID.name, value: uid)) ?? []).filter(Self.isOurs)
     }
+}
+
+/// Whether the PynomalyDeployment reconciler knows which PynomalyRestores exist. A running restore
+/// holds its deployment at zero replicas, so a pass that took an unsynced, empty cache for "no
+/// restores" could scale an app up in the middle of a restore (after an operator restart).
+public enum RestoresAvailability: Sendable, Hashable {
+    /// The cache is synced (or the reconciler runs without a restore informer): read it.
+    case known
+    /// The API server answered the last LIST with 404: the kind is not served (its CRD is not
+    /// installed), so no PynomalyRestore can exist. The pass runs as if there were none.
+    case notServed(String)
+    /// Not synced for any other reason (first list in flight, 403, API server failing): restores may
+    /// exist. The pass changes nothing and looks again shortly.
+    case unknown(String)
 }

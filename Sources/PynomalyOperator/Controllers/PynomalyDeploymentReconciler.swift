@@ -95,6 +95,13 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             logger.error("cannot decode the PynomalyDeployment", metadata: ["error": "\(error)"])
             return .terminalError("cannot decode \(key): \(error)")
         }
+        // A running restore holds the app at zero: until the restores are known, no pass may act as if
+        // there were none (it would scale the app up mid-restore). The informer logs why it cannot list;
+        // once it syncs, every CR is queued again.
+        if case .unknown(let why) = caches.restoresAvailability {
+            logger.debug("PynomalyRestores are not known yet; changing nothing until they are", metadata: ["reason": .string(why)])
+            return .requeue(after: Self.restoresUnknownRecheck)
+        }
         do {
             return try await reconcile(cr, raw: raw)
         } catch let error as NotOwnedError {
@@ -550,10 +557,18 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     /// How long a pass that left its status to the next one waits at most for that pass.
     static let deferredStatusRequeue = 2.0
 
+    /// How long a pass that found the restores unknown waits before looking again (the informer's
+    /// sync queues every CR anyway; this covers a sync that never comes, e.g. RBAC fixed later).
+    static let restoresUnknownRecheck = 3.0
+
     /// Writes the status through the status subresource when it differs from what the CR has; a
     /// stale resourceVersion answers 409 and the pass is retried once the cache caught up. The
-    /// answer goes into the cache at once (read-your-writes).
+    /// answer goes into the cache at once (read-your-writes). Every status the operator writes
+    /// passes here, so this is where `RestoresAvailable` is kept up to date.
     func writeStatus(_ status: PynomalyDeploymentStatus, of cr: PynomalyDeployment, raw: JSONValue) async throws {
+        var status = status
+        let announce = Self.noteRestoresAvailability(caches.restoresAvailability, in: &status, previous: cr.status,
+                                                     generation: cr.metadata.generation ?? 0, now: clock())
         guard status != cr.status else { return }
         var object = raw
         object["status"] = try JSONValue(encoding: status)
@@ -562,6 +577,38 @@ public struct PynomalyDeploymentReconciler: Reconciler {
                                              object: object, subresource: "status", options: WriteOptions(fieldManager: Self.fieldManager))
         // The next pass (queued by this pass's own child writes) reads this status, not the one before.
         caches.primary.storeWritten(answer, basis: basis)
+        // Once, when the condition appears (it stays put while the CRD is missing: no write, no Event).
+        if let announce { record(raw, PlannedEvent(.warning, "RestoresUnavailable", announce)) }
+    }
+
+    /// Sets `RestoresAvailable=False` (`CRDNotInstalled`) while PynomalyRestores are not served and
+    /// removes it once they are; while unknown, keeps what the CR had. Answers the message to announce
+    /// in an Event when the condition appears, else nil.
+    static func noteRestoresAvailability(_ availability: RestoresAvailability, in status: inout PynomalyDeploymentStatus,
+                                         previous: PynomalyDeploymentStatus?, generation: Int64, now: Date) -> String? {
+        let type = ConditionType.restoresAvailable
+        var conditions = status.conditions ?? []
+        // A status built afresh by a pass still carries the condition (and its transition time), so
+        // an unchanged condition never makes a write.
+        if conditions.first(type: type) == nil, let before = previous?.conditions?.first(type: type) {
+            conditions.append(before)
+        }
+        switch availability {
+        case .known:
+            if conditions.remove(type: type) { status.conditions = conditions.isEmpty ? nil : conditions }
+            return nil
+        case .notServed:
+            let message = "the API server does not serve \(ResourceType.pynomalyRestores.groupResource): is its CRD installed? "
+                + "\(OperatorSetup.crdHint) — PynomalyRestores cannot run until it is; everything else is reconciled"
+            conditions.set(Condition(type: type, status: "False", observedGeneration: generation, reason: ConditionReason.crdNotInstalled,
+                                     message: message), now: now)
+            status.conditions = conditions
+            let before = previous?.conditions?.first(type: type)
+            return before?.reason == ConditionReason.crdNotInstalled && before?.status == "False" ? nil : message
+        case .unknown:
+            if !conditions.isEmpty { status.conditions = conditions }
+            return nil
+        }
     }
 
     func record(_ raw: JSONValue, _ event: PlannedEvent) {
