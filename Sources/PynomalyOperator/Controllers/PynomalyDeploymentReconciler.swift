@@ -382,7 +382,8 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let cached = caches.owned(resource, namespace: namespace ?? "", name: name)
         var live = cached
         if live == nil && !caches.knownAbsent(resource, namespace: namespace ?? "", name: name) {
-            // Not in the (label-filtered) cache: new, just created and not seen yet, or someone else's.
+            // Not one of ours in the cache: someone else's (cached as a stub only), just created and not
+            // seen by the watch yet, or the cache has not synced.
             do {
                 live = try await client.get(resource, namespace: namespace, name: name, subresource: nil)
             } catch let error as KubeError where error.isNotFound {
