@@ -18,7 +18,7 @@ final class BackupRestoreTests: XCTestCase {
     func testBackupObjectsClaimStatusAndHealth() async throws {
         let rig = try await OperatorRig()
         rig.start()
-        try await createBackupSample(rig)
+        try await rig.createBackupSample()
         let cr = try await rig.cr()
         let uid = try XCTUnwrap(cr[path: ["metadata", "uid"]]?.stringValue)
 
@@ -98,7 +98,7 @@ final class BackupRestoreTests: XCTestCase {
     func testOnDemandBackupRunsOncePerToken() async throws {
         let rig = try await OperatorRig()
         rig.start()
-        try await createBackupSample(rig)
+        try await rig.createBackupSample()
 
         try await rig.annotate(RequestAnnotation.backup.name, "nightly-1")
         try await waitUntil("the on-demand Job exists") { try await rig.get(.jobs, "pynomaly-backup-nightly-1") != nil }
@@ -136,7 +136,7 @@ final class BackupRestoreTests: XCTestCase {
         let rig = try await OperatorRig()
         rig.server.simulation.settings.jobDuration = 0.3
         rig.start()
-        try await createBackupSample(rig)
+        try await rig.createBackupSample()
         let watcher = RestoreInvariantWatcher(rig: rig, restore: "fix")
         try await createRestore(rig, name: "fix", spec: ["deploymentName": "pynomaly", "latest": true])
 
@@ -183,7 +183,7 @@ final class BackupRestoreTests: XCTestCase {
     func testFailedRestoreKeepsTheAppDownUntilDeleted() async throws {
         let rig = try await OperatorRig()
         rig.start()
-        try await createBackupSample(rig)
+        try await rig.createBackupSample()
         rig.server.simulation.failJobs(matching: .namePrefix("broken-restore"), reason: "BackoffLimitExceeded", message: "pg_restore: error")
         try await createRestore(rig, name: "broken", spec: ["deploymentName": "pynomaly", "backupFile": "pynomaly-20261101T020000Z.dump"])
 
@@ -220,7 +220,7 @@ final class BackupRestoreTests: XCTestCase {
         let rig = try await OperatorRig()
         rig.server.simulation.settings.jobDuration = 2
         rig.start()
-        try await createBackupSample(rig)
+        try await rig.createBackupSample()
         // No such deployment: Failed at once, nothing touched.
         try await createRestore(rig, name: "nowhere", spec: ["deploymentName": "missing", "latest": true])
         let missing = try await waitForRestorePhase(rig, "nowhere", "Failed")
@@ -244,7 +244,7 @@ final class BackupRestoreTests: XCTestCase {
         let rig = try await OperatorRig(podStartDelay: 0.25, progressDeadline: 5)
         rig.server.simulation.settings.jobDuration = 0.5
         var (manager, task) = try await BlueGreenTests.startManager(rig)
-        try await createBackupSample(rig)
+        try await rig.createBackupSample()
         manager.shutDown()
         _ = try await task.value
 
@@ -290,7 +290,7 @@ final class BackupRestoreTests: XCTestCase {
         let kubectlPath = try XCTUnwrap(path.split(separator: ":").map { "\($0)/kubectl" }.first { FileManager.default.isExecutableFile(atPath: $0) })
         let rig = try await OperatorRig()
         rig.start()
-        try await createBackupSample(rig)
+        try await rig.createBackupSample()
         let env = ["PATH": "\(plugin.deletingLastPathComponent().path):\(path)", "KUBECONFIG": rig.cluster.kubeconfig]
 
         let backup = try await PluginEndToEndTests.run(kubectlPath, ["pynomaly", "backup", Self.name], environment: env)
@@ -318,7 +318,7 @@ final class BackupRestoreTests: XCTestCase {
         let rig = try await OperatorRig()
         rig.server.simulation.settings.jobDuration = 2
         rig.start()
-        try await createBackupSample(rig)
+        try await rig.createBackupSample()
         try await createRestore(rig, name: "fix", spec: ["deploymentName": "pynomaly", "latest": true])
         try await waitForRestorePhase(rig, "fix", "EmergencyBackup")
         let original = try await rig.cr()
@@ -341,18 +341,6 @@ final class BackupRestoreTests: XCTestCase {
         // The new deployment is not held by a restore bound to the old one.
         try await rig.waitForCondition(ConditionType.ready, timeout: 30)
         try await rig.stop()
-    }
-
-    func createBackupSample(_ rig: OperatorRig) async throws {
-        let documents = try OperatorRig.sample("pynomaly-backup.yaml")
-        if let secret = documents.first(where: { $0["kind"]?.stringValue == "Secret" }) {
-            _ = try await rig.admin.create(.secrets, namespace: "default", object: secret)
-        }
-        guard let cr = documents.first(where: { $0["kind"]?.stringValue == "PynomalyDeployment" }) else {
-            throw KubeError.configuration("the backup sample has no PynomalyDeployment")
-        }
-        try await rig.create(cr)
-        try await rig.waitForCondition(ConditionType.ready, timeout: 30)
     }
 
     func createRestore(_ rig: OperatorRig, name: String, spec: JSONValue) async throws {

@@ -96,7 +96,7 @@ final class MissingRestoreCRDTests: XCTestCase {
     func testRestoresUnknownForAnyReasonButNotServedNeverScaleTheAppUp() async throws {
         let rig = try await OperatorRig()
         rig.start()
-        try await createBackupSample(rig)
+        try await rig.createBackupSample()
         // The emergency backup runs for the whole test: the restore stays in progress.
         rig.server.simulation.settings.jobDuration = 600
         let restore: JSONValue = ["apiVersion": "pynomaly.ai/v1alpha1", "kind": "PynomalyRestore",
@@ -176,18 +176,6 @@ final class MissingRestoreCRDTests: XCTestCase {
     }
 
     // MARK: Helpers
-
-    func createBackupSample(_ rig: OperatorRig) async throws {
-        let documents = try OperatorRig.sample("pynomaly-backup.yaml")
-        if let secret = documents.first(where: { $0["kind"]?.stringValue == "Secret" }) {
-            _ = try await rig.admin.create(.secrets, namespace: "default", object: secret)
-        }
-        guard let cr = documents.first(where: { $0["kind"]?.stringValue == "PynomalyDeployment" }) else {
-            throw KubeError.configuration("the backup sample has no PynomalyDeployment")
-        }
-        try await rig.create(cr)
-        try await rig.waitForCondition(ConditionType.ready, timeout: 30)
-    }
 
     func appReplicas(_ rig: OperatorRig) async throws -> Int64? {
         try await rig.get(.deployments, "pynomaly")?[path: ["spec", "replicas"]]?.intValue

@@ -177,3 +177,18 @@ final class OperatorRig: Sendable {
         XCTAssertTrue(idle, "the controller went idle")
     }
 }
+
+extension OperatorRig {
+    /// The backup sample (its Secret and PynomalyDeployment) created and Ready.
+    func createBackupSample() async throws {
+        let documents = try OperatorRig.sample("pynomaly-backup.yaml")
+        if let secret = documents.first(where: { $0["kind"]?.stringValue == "Secret" }) {
+            _ = try await admin.create(.secrets, namespace: "default", object: secret)
+        }
+        guard let cr = documents.first(where: { $0["kind"]?.stringValue == "PynomalyDeployment" }) else {
+            throw KubeError.configuration("the backup sample has no PynomalyDeployment")
+        }
+        try await create(cr)
+        try await waitForCondition(ConditionType.ready, timeout: 30)
+    }
+}
