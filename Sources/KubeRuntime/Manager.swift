@@ -177,13 +177,8 @@ public final class Manager: Sendable {
         let elector = try options.leaderElection.map { configuration in
             try LeaderElector(client: client, configuration: configuration, clock: clock, callbacks: electionCallbacks(), metrics: metrics)
         }
-        let (metricsServer, probeServer) = try startServers()
+        let (metricsServer, probeServer) = try await startServers()
         state.withLock { s in s.metricsServer = metricsServer; s.probeServer = probeServer; s.elector = elector }
-        defer {
-            metricsServer?.stop()
-            probeServer?.stop()
-            state.withLock { s in s.metricsServer = nil; s.probeServer = nil; s.elector = nil }
-        }
         logger.info("manager starting", metadata: [
             "informers": .string("\(informers.count)"), "controllers": .string("\(controllers.count)"),
             "leaderElection": .string(elector.map { "\($0.configuration.leaseNamespace)/\($0.configuration.leaseName) as \($0.identity)" } ?? "off"),
@@ -238,6 +233,10 @@ public final class Manager: Sendable {
         for task in runnableTasks { await task.value }
         for task in informerTasks { task.cancel() }
         for task in informerTasks { await task.value }
+        // Nothing after the servers started throws, so this is the one way out.
+        await metricsServer?.stop()
+        await probeServer?.stop()
+        state.withLock { s in s.metricsServer = nil; s.probeServer = nil; s.elector = nil }
         logger.info("manager stopped", metadata: ["outcome": .string("\(outcome)")])
         return outcome
     }
@@ -283,7 +282,7 @@ public final class Manager: Sendable {
     }
 
     /// Binds the metrics and probe servers (one server for both when they share an address).
-    private func startServers() throws -> (metrics: ProbeServer?, probes: ProbeServer?) {
+    private func startServers() async throws -> (metrics: ProbeServer?, probes: ProbeServer?) {
         let metricsAddress = options.metricsBindAddress, probeAddress = options.healthProbeBindAddress
         if let metricsAddress, metricsAddress == probeAddress, metricsAddress.port != 0 {
             let server = ProbeServer(address: metricsAddress, metrics: metrics, checks: healthChecks)
@@ -297,8 +296,8 @@ public final class Manager: Sendable {
             try metricsServer?.start()
             try probeServer?.start()
         } catch {
-            metricsServer?.stop()
-            probeServer?.stop()
+            await metricsServer?.stop()
+            await probeServer?.stop()
             throw error
         }
         if let metricsServer { logger.info("serving metrics", metadata: ["port": .string("\(metricsServer.port)")]) }

@@ -52,8 +52,8 @@ public final class ProbeServer: Sendable {
         var connections: Set<Int32> = []
     }
     private let state = Mutex(State())
-    private let acceptLoopDone = DispatchSemaphore(value: 0)
-    private let connectionsGroup = DispatchGroup()
+    /// The accept loop and every connection handler: `stop` resumes once it is empty.
+    private let running = DispatchGroup()
 
     /// Serves `/metrics` from `metricsText` (the exposition text) and `/healthz` `/readyz` from `checks`; a nil one answers 404.
     public init(address: BindAddress, metricsText: (@Sendable () -> String)? = nil, checks: HealthChecks? = nil,
@@ -103,26 +103,31 @@ public final class ProbeServer: Sendable {
             $0.listener = fd
             $0.port = port
         }
+        running.enter()
         startOSThread(name: "probe-accept") { [self] in
             acceptLoop(fd)
-            acceptLoopDone.signal()
+            close(fd)
+            running.leave()
         }
     }
 
-    /// Stops accepting, ends open connections, and returns once every handler has finished.
-    public func stop() {
+    /// Stops accepting, ends open connections, and returns once every handler has finished. The
+    /// wait suspends the caller instead of blocking a thread: shutdown runs on Swift's cooperative
+    /// pool, whose few threads the draining reconciles need.
+    public func stop() async {
         let (fd, open, wasRunning) = state.withLock { s -> (Int32, Set<Int32>, Bool) in
             let running = s.started && !s.stopping && s.listener >= 0
             s.stopping = true
             return (s.listener, s.connections, running)
         }
         guard wasRunning else { return }
-        // Wakes the accept loop (it also polls the flag) and the connections' reads.
+        // Wakes the accept loop (it also polls the flag) and the connections' reads; the accept
+        // thread closes the listener when its loop ends.
         shutdown(fd, Int32(SHUT_RDWR))
         for connection in open { shutdown(connection, Int32(SHUT_RDWR)) }
-        acceptLoopDone.wait()
-        close(fd)
-        connectionsGroup.wait()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            running.notify(queue: .global()) { continuation.resume() }
+        }
     }
 
     // MARK: Accepting
@@ -150,13 +155,13 @@ public final class ProbeServer: Sendable {
                 close(connection)
                 continue
             }
-            connectionsGroup.enter()
+            running.enter()
             DispatchQueue.global().async { [self] in
                 serve(connection)
                 // Removed under the lock before closing, so `stop` never shuts down a reused descriptor.
                 state.withLock { _ = $0.connections.remove(connection) }
                 close(connection)
-                connectionsGroup.leave()
+                running.leave()
             }
         }
     }

@@ -132,7 +132,7 @@ final class MetricsTests: XCTestCase {
         await running.value
         informerTask.cancel()
         await informerTask.value
-        probes.stop()
+        await probes.stop()
         try await server.stop()
     }
 

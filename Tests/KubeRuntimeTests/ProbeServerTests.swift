@@ -104,14 +104,13 @@ final class ProbeServerTests: XCTestCase {
         }
     }
 
-    func testRoutesHealthReadinessAndMethods() throws {
+    func testRoutesHealthReadinessAndMethods() async throws {
         let checks = HealthChecks()
         let synced = Mutex(false)
         checks.addReadinessCheck("informers") { synced.withLock { $0 } }
         checks.addReadinessCheck("always") { true }
         let server = ProbeServer(address: .loopbackEphemeral, checks: checks)
         try server.start()
-        defer { server.stop() }
         let port = server.port
         XCTAssertGreaterThan(port, 0, "port 0 got a real port")
 
@@ -149,9 +148,10 @@ final class ProbeServerTests: XCTestCase {
         let sick = try RawHTTPConnection.get(port, "/healthz")
         XCTAssertEqual(sick.status, 500)
         XCTAssertTrue(sick.body.contains("[+]ping ok") && sick.body.contains("[-]deadlock failed"), sick.body)
+        await server.stop()
     }
 
-    func testBadAndSlowClientsDoNotWedgeTheServer() throws {
+    func testBadAndSlowClientsDoNotWedgeTheServer() async throws {
         let server = ProbeServer(address: .loopbackEphemeral, metricsText: { "m 1\n" }, checks: HealthChecks(),
                                  configuration: .init(requestTimeout: 1.5, maxRequestHeadBytes: 1024, maxConnections: 8))
         try server.start()
@@ -200,18 +200,17 @@ final class ProbeServerTests: XCTestCase {
         // Stop returns with a connection still open and refuses new ones.
         let idle = try RawHTTPConnection(port: port)
         let stopping = Date()
-        server.stop()
+        await server.stop()
         XCTAssertLessThan(Date().timeIntervalSince(stopping), 1.4, "stop ends open connections instead of waiting for their deadline")
         XCTAssertTrue(idle.readResponse(timeout: 2).closed)
         XCTAssertThrowsError(try RawHTTPConnection(port: port))
-        server.stop()  // idempotent
+        await server.stop()  // idempotent
     }
 
-    func testConnectionsOverTheLimitGet503() throws {
+    func testConnectionsOverTheLimitGet503() async throws {
         let server = ProbeServer(address: .loopbackEphemeral, checks: HealthChecks(),
                                  configuration: .init(requestTimeout: 3, maxRequestHeadBytes: 1024, maxConnections: 2))
         try server.start()
-        defer { server.stop() }
         let holders = try (0..<2).map { _ in try RawHTTPConnection(port: server.port) }
         holders[0].write("GET /healthz HTTP/1.1\r\n")
         holders[1].write("GET /healthz HTTP/1.1\r\n")
@@ -224,12 +223,12 @@ final class ProbeServerTests: XCTestCase {
         XCTAssertEqual(holders[0].readResponse().status, 200)
         XCTAssertEqual(holders[1].readResponse().status, 200)
         try waitUntilSync("served again once the holders finished") { try RawHTTPConnection.get(server.port, "/healthz").status == 200 }
+        await server.stop()
     }
 
-    func testBindFailureNamesTheAddress() throws {
+    func testBindFailureNamesTheAddress() async throws {
         let first = ProbeServer(address: .loopbackEphemeral, checks: HealthChecks())
         try first.start()
-        defer { first.stop() }
         let taken = BindAddress(host: .ipv4("127.0.0.1"), port: first.port)
         let second = ProbeServer(address: taken, checks: HealthChecks())
         XCTAssertThrowsError(try second.start()) { error in
@@ -237,6 +236,7 @@ final class ProbeServerTests: XCTestCase {
             XCTAssertTrue(String(describing: error).contains("bind"), "\(error)")
         }
         XCTAssertThrowsError(try first.start(), "a second start is refused")
+        await first.stop()
     }
 
     func testReadyzFollowsInformerSync() async throws {
@@ -262,7 +262,7 @@ final class ProbeServerTests: XCTestCase {
 
         running.cancel()
         await running.value
-        probes.stop()
+        await probes.stop()
         try await server.stop()
     }
 }
