@@ -1,4 +1,5 @@
 import KubeRuntime
+import Synchronization
 import XCTest
 
 final class MemoryScavengerTests: XCTestCase {
@@ -23,11 +24,15 @@ final class MemoryScavengerTests: XCTestCase {
         #endif
     }
 
-    func testRunStopsWhenCancelled() async {
-        let task = Task { await MemoryScavenger.run(every: .milliseconds(5)) }
-        try? await Task.sleep(for: .milliseconds(30))
+    func testRunTrimsEachPeriodAndStopsWhenCancelled() async throws {
+        let trims = Mutex(0)
+        let task = Task { await MemoryScavenger.run(every: .milliseconds(5)) { trims.withLock { $0 += 1 }; return false } }
+        try await waitUntil("it trims once a period") { trims.withLock { $0 } >= 3 }
         task.cancel()
-        await task.value
+        // The loop must end by itself: a bounded wait on it, not an await that would hang the suite.
+        let ended = Mutex(false)
+        Task { await task.value; ended.withLock { $0 = true } }
+        try await waitUntil("the cancelled loop returns", timeout: 5) { ended.withLock { $0 } }
     }
 
     static func rssAnonKiB() throws -> Int {
