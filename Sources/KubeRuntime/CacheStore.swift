@@ -94,6 +94,7 @@ public struct CacheStoreState: Sendable {
     struct Entry: Sendable {
         var text: [UInt8]
         var resourceVersion: String?
+        var specStamp: SpecStamp
     }
 
     private var stored: [ObjectKey: Entry] = [:]
@@ -142,6 +143,9 @@ public struct CacheStoreState: Sendable {
 
     /// The resourceVersion of the object under `key` (nothing parsed); nil when absent or unset.
     public func resourceVersion(_ key: ObjectKey) -> String? { stored[key]?.resourceVersion }
+
+    /// The `SpecStamp` of the object under `key` (nothing parsed); nil when absent.
+    public func specStamp(_ key: ObjectKey) -> SpecStamp? { stored[key]?.specStamp }
 
     /// Every object by key (parses all of them: for tests and small caches).
     public var objects: [ObjectKey: JSONValue] { stored.compactMapValues { Self.parse($0.text) } }
@@ -244,7 +248,7 @@ public struct CacheStoreState: Sendable {
             if let old { unindex(key, old, index) }
             self.index(key, new, index)
         }
-        stored[key] = Entry(text: text, resourceVersion: Self.resourceVersion(of: new))
+        stored[key] = Entry(text: text, resourceVersion: Self.resourceVersion(of: new), specStamp: SpecStamp(of: new))
         return old.map { .updated(old: $0, new: new) } ?? .added(new)
     }
 
@@ -363,6 +367,9 @@ public final class CacheStore: Sendable {
 
     /// The resourceVersion of the cached object under `key` (nothing parsed).
     public func resourceVersion(_ key: ObjectKey) -> String? { state.withLock { $0.resourceVersion(key) } }
+
+    /// The `SpecStamp` of the cached object under `key` (nothing parsed).
+    public func specStamp(_ key: ObjectKey) -> SpecStamp? { state.withLock { $0.specStamp(key) } }
 
     /// Every object, in key order; optionally only one namespace.
     public func list(namespace: String? = nil) -> [JSONValue] {

@@ -183,6 +183,9 @@ public final class Controller: Sendable {
             logger.debug("reconcile finished", metadata: ["duration": duration])
         case .requeue(let after):
             logger.debug("reconcile finished, requeued", metadata: ["duration": duration, "requeueAfter": .string(fixedPoint(after, digits: 3))])
+        case .retry(let message, let atLeast):
+            logger.info("reconcile will be retried with backoff", metadata: ["duration": duration, "reason": .string(message),
+                                                                            "notBefore": .string(fixedPoint(atLeast, digits: 3))])
         case .error(let message):
             logger.error("reconcile failed, will retry with backoff", metadata: ["duration": duration, "error": .string(message)])
         case .terminalError(let message):
@@ -264,6 +267,8 @@ public final class Controller: Sendable {
                 await queue.addAfter(key, delay: after)
             case .error:
                 await queue.addRateLimited(key)
+            case .retry(_, let atLeast):
+                await queue.addRateLimited(key, atLeast: atLeast)
             }
             await queue.done(key)
         }

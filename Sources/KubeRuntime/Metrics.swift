@@ -113,6 +113,7 @@ public final class ControllerMetricsReporter: Sendable {
         switch result {
         case .done: return "success"
         case .requeue(let after): return after > 0 ? "requeue_after" : "requeue"
+        case .retry: return "requeue"
         case .error, .terminalError: return "error"
         }
     }
@@ -127,7 +128,7 @@ public final class ControllerMetricsReporter: Sendable {
         case .terminalError:
             errors.increment()
             terminalErrors.increment()
-        case .done, .requeue: break
+        case .done, .requeue, .retry: break
         }
         time.record(max(0, seconds))
     }

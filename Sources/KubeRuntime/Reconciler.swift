@@ -8,13 +8,17 @@ public enum ReconcileResult: Sendable, Hashable {
     case requeue(after: Double)
     /// A failure worth retrying: re-queued with per-key exponential backoff.
     case error(String)
+    /// Not a failure but not done either (a write met a newer resourceVersion, the server asked to
+    /// slow down): re-queued with the same per-key exponential backoff as an error, and no sooner
+    /// than `atLeast` seconds (a Retry-After). Repeated retries back off; they never reset it.
+    case retry(String, atLeast: Double)
     /// A failure retrying cannot fix (invalid spec): not re-queued until the object changes.
     case terminalError(String)
 
-    /// `.error` describing `error`; a 429 or 5xx with Retry-After becomes a requeue after that time.
+    /// `.error` describing `error`; a 429 or 5xx with Retry-After becomes a retry no sooner than that.
     public static func failed(_ error: any Error) -> ReconcileResult {
         if let kube = error as? KubeError, let after = kube.retryAfter, after > 0 {
-            return .requeue(after: after)
+            return .retry(String(describing: error), atLeast: after)
         }
         return .error(String(describing: error))
     }
@@ -24,6 +28,7 @@ public enum ReconcileResult: Sendable, Hashable {
         switch self {
         case .done: return "success"
         case .requeue: return "requeue_after"
+        case .retry: return "requeue"
         case .error, .terminalError: return "error"
         }
     }

@@ -33,10 +33,11 @@ public actor WorkQueue<Key: Hashable & Sendable> {
         dispatch()
     }
 
-    /// Adds `key` after its backoff: max(5 ms · 2^failures capped at 1000 s, token bucket delay).
+    /// Adds `key` after its backoff: max(5 ms · 2^failures capped at 1000 s, token bucket delay,
+    /// `atLeast`).
     @discardableResult
-    public func addRateLimited(_ key: Key) -> Double {
-        let delay = state.addRateLimited(key, now: clock.now)
+    public func addRateLimited(_ key: Key, atLeast: Double = 0) -> Double {
+        let delay = state.addRateLimited(key, now: clock.now, atLeast: atLeast)
         dispatch()
         return delay
     }

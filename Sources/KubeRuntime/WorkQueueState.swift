@@ -165,12 +165,13 @@ public struct WorkQueueState<Key: Hashable & Sendable>: Sendable {
         return max(itemDelay, bucketDelay)
     }
 
-    /// Re-queues `key` after its rate-limited delay; returns that delay.
+    /// Re-queues `key` after its rate-limited delay, and not before `atLeast` seconds (a server's
+    /// Retry-After); returns that delay. The backoff grows either way.
     @discardableResult
-    public mutating func addRateLimited(_ key: Key, now: Double) -> Double {
+    public mutating func addRateLimited(_ key: Key, now: Double, atLeast: Double = 0) -> Double {
         guard !isShuttingDown else { return 0 }
         counters.retries += 1
-        let delay = rateLimitedDelay(key, now: now)
+        let delay = max(rateLimitedDelay(key, now: now), atLeast)
         addAfter(key, delay: delay, now: now)
         return delay
     }

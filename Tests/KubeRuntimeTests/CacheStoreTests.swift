@@ -50,6 +50,36 @@ final class CacheStoreTests: XCTestCase {
         XCTAssertEqual(store.list(namespace: "ns").count, 1)
     }
 
+    func testTheSpecStampMovesWithEverythingButTheStatus() {
+        func deployment(rv: String, generation: Int64?, labels: [String: JSONValue] = ["app": "web"], ready: Int64 = 0) -> JSONValue {
+            var metadata: [String: JSONValue] = ["name": "d", "namespace": "ns", "resourceVersion": .string(rv), "labels": .object(labels),
+                                                 "managedFields": .array([.object(["manager": .string("m\(rv)")])])]
+            if let generation { metadata["generation"] = .int(generation) }
+            return .object(["metadata": .object(metadata), "spec": .object(["replicas": 2]), "status": .object(["readyReplicas": .int(ready)])])
+        }
+        let key = ObjectKey(namespace: "ns", name: "d")
+        var s = CacheStoreState()
+        _ = s.apply(.upsert(deployment(rv: "1", generation: 1)))
+        let first = s.specStamp(key)
+        XCTAssertNotNil(first)
+        // A controller's status write: new resourceVersion and managedFields, same generation.
+        _ = s.apply(.upsert(deployment(rv: "2", generation: 1, ready: 2)))
+        XCTAssertEqual(s.specStamp(key), first)
+        // A spec change bumps the generation; a label edit does not, but changes the metadata.
+        _ = s.apply(.upsert(deployment(rv: "3", generation: 2, ready: 2)))
+        let second = s.specStamp(key)
+        XCTAssertNotEqual(second, first)
+        _ = s.apply(.upsert(deployment(rv: "4", generation: 2, labels: ["app": "other"], ready: 2)))
+        XCTAssertNotEqual(s.specStamp(key), second)
+        // Without a generation every resourceVersion counts.
+        _ = s.apply(.upsert(deployment(rv: "5", generation: nil)))
+        let third = s.specStamp(key)
+        _ = s.apply(.upsert(deployment(rv: "6", generation: nil, ready: 2)))
+        XCTAssertNotEqual(s.specStamp(key), third)
+        _ = s.apply(.delete(deployment(rv: "7", generation: nil)))
+        XCTAssertNil(s.specStamp(key))
+    }
+
     func testAnUpdateThatLeavesAnIndexsInputsAloneDoesNotDeriveItAgain() {
         let derivations = Mutex(0)
         let byApp = CacheIndex(name: "app", dependsOn: [["metadata", "labels", "app"]]) { object in
@@ -186,7 +216,8 @@ final class ControllerMappingTests: XCTestCase {
 
     func testReconcileResultFromErrors() {
         let throttled = KubeError.api(Status(message: "slow down", reason: "TooManyRequests", code: 429), httpCode: 429, retryAfter: 3)
-        XCTAssertEqual(ReconcileResult.failed(throttled), .requeue(after: 3))
+        guard case .retry(_, let atLeast) = ReconcileResult.failed(throttled) else { return XCTFail("a Retry-After is a retry, not a reset") }
+        XCTAssertEqual(atLeast, 3)
         guard case .error(let message) = ReconcileResult.failed(serverError) else { return XCTFail() }
         XCTAssertTrue(message.contains("boom"))
     }

@@ -99,6 +99,18 @@ final class WorkQueueStateTests: XCTestCase {
         XCTAssertEqual(q.rateLimitedDelay("a", now: 1e6), 0.005, accuracy: 1e-12)
     }
 
+    func testARetryAfterIsAFloorThatKeepsTheBackoffGrowing() {
+        var q = WorkQueueState<String>()
+        // A server's Retry-After of 2 s: the first retries wait 2 s, and the count keeps growing, so
+        // once the backoff passes the floor it takes over instead of starting again at 5 ms.
+        var delays: [Double] = []
+        for i in 0..<12 { delays.append(q.addRateLimited("a", now: Double(i) * 1000, atLeast: 2)) }
+        XCTAssertEqual(Array(delays.prefix(9)), Array(repeating: 2, count: 9))
+        XCTAssertEqual(delays[9], 0.005 * 512, accuracy: 1e-9)
+        XCTAssertEqual(delays[11], 0.005 * 2048, accuracy: 1e-9)
+        XCTAssertEqual(q.numRequeues("a"), 12)
+    }
+
     func testOverallTokenBucketLimitsRetriesOfManyKeys() {
         var q = WorkQueueState<Int>(configuration: WorkQueueConfiguration(qps: 10, burst: 100))
         let delays = (0..<103).map { q.addRateLimited($0, now: 0) }

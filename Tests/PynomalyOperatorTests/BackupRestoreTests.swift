@@ -180,6 +180,38 @@ final class BackupRestoreTests: XCTestCase {
         try await rig.stop()
     }
 
+    /// The hold comes before validation: a restore of a deployment whose spec the operator refuses
+    /// still gets the app stopped (it would otherwise wait in ScalingDown for ever), runs, and gives
+    /// the app its replicas back, while the spec's problem is reported again once the hold ends; the
+    /// restore completes when the fixed spec makes the app Ready.
+    func testARestoreOfADeploymentWithAnInvalidSpecHoldsAndReleasesTheApp() async throws {
+        let rig = try await OperatorRig()
+        rig.server.simulation.settings.jobDuration = 0.3
+        rig.start()
+        try await rig.createBackupSample()
+        try await rig.patchSpec([
+            "analysis": ["prometheus": ["address": "http://prometheus.monitoring:9090"],
+                         "metrics": [["name": "errors", "query": "sum(up{job={{service}}})", "successCondition": ["max": 1]]]],
+        ])
+        try await rig.waitForCondition(ConditionType.stalled, "True", reason: ConditionReason.invalidSpec)
+        let watcher = RestoreInvariantWatcher(rig: rig, restore: "fix")
+        try await createRestore(rig, name: "fix", spec: ["deploymentName": "pynomaly", "latest": true])
+
+        // Restored, and the app scaled back; the restore waits for Ready, which the spec's problem withholds.
+        _ = try await waitForRestorePhase(rig, "fix", "ScalingUp", timeout: 30)
+        try await rig.waitForCondition(ConditionType.restoreInProgress, "False", reason: "RestoreFinished")
+        try await rig.waitForCondition(ConditionType.stalled, "True", reason: ConditionReason.invalidSpec)
+        try await waitUntil("the app has its replicas back") { try await self.appReplicas(rig) == 3 }
+        // The spec fixed: the app is Ready and the restore completes.
+        try await rig.patchSpec(["analysis": .null])
+        _ = try await waitForRestorePhase(rig, "fix", "Succeeded", timeout: 30)
+        let violations = try await watcher.finish()
+        XCTAssertEqual(violations, [], "the app had no replica while the database was touched")
+        let reasons = try await rig.eventReasons()
+        XCTAssertTrue(reasons.contains("RestoreHold") && reasons.contains("RestoreHoldReleased"), "\(reasons)")
+        try await rig.stop()
+    }
+
     func testFailedRestoreKeepsTheAppDownUntilDeleted() async throws {
         let rig = try await OperatorRig()
         rig.start()

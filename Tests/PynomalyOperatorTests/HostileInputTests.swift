@@ -84,6 +84,31 @@ final class HostileInputTests: XCTestCase {
         try await rig.stop()
     }
 
+    /// Passes woken by a child's status skip the children they found converged (PassMemo); a
+    /// hand edit with no spec change is still found, because it changes the child's SpecStamp.
+    func testAHandEditWithoutASpecChangeIsRevertedAfterPassesRememberedTheChildrenConverged() async throws {
+        let rig = try await OperatorRig()
+        rig.start()
+        try await rig.createSampleSecret()
+        try await rig.create(try OperatorRig.sampleDeployment())
+        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.waitForIdle()
+        XCTAssertEqual(rig.caches.passMemo.count, 1, "the converged CR's passes are remembered")
+
+        let labelEdit: JSONValue = ["metadata": ["labels": [PynomalyLabels.nameKey: "other"]]]
+        _ = try await rig.admin.patch(.configMaps, namespace: OperatorRig.namespace, name: "pynomaly-config", type: .merge,
+                                      body: labelEdit.serialized(), subresource: nil, options: WriteOptions(fieldManager: "kubectl-edit"))
+        let pauseEdit: JSONValue = ["spec": ["paused": true]]
+        _ = try await rig.admin.patch(.deployments, namespace: OperatorRig.namespace, name: "pynomaly", type: .merge,
+                                      body: pauseEdit.serialized(), subresource: nil, options: WriteOptions(fieldManager: "kubectl-edit"))
+        try await waitUntil("the hand edits are reverted", timeout: 30) {
+            guard let deployment = try await rig.get(.deployments, "pynomaly"), let configMap = try await rig.get(.configMaps, "pynomaly-config") else { return false }
+            return deployment[path: ["spec", "paused"]]?.boolValue != true
+                && configMap[path: ["metadata", "labels", "app.kubernetes.io/name"]]?.stringValue != "other"
+        }
+        try await rig.stop()
+    }
+
     /// The API server refusing a child the operator built is not retried silently for ever: the
     /// CR says which child and why (Stalled), a Warning Event says it once, and the pass backs off.
     func testAChildTheAPIServerRefusesStallsTheCRWithItsReason() async throws {

@@ -19,6 +19,8 @@ public struct OperatorCaches: Sendable {
     public let contentHashes = ReferencedContentHashes()
     /// Templates of the revisions passes deploy from a ControllerRevision (the cache keeps none).
     public let revisionTemplates = RevisionTemplates()
+    /// What earlier passes found from inputs that have not changed (see `PassMemo`).
+    public let passMemo = PassMemo()
 
     public init(primary: Informer, owned: [String: Informer], secrets: Informer, configMaps: Informer, restores: Informer? = nil) {
         self.primary = primary
@@ -74,6 +76,12 @@ public struct OperatorCaches: Sendable {
     /// parsed); nil when the cache holds none.
     public func cachedResourceVersion(_ resource: ResourceType, namespace: String, name: String) -> String? {
         owned[resource.resource]?.store.resourceVersion(ObjectKey(namespace: namespace, name: name))
+    }
+
+    /// The `SpecStamp` of the cached object of `resource` under this name, ours or not (nothing
+    /// parsed); nil when the cache holds none.
+    public func specStamp(_ resource: ResourceType, namespace: String, name: String) -> SpecStamp? {
+        owned[resource.resource]?.store.specStamp(ObjectKey(namespace: namespace, name: name))
     }
 
     static func isOurs(_ object: JSONValue) -> Bool {

@@ -86,7 +86,11 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     var logger: Logger { ReconcileContext.current?.logger ?? .disabled }
 
     public func reconcile(_ key: ObjectKey) async -> ReconcileResult {
-        guard let raw = caches.primary.store.get(key), raw[path: ["metadata", "deletionTimestamp"]] == nil else { return .done }
+        guard let raw = caches.primary.store.get(key) else {
+            caches.passMemo.forget(key)
+            return .done
+        }
+        guard raw[path: ["metadata", "deletionTimestamp"]] == nil else { return .done }
         let cr: PynomalyDeployment
         do {
             cr = try raw.decode(PynomalyDeployment.self)
@@ -110,9 +114,9 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         } catch let error as RevisionTemplateMissing {
             return await stall(cr, raw: raw, reason: "RevisionTemplateMissing", message: error.description, after: nil)
         } catch let error as KubeError where error.isConflict {
-            // A write based on a cache one event behind (409): not a failure, look again shortly.
-            logger.info("stale cache: the write met a newer resourceVersion; retrying", metadata: ["error": "\(error)"])
-            return .requeue(after: 1)
+            // A write based on a cache one event behind (409): not a failure; the backoff spaces the
+            // retries while the watch catches up, and grows if it keeps happening.
+            return .retry("stale cache: the write met a newer resourceVersion (\(error))", atLeast: 0)
         } catch let error as ChildWriteRefused {
             // Retrying at once cannot help: say so where users look, then back off.
             return await stall(cr, raw: raw, reason: "ChildRejected", message: error.description, after: .failed(error))
@@ -151,22 +155,47 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         var calculator = StatusCalculator(generation: generation, now: now)
         let old = cr.status ?? PynomalyDeploymentStatus()
 
-        let problems = validate(cr)
+        // Passes woken by a child's status see the same spec: what only the spec decides is
+        // remembered per generation (PassMemo), and a CR without a uid or generation is never memoised.
+        let key = ObjectKey(namespace: cr.metadata.namespace, name: cr.metadata.name ?? "")
+        let uid = cr.metadata.uid ?? ""
+        let memo = uid.isEmpty || cr.metadata.generation == nil ? nil : caches.passMemo
+        let problems = memo?.isValid(key, uid: uid, generation: generation) == true ? [] : validate(cr)
+        // A restore holds the app at zero before anything else, whatever the spec says: the restore
+        // waits for the app to stop, and stopping it needs nothing from the spec. With an invalid
+        // spec the hold builds nothing from it (RestoreHoldPass.swift).
+        let crNamespace = cr.metadata.namespace ?? "default"
+        if let holder = RestoreHold.holder(of: cr.metadata.name ?? "", uid: cr.metadata.uid, among: restores(in: crNamespace)) {
+            return try await reconcileRestoreHold(BuildContext(cr: cr), restore: holder, old: old, raw: raw, calculator: calculator, now: now,
+                                                  specProblems: problems)
+        }
         if !problems.isEmpty {
-            let status = calculator.invalidSpec(old, problems: problems)
+            var status = calculator.invalidSpec(old, problems: problems)
+            // A hold that has ended gives the app its replicas back all the same: what ran before the
+            // restore runs again, and the spec's problems wait for a person.
+            if let previous = old.restore {
+                try await releaseRestoreHold(BuildContext(cr: cr), previous: previous, status: &status, raw: raw, now: now)
+            }
             if old.conditions?.first(type: ConditionType.stalled)?.message != status.conditions?.first(type: ConditionType.stalled)?.message {
                 record(raw, PlannedEvent(.warning, ConditionReason.invalidSpec, status.message ?? "invalid spec"))
             }
             try await writeStatus(status, of: cr, raw: raw)
             return .done
         }
+        memo?.noteValid(key, uid: uid, generation: generation)
 
         // The pod template from the spec, with the content hash of what it references.
         let restartToken = cr.metadata.annotations?[RequestAnnotation.restart.name]
         let bare = BuildContext(cr: cr, restartToken: restartToken)
         let configMap = ConfigMapBuilder.build(bare)
         let configHash = ConfigMapBuilder.configHash(of: configMap)
-        let references = ReferencedObjects(template: PodTemplateBuilder.build(bare, configHash: configHash), ownConfigMap: bare.configMapName)
+        let references: ReferencedObjects
+        if let held = memo?.references(key, uid: uid, generation: generation) {
+            references = held
+        } else {
+            references = ReferencedObjects(template: PodTemplateBuilder.build(bare, configHash: configHash), ownConfigMap: bare.configMapName)
+            memo?.noteReferences(key, uid: uid, generation: generation, objects: references)
+        }
         let namespace = bare.namespace
         var contentHashes: [String: String] = [:]
         for (kind, names) in [("Secret", references.secrets), ("ConfigMap", references.configMaps)] {
@@ -176,13 +205,25 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
         let (referencedHash, missing) = references.contentHash { kind, name in contentHashes["\(kind)/\(name)"] }
         let ctx = BuildContext(cr: cr, referencedContentHash: referencedHash, restartToken: restartToken)
-        let specTemplate = PodTemplateBuilder.build(ctx, configHash: configHash)
-        let specEntry = PynomalyDeploymentStatus.HistoryEntry(
-            revision: 0, image: ctx.spec.image, configHash: configHash, templateHash: PodTemplateBuilder.templateHash(specTemplate))
-
-        // The template's identity without the restart token: a restart must not unpin a rollback.
-        let specTemplateKey = restartToken == nil ? specEntry.templateHash
-            : PodTemplateBuilder.templateHash(PodTemplateBuilder.build(BuildContext(cr: cr, referencedContentHash: referencedHash), configHash: configHash))
+        let specInputs = memo.map { _ in
+            PassMemo.SpecInputs(uid: uid, generation: generation, restartToken: restartToken, referencedHash: referencedHash, configHash: configHash)
+        }
+        var specTemplate = SpecTemplate(ctx: ctx, configHash: configHash)
+        let digest: PassMemo.TemplateDigest
+        if let specInputs, let held = memo?.template(key, for: specInputs) {
+            digest = held
+        } else {
+            let built = specTemplate.template()
+            specTemplate.built = built
+            let hash = PodTemplateBuilder.templateHash(built)
+            // The template's identity without the restart token: a restart must not unpin a rollback.
+            let withoutToken = restartToken == nil ? hash
+                : PodTemplateBuilder.templateHash(PodTemplateBuilder.build(BuildContext(cr: cr, referencedContentHash: referencedHash), configHash: configHash))
+            digest = PassMemo.TemplateDigest(templateHash: hash, templateKey: withoutToken)
+            if let specInputs { memo?.noteTemplate(key, inputs: specInputs, digest: digest) }
+        }
+        let specEntry = PynomalyDeploymentStatus.HistoryEntry(revision: 0, image: ctx.spec.image, configHash: configHash, templateHash: digest.templateHash)
+        let specTemplateKey = digest.templateKey
         let rollbackRequest = cr.metadata.annotations?[RequestAnnotation.rollbackTo.name]
         // Only a new rollback request needs to know which revisions can still be deployed.
         let knownRevisions = rollbackRequest.flatMap { $0 == old.handledRequests?[RequestAnnotation.rollbackTo.statusKey] ? nil : $0 }
@@ -208,17 +249,13 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             waiting = ("ReferenceMissing", "waiting for \(missing.joined(separator: ", ")) referenced by the spec")
         }
 
-        // A restore holds the app at zero: nothing else happens until it ends (RestoreHoldPass.swift).
-        if let holder = RestoreHold.holder(of: ctx.name, uid: cr.metadata.uid, among: restores(in: namespace)) {
-            return try await reconcileRestoreHold(ctx, restore: holder, old: old, raw: raw, calculator: calculator, now: now)
-        }
         if let previous = old.restore {
             try await releaseRestoreHold(ctx, previous: previous, status: &plan.status, raw: raw, now: now)
         }
         let backups = try await reconcileBackups(ctx, status: &plan.status, held: false, now: now, raw: raw)
         let monitoringRecheck = try await reconcileMonitoring(ctx, status: &plan.status, now: now, raw: raw)
         let result = try await reconcileStrategy(cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap,
-                                                 specTemplate: specTemplate, waiting: waiting, calculator: calculator, now: now)
+                                                 specTemplate: specTemplate, specInputs: specInputs, waiting: waiting, calculator: calculator, now: now)
         guard let recheckAt = [backups.recheckAt, monitoringRecheck].compactMap({ $0 }).min() else { return result }
         let after = max(1, recheckAt.timeIntervalSince(now))
         switch result {
@@ -230,7 +267,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
 
     /// The strategy's own work: rolling update, blue-green, or the way back from blue-green.
     private func reconcileStrategy(cr: PynomalyDeployment, raw: JSONValue, ctx: BuildContext, old: PynomalyDeploymentStatus, plan: RevisionPlan,
-                                   configMap: ConfigMap, specTemplate: PodTemplateSpec, waiting: (reason: String, message: String)?,
+                                   configMap: ConfigMap, specTemplate: SpecTemplate, specInputs: PassMemo.SpecInputs?, waiting: (reason: String, message: String)?,
                                    calculator: StatusCalculator, now: Date) async throws -> ReconcileResult {
         var plan = plan
         let namespace = ctx.namespace
@@ -238,7 +275,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let nowText = KubeTime.format(now)
         if ctx.spec.strategy.type == .blueGreen {
             return try await reconcileBlueGreen(BlueGreenPassContext(
-                cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate,
+                cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate.template(),
                 waiting: waiting, calculator: calculator, now: now))
         }
         // Back from BlueGreen: `NAME` takes over the active revision before anything rolls (BlueGreenToRollingPass.swift).
@@ -249,24 +286,15 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let stranded = old.blueGreen?.activeColor == nil ? strandedBlueGreen(ctx, history: plan.status.history ?? []) : nil
         if let blueGreen = stranded ?? old.blueGreen {
             return try await reconcileBlueGreenToRolling(BlueGreenPassContext(
-                cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate,
+                cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate.template(),
                 waiting: waiting, calculator: calculator, now: now), blueGreen: blueGreen)
-        }
-
-        // The template this pass deploys: the spec's, or a pinned revision's from its ControllerRevision.
-        var template = specTemplate
-        if plan.pinned {
-            template = try await storedRevisionTemplate(ctx, revision: plan.target.revision, hash: plan.target.templateHash ?? "")
-            // A restart requested while pinned restarts the pinned revision's pods (the token is not
-            // part of a revision's identity, so the revision stays the same).
-            if let token = ctx.restartToken { template.metadata?.annotations?[PynomalyAnnotations.restart] = token }
         }
 
         var deployment: Deployment?
         var deploymentWritten = false
         if !ctx.spec.paused && waiting == nil {
             let before = caches.cachedResourceVersion(.deployments, namespace: namespace, name: ctx.name)
-            deployment = try await applyChildren(ctx, configMap: configMap, plan: plan, template: template)
+            deployment = try await applyChildren(ctx, configMap: configMap, plan: plan, specTemplate: specTemplate, specInputs: specInputs)
             deploymentWritten = deployment?.metadata.resourceVersion != before
         } else {
             deployment = try caches.owned(.deployments, namespace: namespace, name: ctx.name).map(Self.rolloutView)
@@ -329,19 +357,74 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     }
 
     /// Applies every child; answers the Deployment as the server (or the cache, when converged) has it.
-    private func applyChildren(_ ctx: BuildContext, configMap: ConfigMap, plan: RevisionPlan, template: PodTemplateSpec) async throws -> Deployment {
+    /// Children a pass with the same inputs found converged, and that changed in nothing but
+    /// their status since (`SpecStamp`), are not built or compared again.
+    private func applyChildren(_ ctx: BuildContext, configMap: ConfigMap, plan: RevisionPlan, specTemplate: SpecTemplate,
+                               specInputs: PassMemo.SpecInputs?) async throws -> Deployment {
         let uid = ctx.cr.metadata.uid ?? ""
-        _ = try await ensure(configMap, .configMaps, ownerUID: uid)
-        if let hash = plan.target.templateHash {
-            try await ensureRevision(ctx, revision: plan.target.revision, template: template, templateHash: hash)
+        let key = ObjectKey(namespace: ctx.namespace, name: ctx.name)
+        let inputs = specInputs.map {
+            PassMemo.ChildrenInputs(spec: $0, revision: plan.target.revision, templateHash: plan.target.templateHash, pinned: plan.pinned)
         }
+        var children: [(ResourceType, String)] = [
+            (.configMaps, ctx.configMapName), (.deployments, ctx.name), (.services, ctx.name), (.ingresses, ctx.name),
+            (.horizontalPodAutoscalers, ctx.name), (.podDisruptionBudgets, ctx.name),
+        ]
+        if let hash = plan.target.templateHash { children.append((.controllerRevisions, ControllerRevisionBuilder.name(ctx.name, templateHash: hash))) }
+        let stamps = children.map { caches.specStamp($0.0, namespace: ctx.namespace, name: $0.1) }
+        if let inputs, caches.passMemo.childrenConverged(key, inputs: inputs, stamps: stamps),
+           let live = caches.owned(.deployments, namespace: ctx.namespace, name: ctx.name) {
+            return try Self.rolloutView(live)
+        }
+
+        // The template this pass deploys: the spec's, or a pinned revision's from its ControllerRevision.
+        var template: PodTemplateSpec
+        if plan.pinned {
+            template = try await storedRevisionTemplate(ctx, revision: plan.target.revision, hash: plan.target.templateHash ?? "")
+            // A restart requested while pinned restarts the pinned revision's pods (the token is not
+            // part of a revision's identity, so the revision stays the same).
+            if let token = ctx.restartToken { template.metadata?.annotations?[PynomalyAnnotations.restart] = token }
+        } else {
+            template = specTemplate.template()
+        }
+        var revision: JSONValue?
+        // What each child is after this pass, in the order of `children`: compared equal, or
+        // written (the answer), or nil when not wanted.
+        var results: [JSONValue?] = []
+        results.append(try await ensure(configMap, .configMaps, ownerUID: uid))
         let deployment = DeploymentBuilder.build(ctx, name: ctx.name, template: template, replicas: ctx.desiredReplicas)
+        if let hash = plan.target.templateHash {
+            // Before the Deployment: a revision in the history always has its template stored.
+            revision = try await ensureRevision(ctx, revision: plan.target.revision, template: template, templateHash: hash)
+        }
         let applied = try await ensure(deployment, .deployments, ownerUID: uid)
-        _ = try await ensure(ServiceBuilder.build(ctx, name: ctx.name), .services, ownerUID: uid)
-        try await ensureOptional(IngressBuilder.build(ctx, backendService: ctx.name, previewService: nil), .ingresses, name: ctx.name, ctx: ctx)
-        try await ensureOptional(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: ctx.name), .horizontalPodAutoscalers, name: ctx.name, ctx: ctx)
-        try await ensureOptional(PodDisruptionBudgetBuilder.build(ctx), .podDisruptionBudgets, name: ctx.name, ctx: ctx)
+        results.append(applied)
+        results.append(try await ensure(ServiceBuilder.build(ctx, name: ctx.name), .services, ownerUID: uid))
+        results.append(try await ensureOptional(IngressBuilder.build(ctx, backendService: ctx.name, previewService: nil), .ingresses, name: ctx.name, ctx: ctx))
+        results.append(try await ensureOptional(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: ctx.name), .horizontalPodAutoscalers,
+                                                name: ctx.name, ctx: ctx))
+        results.append(try await ensureOptional(PodDisruptionBudgetBuilder.build(ctx), .podDisruptionBudgets, name: ctx.name, ctx: ctx))
+        if plan.target.templateHash != nil { results.append(revision) }
+        // Remembered when the cache holds, for every child, the version this pass compared or
+        // wrote: later passes then skip them until one changes in more than its status. A write
+        // the cache did not take (the watch is ahead) leaves the next pass to compare again.
+        let held = children.map { caches.cachedResourceVersion($0.0, namespace: ctx.namespace, name: $0.1) }
+        if let inputs, held == results.map({ $0?[path: ["metadata", "resourceVersion"]]?.stringValue }) {
+            caches.passMemo.noteChildrenConverged(key, inputs: inputs, stamps: children.map { caches.specStamp($0.0, namespace: ctx.namespace, name: $0.1) })
+        } else {
+            caches.passMemo.forgetChildren(key)
+        }
         return try Self.rolloutView(applied)
+    }
+
+    /// The spec's pod template, built only when a pass needs the object and not just its hash.
+    struct SpecTemplate {
+        let ctx: BuildContext
+        let configHash: String
+        /// Already built by this pass.
+        var built: PodTemplateSpec?
+
+        func template() -> PodTemplateSpec { built ?? PodTemplateBuilder.build(ctx, configHash: configHash) }
     }
 
     /// The Deployment as the rollout observation and the status read it: metadata, replicas,
@@ -357,12 +440,13 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     /// Creates the ControllerRevision of `revision` unless this CR's is cached. A revision is
     /// immutable, so a cached one needs no compare, and the template is not encoded into a new
     /// one on every pass.
-    func ensureRevision(_ ctx: BuildContext, revision: Int64, template: PodTemplateSpec, templateHash: String) async throws {
+    @discardableResult
+    func ensureRevision(_ ctx: BuildContext, revision: Int64, template: PodTemplateSpec, templateHash: String) async throws -> JSONValue {
         let uid = ctx.cr.metadata.uid ?? ""
         let name = ControllerRevisionBuilder.name(ctx.name, templateHash: templateHash)
-        if let cached = caches.owned(.controllerRevisions, namespace: ctx.namespace, name: name), Self.isControlled(cached, by: uid) { return }
+        if let cached = caches.owned(.controllerRevisions, namespace: ctx.namespace, name: name), Self.isControlled(cached, by: uid) { return cached }
         let built = ControllerRevisionBuilder.build(ctx, revision: revision, template: template, templateHash: templateHash)
-        _ = try await ensure(built, .controllerRevisions, ownerUID: uid, immutable: true)
+        return try await ensure(built, .controllerRevisions, ownerUID: uid, immutable: true)
     }
 
     /// Applies `desired` unless the live object already contains it (compare, then write). A name
@@ -440,13 +524,16 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     }
 
     /// Applies an optional child, or deletes the one this CR controls when it is no longer wanted.
-    func ensureOptional<T: KubeResource>(_ desired: T?, _ resource: ResourceType, name: String, ctx: BuildContext) async throws {
+    /// Answers the child as applied or compared; nil when it is not wanted.
+    @discardableResult
+    func ensureOptional<T: KubeResource>(_ desired: T?, _ resource: ResourceType, name: String, ctx: BuildContext) async throws -> JSONValue? {
         let uid = ctx.cr.metadata.uid ?? ""
         if let desired {
-            _ = try await ensure(desired, resource, ownerUID: uid)
+            return try await ensure(desired, resource, ownerUID: uid)
         } else if let live = caches.owned(resource, namespace: ctx.namespace, name: name), Self.isControlled(live, by: uid) {
             try await delete(resource, live: live, namespace: ctx.namespace, name: name)
         }
+        return nil
     }
 
     func deletePrunedRevisions(_ pruned: [PynomalyDeploymentStatus.HistoryEntry], ctx: BuildContext) async throws {

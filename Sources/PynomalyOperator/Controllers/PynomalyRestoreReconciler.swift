@@ -41,9 +41,9 @@ public struct PynomalyRestoreReconciler: Reconciler {
         do {
             return try await reconcile(restore, raw: raw)
         } catch let error as KubeError where error.isConflict {
-            // A status write based on a cache one event behind (409): look again shortly.
-            logger.info("stale cache: the write met a newer resourceVersion; retrying", metadata: ["error": "\(error)"])
-            return .requeue(after: 1)
+            // A status write based on a cache one event behind (409): not a failure; retried with
+            // the per-key backoff while the watch catches up.
+            return .retry("stale cache: the write met a newer resourceVersion (\(error))", atLeast: 0)
         } catch {
             return .failed(error)
         }

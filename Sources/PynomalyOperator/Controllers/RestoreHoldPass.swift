@@ -22,8 +22,10 @@ extension PynomalyDeploymentReconciler {
         return store.list(namespace: namespace).compactMap { try? $0.decode(PynomalyRestore.self) }
     }
 
+    /// - Parameter specProblems: what validation found wrong with the spec. With problems the CronJobs
+    ///   are not built from the spec; the ones that exist are suspended where they are.
     func reconcileRestoreHold(_ ctx: BuildContext, restore: PynomalyRestore, old: PynomalyDeploymentStatus, raw: JSONValue,
-                              calculator: StatusCalculator, now: Date) async throws -> ReconcileResult {
+                              calculator: StatusCalculator, now: Date, specProblems: [SpecProblem] = []) async throws -> ReconcileResult {
         let uid = ctx.cr.metadata.uid ?? ""
         var deployments: [Deployment] = []
         for name in Self.appDeploymentNames(ctx.name) {
@@ -32,7 +34,16 @@ extension PynomalyDeploymentReconciler {
             if let deployment = try? live.decode(Deployment.self) { deployments.append(deployment) }
         }
         var status = old
-        let outcome = try await reconcileBackups(ctx, status: &status, held: true, now: now, raw: raw)
+        var outcome = BackupOutcome(recheckAt: nil)
+        if specProblems.isEmpty {
+            outcome = try await reconcileBackups(ctx, status: &status, held: true, now: now, raw: raw)
+        } else {
+            logger.warning("the spec is invalid; holding for the restore without applying it",
+                           metadata: ["problems": .string(specProblems.map { "\($0.field): \($0.message)" }.joined(separator: "; "))])
+            for name in [BackupCronJobBuilder.cronJobName(ctx.name), MaintenanceCronJobBuilder.cronJobName(ctx.name)] {
+                try await suspendCronJob(ctx, name: name)
+            }
+        }
         let restoreName = restore.metadata.name ?? ""
         status = calculator.restoreHeld(status, restore: restore, deployments: deployments, selector: PynomalyLabels.selectorString(for: ctx.name))
 
@@ -45,6 +56,18 @@ extension PynomalyDeploymentReconciler {
         }
         try await writeStatus(status, of: ctx.cr, raw: raw)
         return outcome.recheckAt.map { .requeue(after: max(1, $0.timeIntervalSince(now))) } ?? .done
+    }
+
+    /// Suspends a CronJob this CR controls where it stands (a merge patch of `spec.suspend`), for a
+    /// hold whose spec cannot be built from.
+    func suspendCronJob(_ ctx: BuildContext, name: String) async throws {
+        guard let live = caches.owned(.cronJobs, namespace: ctx.namespace, name: name), Self.isControlled(live, by: ctx.cr.metadata.uid ?? ""),
+              live[path: ["spec", "suspend"]]?.boolValue != true else { return }
+        let body: JSONValue = ["spec": ["suspend": true]]
+        let basis = caches.writeBasis(.cronJobs, namespace: ctx.namespace, name: name)
+        let answer = try await client.patch(.cronJobs, namespace: ctx.namespace, name: name, type: .merge, body: body.serialized(), subresource: nil,
+                                            options: WriteOptions(fieldManager: Self.fieldManager))
+        caches.storeWritten(.cronJobs, answer, basis: basis)
     }
 
     /// The first pass after a hold ended: the serving Deployment gets its replica count back. With an

@@ -1,0 +1,117 @@
+import KubeCore
+import KubeRuntime
+import Synchronization
+
+/// What earlier passes of each PynomalyDeployment worked out from inputs that have not changed
+/// since, so that a pass woken by a child's status (most passes while a rollout converges) does
+/// not validate the spec, build and hash the pod template, and build, encode and compare every
+/// child again.
+///
+/// Every entry is keyed by what decides it: the CR's uid and generation (the API server bumps the
+/// generation on every spec change), the restart token, the content hash of the referenced objects
+/// and the ConfigMap's hash. Children are remembered as converged together with each child's
+/// `SpecStamp` at the time the pass found it equal to the desired object; any change to a child
+/// other than its status (a hand edit, a deletion, another manager's labels) changes its stamp
+/// and the next pass compares again. A miss costs what a pass cost without the memo.
+public final class PassMemo: Sendable {
+    /// The spec as the builders see it, except the revision plan.
+    struct SpecInputs: Hashable, Sendable {
+        var uid: String
+        var generation: Int64
+        var restartToken: String?
+        var referencedHash: String
+        var configHash: String
+    }
+
+    /// The spec's pod template identity: its hash, and its hash without the restart token.
+    struct TemplateDigest: Sendable, Equatable {
+        var templateHash: String
+        var templateKey: String
+    }
+
+    /// What a rolling pass applies: the spec inputs and the revision it deploys.
+    struct ChildrenInputs: Hashable, Sendable {
+        var spec: SpecInputs
+        var revision: Int64
+        var templateHash: String?
+        var pinned: Bool
+    }
+
+    private struct Entry: Sendable {
+        var uid: String
+        /// The generation whose spec passed validation.
+        var validGeneration: Int64?
+        /// What the pod template of a generation references (the restart token and hashes do not matter).
+        var references: (generation: Int64, objects: ReferencedObjects)?
+        var template: (inputs: SpecInputs, digest: TemplateDigest)?
+        var children: (inputs: ChildrenInputs, stamps: [SpecStamp?])?
+    }
+
+    private let entries = Mutex<[ObjectKey: Entry]>([:])
+
+    public init() {}
+
+    /// Whether the spec of this uid and generation passed validation before.
+    func isValid(_ key: ObjectKey, uid: String, generation: Int64) -> Bool {
+        entries.withLock { $0[key].map { $0.uid == uid && $0.validGeneration == generation } ?? false }
+    }
+
+    func noteValid(_ key: ObjectKey, uid: String, generation: Int64) {
+        update(key, uid: uid) { $0.validGeneration = generation }
+    }
+
+    func references(_ key: ObjectKey, uid: String, generation: Int64) -> ReferencedObjects? {
+        entries.withLock { entries in
+            guard let entry = entries[key], entry.uid == uid, let held = entry.references, held.generation == generation else { return nil }
+            return held.objects
+        }
+    }
+
+    func noteReferences(_ key: ObjectKey, uid: String, generation: Int64, objects: ReferencedObjects) {
+        update(key, uid: uid) { $0.references = (generation, objects) }
+    }
+
+    func template(_ key: ObjectKey, for inputs: SpecInputs) -> TemplateDigest? {
+        entries.withLock { entries in
+            guard let held = entries[key]?.template, held.inputs == inputs else { return nil }
+            return held.digest
+        }
+    }
+
+    func noteTemplate(_ key: ObjectKey, inputs: SpecInputs, digest: TemplateDigest) {
+        update(key, uid: inputs.uid) { $0.template = (inputs, digest) }
+    }
+
+    /// Whether a pass with `inputs` found these children, with these stamps, converged.
+    func childrenConverged(_ key: ObjectKey, inputs: ChildrenInputs, stamps: [SpecStamp?]) -> Bool {
+        entries.withLock { entries in
+            guard let held = entries[key]?.children else { return false }
+            return held.inputs == inputs && held.stamps == stamps
+        }
+    }
+
+    func noteChildrenConverged(_ key: ObjectKey, inputs: ChildrenInputs, stamps: [SpecStamp?]) {
+        update(key, uid: inputs.spec.uid) { $0.children = (inputs, stamps) }
+    }
+
+    func forgetChildren(_ key: ObjectKey) {
+        entries.withLock { _ = $0[key]?.children = nil }
+    }
+
+    /// Drops what is known of a CR that is gone, so the memo holds no more entries than CRs exist.
+    func forget(_ key: ObjectKey) {
+        entries.withLock { _ = $0.removeValue(forKey: key) }
+    }
+
+    /// Entries held (for tests and the memory figures).
+    public var count: Int { entries.withLock { $0.count } }
+
+    private func update(_ key: ObjectKey, uid: String, _ change: (inout Entry) -> Void) {
+        entries.withLock { entries in
+            // Another uid under the same name is another CR: nothing of the old one applies.
+            var entry = entries[key].flatMap { $0.uid == uid ? $0 : nil } ?? Entry(uid: uid)
+            change(&entry)
+            entries[key] = entry
+        }
+    }
+}
