@@ -109,11 +109,12 @@ let package = Package(
             ],
             swiftSettings: shippedSwiftSettings,
             linkerSettings: shippedBinaryLinkerSettings),
-        // The kubectl plugin (`kubectl pynomaly …`): request annotations, status and history views.
+        // The kubectl plugin (`kubectl pynomaly …`): request annotations, status, report, history and diff views
+        // (KubeYAML: `diff -f` reads manifests and prints objects as YAML, as kubectl diff does).
         .executableTarget(
             name: "kubectl-pynomaly",
             dependencies: [
-                "KubeCore", "KubeClient", "PynomalyOperator",
+                "KubeCore", "KubeClient", "KubeYAML", "PynomalyOperator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: shippedSwiftSettings,
