@@ -183,7 +183,7 @@ final class PluginDiffReportEndToEndTests: XCTestCase {
         let bad = try await plugin(rig, ["report", "pynomaly", "--events", "1"])
         XCTAssertEqual(bad.status, 1, bad.stdout + bad.stderr)
         for expected in ["Report for pynomalydeployment pynomaly in default: FAIL", "FAIL  conditions:", "Ready=False ReferenceMissing",
-                         "Warning Events", "ReferenceMissing: waiting for Secret pynomaly-secret", "the spec asks for ghcr.io/elgerytme/pynomaly:v0.1.4"] {
+                         "Warning Event", "ReferenceMissing: waiting for Secret pynomaly-secret", "the spec asks for ghcr.io/elgerytme/pynomaly:v0.1.4"] {
             XCTAssertTrue(bad.stdout.contains(expected), "missing \(expected) in\n\(bad.stdout)")
         }
         let badJSON = try JSONValue(parsing: try await plugin(rig, ["report", "pynomaly", "-o", "json"]).stdout)

@@ -227,7 +227,7 @@ import Testing
         #expect(level("events") == .warn)
         #expect(level("conditions") == .fail)
         let text = report.text()
-        for expected in ["1/3 ready, 1 pods, 4 container restarts", "p1: 4 restarts", "RolledBack", "overdue", "2 days left", "fewer than 14 days",
+        for expected in ["1/3 ready, 1 pod, 4 container restarts", "p1: 4 restarts", "RolledBack", "overdue", "2 days left", "fewer than 14 days",
                          "at its maximum", "7 Warning Events, the newest 3:", "Reason6", "Ready=False RolledBack: revision 3 failed",
                          "Stalled=True", "BackupHealthy=Unknown"] {
             #expect(text.contains(expected), "missing \(expected) in\n\(text)")

@@ -120,11 +120,11 @@ public struct PluginReport: Sendable, Hashable {
         for pod in pods {
             let count = (pod[path: ["status", "containerStatuses"]]?.arrayValue ?? []).reduce(Int64(0)) { $0 + ($1["restartCount"]?.intValue ?? 0) }
             restarts += count
-            if count > 0 { restartedPods.append("\(pod[path: ["metadata", "name"]]?.stringValue ?? "?"): \(count) restarts") }
+            if count > 0 { restartedPods.append("\(pod[path: ["metadata", "name"]]?.stringValue ?? "?"): \(counted(count, "restart"))") }
         }
         let paused = cr[path: ["spec", "paused"]]?.boolValue == true
         let level: Level = ready < desired ? (paused ? .warn : .fail) : (restarts > 0 ? .warn : .ok)
-        let summary = "\(ready)/\(desired) ready, \(pods.count) pods, \(restarts) container restarts" + (paused ? " (paused)" : "")
+        let summary = "\(ready)/\(desired) ready, \(counted(pods.count, "pod")), \(counted(restarts, "container restart"))" + (paused ? " (paused)" : "")
         return Check("pods", level, summary, details: restartedPods.sorted(), data: [
             "ready": .int(ready), "desired": .int(desired), "pods": .int(Int64(pods.count)), "restarts": .int(restarts),
         ])
@@ -272,7 +272,7 @@ public struct PluginReport: Sendable, Hashable {
             let count = event["count"]?.intValue.flatMap { $0 > 1 ? " (x\($0))" : nil } ?? ""
             return "\(when) \(event["reason"]?.stringValue ?? "?")\(count): \(event["message"]?.stringValue ?? event["note"]?.stringValue ?? "")"
         }
-        let summary = warnings.isEmpty ? "no Warning Events" : "\(warnings.count) Warning Events" + (shown.count < warnings.count ? ", the newest \(shown.count):" : ":")
+        let summary = warnings.isEmpty ? "no Warning Events" : counted(warnings.count, "Warning Event") + (shown.count < warnings.count ? ", the newest \(shown.count):" : ":")
         let data = JSONValue.array(shown.map { event in
             ["reason": event["reason"] ?? .null, "message": event["message"] ?? event["note"] ?? .null, "time": .string(time(event)),
              "count": event["count"] ?? .null]
@@ -310,6 +310,9 @@ public struct PluginReport: Sendable, Hashable {
         let summary = unhealthy.isEmpty ? "all \(conditions.count) conditions healthy" : "\(unhealthy.count) of \(conditions.count) conditions not healthy:"
         return Check("conditions", level, summary, details: details, data: ["unhealthy": .array(unhealthy)])
     }
+
+    /// `1 pod`, `3 pods`.
+    static func counted<N: BinaryInteger>(_ count: N, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
 
     // MARK: Output
 
