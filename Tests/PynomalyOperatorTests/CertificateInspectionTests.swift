@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KubeCore
 import PynomalyOperator
 import Testing
 import X509
@@ -97,6 +98,18 @@ import X509
         #expect(!CertificateInspection.covers("a.example.com", "*.example.com"))
         #expect(!CertificateInspection.covers("*.com", "example.com"))
         #expect(!CertificateInspection.covers("f*.example.com", "foo.example.com"))
+    }
+
+    @Test func fromATLSSecret() throws {
+        let pem = try Self.certificate()
+        let secret: JSONValue = ["kind": "Secret", "type": "kubernetes.io/tls",
+                                 "data": ["tls.crt": .string(Data(pem.utf8).base64EncodedString()), "tls.key": "c2VjcmV0"]]
+        #expect(CertificateInspection.evaluate(secret: secret, now: Self.now, hosts: ["pynomaly.example"], warnDays: 14).reason == .valid)
+        #expect(CertificateInspection.evaluate(secret: nil, now: Self.now, hosts: ["pynomaly.example"], warnDays: 14).reason == .missing)
+        let withoutCertificate: JSONValue = ["kind": "Secret", "data": ["tls.key": "c2VjcmV0"]]
+        #expect(CertificateInspection.evaluate(secret: withoutCertificate, now: Self.now, hosts: [], warnDays: 14).reason == .missing)
+        let notBase64: JSONValue = ["kind": "Secret", "data": ["tls.crt": "%%%"]]
+        #expect(CertificateInspection.evaluate(secret: notBase64, now: Self.now, hosts: [], warnDays: 14).reason == .malformed)
     }
 
     @Test func missingAndMalformed() throws {

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import KubeCore
 
 /// What the operator reads from a TLS Secret's leaf certificate (`tls.crt`): its validity, subject
 /// common name and DNS names. Nothing else is parsed: the operator does not verify chains (the
@@ -101,6 +102,22 @@ public enum CertificateInspection {
             return verdict("True", .expiringSoon, "the certificate expires at \(notAfter), in \(daysLeft) days (fewer than \(warnDays))")
         }
         return verdict("True", .valid, "the certificate is valid until \(notAfter) (\(daysLeft) days)")
+    }
+
+    /// Judges a `kubernetes.io/tls` Secret as read from the API server (nil: it does not exist): its
+    /// `data["tls.crt"]` (base64, as the API server serves it) or `stringData["tls.crt"]`.
+    public static func evaluate(secret: JSONValue?, now: Date, hosts: [String], warnDays: Int64) -> CertificateVerdict {
+        var pem: String?
+        if let encoded = secret?[path: ["data", "tls.crt"]]?.stringValue {
+            guard let data = Data(base64Encoded: encoded) else {
+                return CertificateVerdict(status: "False", reason: .malformed, message: "tls.crt in the Secret is not valid base64",
+                                          daysLeft: nil, certificate: nil, hostsCovered: [])
+            }
+            pem = String(decoding: data, as: UTF8.self)
+        } else {
+            pem = secret?[path: ["stringData", "tls.crt"]]?.stringValue
+        }
+        return evaluate(pem: pem, now: now, hosts: hosts, warnDays: warnDays)
     }
 
     /// Whether DNS name `pattern` from a certificate covers `host` (RFC 6125): case-insensitive, a
