@@ -125,6 +125,24 @@ import Testing
         #expect(rotation.rollout.restartReasons == ["content of a referenced Secret or ConfigMap changed"])
     }
 
+    @Test func aRevisionBeyondTheHistoryLimitLosesItsControllerRevision() throws {
+        var live = try Self.sample { $0[path: ["spec", "revisionHistoryLimit"]] = 2 }
+        let (status, children) = try Self.converged(live)
+        let currentHash = try #require(status["history"]?.arrayValue?.first?["templateHash"]?.stringValue)
+        live["status"] = [
+            "currentRevision": 2, "stableRevision": 2, "observedGeneration": 1,
+            "history": [["revision": 1, "image": "ghcr.io/elgerytme/pynomaly:v0.1.2", "templateHash": "aaaa", "outcome": "Superseded"],
+                        ["revision": 2, "image": "ghcr.io/elgerytme/pynomaly:v0.1.3", "templateHash": .string(currentHash), "outcome": "Succeeded"]],
+        ]
+        let template = PodTemplateSpec()
+        let state = DiffLiveState(referencedContentHashes: Self.referenced, revisionTemplates: ["aaaa": template, currentHash: template], children: children)
+        #expect(try DiffPlan.plan(try live.decode(PynomalyDeployment.self), live: state).changes.allSatisfy { $0.operation != .delete })
+        live[path: ["spec", "image"]] = "ghcr.io/elgerytme/pynomaly:v0.1.4"
+        let plan = try DiffPlan.plan(try live.decode(PynomalyDeployment.self), live: state)
+        #expect(plan.rollout.revision == 3)
+        #expect(plan.changes.filter { $0.operation == .delete } == [ChildChange(.controllerRevisions, "pynomaly-aaaa", .delete)])
+    }
+
     @Test func heldAndRejectedSpecs() throws {
         var paused = try Self.sample { $0[path: ["spec", "paused"]] = true }
         paused["status"] = try Self.converged(try Self.sample()).status

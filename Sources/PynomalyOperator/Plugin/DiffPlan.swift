@@ -191,7 +191,21 @@ public struct DiffPlan: Sendable {
         optional(IngressBuilder.build(ctx, backendService: ctx.name, previewService: nil), .ingresses, name: ctx.name)
         optional(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: ctx.name), .horizontalPodAutoscalers, name: ctx.name)
         optional(PodDisruptionBudgetBuilder.build(ctx), .podDisruptionBudgets, name: ctx.name)
+        changes += prunedRevisions(plan, ctx: ctx, live: live, keeping: [])
         return DiffPlan(changes: changes, rollout: preview)
+    }
+
+    /// The ControllerRevisions of history entries the pass prunes beyond `revisionHistoryLimit`
+    /// (never the target, the stable revision, or one in `keeping`: a blue-green colour's), as
+    /// deletions of those that exist.
+    static func prunedRevisions(_ plan: RevisionPlan, ctx: BuildContext, live: DiffLiveState, keeping: Set<Int64>) -> [ChildChange] {
+        var pruning = plan
+        pruning.prune(limit: Int(ctx.spec.revisionHistoryLimit))
+        guard !pruning.pruned.contains(where: { keeping.contains($0.revision) }) else { return [] }
+        return pruning.pruned.compactMap { entry in
+            guard let hash = entry.templateHash, live.revisionTemplates[hash] != nil else { return nil }
+            return ChildChange(.controllerRevisions, ControllerRevisionBuilder.name(ctx.name, templateHash: hash), .delete)
+        }
     }
 
     /// The blue-green part: the state machine's next step over the live colours, then the traffic
@@ -302,6 +316,12 @@ public struct DiffPlan: Sendable {
            let color = decision.status.previewColor, decision.status.previewRevision == plan.target.revision {
             preview.previewColor = color.rawValue
         }
+        var history = plan
+        for case .recordOutcome(let revision, let outcome) in decision.actions {
+            if let i = history.status.history?.firstIndex(where: { $0.revision == revision }) { history.status.history?[i].outcome = outcome }
+        }
+        changes += prunedRevisions(history, ctx: ctx, live: live,
+                                   keeping: Set([decision.status.previewRevision, decision.status.activeRevision].compactMap { $0 }))
         // Each object once, the last write winning (the pass applies the same body again).
         var seen: Set<String> = []
         changes = Array(changes.reversed().filter { seen.insert("\($0.resource.resource)/\($0.name)").inserted }.reversed())
