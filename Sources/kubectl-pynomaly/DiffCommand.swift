@@ -42,20 +42,38 @@ struct DiffCommand: AsyncParsableCommand {
                        code: Self.errorCode)
         }
         let conn = try connection.connect(failureCode: Self.errorCode)
-        let live = try await conn.deployment(name, failureCode: Self.errorCode)
-        let changed: JSONValue
-        do {
-            if let file {
-                changed = try DiffInput.applyingManifest(try readManifest(file), to: live, name: name)
-            } else {
-                changed = try DiffInput.applyingFlags(to: live, image: image, sets: sets, stringSets: stringSets)
-            }
-        } catch let error as PluginError {
-            throw fail(error.description, code: Self.errorCode)
-        }
+        let manifest = try file.map(readManifest)
         var session = DiffSession(conn: conn, name: name)
-        let code = try await session.run(live: live, changed: changed)
+        // The operator writes the status while it works, which moves the CR's resourceVersion
+        // between the GET and the dry-run update (a 409): read it again and retry.
+        var attempt = 0
+        var code: Int32 = 0
+        while true {
+            attempt += 1
+            let live = try await conn.deployment(name, failureCode: Self.errorCode)
+            let changed = try changedCR(live, manifest: manifest)
+            do {
+                code = try await session.run(live: live, changed: changed)
+                break
+            } catch DiffSession.LiveMoved.conflict where attempt < 5 {
+                continue
+            }
+        }
         if code != 0 { throw ExitCode(code) }
+    }
+
+    /// The live CR with the change asked for; a change that cannot be made exits 2 with why.
+    func changedCR(_ live: JSONValue, manifest: [JSONValue]?) throws -> JSONValue {
+        let result: Result<JSONValue, PluginError>
+        if let manifest {
+            result = Result { () throws(PluginError) in try DiffInput.applyingManifest(manifest, to: live, name: name) }
+        } else {
+            result = Result { () throws(PluginError) in try DiffInput.applyingFlags(to: live, image: image, sets: sets, stringSets: stringSets) }
+        }
+        switch result {
+        case .success(let changed): return changed
+        case .failure(let error): throw fail(error.description, code: Self.errorCode)
+        }
     }
 
     func readManifest(_ path: String) throws -> [JSONValue] {
@@ -94,6 +112,8 @@ struct DiffSession {
         do {
             answer = try await conn.client.update(.pynomalyDeployments, namespace: namespace, name: name, object: changed, subresource: nil,
                                                   options: WriteOptions(fieldManager: "kubectl-pynomaly", dryRun: true))
+        } catch let error as KubeError where error.isConflict {
+            throw LiveMoved.conflict
         } catch let error as KubeError {
             let message = error.status?.message ?? "\(error)"
             throw fail("the API server would reject this spec of pynomalydeployment \(name): \(message)", code: DiffCommand.errorCode)
@@ -178,6 +198,9 @@ struct DiffSession {
             return nil
         }
     }
+
+    /// The CR changed between the read and the dry run.
+    enum LiveMoved: Error { case conflict }
 
     struct LiveReads {
         var live: DiffLiveState
