@@ -143,6 +143,56 @@ import Testing
         #expect(plan.changes.filter { $0.operation == .delete } == [ChildChange(.controllerRevisions, "pynomaly-aaaa", .delete)])
     }
 
+    /// Blue serves revision 1 (Idle): a new image goes to green as the preview; blue is not touched.
+    @Test func blueGreenPreviewGoesToTheIdleColour() throws {
+        var cr = try Self.sample { cr in
+            cr[path: ["spec", "strategy"]] = ["type": "BlueGreen", "blueGreen": ["previewReplicas": 1]]
+            cr[path: ["spec", "disruptionBudget"]] = nil
+        }
+        // Revision 1's template, as the first pass built it.
+        let first = try DiffPlan.plan(try cr.decode(PynomalyDeployment.self), live: DiffLiveState(referencedContentHashes: Self.referenced))
+        let revision = try #require(first.changes.first { $0.resource == .controllerRevisions })
+        let hash = String(revision.name.dropFirst("pynomaly-".count))
+        guard case .createIfMissing(let revisionBody) = revision.operation,
+              let template = try? revisionBody[path: ["data", "template"]]?.decode(PodTemplateSpec.self) else {
+            Issue.record("the first pass creates revision 1's ControllerRevision"); return
+        }
+        let ctx = BuildContext(cr: try cr.decode(PynomalyDeployment.self))
+        var blue = DeploymentBuilder.build(ctx, name: "pynomaly-blue", template: template, replicas: 3, selectorExtra: [PynomalyLabels.colorKey: "blue"])
+        blue.metadata.labels?[PynomalyLabels.templateHashKey] = hash
+        blue.metadata.generation = 1
+        var blueJSON = try JSONValue(encoding: blue)
+        blueJSON["status"] = ["observedGeneration": 1, "replicas": 3, "readyReplicas": 3, "updatedReplicas": 3, "availableReplicas": 3,
+                              "conditions": [["type": "Available", "status": "True"],
+                                             ["type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"]]]
+        cr["status"] = [
+            "currentRevision": 1, "stableRevision": 1, "observedGeneration": 1,
+            "history": [["revision": 1, "image": "ghcr.io/elgerytme/pynomaly:v0.1.3", "templateHash": .string(hash), "outcome": "Succeeded"]],
+            "blueGreen": ["activeColor": "blue", "previewColor": "green", "step": "Idle", "activeRevision": 1],
+        ]
+        let live = DiffLiveState(referencedContentHashes: Self.referenced, revisionTemplates: [hash: template],
+                                 children: [DiffLiveState.key(.deployments, "pynomaly-blue"): blueJSON])
+
+        let same = try DiffPlan.plan(try cr.decode(PynomalyDeployment.self), live: live)
+        #expect(same.rollout.previewColor == nil && same.rollout.activeColor == "blue")
+        #expect(!same.changes.contains { $0.resource == .deployments })
+
+        cr[path: ["spec", "image"]] = "ghcr.io/elgerytme/pynomaly:v0.1.4"
+        let plan = try DiffPlan.plan(try cr.decode(PynomalyDeployment.self), live: live)
+        #expect(plan.rollout.previewColor == "green" && plan.rollout.activeColor == "blue")
+        #expect(plan.rollout.newRevision && plan.rollout.revision == 2 && !plan.rollout.restartsPods)
+        let deployments = plan.changes.filter { $0.resource == .deployments }
+        #expect(deployments.map(\.name) == ["pynomaly-green"])
+        guard case .apply(let green)? = deployments.first?.operation else { Issue.record("green is applied"); return }
+        #expect(green[path: ["spec", "replicas"]] == 1, "previewReplicas")
+        #expect(green[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first?["image"] == "ghcr.io/elgerytme/pynomaly:v0.1.4")
+        // The stable Service keeps selecting blue.
+        guard case .apply(let stable)? = plan.changes.first(where: { $0.resource == .services && $0.name == "pynomaly" })?.operation else {
+            Issue.record("the stable Service is applied"); return
+        }
+        #expect(stable[path: ["spec", "selector", PynomalyLabels.colorKey]] == "blue")
+    }
+
     @Test func heldAndRejectedSpecs() throws {
         var paused = try Self.sample { $0[path: ["spec", "paused"]] = true }
         paused["status"] = try Self.converged(try Self.sample()).status
