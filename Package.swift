@@ -109,11 +109,12 @@ let package = Package(
             ],
             swiftSettings: shippedSwiftSettings,
             linkerSettings: shippedBinaryLinkerSettings),
-        // The kubectl plugin (`kubectl pynomaly …`): request annotations, status and history views.
+        // The kubectl plugin (`kubectl pynomaly …`): request annotations, status, report, history and diff views
+        // (KubeYAML: `diff -f` reads manifests and prints objects as YAML, as kubectl diff does).
         .executableTarget(
             name: "kubectl-pynomaly",
             dependencies: [
-                "KubeCore", "KubeClient", "PynomalyOperator",
+                "KubeCore", "KubeClient", "KubeYAML", "PynomalyOperator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: shippedSwiftSettings,
@@ -138,7 +139,11 @@ let package = Package(
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeTestServer", "KubeCore"]),
         .testTarget(name: "KubectlTests", dependencies: ["KubeTestServer", "KubeClient", "KubeCore", "KubeYAML"]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeTestServer", "KubeClient", "KubeCore"]),
-        .testTarget(name: "PynomalyOperatorTests", dependencies: ["PynomalyOperator", "KubeRuntime", "KubeTestServer", "KubeClient", "KubeCore", "KubeYAML"]),
+        // X509 and Crypto make the certificates that CertificateInspection's tests read.
+        .testTarget(name: "PynomalyOperatorTests", dependencies: [
+            "PynomalyOperator", "KubeRuntime", "KubeTestServer", "KubeClient", "KubeCore", "KubeYAML",
+            .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -78,7 +78,7 @@ extension APIServerCore {
         let storage = info.storageKey
         let result: JSONValue = try state.withLock { st in
             if st.store.get(storage, namespace: t.namespace, name: name) != nil { throw APIError.alreadyExists(info, name) }
-            if info.kind == "Service" { Self.allocateClusterIP(&obj, &st) }
+            if info.kind == "Service" { Self.allocateClusterIP(&obj, &st, reserve: !opts.dryRun) }
             if opts.dryRun { return obj }
             let stored = st.store.put(storage, info: info, object: EventConversion.storable(obj, info))
             if info.kind == "Namespace", options.controllerManagerEnabled { Self.ensureDefaultServiceAccount(namespace: name, st: &st) }
@@ -143,7 +143,9 @@ extension APIServerCore {
 
 
     /// Allocates a ClusterIP from 10.96.0.0/16 unless the Service is headless or brought its own.
-    static func allocateClusterIP(_ obj: inout JSONValue, _ st: inout ServerState) {
+    /// A dry run answers the address a create would get without taking it, as kube-apiserver's
+    /// dry-run allocator does: the next real create gets the same one.
+    static func allocateClusterIP(_ obj: inout JSONValue, _ st: inout ServerState, reserve: Bool = true) {
         let type = obj[path: ["spec", "type"]]?.stringValue ?? "ClusterIP"
         if type == "ExternalName" { return }
         if let ip = obj[path: ["spec", "clusterIP"]]?.stringValue, !ip.isEmpty {
@@ -152,8 +154,10 @@ extension APIServerCore {
         }
         var n = st.nextIP
         while st.allocatedIPs.contains(n) { n = n % 65_000 + 1 }
-        st.allocatedIPs.insert(n)
-        st.nextIP = n + 1
+        if reserve {
+            st.allocatedIPs.insert(n)
+            st.nextIP = n + 1
+        }
         let ip = "10.96.\(n >> 8).\(n & 0xFF)"
         obj[path: ["spec", "clusterIP"]] = .string(ip)
         obj[path: ["spec", "clusterIPs"]] = [.string(ip)]

@@ -14,10 +14,10 @@ import PynomalyOperator
 struct KubectlPynomaly: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubectl-pynomaly",
-        abstract: "Operates PynomalyDeployments: status, history, rollback, restart, promote, abort, backup, pause, resume, restore.",
+        abstract: "Operates PynomalyDeployments: status, report, diff, history, rollback, restart, promote, abort, backup, pause, resume, restore.",
         discussion: "Runs as `kubectl pynomaly COMMAND NAME` when this binary is on PATH.",
         subcommands: [
-            StatusCommand.self, HistoryCommand.self, RollbackCommand.self, RestartCommand.self,
+            StatusCommand.self, ReportCommand.self, DiffCommand.self, HistoryCommand.self, RollbackCommand.self, RestartCommand.self,
             PromoteCommand.self, AbortCommand.self, BackupCommand.self, PauseCommand.self,
             ResumeCommand.self, RestoreCommand.self,
         ])
@@ -34,14 +34,15 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "The kubeconfig context to use (default: its current-context).")
     var context: String?
 
-    /// A client and the namespace to act in; a configuration problem exits 1 with its message.
-    func connect() throws -> Connection {
+    /// A client and the namespace to act in; a configuration problem exits `failureCode` (1, or 2
+    /// for the commands that answer 1 for a finding) with its message.
+    func connect(failureCode: Int32 = 1) throws -> Connection {
         do {
             let configuration = Self.interactive(try ConfigurationResolver.resolve(kubeconfigPath: kubeconfig, context: context))
             let client = try makeKubeClient(configuration: configuration, retryPolicy: Self.retryPolicy)
             return Connection(client: client, namespace: namespace ?? configuration.namespace)
         } catch {
-            throw fail("\(error)")
+            throw fail("\(error)", code: failureCode)
         }
     }
 
@@ -67,14 +68,14 @@ struct Connection: Sendable {
     let client: KubeAPIClient
     let namespace: String
 
-    /// GETs the PynomalyDeployment; a missing one is `PluginError.notFound`.
-    func deployment(_ name: String) async throws -> JSONValue {
+    /// GETs the PynomalyDeployment; a missing one is `PluginError.notFound`. Failures exit `failureCode`.
+    func deployment(_ name: String, failureCode: Int32 = 1) async throws -> JSONValue {
         do {
             return try await client.get(.pynomalyDeployments, namespace: namespace, name: name, subresource: nil)
         } catch let error as KubeError where error.isNotFound {
-            throw fail(PluginError.notFound(name: name, namespace: namespace).description)
+            throw fail(PluginError.notFound(name: name, namespace: namespace).description, code: failureCode)
         } catch {
-            throw fail("\(error)")
+            throw fail("\(error)", code: failureCode)
         }
     }
 
@@ -104,10 +105,11 @@ struct Connection: Sendable {
     }
 }
 
-/// Prints `error: MESSAGE` to stderr and answers the exit code 1 to throw.
-func fail(_ message: String) -> ExitCode {
+/// Prints `error: MESSAGE` to stderr and answers the exit code to throw (1 unless given: `diff` and
+/// `report` answer 1 for a finding, so their errors are 2, as with `kubectl diff`).
+func fail(_ message: String, code: Int32 = 1) -> ExitCode {
     writeToStandardError("error: \(message)\n")
-    return ExitCode(1)
+    return ExitCode(code)
 }
 
 struct StatusCommand: AsyncParsableCommand {

@@ -165,6 +165,38 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(_a11.status, 422)
     }
 
+    /// Server-side apply with dryRun=All (what `kubectl pynomaly diff` sends): the would-be object,
+    /// defaulted, with the stored resourceVersion (or none for a create) and nothing kept.
+    func testDryRunApplyAnswersWithoutStoring() async throws {
+        let service: JSONValue = ["apiVersion": "v1", "kind": "Service", "metadata": ["name": "web"],
+                                  "spec": ["selector": ["app": "web"], "ports": [["port": 80]]]]
+        let rv = server.currentResourceVersion
+        let dry = await c.request("PATCH", "/api/v1/namespaces/default/services/web?fieldManager=op&force=true&dryRun=All", body: service,
+                                  contentType: "application/apply-patch+yaml")
+        XCTAssertEqual(dry.status, 201)
+        XCTAssertNil(dry.json[path: ["metadata", "resourceVersion"]])
+        XCTAssertEqual(dry.json[path: ["spec", "type"]], "ClusterIP", "defaulted")
+        let dryIP = try XCTUnwrap(dry.json[path: ["spec", "clusterIP"]]?.stringValue)
+        XCTAssertEqual(server.currentResourceVersion, rv, "a dry run does not write")
+        let _a1 = await c.get("/api/v1/namespaces/default/services/web")
+        XCTAssertEqual(_a1.status, 404)
+        // The address was answered, not taken.
+        let real = await c.request("PATCH", "/api/v1/namespaces/default/services/web?fieldManager=op&force=true", body: service,
+                                   contentType: "application/apply-patch+yaml")
+        XCTAssertEqual(real.json[path: ["spec", "clusterIP"]]?.stringValue, dryIP)
+
+        var changed = service
+        changed[path: ["spec", "selector"]] = ["app": "web", "tier": "front"]
+        let dryUpdate = await c.request("PATCH", "/api/v1/namespaces/default/services/web?fieldManager=op&force=true&dryRun=All", body: changed,
+                                        contentType: "application/apply-patch+yaml")
+        XCTAssertEqual(dryUpdate.status, 200)
+        XCTAssertEqual(dryUpdate.rv, real.rv, "the answer carries the stored resourceVersion")
+        XCTAssertEqual(dryUpdate.json[path: ["spec", "selector", "tier"]], "front")
+        let stored = await c.get("/api/v1/namespaces/default/services/web")
+        XCTAssertEqual(stored.rv, real.rv)
+        XCTAssertNil(stored.json[path: ["spec", "selector", "tier"]])
+    }
+
     func testCRDRegistrationDiscoveryCRUDAndSchemaValidation() async throws {
         let _a12 = await c.get("/apis/example.com/v1/namespaces/default/widgets")
         XCTAssertEqual(_a12.status, 404)

@@ -364,7 +364,7 @@ private let noon = Date(timeIntervalSince1970: 1_767_268_800)  // 2026-01-01T12:
         try #require(FileManager.default.isExecutableFile(atPath: Self.binary.path), "build it: swift build --build-tests")
         let top = try await Self.run(Self.binary.path, ["--help"])
         #expect(top.status == 0)
-        let subcommands = ["status", "history", "rollback", "restart", "promote", "abort", "backup", "pause", "resume", "restore"]
+        let subcommands = ["status", "report", "diff", "history", "rollback", "restart", "promote", "abort", "backup", "pause", "resume", "restore"]
         for sub in subcommands {
             #expect(top.stdout.contains(sub))
             let help = try await Self.run(Self.binary.path, [sub, "--help"])

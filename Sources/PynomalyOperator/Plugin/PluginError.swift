@@ -28,6 +28,12 @@ public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {
     case restoreSource(String)
     /// `promote --skip-analysis` on a deployment without `spec.analysis`.
     case analysisNotEnabled(name: String)
+    /// `diff` of a spec the operator would refuse (Stalled, InvalidSpec); `message` names each field.
+    case rejectedSpec(name: String, message: String)
+    /// `diff` cannot preview what the operator would do (it would stall; the message says why).
+    case diffUnavailable(String)
+    /// `diff` options or manifest that do not describe a change: the message names the option or field.
+    case diffInput(String)
 
     public var description: String {
         switch self {
@@ -53,6 +59,12 @@ public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {
             return message
         case .analysisNotEnabled(let name):
             return "promote --skip-analysis needs spec.analysis, but pynomalydeployment \(name) has no analysis enabled; nothing was requested"
+        case .rejectedSpec(let name, let message):
+            return "the operator would reject this spec of pynomalydeployment \(name) (InvalidSpec) and change nothing: \(message)"
+        case .diffUnavailable(let message):
+            return "cannot preview the change: \(message)"
+        case .diffInput(let message):
+            return message
         }
     }
 }
