@@ -130,21 +130,9 @@ struct BlueGreenSim {
         let spec = Status.HistoryEntry(revision: 0, image: "img:\(templateHash)", templateHash: templateHash)
         let plan = RevisionPlan.plan(status: status, generation: generation, spec: spec,
                                      rollbackRequest: annotations[RequestAnnotation.rollbackTo.name], now: KubeTime.format(now))
-        var hashes: [Int64: String] = [:]
-        for entry in plan.status.history ?? [] { hashes[entry.revision] = entry.templateHash }
-        var legacy: BlueGreenRevision?
-        if plan.status.blueGreen == nil, let stable = plan.status.stableRevision, let hash = hashes[stable] {
-            legacy = BlueGreenRevision(revision: stable, templateHash: hash, outcome: .succeeded)
-        }
-        let target = BlueGreenRevision(revision: plan.target.revision, templateHash: plan.target.templateHash ?? "",
-                                       outcome: plan.target.outcome, pinned: plan.pinned)
         let input = BlueGreenInput(
-            name: "pyd", status: plan.status.blueGreen, target: target, legacyStable: legacy, templateHashes: hashes,
-            generation: generation, settings: settings, desiredReplicas: replicas, autoscaled: autoscaled,
-            blue: world.observation(.blue), green: world.observation(.green), smokeJobs: world.jobs,
-            promoteToken: RequestAnnotation.promote.pendingToken(annotations: annotations, handled: plan.status.handledRequests),
-            abortToken: RequestAnnotation.abort.pendingToken(annotations: annotations, handled: plan.status.handledRequests),
-            now: now)
+            name: "pyd", plan: plan, settings: settings, generation: generation, desiredReplicas: replicas, autoscaled: autoscaled,
+            blue: world.observation(.blue), green: world.observation(.green), smokeJobs: world.jobs, annotations: annotations, now: now)
         return (input, plan)
     }
 

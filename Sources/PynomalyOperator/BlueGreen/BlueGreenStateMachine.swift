@@ -95,11 +95,11 @@ private struct Pass {
     /// The first BlueGreen pass: migrate the RollingUpdate stable revision, or deploy the first one.
     mutating func start() {
         bg = Status.BlueGreen()
-        if let legacy = input.legacyStable {
+        if let rolling = input.rollingStable {
             bg.previewColor = .blue
-            bg.previewRevision = legacy.revision
+            bg.previewRevision = rolling.revision
             step = .migrating
-            event(.normal, "BlueGreenMigration", "moving revision \(legacy.revision) to \(input.name)-blue before switching to blue-green")
+            event(.normal, "BlueGreenMigration", "moving revision \(rolling.revision) to \(input.name)-blue before switching to blue-green")
         } else {
             startPreview(target)
         }
@@ -694,7 +694,7 @@ private struct Pass {
 
     func hash(of revision: Int64) -> String? {
         if revision == target.revision { return target.templateHash }
-        if let legacy = input.legacyStable, legacy.revision == revision { return legacy.templateHash }
+        if let rolling = input.rollingStable, rolling.revision == revision { return rolling.templateHash }
         return input.templateHashes[revision]
     }
 

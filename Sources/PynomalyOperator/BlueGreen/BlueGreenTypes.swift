@@ -157,7 +157,7 @@ public struct BlueGreenInput: Sendable, Hashable {
     public var target: BlueGreenRevision
     /// On a first BlueGreen pass after RollingUpdate: the stable revision the `NAME` Deployment
     /// serves. It is moved to blue first (see `BlueGreenStep.migrating`).
-    public var legacyStable: BlueGreenRevision?
+    public var rollingStable: BlueGreenRevision?
     /// Template hash per revision in history (to apply or recognise a colour's revision).
     public var templateHashes: [Int64: String]
     public var generation: Int64
@@ -180,14 +180,14 @@ public struct BlueGreenInput: Sendable, Hashable {
     public var analysis: BlueGreenAnalysis?
     public var now: Date
 
-    public init(name: String, status: PynomalyDeploymentStatus.BlueGreen?, target: BlueGreenRevision, legacyStable: BlueGreenRevision? = nil,
+    public init(name: String, status: PynomalyDeploymentStatus.BlueGreen?, target: BlueGreenRevision, rollingStable: BlueGreenRevision? = nil,
                 templateHashes: [Int64: String] = [:], generation: Int64, settings: ResolvedSpec.BlueGreen, desiredReplicas: Int32,
                 autoscaled: Bool = false, blue: BlueGreenColorObservation = .absent, green: BlueGreenColorObservation = .absent,
                 smokeJobs: [Int64: BlueGreenSmokeJob] = [:], promoteToken: String? = nil, abortToken: String? = nil, now: Date) {
         self.name = name
         self.status = status
         self.target = target
-        self.legacyStable = legacyStable
+        self.rollingStable = rollingStable
         self.templateHashes = templateHashes
         self.generation = generation
         self.settings = settings

@@ -57,25 +57,7 @@ extension PynomalyDeploymentReconciler {
         }
 
         // The input, from the caches only.
-        var hashes: [Int64: String] = [:]
-        for entry in plan.status.history ?? [] { hashes[entry.revision] = entry.templateHash }
-        var legacy: BlueGreenRevision?
-        if plan.status.blueGreen == nil, let stable = plan.status.stableRevision, let hash = hashes[stable] {
-            legacy = BlueGreenRevision(revision: stable, templateHash: hash, outcome: .succeeded)
-        }
-        let target = BlueGreenRevision(revision: plan.target.revision, templateHash: plan.target.templateHash ?? "",
-                                       outcome: plan.target.outcome, pinned: plan.pinned)
-        let blue = colorDeployment(ctx, .blue)
-        let green = colorDeployment(ctx, .green)
-        let autoscaled = ctx.spec.autoscaling != nil
-        var desired = ctx.spec.replicas
-        if let autoscaling = ctx.spec.autoscaling {
-            let hpa = try? caches.owned(.horizontalPodAutoscalers, namespace: namespace, name: ctx.name)?.decode(HorizontalPodAutoscaler.self)
-            // The count the HPA keeps its target at (the active colour, or `NAME` while migrating);
-            // its minimum before any HPA exists (first deployment).
-            desired = hpa?.status?.currentReplicas.flatMap { $0 > 0 ? $0 : nil } ?? autoscaling.minReplicas
-        }
-        let annotations = ctx.cr.metadata.annotations
+        let observation = observeBlueGreen(ctx)
         // The analysis the status's step needs is measured first; the state machine reads its verdict.
         var analysisEvents: [PlannedEvent] = []
         var analysis: BlueGreenAnalysis?
@@ -92,15 +74,7 @@ extension PynomalyDeploymentReconciler {
             }
             analysis = gate
         }
-        var input = BlueGreenInput(
-            name: ctx.name, status: plan.status.blueGreen, target: target, legacyStable: legacy, templateHashes: hashes,
-            generation: p.calculator.generation, settings: settings, desiredReplicas: desired, autoscaled: autoscaled,
-            blue: BlueGreenColorObservation(deployment: blue), green: BlueGreenColorObservation(deployment: green),
-            smokeJobs: smokeJobs(ctx),
-            promoteToken: RequestAnnotation.promote.pendingToken(annotations: annotations, handled: plan.status.handledRequests),
-            abortToken: RequestAnnotation.abort.pendingToken(annotations: annotations, handled: plan.status.handledRequests),
-            now: p.now)
-        input.skipAnalysisToken = RequestAnnotation.skipAnalysis.pendingToken(annotations: annotations, handled: plan.status.handledRequests)
+        var input = observation.input(ctx, plan: plan, settings: settings, now: p.now)
         input.analysis = analysis
         let decision = BlueGreenStateMachine.step(input)
 
@@ -240,18 +214,23 @@ extension PynomalyDeploymentReconciler {
         try? caches.owned(.deployments, namespace: ctx.namespace, name: Self.colorName(ctx.name, color))?.decode(Deployment.self)
     }
 
+    /// What the blue-green state machine reads, from the caches.
+    func observeBlueGreen(_ ctx: BuildContext) -> BlueGreenObservation {
+        let autoscaler = ctx.spec.autoscaling == nil ? nil
+            : try? caches.owned(.horizontalPodAutoscalers, namespace: ctx.namespace, name: ctx.name)?.decode(HorizontalPodAutoscaler.self)
+        return BlueGreenObservation(blue: colorDeployment(ctx, .blue), green: colorDeployment(ctx, .green), autoscaler: autoscaler,
+                                    jobs: ownedJobs(ctx))
+    }
+
+    /// The Jobs this CR controls, from the Jobs cache.
+    func ownedJobs(_ ctx: BuildContext) -> [Job] {
+        let objects = ctx.cr.metadata.uid.map { caches.ownedObjects(.jobs, controlledBy: $0) } ?? []
+        return objects.compactMap { try? $0.decode(Job.self) }
+    }
+
     /// Smoke Jobs of this CR from the Jobs cache, by the revision they test.
     func smokeJobs(_ ctx: BuildContext) -> [Int64: BlueGreenSmokeJob] {
-        var jobs: [Int64: BlueGreenSmokeJob] = [:]
-        let objects = ctx.cr.metadata.uid.map { caches.ownedObjects(.jobs, controlledBy: $0) } ?? []
-        for object in objects {
-            guard let job = try? object.decode(Job.self), job.metadata.deletionTimestamp == nil,
-                  let labels = job.metadata.labels, labels[PynomalyLabels.instanceKey] == ctx.name,
-                  labels[SmokeTestJobBuilder.componentKey] == SmokeTestJobBuilder.component,
-                  let revision = labels[SmokeTestJobBuilder.revisionKey].flatMap(Int64.init) else { continue }
-            jobs[revision] = BlueGreenSmokeJob(job: job)
-        }
-        return jobs
+        BlueGreenObservation.smokeJobs(ownedJobs(ctx), of: ctx.name)
     }
 
     /// A revision's pod template: the spec's for the unpinned target, else from its ControllerRevision.

@@ -219,36 +219,10 @@ public struct DiffPlan: Sendable {
         func deployment(_ color: Color) -> Deployment? { try? live.child(.deployments, colorName(color))?.decode(Deployment.self) }
         func encode<T: KubeResource>(_ object: T) -> JSONValue { (try? JSONValue(encoding: object)) ?? .null }
 
-        var hashes: [Int64: String] = [:]
-        for entry in plan.status.history ?? [] { hashes[entry.revision] = entry.templateHash }
-        var legacy: BlueGreenRevision?
-        if plan.status.blueGreen == nil, let stable = plan.status.stableRevision, let hash = hashes[stable] {
-            legacy = BlueGreenRevision(revision: stable, templateHash: hash, outcome: .succeeded)
-        }
-        var desired = ctx.spec.replicas
-        if let autoscaling = ctx.spec.autoscaling {
-            let hpa = try? live.child(.horizontalPodAutoscalers, ctx.name)?.decode(HorizontalPodAutoscaler.self)
-            desired = hpa?.status?.currentReplicas.flatMap { $0 > 0 ? $0 : nil } ?? autoscaling.minReplicas
-        }
-        var smokeJobs: [Int64: BlueGreenSmokeJob] = [:]
-        for job in live.smokeJobs where job.metadata.deletionTimestamp == nil {
-            guard let labels = job.metadata.labels, labels[PynomalyLabels.instanceKey] == ctx.name,
-                  labels[SmokeTestJobBuilder.componentKey] == SmokeTestJobBuilder.component,
-                  let revision = labels[SmokeTestJobBuilder.revisionKey].flatMap(Int64.init) else { continue }
-            smokeJobs[revision] = BlueGreenSmokeJob(job: job)
-        }
-        let annotations = ctx.cr.metadata.annotations
-        let target = BlueGreenRevision(revision: plan.target.revision, templateHash: plan.target.templateHash ?? "",
-                                       outcome: plan.target.outcome, pinned: plan.pinned)
-        var input = BlueGreenInput(
-            name: ctx.name, status: plan.status.blueGreen, target: target, legacyStable: legacy, templateHashes: hashes,
-            generation: ctx.cr.metadata.generation ?? 0, settings: settings, desiredReplicas: desired, autoscaled: ctx.spec.autoscaling != nil,
-            blue: BlueGreenColorObservation(deployment: deployment(.blue)), green: BlueGreenColorObservation(deployment: deployment(.green)),
-            smokeJobs: smokeJobs,
-            promoteToken: RequestAnnotation.promote.pendingToken(annotations: annotations, handled: plan.status.handledRequests),
-            abortToken: RequestAnnotation.abort.pendingToken(annotations: annotations, handled: plan.status.handledRequests),
-            now: live.now)
-        input.skipAnalysisToken = RequestAnnotation.skipAnalysis.pendingToken(annotations: annotations, handled: plan.status.handledRequests)
+        let observation = BlueGreenObservation(
+            blue: deployment(.blue), green: deployment(.green),
+            autoscaler: try? live.child(.horizontalPodAutoscalers, ctx.name)?.decode(HorizontalPodAutoscaler.self), jobs: live.smokeJobs)
+        var input = observation.input(ctx, plan: plan, settings: settings, now: live.now)
         if let analysis = ctx.spec.analysis {
             // The verdict of a running analysis is measured by the operator, not here: the step waits.
             input.analysis = BlueGreenAnalysis(prePromotion: analysis.prePromotion, postPromotion: analysis.postPromotion)
