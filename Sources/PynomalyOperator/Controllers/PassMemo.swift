@@ -37,14 +37,26 @@ public final class PassMemo: Sendable {
         var pinned: Bool
     }
 
+    /// One per CR, a few hundred bytes: the inputs are held once, and the children's stamps as one
+    /// hash over all of them.
     private struct Entry: Sendable {
         var uid: String
         /// The generation whose spec passed validation.
         var validGeneration: Int64?
         /// What the pod template of a generation references (the restart token and hashes do not matter).
         var references: (generation: Int64, objects: ReferencedObjects)?
-        var template: (inputs: SpecInputs, digest: TemplateDigest)?
-        var children: (inputs: ChildrenInputs, stamps: [SpecStamp?])?
+        /// The inputs `template` and `children` were worked out from.
+        var inputs: SpecInputs?
+        var template: TemplateDigest?
+        var children: (revision: Int64, templateHash: String?, pinned: Bool, stamps: Int)?
+
+        /// Moves the entry to `inputs`; what was known for other inputs goes.
+        mutating func use(_ inputs: SpecInputs) {
+            guard self.inputs != inputs else { return }
+            self.inputs = inputs
+            template = nil
+            children = nil
+        }
     }
 
     private let entries = Mutex<[ObjectKey: Entry]>([:])
@@ -73,25 +85,34 @@ public final class PassMemo: Sendable {
 
     func template(_ key: ObjectKey, for inputs: SpecInputs) -> TemplateDigest? {
         entries.withLock { entries in
-            guard let held = entries[key]?.template, held.inputs == inputs else { return nil }
-            return held.digest
+            guard let entry = entries[key], entry.inputs == inputs else { return nil }
+            return entry.template
         }
     }
 
     func noteTemplate(_ key: ObjectKey, inputs: SpecInputs, digest: TemplateDigest) {
-        update(key, uid: inputs.uid) { $0.template = (inputs, digest) }
+        update(key, uid: inputs.uid) { entry in
+            entry.use(inputs)
+            entry.template = digest
+        }
     }
 
     /// Whether a pass with `inputs` found these children, with these stamps, converged.
     func childrenConverged(_ key: ObjectKey, inputs: ChildrenInputs, stamps: [SpecStamp?]) -> Bool {
-        entries.withLock { entries in
-            guard let held = entries[key]?.children else { return false }
-            return held.inputs == inputs && held.stamps == stamps
+        let stamps = Self.combined(stamps)
+        return entries.withLock { entries in
+            guard let entry = entries[key], entry.inputs == inputs.spec, let held = entry.children else { return false }
+            return held.revision == inputs.revision && held.templateHash == inputs.templateHash && held.pinned == inputs.pinned
+                && held.stamps == stamps
         }
     }
 
     func noteChildrenConverged(_ key: ObjectKey, inputs: ChildrenInputs, stamps: [SpecStamp?]) {
-        update(key, uid: inputs.spec.uid) { $0.children = (inputs, stamps) }
+        let stamps = Self.combined(stamps)
+        update(key, uid: inputs.spec.uid) { entry in
+            entry.use(inputs.spec)
+            entry.children = (inputs.revision, inputs.templateHash, inputs.pinned, stamps)
+        }
     }
 
     func forgetChildren(_ key: ObjectKey) {
@@ -101,6 +122,12 @@ public final class PassMemo: Sendable {
     /// Drops what is known of a CR that is gone, so the memo holds no more entries than CRs exist.
     func forget(_ key: ObjectKey) {
         entries.withLock { _ = $0.removeValue(forKey: key) }
+    }
+
+    private static func combined(_ stamps: [SpecStamp?]) -> Int {
+        var hasher = Hasher()
+        for stamp in stamps { hasher.combine(stamp) }
+        return hasher.finalize()
     }
 
     /// Entries held (for tests and the memory figures).
