@@ -99,6 +99,18 @@ public final class Controller: Sendable {
         }
     }
 
+    /// Queues `mapper`'s keys for objects the informer reports gone (deleted, or missing from a
+    /// re-list), and for nothing else: for objects the primary does not own but waits to see go,
+    /// such as someone else's object under a name the primary needs. The informer must be a
+    /// source of this controller already (`owns` or `watches`).
+    public func watchesDeletions(of informer: Informer, mapper: @escaping @Sendable (JSONValue) -> [ObjectKey]) {
+        let queue = queue
+        informer.addHandler { change in
+            guard case .deleted(let object) = change else { return }
+            for key in Set(mapper(object)).sorted() { await queue.add(key) }
+        }
+    }
+
     /// The owner keys of `object` through its controller ownerReference, when that reference
     /// names `ownerType` (group and kind compared; versions of one group are the same objects).
     public static func controllerOwnerKeys(of object: JSONValue, ownerType: ResourceType) -> [ObjectKey] {

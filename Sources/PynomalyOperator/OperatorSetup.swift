@@ -87,7 +87,12 @@ public enum OperatorSetup {
                                                       discovery: MonitoringDiscovery.over(manager.client),
                                                       conflictRecheckPeriod: configuration.conflictRecheckPeriod, prometheus: configuration.prometheus)
         let controller = manager.makeController(name: "pynomalydeployment", primary: primary, reconciler: reconciler, options: options, hooks: hooks)
-        for informer in owned { controller.owns(informer) }
+        for informer in owned {
+            controller.owns(informer)
+            // Someone else's object under a child's name stalls its CR (ResourceConflict); its
+            // deletion is what the CR waits for, so it queues the CR at once.
+            controller.watchesDeletions(of: informer) { object in Self.deploymentsBlocked(byDeleted: object, in: primary.store) }
+        }
         // Metadata-only Secrets arrive as kind PartialObjectMetadata: the informer says the kind.
         for (informer, kind) in [(secrets, "Secret"), (configMaps, "ConfigMap")] {
             controller.watches(informer) { object in Self.referencingDeployments(of: object, kind: kind, in: primary.store) }
@@ -119,6 +124,22 @@ public enum OperatorSetup {
 }
 
 extension OperatorSetup {
+    /// The PynomalyDeployments whose child name a deleted object that was not theirs may have held:
+    /// every CR of the namespace whose name is the object's name or a prefix of it ending before a
+    /// `-` (children are named `NAME` and `NAME-suffix`). Objects the operator manages are left to
+    /// their owner reference.
+    static func deploymentsBlocked(byDeleted object: JSONValue, in store: CacheStore) -> [ObjectKey] {
+        guard !OperatorCaches.isOurs(object), let name = object[path: ["metadata", "name"]]?.stringValue else { return [] }
+        let namespace = object[path: ["metadata", "namespace"]]?.stringValue
+        var candidates = [name]
+        var rest = Substring(name)
+        while let dash = rest.lastIndex(of: "-") {
+            rest = rest[..<dash]
+            candidates.append(String(rest))
+        }
+        return candidates.map { ObjectKey(namespace: namespace, name: $0) }.filter { store.contains($0) }
+    }
+
     /// The PynomalyDeployments in the object's namespace whose pod template references it (through
     /// the primary cache's `ReferencedObjects.index`).
     static func referencingDeployments(of object: JSONValue, kind: String, in store: CacheStore) -> [ObjectKey] {

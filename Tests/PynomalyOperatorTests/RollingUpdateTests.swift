@@ -278,6 +278,36 @@ final class RollingUpdateTests: XCTestCase {
         try await rig.stop()
     }
 
+    /// While paused, a spec change is only noted: no history entry, no RevisionCreated Event, the
+    /// Deployment untouched, and Ready False (reason Paused), so kstatus tools do not read the
+    /// un-applied change as Current. Unpausing rolls it out as revision 2.
+    func testASpecChangeWhilePausedIsNotARevisionUntilResumed() async throws {
+        let rig = try await OperatorRig()
+        rig.start()
+        try await rig.createSampleSecret()
+        try await rig.create(try OperatorRig.sampleDeployment())
+        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.patchSpec(["paused": true])
+        try await rig.waitForIdle()
+        try await rig.patchSpec(["image": "ghcr.io/elgerytme/pynomaly:v0.1.4"])
+        try await rig.waitForCondition(ConditionType.ready, "False", reason: ConditionReason.paused)
+        try await rig.waitForIdle()
+        let cr = try await rig.cr()
+        XCTAssertEqual(cr[path: ["status", "history"]]?.arrayValue?.count, 1, "no history entry for the paused change")
+        XCTAssertEqual(cr[path: ["status", "currentRevision"]]?.intValue, 1)
+        let createdWhilePaused = try await rig.eventReasons().filter { $0 == "RevisionCreated" }.count
+        XCTAssertLessThanOrEqual(createdWhilePaused, 1, "only revision 1's Event")
+        let pausedImage = try await rig.deploymentImage()
+        XCTAssertEqual(pausedImage, "ghcr.io/elgerytme/pynomaly:v0.1.3", "nothing rolled")
+
+        try await rig.patchSpec(["paused": false])
+        try await rig.waitForCondition(ConditionType.ready, timeout: 30)
+        try await waitUntil("revision 2 runs") { try await rig.cr()[path: ["status", "currentRevision"]]?.intValue == 2 }
+        let resumedImage = try await rig.deploymentImage()
+        XCTAssertEqual(resumedImage, "ghcr.io/elgerytme/pynomaly:v0.1.4")
+        try await rig.stop()
+    }
+
     func testWithTheHPAOnTheOperatorNeverOwnsReplicas() async throws {
         let rig = try await OperatorRig()
         rig.start()
@@ -338,10 +368,10 @@ final class RollingUpdateTests: XCTestCase {
     }
 
     /// A child's name taken by someone else's object: the CR is Stalled (ResourceConflict), the
-    /// object is left alone, and once it is deleted the CR converges by itself (no watch event
-    /// exists for an object that is not ours, so the pass looks again periodically).
+    /// object is left alone, and once it is deleted the CR converges by itself: the deletion's watch
+    /// event queues it (the periodic look, 10 minutes here, is only a safety net).
     func testAConflictingObjectIsLeftAloneAndTheCRRecoversWhenItGoes() async throws {
-        let rig = try await OperatorRig(conflictRecheckPeriod: 0.5)
+        let rig = try await OperatorRig(conflictRecheckPeriod: 600)
         let handMade: JSONValue = [
             "apiVersion": "apps/v1", "kind": "Deployment", "metadata": ["name": "pynomaly", "namespace": "default"],
             "spec": ["replicas": 1, "selector": ["matchLabels": ["app": "hand-made"]],
@@ -359,7 +389,7 @@ final class RollingUpdateTests: XCTestCase {
         try await waitUntil("the ResourceConflict Event is recorded") { try await rig.eventReasons().contains("ResourceConflict") }
 
         _ = try await rig.admin.delete(.deployments, namespace: "default", name: "pynomaly", options: DeleteOptions())
-        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.waitForCondition(ConditionType.ready, timeout: 30)
         let image = try await rig.deploymentImage()
         XCTAssertEqual(image, "ghcr.io/elgerytme/pynomaly:v0.1.3")
         let reasons = try await rig.eventReasons()
