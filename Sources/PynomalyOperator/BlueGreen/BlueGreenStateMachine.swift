@@ -85,12 +85,21 @@ private struct Pass {
     mutating func run() {
         if input.status == nil || input.status?.step == nil { start() }
         // Status-only transitions continue in the same pass; acting or waiting stops it. The bound
-        // only guards against a bug: every cycle of steps needs an action or a wait.
-        for _ in 0..<12 {
-            if !advance() { break }
+        // only guards against a bug: every cycle of steps needs an action or a wait. Reaching it is
+        // said in a Warning Event, so such a bug shows instead of quietly stopping each pass midway.
+        var settled = false
+        for _ in 0..<Self.maxTransitionsPerPass where !settled {
+            settled = !advance()
+        }
+        if !settled {
+            event(.warning, "BlueGreenStepLimit", "the blue-green state machine changed step \(Self.maxTransitionsPerPass) times in one pass "
+                + "without acting or waiting (now \(step.rawValue)); it goes on at the next pass. Please report this")
         }
         maintain()
     }
+
+    /// More transitions than the longest chain of status-only steps.
+    static let maxTransitionsPerPass = 12
 
     /// The first BlueGreen pass: migrate the RollingUpdate stable revision, or deploy the first one.
     mutating func start() {
@@ -132,21 +141,21 @@ private struct Pass {
             startPreview(target)
             return true
         }
-        let want = input.desiredReplicas
-        let blue = input.blue
-        if !blue.carries(hash, replicas: want) {
-            actions.append(.applyColor(.blue, revision: revision, templateHash: hash, replicas: want))
+        switch bring(.blue, to: revision, hash: hash, replicas: input.desiredReplicas) {
+        case .applying, .waiting:
             return false
-        }
-        if case .failed(let reason, let message) = blue.rollout {
+        case .failed(let reason, let message):
             migrationFailed = "revision \(revision) on \(input.name)-blue failed (\(reason): \(message)); \(input.name) keeps serving"
             return false
+        case .ready:
+            break
         }
-        guard blue.isFullyReady(templateHash: hash, replicas: want) else { return false }
-        actions.append(.switchTraffic(to: .blue))
+        bg = Status.BlueGreen()
+        switchTo(.blue, revision: revision)
         actions.append(.deleteRollingUpdateDeployment)
         event(.normal, "Switched", "traffic switched to blue (revision \(revision)); \(input.name) removed")
-        bg = Status.BlueGreen(activeColor: .blue, previewColor: .green, step: BlueGreenStep.idle.rawValue, activeRevision: revision)
+        bg.previewColor = .green
+        step = .idle
         return true
     }
 
@@ -170,7 +179,6 @@ private struct Pass {
         guard let revision = bg.previewRevision, let hash = hash(of: revision) else { startNext(); return true }
         let color = previewColor
         let want = previewSize
-        let obs = input.observation(color)
         let job = input.smokeJobs[revision]
         // A smoke Job seen before this step created one is from an earlier attempt; keep a success
         // (the revision passed against this colour) and an attempt still running against it (a
@@ -185,16 +193,16 @@ private struct Pass {
         }
         if jobStale { actions.append(.deleteSmokeJob(revision: revision)) }
 
-        if !obs.carries(hash, replicas: want) {
-            actions.append(.applyColor(color, revision: revision, templateHash: hash, replicas: want))
+        switch bring(color, to: revision, hash: hash, replicas: want) {
+        case .applying, .waiting:
             return false
-        }
-        if case .failed(let reason, let message) = obs.rollout {
+        case .failed(let reason, let message):
             givePreviewUp(reason: reason, detail: "revision \(revision) on \(color.rawValue) did not become available: \(message)",
                           outcome: .failed, token: nil)
             return false
+        case .ready:
+            break
         }
-        guard obs.isFullyReady(templateHash: hash, replicas: want) else { return false }
         guard input.settings.smokeTest != nil else { return enterAnalysisOrPromotion() }
         if jobStale { return false }
         let jobName = SmokeTestJobBuilder.jobName(input.name, revision: revision)
@@ -314,17 +322,16 @@ private struct Pass {
         guard let revision = bg.previewRevision, let hash = hash(of: revision) else { startNext(); return true }
         let color = previewColor
         let want = input.desiredReplicas
-        let obs = input.observation(color)
-        if !obs.carries(hash, replicas: want) {
-            actions.append(.applyColor(color, revision: revision, templateHash: hash, replicas: want))
+        switch bring(color, to: revision, hash: hash, replicas: want) {
+        case .applying, .waiting:
             return false
-        }
-        if case .failed(let reason, let message) = obs.rollout {
+        case .failed(let reason, let message):
             givePreviewUp(reason: reason, detail: "revision \(revision) on \(color.rawValue) did not scale to \(want): \(message)",
                           outcome: .failed, token: nil)
             return false
+        case .ready:
+            break
         }
-        guard obs.isFullyReady(templateHash: hash, replicas: want) else { return false }
         let old = bg.activeColor.map { ($0, bg.activeRevision) }
         switchTo(color, revision: revision)
         actions.append(.recordOutcome(revision: revision, outcome: .succeeded))
@@ -448,21 +455,19 @@ private struct Pass {
         ignoreRequests(abort: true, promote: true, why: "already switching back")
         guard let revision = bg.previewRevision, let hash = hash(of: revision) else { step = .aborted; return true }
         let color = previewColor
-        let want = input.desiredReplicas
-        let obs = input.observation(color)
-        if !obs.carries(hash, replicas: want) {
-            actions.append(.applyColor(color, revision: revision, templateHash: hash, replicas: want))
+        switch bring(color, to: revision, hash: hash, replicas: input.desiredReplicas) {
+        case .applying, .waiting:
             return false
-        }
-        if case .failed(let reason, let message) = obs.rollout {
+        case .failed(let reason, let message):
             // Traffic stays on the aborted revision: the only one with ready pods.
             event(.warning, "SwitchBackFailed", "revision \(revision) on \(color.rawValue) did not become ready (\(reason): \(message)); traffic stays on \(bg.activeColor?.rawValue ?? "?")")
             abortMessage = "switch-back to revision \(revision) failed: \(message)"
             scaleToZero(color)
             step = .aborted
             return false
+        case .ready:
+            break
         }
-        guard obs.isFullyReady(templateHash: hash, replicas: want) else { return false }
         switchBack(to: color, revision: revision)
         return false
     }
@@ -476,18 +481,16 @@ private struct Pass {
             return true
         }
         let color = previewColor
-        let want = input.desiredReplicas
-        let obs = input.observation(color)
-        if !obs.carries(hash, replicas: want) {
-            actions.append(.applyColor(color, revision: revision, templateHash: hash, replicas: want))
+        switch bring(color, to: revision, hash: hash, replicas: input.desiredReplicas) {
+        case .applying, .waiting:
             return false
-        }
-        if case .failed(let reason, let message) = obs.rollout {
+        case .failed(let reason, let message):
             givePreviewUp(reason: "RollbackFailed", detail: "rollback to revision \(revision) failed (\(reason): \(message))",
                           outcome: .failed, token: nil, recordRollback: false)
             return false
+        case .ready:
+            break
         }
-        guard obs.isFullyReady(templateHash: hash, replicas: want) else { return false }
         let old = bg.activeColor.map { ($0, bg.activeRevision) }
         switchTo(color, revision: revision)
         actions.append(.recordOutcome(revision: revision, outcome: .succeeded))
@@ -529,6 +532,31 @@ private struct Pass {
     /// The target is the aborted preview revision again: allowed only once RevisionPlan reset its
     /// outcome (a new generation) — `Progressing` — or it is a pinned rollback to it.
     var retryAllowed: Bool { target.outcome == .progressing || target.outcome == nil || target.pinned }
+
+    // MARK: Colours
+
+    /// How far a colour has come towards running a revision at a size.
+    enum ColorProgress {
+        /// Its Deployment did not carry the revision at that size: applied in this pass.
+        case applying
+        case failed(reason: String, message: String)
+        /// Carries it; not every replica is ready yet.
+        case waiting
+        case ready
+    }
+
+    /// Asks for `revision` on `color` at `replicas` and says how far it got: applies it where the
+    /// colour's Deployment does not carry it, else reports a failed rollout or whether every
+    /// replica is ready. Every step that brings a colour up goes through here.
+    mutating func bring(_ color: Color, to revision: Int64, hash: String, replicas: Int32) -> ColorProgress {
+        let observed = input.observation(color)
+        if !observed.carries(hash, replicas: replicas) {
+            actions.append(.applyColor(color, revision: revision, templateHash: hash, replicas: replicas))
+            return .applying
+        }
+        if case .failed(let reason, let message) = observed.rollout { return .failed(reason: reason, message: message) }
+        return observed.isFullyReady(templateHash: hash, replicas: replicas) ? .ready : .waiting
+    }
 
     // MARK: Transitions
 
