@@ -32,6 +32,14 @@ struct BackupBuilderTests {
         Dictionary((spec?.template.spec?.containers.first?.env ?? []).map { ($0.name, $0) }) { first, _ in first }
     }
 
+    @Test func aRestoreHoldSuspendsBothSchedulesWhateverTheSpecSays() throws {
+        let ctx = try Self.context()
+        #expect(BackupCronJobBuilder.build(ctx)?.spec?.suspend == false)
+        #expect(MaintenanceCronJobBuilder.build(ctx)?.spec?.suspend == false)
+        #expect(BackupCronJobBuilder.build(ctx, heldByRestore: true)?.spec?.suspend == true)
+        #expect(MaintenanceCronJobBuilder.build(ctx, heldByRestore: true)?.spec?.suspend == true)
+    }
+
     // MARK: Golden files
 
     @Test func goldens() throws {

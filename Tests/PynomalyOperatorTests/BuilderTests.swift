@@ -39,8 +39,10 @@ struct BuilderTests {
 
     /// The pod template of a context, built the way the reconciler builds it.
     static func template(_ ctx: BuildContext) -> PodTemplateSpec {
-        PodTemplateBuilder.build(ctx, configHash: ConfigMapBuilder.configHash(of: ConfigMapBuilder.build(ctx)))
+        PodTemplateBuilder.build(ctx, configHash: configHash(ctx))
     }
+
+    static func configHash(_ ctx: BuildContext) -> String { ConfigMapBuilder.configHash(of: ConfigMapBuilder.build(ctx)) }
 
     // MARK: Golden files
 
@@ -79,7 +81,7 @@ struct BuilderTests {
     @Test func controllerRevisionGolden() throws {
         let ctx = try Self.context()
         let template = Self.template(ctx)
-        let revision = ControllerRevisionBuilder.build(ctx, revision: 1, template: template, templateHash: PodTemplateBuilder.templateHash(template))
+        let revision = ControllerRevisionBuilder.build(ctx, revision: 1, template: template, templateHash: PodTemplateBuilder.templateHash(template), image: ctx.spec.image, configHash: Self.configHash(ctx))
         try Golden.check(revision, "ControllerRevision.yaml")
     }
 
@@ -95,7 +97,7 @@ struct BuilderTests {
             IngressBuilder.build(ctx, backendService: "pynomaly-bg", previewService: nil)?.metadata,
             HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: "pynomaly-bg-blue")?.metadata,
             PodDisruptionBudgetBuilder.build(ctx)?.metadata,
-            ControllerRevisionBuilder.build(ctx, revision: 1, template: template, templateHash: "abc").metadata,
+            ControllerRevisionBuilder.build(ctx, revision: 1, template: template, templateHash: "abc", image: ctx.spec.image, configHash: Self.configHash(ctx)).metadata,
         ]
         let owner = OwnerReference(apiVersion: "pynomaly.ai/v1alpha1", kind: "PynomalyDeployment", name: "pynomaly-bg",
                                    uid: "3f6a2c1e-0000-4000-8000-000000000001", controller: true, blockOwnerDeletion: true)
@@ -169,7 +171,7 @@ struct BuilderTests {
         func add<T: Encodable>(_ value: T?) throws { if let value { outputs.append(YAML.emit(try JSONValue(encoding: value))) } }
         try add(ConfigMapBuilder.build(ctx))
         try add(DeploymentBuilder.build(ctx, name: "pynomaly-bg-blue", template: template, replicas: nil))
-        try add(ControllerRevisionBuilder.build(ctx, revision: 1, template: template, templateHash: PodTemplateBuilder.templateHash(template)))
+        try add(ControllerRevisionBuilder.build(ctx, revision: 1, template: template, templateHash: PodTemplateBuilder.templateHash(template), image: ctx.spec.image, configHash: Self.configHash(ctx)))
         try add(IngressBuilder.build(ctx, backendService: "a", previewService: "b"))
         for output in outputs {
             for secret in secretValues { #expect(!output.contains(secret)) }
@@ -273,7 +275,7 @@ struct BuilderTests {
         let ctx = try Self.context()
         let template = Self.template(ctx)
         let hash = PodTemplateBuilder.templateHash(template)
-        let revision = ControllerRevisionBuilder.build(ctx, revision: 4, template: template, templateHash: hash)
+        let revision = ControllerRevisionBuilder.build(ctx, revision: 4, template: template, templateHash: hash, image: ctx.spec.image, configHash: Self.configHash(ctx))
         #expect(revision.metadata.name == "pynomaly-\(hash)")
         #expect(revision.metadata.labels?["pynomaly.ai/template-hash"] == hash)
         #expect(revision.revision == 4)
@@ -335,7 +337,7 @@ struct BuilderTests {
                                    fieldManager: manager)
         _ = try await client.apply(try #require(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: "pynomaly-bg-blue")), fieldManager: manager)
         _ = try await client.apply(try #require(PodDisruptionBudgetBuilder.build(ctx, selectorExtra: colour)), fieldManager: manager)
-        let revision = try await client.apply(ControllerRevisionBuilder.build(ctx, revision: 1, template: template, templateHash: hash),
+        let revision = try await client.apply(ControllerRevisionBuilder.build(ctx, revision: 1, template: template, templateHash: hash, image: ctx.spec.image, configHash: Self.configHash(ctx)),
                                               fieldManager: manager)
         #expect(ControllerRevisionBuilder.template(from: revision) == template)
 

@@ -16,7 +16,9 @@ public enum BackupCronJobBuilder {
     public static func cronJobName(_ name: String) -> String { "\(name)-\(component)" }
 
     /// The CronJob, or nil when `spec.backup` (enabled) or `spec.database` is missing.
-    public static func build(_ ctx: BuildContext) -> CronJob? {
+    /// - Parameter heldByRestore: a restore holds the app: the schedule is suspended whatever the
+    ///   spec says, since a run in the middle of `pg_restore --clean` sees a half-restored database.
+    public static func build(_ ctx: BuildContext, heldByRestore: Bool = false) -> CronJob? {
         guard let backup = ctx.spec.backup, let jobSpec = DatabaseJobTemplate.backupJobSpec(ctx, component: component) else { return nil }
         let extra = [SmokeTestJobBuilder.componentKey: component]
         // Jobs created by the CronJob inherit these labels: managed-by for the operator's Job
@@ -27,7 +29,7 @@ public enum BackupCronJobBuilder {
             jobTemplate: JobTemplateSpec(metadata: ObjectMeta(labels: templateLabels), spec: jobSpec),
             timeZone: backup.timeZone,
             concurrencyPolicy: DatabaseJobTemplate.concurrencyPolicy,
-            suspend: backup.suspend,
+            suspend: heldByRestore || backup.suspend,
             startingDeadlineSeconds: DatabaseJobTemplate.startingDeadlineSeconds,
             successfulJobsHistoryLimit: DatabaseJobTemplate.successfulJobsHistoryLimit,
             failedJobsHistoryLimit: DatabaseJobTemplate.failedJobsHistoryLimit)

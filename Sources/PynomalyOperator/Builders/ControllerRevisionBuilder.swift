@@ -8,12 +8,16 @@ import KubeCore
 /// One revision of the app as an apps/v1 ControllerRevision `NAME-<templateHash>`; `data` holds the
 /// pod template, the image and the config hash, so a rollback can re-apply it exactly.
 public enum ControllerRevisionBuilder {
-    public static func build(_ ctx: BuildContext, revision: Int64, template: PodTemplateSpec, templateHash: String) -> ControllerRevision {
+    /// - Parameters:
+    ///   - image, configHash: what the revision's history entry says it runs, recorded beside the
+    ///     template for `kubectl pynomaly history` and rollbacks.
+    public static func build(_ ctx: BuildContext, revision: Int64, template: PodTemplateSpec, templateHash: String,
+                             image: String, configHash: String?) -> ControllerRevision {
         var data: JSONObject = [:]
         // Encoding plain Codable values cannot fail; an empty template would fail `template(from:)` loudly.
         data["template"] = (try? JSONValue(encoding: template)) ?? .object([:])
-        data["image"] = template.spec?.containers.first?.image.map(JSONValue.string) ?? .string(ctx.spec.image)
-        if let hash = template.metadata?.annotations?[PynomalyAnnotations.configHash] { data["configHash"] = .string(hash) }
+        data["image"] = .string(image)
+        if let configHash { data["configHash"] = .string(configHash) }
         return ControllerRevision(
             metadata: ctx.metadata(name: name(ctx.name, templateHash: templateHash), extraLabels: [PynomalyLabels.templateHashKey: templateHash]),
             data: .object(data), revision: revision)

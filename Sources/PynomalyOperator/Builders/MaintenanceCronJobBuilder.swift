@@ -15,7 +15,9 @@ public enum MaintenanceCronJobBuilder {
     public static func cronJobName(_ name: String) -> String { "\(name)-\(component)" }
 
     /// The CronJob, or nil when `spec.database` or `spec.database.maintenance` is missing.
-    public static func build(_ ctx: BuildContext) -> CronJob? {
+    /// - Parameter heldByRestore: a restore holds the app: the schedule is suspended whatever the
+    ///   spec says, since a run in the middle of `pg_restore --clean` sees a half-restored database.
+    public static func build(_ ctx: BuildContext, heldByRestore: Bool = false) -> CronJob? {
         guard let database = ctx.spec.database, let maintenance = database.maintenance else { return nil }
         let templateLabels = DatabaseJobTemplate.podLabels(instance: ctx.name, component: component)
         let jobSpec = DatabaseJobTemplate.jobSpec(
@@ -28,7 +30,7 @@ public enum MaintenanceCronJobBuilder {
             jobTemplate: JobTemplateSpec(metadata: ObjectMeta(labels: templateLabels), spec: jobSpec),
             timeZone: maintenance.timeZone,
             concurrencyPolicy: DatabaseJobTemplate.concurrencyPolicy,
-            suspend: maintenance.suspend,
+            suspend: heldByRestore || maintenance.suspend,
             startingDeadlineSeconds: DatabaseJobTemplate.startingDeadlineSeconds,
             successfulJobsHistoryLimit: DatabaseJobTemplate.successfulJobsHistoryLimit,
             failedJobsHistoryLimit: DatabaseJobTemplate.failedJobsHistoryLimit)

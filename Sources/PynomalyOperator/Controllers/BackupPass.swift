@@ -23,10 +23,8 @@ extension PynomalyDeploymentReconciler {
         let uid = ctx.cr.metadata.uid ?? ""
         if let claim = BackupClaimBuilder.build(ctx) { try await ensureClaim(claim, ctx: ctx, raw: raw) }
 
-        var cronJob = BackupCronJobBuilder.build(ctx)
-        if held { cronJob?.spec?.suspend = true }
-        var maintenance = MaintenanceCronJobBuilder.build(ctx)
-        if held { maintenance?.spec?.suspend = true }
+        let cronJob = BackupCronJobBuilder.build(ctx, heldByRestore: held)
+        let maintenance = MaintenanceCronJobBuilder.build(ctx, heldByRestore: held)
         try await ensureOptional(cronJob, .cronJobs, name: BackupCronJobBuilder.cronJobName(ctx.name), ctx: ctx)
         try await ensureOptional(maintenance, .cronJobs, name: MaintenanceCronJobBuilder.cronJobName(ctx.name), ctx: ctx)
 

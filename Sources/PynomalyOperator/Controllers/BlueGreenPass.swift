@@ -53,7 +53,7 @@ extension PynomalyDeploymentReconciler {
 
         _ = try await ensure(p.configMap, .configMaps, ownerUID: uid)
         if !plan.pinned, let hash = plan.target.templateHash {
-            try await ensureRevision(ctx, revision: plan.target.revision, template: p.specTemplate, templateHash: hash)
+            try await ensureRevision(ctx, revision: plan.target, template: p.specTemplate, templateHash: hash)
         }
 
         // The input, from the caches only.

@@ -395,7 +395,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let deployment = DeploymentBuilder.build(ctx, name: ctx.name, template: template, replicas: ctx.desiredReplicas)
         if let hash = plan.target.templateHash {
             // Before the Deployment: a revision in the history always has its template stored.
-            revision = try await ensureRevision(ctx, revision: plan.target.revision, template: template, templateHash: hash)
+            revision = try await ensureRevision(ctx, revision: plan.target, template: template, templateHash: hash)
         }
         let applied = try await ensure(deployment, .deployments, ownerUID: uid)
         results.append(applied)
@@ -441,11 +441,13 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     /// immutable, so a cached one needs no compare, and the template is not encoded into a new
     /// one on every pass.
     @discardableResult
-    func ensureRevision(_ ctx: BuildContext, revision: Int64, template: PodTemplateSpec, templateHash: String) async throws -> JSONValue {
+    func ensureRevision(_ ctx: BuildContext, revision entry: PynomalyDeploymentStatus.HistoryEntry, template: PodTemplateSpec,
+                        templateHash: String) async throws -> JSONValue {
         let uid = ctx.cr.metadata.uid ?? ""
         let name = ControllerRevisionBuilder.name(ctx.name, templateHash: templateHash)
         if let cached = caches.owned(.controllerRevisions, namespace: ctx.namespace, name: name), Self.isControlled(cached, by: uid) { return cached }
-        let built = ControllerRevisionBuilder.build(ctx, revision: revision, template: template, templateHash: templateHash)
+        let built = ControllerRevisionBuilder.build(ctx, revision: entry.revision, template: template, templateHash: templateHash,
+                                                    image: entry.image ?? ctx.spec.image, configHash: entry.configHash)
         return try await ensure(built, .controllerRevisions, ownerUID: uid, immutable: true)
     }
 

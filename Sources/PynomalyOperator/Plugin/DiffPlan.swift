@@ -162,7 +162,8 @@ public struct DiffPlan: Sendable {
             return stored
         }
         if !plan.pinned {
-            let built = ControllerRevisionBuilder.build(ctx, revision: plan.target.revision, template: specTemplate, templateHash: specHash)
+            let built = ControllerRevisionBuilder.build(ctx, revision: plan.target.revision, template: specTemplate, templateHash: specHash,
+                                                        image: plan.target.image ?? ctx.spec.image, configHash: plan.target.configHash)
             if let json = try? JSONValue(encoding: built) {
                 changes.insert(ChildChange(.controllerRevisions, ControllerRevisionBuilder.name(ctx.name, templateHash: specHash), .createIfMissing(json)), at: 0)
             }
