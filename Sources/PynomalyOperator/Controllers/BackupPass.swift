@@ -52,9 +52,7 @@ extension PynomalyDeploymentReconciler {
             status.conditions = conditions.isEmpty ? nil : conditions
             return BackupOutcome(recheckAt: nil)
         }
-        // Validation refused an unknown zone already; UTC only keeps this total.
-        let zone = TimeZone(identifier: backup.timeZone) ?? TimeZone(secondsFromGMT: 0) ?? .current
-        let schedule = try? CronSchedule(parsing: backup.schedule, timeZone: zone)
+        let schedule = backup.cronSchedule
         let liveCron = caches.owned(.cronJobs, namespace: ctx.namespace, name: BackupCronJobBuilder.cronJobName(ctx.name))
         let jobs = backupJobs(ctx)
         let health = BackupHealth.evaluate(
