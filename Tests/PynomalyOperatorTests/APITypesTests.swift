@@ -148,7 +148,7 @@ extension PynomalyDeployment {
             backup: .init(lastScheduleTime: "2026-01-01T00:00:00Z", lastSuccessfulTime: "2026-01-01T00:00:00Z",
                           lastFailedTime: "2026-01-01T00:00:00Z", lastJob: "j", lastFailureReason: "BackoffLimitExceeded",
                           lastFailureMessage: "m"),
-            handledRequests: ["promote": "t1"],
+            handledRequests: ["promote": "t1"], handledTokens: ["promote": ["t0", "t1"]],
             restore: .init(name: "r", phase: "Restoring", originalReplicas: 3, startedAt: "2026-01-01T00:00:00Z"),
             analysis: .init(stage: "PostPromotion", revision: 2, color: .green, phase: "Running", startedAt: "2026-01-01T00:00:00Z",
                             finishedAt: "2026-01-01T00:05:00Z", message: "m", configHash: "h", inconclusive: 0,
@@ -350,10 +350,32 @@ struct RequestAnnotationTests {
 
     @Test func pendingToken() {
         let annotations = ["pynomaly.ai/restart": "t2"]
-        #expect(RequestAnnotation.restart.pendingToken(annotations: annotations, handled: ["restart": "t1"]) == "t2")
-        #expect(RequestAnnotation.restart.pendingToken(annotations: annotations, handled: ["restart": "t2"]) == nil)
-        #expect(RequestAnnotation.promote.pendingToken(annotations: annotations, handled: nil) == nil)
-        #expect(RequestAnnotation.restart.pendingToken(annotations: ["pynomaly.ai/restart": ""], handled: nil) == nil)
+        let handledT1 = PynomalyDeploymentStatus(handledRequests: ["restart": "t1"])
+        #expect(RequestAnnotation.restart.pendingToken(annotations: annotations, status: handledT1) == "t2")
+        #expect(RequestAnnotation.restart.pendingToken(annotations: annotations, status: PynomalyDeploymentStatus(handledRequests: ["restart": "t2"])) == nil)
+        #expect(RequestAnnotation.promote.pendingToken(annotations: annotations, status: nil) == nil)
+        #expect(RequestAnnotation.restart.pendingToken(annotations: ["pynomaly.ai/restart": ""], status: nil) == nil)
+    }
+
+    /// A GitOps revert sets an annotation back to a token handled before: that is not a new request,
+    /// as long as the token is among the last `handledTokenLimit` of its kind.
+    @Test func anEarlierTokenComingBackIsNotANewRequest() {
+        var status = PynomalyDeploymentStatus()
+        status.markHandled(.restart, token: "t1")
+        status.markHandled(.restart, token: "t2")
+        status.markHandled(.backup, token: "b1")
+        #expect(status.handledRequests == ["restart": "t2", "backup": "b1"])
+        #expect(RequestAnnotation.restart.pendingToken(annotations: ["pynomaly.ai/restart": "t1"], status: status) == nil)
+        #expect(RequestAnnotation.restart.pendingToken(annotations: ["pynomaly.ai/restart": "t3"], status: status) == "t3")
+        #expect(RequestAnnotation.backup.pendingToken(annotations: ["pynomaly.ai/backup": "t1"], status: status) == "t1", "per kind")
+        // Bounded: the oldest are forgotten; marking a remembered token again moves it to the end.
+        for i in 3...12 { status.markHandled(.restart, token: "t\(i)") }
+        #expect(status.handledTokens?["restart"]?.count == RequestAnnotation.handledTokenLimit)
+        #expect(status.hasHandled(.restart, token: "t2") == false)
+        #expect(status.hasHandled(.restart, token: "t3"))
+        status.markHandled(.restart, token: "t3")
+        #expect(status.handledTokens?["restart"]?.last == "t3")
+        #expect(status.handledTokens?["restart"]?.count == RequestAnnotation.handledTokenLimit)
     }
 
     @Test func rollbackValues() throws {

@@ -129,6 +129,21 @@ final class BackupRestoreTests: XCTestCase {
         XCTAssertTrue(names.allSatisfy { $0.count <= 63 })
         let reasons = try await rig.eventReasons()
         XCTAssertEqual(reasons.filter { $0 == "BackupRequested" }.count, 2, "\(reasons)")
+
+        // A GitOps revert sets the first token again after its Job was cleaned up: an old request,
+        // not a new one, so no Job and no Event.
+        _ = try await rig.admin.delete(.jobs, namespace: "default", name: "pynomaly-backup-nightly-1", options: DeleteOptions(propagationPolicy: "Background"))
+        try await waitUntil("the first Job is gone") { try await rig.get(.jobs, "pynomaly-backup-nightly-1") == nil }
+        try await rig.annotate(RequestAnnotation.backup.name, "nightly-1")
+        try await rig.annotate("example.com/after-revert", "y")
+        try await waitUntil("the operator's cache has the reverted annotation") {
+            rig.caches.primary.store.get(namespace: "default", name: "pynomaly")?[path: ["metadata", "annotations", "example.com/after-revert"]] != nil
+        }
+        try await rig.waitForIdle()
+        let afterRevert = try await rig.get(.jobs, "pynomaly-backup-nightly-1")
+        XCTAssertNil(afterRevert, "the reverted token ran again")
+        let reasonsAfterRevert = try await rig.eventReasons()
+        XCTAssertEqual(reasonsAfterRevert.filter { $0 == "BackupRequested" }.count, 2, "\(reasonsAfterRevert)")
         try await rig.stop()
     }
 

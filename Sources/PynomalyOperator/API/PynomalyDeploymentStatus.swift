@@ -31,6 +31,10 @@ public struct PynomalyDeploymentStatus: Codable, Sendable, Hashable {
     public var backup: Backup?
     /// Last handled token per request (`RequestAnnotation.statusKey`).
     public var handledRequests: [String: String]?
+    /// The last tokens handled per request, oldest first and at most
+    /// `RequestAnnotation.handledTokenLimit` each: an annotation set back to an earlier token (a
+    /// GitOps revert) is not a new request.
+    public var handledTokens: [String: [String]]?
     public var restore: Restore?
     /// The current (or last) metric analysis run.
     public var analysis: AnalysisRun?
@@ -39,7 +43,7 @@ public struct PynomalyDeploymentStatus: Codable, Sendable, Hashable {
                 replicas: Int32? = nil, readyReplicas: Int32? = nil, updatedReplicas: Int32? = nil, availableReplicas: Int32? = nil,
                 selector: String? = nil, image: String? = nil, currentRevision: Int64? = nil, stableRevision: Int64? = nil,
                 history: [HistoryEntry]? = nil, blueGreen: BlueGreen? = nil, lastRollback: LastRollback? = nil, backup: Backup? = nil,
-                handledRequests: [String: String]? = nil, restore: Restore? = nil,
+                handledRequests: [String: String]? = nil, handledTokens: [String: [String]]? = nil, restore: Restore? = nil,
                 analysis: AnalysisRun? = nil) {
         self.observedGeneration = observedGeneration
         self.phase = phase
@@ -58,6 +62,7 @@ public struct PynomalyDeploymentStatus: Codable, Sendable, Hashable {
         self.lastRollback = lastRollback
         self.backup = backup
         self.handledRequests = handledRequests
+        self.handledTokens = handledTokens
         self.restore = restore
         self.analysis = analysis
     }

@@ -5,7 +5,9 @@ import Foundation
 #endif
 
 /// One-shot requests: annotations whose value is a fresh token. The operator records the handled
-/// token under `statusKey` in `status.handledRequests`, so each request runs once.
+/// token under `statusKey` in `status.handledRequests` (the latest) and `status.handledTokens`
+/// (the last few), so each request runs once, also when the annotation goes back to an earlier
+/// token.
 public enum RequestAnnotation: String, Sendable, Hashable, CaseIterable {
     case promote = "pynomaly.ai/promote"
     case abort = "pynomaly.ai/abort"
@@ -21,10 +23,35 @@ public enum RequestAnnotation: String, Sendable, Hashable, CaseIterable {
     /// The key in `status.handledRequests` (`promote`, …, `rollback-to`).
     public var statusKey: String { String(rawValue.dropFirst("pynomaly.ai/".count)) }
 
-    /// The pending token of this request on `annotations`: present, non-empty and not yet handled.
-    public func pendingToken(annotations: [String: String]?, handled: [String: String]?) -> String? {
-        guard let token = annotations?[name], !token.isEmpty, handled?[statusKey] != token else { return nil }
+    /// Tokens remembered per request in `status.handledTokens`: more than a GitOps history is
+    /// likely to go back through, few enough to keep the status small.
+    public static let handledTokenLimit = 10
+
+    /// The pending token of this request on `annotations`: present, non-empty and not handled.
+    public func pendingToken(annotations: [String: String]?, status: PynomalyDeploymentStatus?) -> String? {
+        guard let token = annotations?[name], !token.isEmpty, status?.hasHandled(self, token: token) != true else { return nil }
         return token
+    }
+}
+
+extension PynomalyDeploymentStatus {
+    /// Whether `token` of `request` was handled: the latest one, or one of the last remembered.
+    public func hasHandled(_ request: RequestAnnotation, token: String) -> Bool {
+        handledRequests?[request.statusKey] == token || handledTokens?[request.statusKey]?.contains(token) == true
+    }
+
+    /// Records `token` of `request` as handled: the latest, and the newest of the remembered ones.
+    public mutating func markHandled(_ request: RequestAnnotation, token: String) {
+        var latest = handledRequests ?? [:]
+        latest[request.statusKey] = token
+        handledRequests = latest
+        var remembered = handledTokens ?? [:]
+        var tokens = remembered[request.statusKey] ?? []
+        tokens.removeAll { $0 == token }
+        tokens.append(token)
+        tokens.removeFirst(max(0, tokens.count - RequestAnnotation.handledTokenLimit))
+        remembered[request.statusKey] = tokens
+        handledTokens = remembered
     }
 }
 

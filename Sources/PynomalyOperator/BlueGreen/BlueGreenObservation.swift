@@ -68,13 +68,12 @@ extension BlueGreenInput {
         }
         let target = BlueGreenRevision(revision: plan.target.revision, templateHash: plan.target.templateHash ?? "",
                                        outcome: plan.target.outcome, pinned: plan.pinned)
-        let handled = plan.status.handledRequests
         self.init(name: name, status: plan.status.blueGreen, target: target, rollingStable: rollingStable, templateHashes: hashes,
                   generation: generation, settings: settings, desiredReplicas: desiredReplicas, autoscaled: autoscaled,
                   blue: blue, green: green, smokeJobs: smokeJobs,
-                  promoteToken: RequestAnnotation.promote.pendingToken(annotations: annotations, handled: handled),
-                  abortToken: RequestAnnotation.abort.pendingToken(annotations: annotations, handled: handled),
+                  promoteToken: RequestAnnotation.promote.pendingToken(annotations: annotations, status: plan.status),
+                  abortToken: RequestAnnotation.abort.pendingToken(annotations: annotations, status: plan.status),
                   now: now)
-        skipAnalysisToken = RequestAnnotation.skipAnalysis.pendingToken(annotations: annotations, handled: handled)
+        skipAnalysisToken = RequestAnnotation.skipAnalysis.pendingToken(annotations: annotations, status: plan.status)
     }
 }

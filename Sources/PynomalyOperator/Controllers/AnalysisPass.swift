@@ -121,16 +121,14 @@ extension PynomalyDeploymentReconciler {
     func bakeAnalysis(_ ctx: BuildContext, plan: inout RevisionPlan, rollout: RolloutObservation, now: Date) async -> BakeOutcome {
         var outcome = BakeOutcome(rollout: rollout)
         let target = AnalysisTarget(stage: .bake, revision: plan.target.revision, color: nil)
-        let skip = RequestAnnotation.skipAnalysis.pendingToken(annotations: ctx.cr.metadata.annotations, handled: plan.status.handledRequests)
+        let skip = RequestAnnotation.skipAnalysis.pendingToken(annotations: ctx.cr.metadata.annotations, status: plan.status)
         let entry = plan.status.history?.first { $0.revision == plan.target.revision }
         let bakes = ctx.spec.analysis != nil && !plan.pinned && rollout.isComplete && entry != nil && entry?.outcome != .succeeded
         defer {
             plan.status.analysis = Self.closeAbandoned(plan.status.analysis, unless: bakes ? target : nil, skipped: false, now: now)
         }
         if let token = skip {
-            var handled = plan.status.handledRequests ?? [:]
-            handled[RequestAnnotation.skipAnalysis.statusKey] = token
-            plan.status.handledRequests = handled
+            plan.status.markHandled(.skipAnalysis, token: token)
             if bakes, let run = plan.status.analysis, AnalysisRunMachine.matches(run, target), run.phase == AnalysisPhase.running.rawValue {
                 plan.status.analysis = AnalysisRunMachine.end(run, as: .skipped, message: "skipped by \(RequestAnnotation.skipAnalysis.name)", now: now)
                 outcome.events.append(PlannedEvent(.normal, "AnalysisSkipped", "bake analysis of revision \(target.revision) skipped by \(RequestAnnotation.skipAnalysis.name)"))

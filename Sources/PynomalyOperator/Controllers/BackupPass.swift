@@ -31,7 +31,7 @@ extension PynomalyDeploymentReconciler {
         // On-demand backup: exactly once per token. The Job's name derives from the token, so a pass
         // repeated after a crash (Job created, status not yet written) finds it instead of a second one.
         let annotations = ctx.cr.metadata.annotations
-        if let token = RequestAnnotation.backup.pendingToken(annotations: annotations, handled: status.handledRequests), !held {
+        if let token = RequestAnnotation.backup.pendingToken(annotations: annotations, status: status), !held {
             if let job = BackupCronJobBuilder.onDemandJob(ctx, token: token) {
                 let name = BackupCronJobBuilder.onDemandJobName(ctx.name, token: token)
                 try await createOnce(job, .jobs, namespace: ctx.namespace, name: name, ownerUID: uid)
@@ -40,9 +40,7 @@ extension PynomalyDeploymentReconciler {
                 record(raw, PlannedEvent(.warning, "BackupRequestIgnored",
                                          "pynomaly.ai/backup was set but spec.backup is not enabled (or spec.database is missing): no backup taken"))
             }
-            var handled = status.handledRequests ?? [:]
-            handled[RequestAnnotation.backup.statusKey] = token
-            status.handledRequests = handled
+            status.markHandled(.backup, token: token)
         }
 
         var conditions = status.conditions ?? []

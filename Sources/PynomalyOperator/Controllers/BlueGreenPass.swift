@@ -135,14 +135,12 @@ extension PynomalyDeploymentReconciler {
             if rollback.specTemplateHash == nil { rollback.specTemplateHash = plan.specTemplateKey }
             status.lastRollback = rollback
         }
-        var handled = status.handledRequests ?? [:]
-        if let token = decision.handledPromote { handled[RequestAnnotation.promote.statusKey] = token }
-        if let token = decision.handledAbort { handled[RequestAnnotation.abort.statusKey] = token }
-        if let token = decision.handledSkipAnalysis { handled[RequestAnnotation.skipAnalysis.statusKey] = token }
+        if let token = decision.handledPromote { status.markHandled(.promote, token: token) }
+        if let token = decision.handledAbort { status.markHandled(.abort, token: token) }
+        if let token = decision.handledSkipAnalysis { status.markHandled(.skipAnalysis, token: token) }
         // A run whose step was left before it ended (skip, abort, a new revision) is closed.
         let stillNeeded = ctx.spec.analysis.flatMap { Self.analysisTarget(of: decision.status, settings: $0) }
         status.analysis = Self.closeAbandoned(status.analysis, unless: stillNeeded, skipped: decision.handledSkipAnalysis != nil, now: p.now)
-        status.handledRequests = handled.isEmpty ? nil : handled
         if let active = decision.status.activeRevision {
             status.stableRevision = active
             status.currentRevision = active

@@ -226,7 +226,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let specTemplateKey = digest.templateKey
         let rollbackRequest = cr.metadata.annotations?[RequestAnnotation.rollbackTo.name]
         // Only a new rollback request needs to know which revisions can still be deployed.
-        let knownRevisions = rollbackRequest.flatMap { $0 == old.handledRequests?[RequestAnnotation.rollbackTo.statusKey] ? nil : $0 }
+        let knownRevisions = rollbackRequest.flatMap { old.hasHandled(.rollbackTo, token: $0) ? nil : $0 }
             .map { _ in revisionTemplateHashes(ctx) }
         var plan = RevisionPlan.plan(status: old, generation: generation, spec: specEntry, rollbackRequest: rollbackRequest, now: nowText,
                                      specTemplateKey: specTemplateKey, knownRevisions: knownRevisions)
@@ -236,10 +236,8 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             let running = old.history?.first { $0.revision == old.currentRevision }?.templateHash
             calculator.pausedWithPendingChange = running != specEntry.templateHash
             plan = RevisionPlan.paused(status: old)
-        } else if let token = restartToken, old.handledRequests?[RequestAnnotation.restart.statusKey] != token {
-            var handled = plan.status.handledRequests ?? [:]
-            handled[RequestAnnotation.restart.statusKey] = token
-            plan.status.handledRequests = handled
+        } else if let token = restartToken, !old.hasHandled(.restart, token: token) {
+            plan.status.markHandled(.restart, token: token)
             plan.events.append(PlannedEvent(.normal, "RestartRequested", "rolling restart requested"))
         }
 

@@ -49,7 +49,7 @@ public struct RevisionPlan: Sendable, Hashable {
     /// request, backup or restore progress) is written in the pass that decided it.
     public func defersStatusToNextPass(deploymentWritten: Bool, rollout: RolloutObservation, old: Status) -> Bool {
         guard deploymentWritten, createdRevision, !pinned, !rolledBackNow, case .progressing = rollout else { return false }
-        return status.handledRequests == old.handledRequests && status.lastRollback == old.lastRollback && status.backup == old.backup
+        return status.handledRequests == old.handledRequests && status.handledTokens == old.handledTokens && status.lastRollback == old.lastRollback && status.backup == old.backup
             && status.restore == old.restore && status.blueGreen == old.blueGreen
     }
 
@@ -67,10 +67,8 @@ public struct RevisionPlan: Sendable, Hashable {
         var status = old
         var history = status.history ?? []
         var events: [PlannedEvent] = []
-        var handled = status.handledRequests ?? [:]
-
-        if let value = rollbackRequest, handled[RequestAnnotation.rollbackTo.statusKey] != value {
-            handled[RequestAnnotation.rollbackTo.statusKey] = value
+        if let value = rollbackRequest, !status.hasHandled(.rollbackTo, token: value) {
+            status.markHandled(.rollbackTo, token: value)
             switch Result(catching: { try RollbackRequest.parse(value) }) {
             case .failure(let error):
                 events.append(PlannedEvent(.warning, "RollbackRejected", "\(error)"))
@@ -98,7 +96,6 @@ public struct RevisionPlan: Sendable, Hashable {
                 }
             }
         }
-        status.handledRequests = handled.isEmpty ? nil : handled
 
         // A rollback pins its target while the spec asks for the template it was recorded against.
         if let rollback = status.lastRollback, rollback.holds(specTemplateHash: key, generation: generation), let to = rollback.toRevision,
