@@ -80,7 +80,7 @@ public enum OperatorSetup {
         // (Helm does not upgrade CRDs) still runs PynomalyDeployments, and stays ready, while the
         // API server answers 404 for them (see `RestoresAvailability`).
         let restores = manager.informer(for: .pynomalyRestores, options: InformerOptions(namespace: namespace, kindMayBeAbsent: true))
-        let caches = OperatorCaches(primary: primary, owned: ownedByResource, secrets: secrets, configMaps: configMaps, restores: restores)
+        let caches = OperatorCaches(primary: primary, ownedInformers: ownedByResource, secrets: secrets, configMaps: configMaps, restores: restores)
         let options = ControllerOptions(maxConcurrentReconciles: configuration.maxConcurrentReconciles, resyncPeriod: configuration.resyncPeriod)
 
         let reconciler = PynomalyDeploymentReconciler(client: manager.client, caches: caches, events: recorder,
@@ -153,7 +153,7 @@ extension OperatorSetup {
     /// The PynomalyDeployment a backup Job belongs to (scheduled ones are owned by the CronJob).
     static func deploymentOfBackupJob(_ object: JSONValue) -> [ObjectKey] {
         let labels = object[path: ["metadata", "labels"]]
-        guard labels?[SmokeTestJobBuilder.componentKey]?.stringValue == BackupCronJobBuilder.component,
+        guard labels?[PynomalyLabels.componentKey]?.stringValue == BackupCronJobBuilder.component,
               let name = labels?[PynomalyLabels.instanceKey]?.stringValue else { return [] }
         return [ObjectKey(namespace: object[path: ["metadata", "namespace"]]?.stringValue, name: name)]
     }

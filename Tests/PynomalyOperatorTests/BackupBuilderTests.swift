@@ -233,9 +233,9 @@ struct BackupBuilderTests {
             let labels = try #require(spec.jobTemplate.metadata?.labels)
             #expect(labels[PynomalyLabels.managedByKey] == PynomalyLabels.managerName)
             #expect(labels[PynomalyLabels.instanceKey] == "pynomaly")
-            #expect(labels[SmokeTestJobBuilder.componentKey] == component)
+            #expect(labels[PynomalyLabels.componentKey] == component)
             #expect(cron.metadata.ownerReferences == [ctx.ownerReference])
-            #expect(cron.metadata.labels?[SmokeTestJobBuilder.componentKey] == component)
+            #expect(cron.metadata.labels?[PynomalyLabels.componentKey] == component)
         }
     }
 
@@ -262,7 +262,7 @@ struct BackupBuilderTests {
         #expect(job.metadata.namespace == "pynomaly")
         #expect(job.metadata.ownerReferences == [ctx.ownerReference])
         #expect(job.metadata.labels?[PynomalyLabels.managedByKey] == PynomalyLabels.managerName)
-        #expect(job.metadata.labels?[SmokeTestJobBuilder.componentKey] == "backup")
+        #expect(job.metadata.labels?[PynomalyLabels.componentKey] == "backup")
         #expect(job.metadata.annotations?[DatabaseJobTemplate.backupTokenAnnotation] == "Now")
         // The same template as the CronJob's Jobs.
         #expect(job.spec == BackupCronJobBuilder.build(ctx)?.spec?.jobTemplate.spec)
@@ -287,7 +287,7 @@ struct BackupBuilderTests {
             for labels in [job.metadata.labels, job.spec?.template.metadata?.labels] {
                 #expect(labels?[PynomalyLabels.managedByKey] == PynomalyLabels.managerName)
                 #expect(labels?[PynomalyLabels.instanceKey] == "pynomaly")
-                #expect(labels?[SmokeTestJobBuilder.componentKey] == component)
+                #expect(labels?[PynomalyLabels.componentKey] == component)
                 #expect(labels?["pynomaly.ai/restore"] == "pynomaly-restore")
             }
         }
@@ -332,7 +332,7 @@ struct BackupBuilderTests {
         #expect(claim.spec?.storageClassName == "fast")
         #expect(claim.spec?.resources?.requests?["storage"] == "20Gi")
         #expect(claim.metadata.labels == [PynomalyLabels.managedByKey: PynomalyLabels.managerName, PynomalyLabels.instanceKey: "pynomaly",
-                                          SmokeTestJobBuilder.componentKey: "backup-storage"])
+                                          PynomalyLabels.componentKey: "backup-storage"])
         // An existing claim: mounted by name, not created.
         let existing = try Self.context { $0.spec.backup?.storage.persistentVolumeClaim = .init(claimName: "shared-backups") }
         #expect(BackupClaimBuilder.build(existing) == nil)

@@ -358,14 +358,14 @@ final class ChaosInvariants: Sendable {
     // MARK: Jobs
 
     static func isWatchedJob(_ job: JSONValue) -> Bool {
-        let component = job[path: ["metadata", "labels", SmokeTestJobBuilder.componentKey]]?.stringValue
+        let component = job[path: ["metadata", "labels", PynomalyLabels.componentKey]]?.stringValue
         if component == SmokeTestJobBuilder.component { return true }
         // On-demand backups are owned by the PynomalyDeployment (scheduled ones by their CronJob).
         return component == BackupCronJobBuilder.component && job[path: ["metadata", "ownerReferences"]]?.arrayValue?.first?["kind"]?.stringValue == "PynomalyDeployment"
     }
 
     func checkJobs() async throws {
-        let selector = "\(SmokeTestJobBuilder.componentKey) in (\(SmokeTestJobBuilder.component),\(BackupCronJobBuilder.component))"
+        let selector = "\(PynomalyLabels.componentKey) in (\(SmokeTestJobBuilder.component),\(BackupCronJobBuilder.component))"
         let jobs = try await admin.list(.jobs, namespace: namespace, options: ListOptions(labelSelector: selector)).items
         for job in jobs where Self.isWatchedJob(job) {
             guard let name = job[path: ["metadata", "name"]]?.stringValue, let uid = job[path: ["metadata", "uid"]]?.stringValue else { continue }

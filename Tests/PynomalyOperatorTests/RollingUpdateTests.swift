@@ -132,7 +132,7 @@ final class RollingUpdateTests: XCTestCase {
         XCTAssertEqual(cr[path: ["status", "phase"]]?.stringValue, "Healthy")
         // The revisions cache keeps no templates: each rollback read its revision's by a GET, and
         // the memo keeps only those two (the automatic rollback's and this one's).
-        let revisions = try XCTUnwrap(rig.caches.owned[ResourceType.controllerRevisions.resource]).store.list(namespace: "default")
+        let revisions = try XCTUnwrap(rig.caches.ownedInformers[ResourceType.controllerRevisions.resource]).store.list(namespace: "default")
         XCTAssertGreaterThanOrEqual(revisions.count, 3)
         XCTAssertTrue(revisions.allSatisfy { $0["data"] == nil && $0["revision"] != nil }, "revisions are cached without their template")
         XCTAssertEqual(rig.caches.revisionTemplates.count, 2)

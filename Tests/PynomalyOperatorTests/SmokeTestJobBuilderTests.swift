@@ -26,7 +26,7 @@ struct SmokeTestJobBuilderTests {
         let labels = try #require(job.metadata.labels)
         #expect(labels[PynomalyLabels.colorKey] == "green")
         #expect(labels[SmokeTestJobBuilder.revisionKey] == "4")
-        #expect(labels[SmokeTestJobBuilder.componentKey] == "smoke-test")
+        #expect(labels[PynomalyLabels.componentKey] == "smoke-test")
         #expect(labels[PynomalyLabels.instanceKey] == "pynomaly-bg")
     }
 

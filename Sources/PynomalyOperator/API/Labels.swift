@@ -11,6 +11,8 @@ public enum PynomalyLabels {
     public static let instanceKey = "app.kubernetes.io/instance"
     public static let managedByKey = "app.kubernetes.io/managed-by"
     public static let versionKey = "app.kubernetes.io/version"
+    /// What a Job, CronJob or claim is for (`smoke-test`, `backup`, `db-maintenance`, …).
+    public static let componentKey = "app.kubernetes.io/component"
     public static let appName = "pynomaly"
     public static let managerName = "pynomaly-operator"
     /// Selects one colour's pods (blue-green); added to selectors through `selectorExtra`.

@@ -46,7 +46,7 @@ public struct BlueGreenObservation: Sendable {
         var byRevision: [Int64: BlueGreenSmokeJob] = [:]
         for job in jobs where job.metadata.deletionTimestamp == nil {
             guard let labels = job.metadata.labels, labels[PynomalyLabels.instanceKey] == name,
-                  labels[SmokeTestJobBuilder.componentKey] == SmokeTestJobBuilder.component,
+                  labels[PynomalyLabels.componentKey] == SmokeTestJobBuilder.component,
                   let revision = labels[SmokeTestJobBuilder.revisionKey].flatMap(Int64.init) else { continue }
             byRevision[revision] = BlueGreenSmokeJob(job: job)
         }

@@ -24,7 +24,7 @@ public enum BackupClaimBuilder {
         let labels = [
             PynomalyLabels.managedByKey: PynomalyLabels.managerName,
             PynomalyLabels.instanceKey: ctx.name,
-            SmokeTestJobBuilder.componentKey: component,
+            PynomalyLabels.componentKey: component,
         ]
         return PersistentVolumeClaim(
             metadata: ObjectMeta(name: claimName(ctx), namespace: ctx.namespace, labels: labels),

@@ -20,7 +20,7 @@ public enum BackupCronJobBuilder {
     ///   spec says, since a run in the middle of `pg_restore --clean` sees a half-restored database.
     public static func build(_ ctx: BuildContext, heldByRestore: Bool = false) -> CronJob? {
         guard let backup = ctx.spec.backup, let jobSpec = DatabaseJobTemplate.backupJobSpec(ctx, component: component) else { return nil }
-        let extra = [SmokeTestJobBuilder.componentKey: component]
+        let extra = [PynomalyLabels.componentKey: component]
         // Jobs created by the CronJob inherit these labels: managed-by for the operator's Job
         // informer, instance and component to tell whose backup it is.
         let templateLabels = DatabaseJobTemplate.podLabels(instance: ctx.name, component: component)
@@ -52,7 +52,7 @@ public enum BackupCronJobBuilder {
     public static func onDemandJob(_ ctx: BuildContext, token: String) -> Job? {
         guard let spec = DatabaseJobTemplate.backupJobSpec(ctx, component: component) else { return nil }
         let metadata = ctx.metadata(name: onDemandJobName(ctx.name, token: token),
-                                    extraLabels: [SmokeTestJobBuilder.componentKey: component],
+                                    extraLabels: [PynomalyLabels.componentKey: component],
                                     annotations: [DatabaseJobTemplate.backupTokenAnnotation: token])
         return Job(metadata: metadata, spec: spec)
     }

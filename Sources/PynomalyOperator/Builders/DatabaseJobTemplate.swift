@@ -124,7 +124,7 @@ public enum DatabaseJobTemplate {
         var labels = extra
         labels[PynomalyLabels.managedByKey] = PynomalyLabels.managerName
         labels[PynomalyLabels.instanceKey] = instance
-        labels[SmokeTestJobBuilder.componentKey] = component
+        labels[PynomalyLabels.componentKey] = component
         return labels
     }
 

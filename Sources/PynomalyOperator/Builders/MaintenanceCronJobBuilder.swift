@@ -34,7 +34,7 @@ public enum MaintenanceCronJobBuilder {
             startingDeadlineSeconds: DatabaseJobTemplate.startingDeadlineSeconds,
             successfulJobsHistoryLimit: DatabaseJobTemplate.successfulJobsHistoryLimit,
             failedJobsHistoryLimit: DatabaseJobTemplate.failedJobsHistoryLimit)
-        return CronJob(metadata: ctx.metadata(name: cronJobName(ctx.name), extraLabels: [SmokeTestJobBuilder.componentKey: component]),
+        return CronJob(metadata: ctx.metadata(name: cronJobName(ctx.name), extraLabels: [PynomalyLabels.componentKey: component]),
                        spec: spec)
     }
 }

@@ -16,7 +16,6 @@ public enum SmokeTestJobBuilder {
     public static let containerName = "smoke-test"
     /// `app.kubernetes.io/component` of the Job and its pod.
     public static let component = "smoke-test"
-    public static let componentKey = "app.kubernetes.io/component"
     /// The revision the Job tests, on the Job and its pod.
     public static let revisionKey = "pynomaly.ai/revision"
     /// The environment variable holding the preview Service URL.
@@ -40,7 +39,7 @@ public enum SmokeTestJobBuilder {
     ///   - previewService: the preview colour's Service name, e.g. `NAME-green`.
     public static func build(_ ctx: BuildContext, revision: Int64, color: String, previewService: String) -> Job? {
         guard let smoke = ctx.spec.strategy.blueGreen?.smokeTest else { return nil }
-        let extra = [componentKey: component, PynomalyLabels.colorKey: color, revisionKey: String(revision)]
+        let extra = [PynomalyLabels.componentKey: component, PynomalyLabels.colorKey: color, revisionKey: String(revision)]
 
         // Pod labels: no `app.kubernetes.io/name`, so the app selectors never match these pods.
         var podLabels = extra

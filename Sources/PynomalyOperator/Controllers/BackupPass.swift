@@ -65,11 +65,11 @@ extension PynomalyDeploymentReconciler {
 
     /// The backup Jobs of this deployment in the cache: scheduled (owned by its CronJob) and on-demand.
     func backupJobs(_ ctx: BuildContext) -> [Job] {
-        guard let store = caches.owned[ResourceType.jobs.resource]?.store else { return [] }
+        guard let store = caches.ownedInformers[ResourceType.jobs.resource]?.store else { return [] }
         let sameInstance = (try? store.byIndex(CacheIndex.label(PynomalyLabels.instanceKey).name, value: ctx.name)) ?? []
         return sameInstance.filter { raw in
             raw[path: ["metadata", "namespace"]]?.stringValue == ctx.namespace
-                && raw[path: ["metadata", "labels", SmokeTestJobBuilder.componentKey]]?.stringValue == BackupCronJobBuilder.component
+                && raw[path: ["metadata", "labels", PynomalyLabels.componentKey]]?.stringValue == BackupCronJobBuilder.component
         }.compactMap { try? $0.decode(Job.self) }
     }
 
@@ -81,7 +81,7 @@ extension PynomalyDeploymentReconciler {
     func ensureClaim(_ claim: PersistentVolumeClaim, ctx: BuildContext, raw: JSONValue) async throws {
         let name = claim.metadata.name ?? ""
         // The cache holds someone else's claim as a stub without labels: refused below, no GET needed.
-        var live = caches.owned[ResourceType.persistentVolumeClaims.resource]?.store.get(namespace: ctx.namespace, name: name)
+        var live = caches.ownedInformers[ResourceType.persistentVolumeClaims.resource]?.store.get(namespace: ctx.namespace, name: name)
         if live == nil, !caches.knownAbsent(.persistentVolumeClaims, namespace: ctx.namespace, name: name) {
             do {
                 live = try await client.get(.persistentVolumeClaims, namespace: ctx.namespace, name: name, subresource: nil)
@@ -111,7 +111,7 @@ extension PynomalyDeploymentReconciler {
         let labels = object[path: ["metadata", "labels"]]
         return labels?[PynomalyLabels.managedByKey]?.stringValue == PynomalyLabels.managerName
             && labels?[PynomalyLabels.instanceKey]?.stringValue == name
-            && labels?[SmokeTestJobBuilder.componentKey]?.stringValue == BackupClaimBuilder.component
+            && labels?[PynomalyLabels.componentKey]?.stringValue == BackupClaimBuilder.component
     }
 
     /// Creates a one-shot object under a deterministic name; one that exists already is the same

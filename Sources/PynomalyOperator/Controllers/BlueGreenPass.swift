@@ -28,32 +28,32 @@ extension PynomalyDeploymentReconciler {
 
     static func colorName(_ name: String, _ color: Color) -> String { "\(name)-\(color.rawValue)" }
 
-    func reconcileBlueGreen(_ p: BlueGreenPassContext) async throws -> ReconcileResult {
-        let ctx = p.ctx
+    func reconcileBlueGreen(_ pass: BlueGreenPassContext) async throws -> ReconcileResult {
+        let ctx = pass.ctx
         let namespace = ctx.namespace
         let uid = ctx.cr.metadata.uid ?? ""
-        var plan = p.plan
+        var plan = pass.plan
         guard let settings = ctx.spec.strategy.blueGreen else { throw KubeError.configuration("BlueGreen strategy without settings") }
 
         // Paused or waiting for a referenced object: nothing moves, the status says why.
-        if ctx.spec.paused || p.waiting != nil {
-            let active = p.old.blueGreen?.activeColor.flatMap { try? caches.owned(.deployments, namespace: namespace, name: Self.colorName(ctx.name, $0))?.decode(Deployment.self) }
-            let status = p.calculator.blueGreenHeld(plan.status, deployment: active, selector: PynomalyLabels.selectorString(for: ctx.name),
-                                                    paused: ctx.spec.paused, waiting: p.waiting)
-            for event in plan.events { record(p.raw, event) }
-            if status.phase == .paused, p.old.phase != .paused {
-                record(p.raw, PlannedEvent(.normal, "Paused", "spec.paused is true: no workload changes until it is false"))
+        if ctx.spec.paused || pass.waiting != nil {
+            let active = pass.old.blueGreen?.activeColor.flatMap { try? caches.owned(.deployments, namespace: namespace, name: Self.colorName(ctx.name, $0))?.decode(Deployment.self) }
+            let status = pass.calculator.blueGreenHeld(plan.status, deployment: active, selector: PynomalyLabels.selectorString(for: ctx.name),
+                                                    paused: ctx.spec.paused, waiting: pass.waiting)
+            for event in plan.events { record(pass.raw, event) }
+            if status.phase == .paused, pass.old.phase != .paused {
+                record(pass.raw, PlannedEvent(.normal, "Paused", "spec.paused is true: no workload changes until it is false"))
             }
-            if let waiting = p.waiting, p.old.conditions?.first(type: ConditionType.ready)?.reason != waiting.reason {
-                record(p.raw, PlannedEvent(.warning, waiting.reason, waiting.message))
+            if let waiting = pass.waiting, pass.old.conditions?.first(type: ConditionType.ready)?.reason != waiting.reason {
+                record(pass.raw, PlannedEvent(.warning, waiting.reason, waiting.message))
             }
-            try await writeStatus(status, of: p.cr, raw: p.raw)
+            try await writeStatus(status, of: pass.cr, raw: pass.raw)
             return .done
         }
 
-        _ = try await ensure(p.configMap, .configMaps, ownerUID: uid)
+        _ = try await ensure(pass.configMap, .configMaps, ownerUID: uid)
         if !plan.pinned, let hash = plan.target.templateHash {
-            try await ensureRevision(ctx, revision: plan.target, template: p.specTemplate, templateHash: hash)
+            try await ensureRevision(ctx, revision: plan.target, template: pass.specTemplate, templateHash: hash)
         }
 
         // The input, from the caches only.
@@ -66,7 +66,7 @@ extension PynomalyDeploymentReconciler {
             var gate = BlueGreenAnalysis(prePromotion: settings.prePromotion, postPromotion: settings.postPromotion)
             analysisTarget = Self.analysisTarget(of: plan.status.blueGreen, settings: settings)
             if let target = analysisTarget {
-                let recorded = await runAnalysis(ctx, settings: settings, target: target, old: plan.status.analysis, now: p.now)
+                let recorded = await runAnalysis(ctx, settings: settings, target: target, old: plan.status.analysis, now: pass.now)
                 plan.status.analysis = recorded.run
                 analysisEvents = recorded.events
                 gate.verdict = recorded.verdict
@@ -74,7 +74,7 @@ extension PynomalyDeploymentReconciler {
             }
             analysis = gate
         }
-        var input = observation.input(ctx, plan: plan, settings: settings, now: p.now)
+        var input = observation.input(ctx, plan: plan, settings: settings, now: pass.now)
         input.analysis = analysis
         let decision = BlueGreenStateMachine.step(input)
 
@@ -83,7 +83,7 @@ extension PynomalyDeploymentReconciler {
         for action in decision.actions {
             switch action {
             case .applyColor(let color, let revision, let hash, let replicas):
-                let template = try await template(of: revision, hash: hash, p)
+                let template = try await template(of: revision, hash: hash, pass)
                 var deployment = DeploymentBuilder.build(ctx, name: Self.colorName(ctx.name, color), template: template, replicas: replicas,
                                                          selectorExtra: [PynomalyLabels.colorKey: color.rawValue])
                 deployment.metadata.labels?[PynomalyLabels.templateHashKey] = hash
@@ -140,7 +140,7 @@ extension PynomalyDeploymentReconciler {
         if let token = decision.handledSkipAnalysis { status.markHandled(.skipAnalysis, token: token) }
         // A run whose step was left before it ended (skip, abort, a new revision) is closed.
         let stillNeeded = ctx.spec.analysis.flatMap { Self.analysisTarget(of: decision.status, settings: $0) }
-        status.analysis = Self.closeAbandoned(status.analysis, unless: stillNeeded, skipped: decision.handledSkipAnalysis != nil, now: p.now)
+        status.analysis = Self.closeAbandoned(status.analysis, unless: stillNeeded, skipped: decision.handledSkipAnalysis != nil, now: pass.now)
         if let active = decision.status.activeRevision {
             status.stableRevision = active
             status.currentRevision = active
@@ -157,12 +157,12 @@ extension PynomalyDeploymentReconciler {
 
         let activeDeployment = decision.status.activeColor.flatMap { colorDeployment(ctx, $0) }
             ?? decision.status.previewColor.flatMap { colorDeployment(ctx, $0) }
-        status = p.calculator.blueGreenStatus(status, hint: decision.hint, deployment: activeDeployment,
+        status = pass.calculator.blueGreenStatus(status, hint: decision.hint, deployment: activeDeployment,
                                               selector: PynomalyLabels.selectorString(for: ctx.name))
-        Self.setAnalysisCondition(&status, analysisEnabled: ctx.spec.analysis != nil, generation: p.calculator.generation, now: p.now)
-        if p.old.phase == .paused { events.append(PlannedEvent(.normal, "Resumed", "spec.paused is false: reconciling the workload again")) }
-        for event in events { record(p.raw, event) }
-        try await writeStatus(status, of: p.cr, raw: p.raw)
+        Self.setAnalysisCondition(&status, analysisEnabled: ctx.spec.analysis != nil, generation: pass.calculator.generation, now: pass.now)
+        if pass.old.phase == .paused { events.append(PlannedEvent(.normal, "Resumed", "spec.paused is false: reconciling the workload again")) }
+        for event in events { record(pass.raw, event) }
+        try await writeStatus(status, of: pass.cr, raw: pass.raw)
         if let after = decision.requeueAfter { return .requeue(after: max(after, 0.05)) }
         return .done
     }
@@ -232,9 +232,9 @@ extension PynomalyDeploymentReconciler {
     }
 
     /// A revision's pod template: the spec's for the unpinned target, else from its ControllerRevision.
-    func template(of revision: Int64, hash: String, _ p: BlueGreenPassContext) async throws -> PodTemplateSpec {
-        if !p.plan.pinned, revision == p.plan.target.revision, hash == p.plan.target.templateHash { return p.specTemplate }
-        return try await storedRevisionTemplate(p.ctx, revision: revision, hash: hash)
+    func template(of revision: Int64, hash: String, _ pass: BlueGreenPassContext) async throws -> PodTemplateSpec {
+        if !pass.plan.pinned, revision == pass.plan.target.revision, hash == pass.plan.target.templateHash { return pass.specTemplate }
+        return try await storedRevisionTemplate(pass.ctx, revision: revision, hash: hash)
     }
 
     /// Sets only the replica count (a merge patch: applying a partial object would drop the template).

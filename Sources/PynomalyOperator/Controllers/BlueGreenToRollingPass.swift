@@ -11,21 +11,21 @@ import KubeRuntime
 /// `BlueGreenToRollingPlanner`'s actions in order, writes the status once. When the planner
 /// finishes, `status.blueGreen` is cleared and the next pass reconciles as RollingUpdate.
 extension PynomalyDeploymentReconciler {
-    func reconcileBlueGreenToRolling(_ p: BlueGreenPassContext, blueGreen: PynomalyDeploymentStatus.BlueGreen) async throws -> ReconcileResult {
-        let ctx = p.ctx
+    func reconcileBlueGreenToRolling(_ pass: BlueGreenPassContext, blueGreen: PynomalyDeploymentStatus.BlueGreen) async throws -> ReconcileResult {
+        let ctx = pass.ctx
         let namespace = ctx.namespace
         let uid = ctx.cr.metadata.uid ?? ""
-        let plan = p.plan
+        let plan = pass.plan
         let serving = blueGreen.activeColor.flatMap { colorDeployment(ctx, $0) }
         let selector = PynomalyLabels.selectorString(for: ctx.name)
 
-        if ctx.spec.paused || p.waiting != nil {
-            let status = p.calculator.blueGreenHeld(plan.status, deployment: serving, selector: selector, paused: ctx.spec.paused, waiting: p.waiting)
-            for event in plan.events { record(p.raw, event) }
-            try await writeStatus(status, of: p.cr, raw: p.raw)
+        if ctx.spec.paused || pass.waiting != nil {
+            let status = pass.calculator.blueGreenHeld(plan.status, deployment: serving, selector: selector, paused: ctx.spec.paused, waiting: pass.waiting)
+            for event in plan.events { record(pass.raw, event) }
+            try await writeStatus(status, of: pass.cr, raw: pass.raw)
             return .done
         }
-        _ = try await ensure(p.configMap, .configMaps, ownerUID: uid)
+        _ = try await ensure(pass.configMap, .configMaps, ownerUID: uid)
 
         let rollingLive = try caches.owned(.deployments, namespace: namespace, name: ctx.name)?.decode(Deployment.self)
         var desired = ctx.spec.replicas
@@ -44,7 +44,7 @@ extension PynomalyDeploymentReconciler {
         for action in decision.actions {
             switch action {
             case .applyRolling(let revision, let hash, let replicas):
-                let template = try await storedTemplate(ctx, revision: revision, hash: hash, fallback: p)
+                let template = try await storedTemplate(ctx, revision: revision, hash: hash, fallback: pass)
                 var deployment = DeploymentBuilder.build(ctx, name: ctx.name, template: template, replicas: replicas)
                 // Lets the planner recognise the revision NAME carries (the RollingUpdate apply drops it later).
                 deployment.metadata.labels?[PynomalyLabels.templateHashKey] = hash
@@ -55,11 +55,11 @@ extension PynomalyDeploymentReconciler {
                 try await scale(ctx, color, replicas: replicas)
             case .switchToRolling:
                 // The colour key leaves the selectors: a subset of the live object, so applied regardless.
-                _ = try await ensure(ServiceBuilder.build(ctx, name: ctx.name), .services, ownerUID: uid, dropsFields: true)
+                _ = try await ensure(ServiceBuilder.build(ctx, name: ctx.name), .services, ownerUID: uid, removesOldFields: true)
                 try await ensureOptional(IngressBuilder.build(ctx, backendService: ctx.name, previewService: nil), .ingresses, name: ctx.name, ctx: ctx)
                 try await ensureOptional(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: ctx.name), .horizontalPodAutoscalers, name: ctx.name, ctx: ctx)
                 if let budget = PodDisruptionBudgetBuilder.build(ctx) {
-                    _ = try await ensure(budget, .podDisruptionBudgets, ownerUID: uid, dropsFields: true)
+                    _ = try await ensure(budget, .podDisruptionBudgets, ownerUID: uid, removesOldFields: true)
                 } else {
                     try await ensureOptional(PodDisruptionBudgetBuilder.build(ctx), .podDisruptionBudgets, name: ctx.name, ctx: ctx)
                 }
@@ -71,7 +71,7 @@ extension PynomalyDeploymentReconciler {
         }
 
         var status = plan.status
-        if let preview = decision.abandonedPreview { abandon(preview, blueGreen: blueGreen, status: &status, events: &events, p) }
+        if let preview = decision.abandonedPreview { abandon(preview, blueGreen: blueGreen, status: &status, events: &events, pass) }
         let hint: BlueGreenStatusHint
         if decision.finished {
             status.blueGreen = nil
@@ -83,9 +83,9 @@ extension PynomalyDeploymentReconciler {
             hint = BlueGreenStatusHint(phase: .progressing, ready: false, reconciling: true, stalled: false,
                                        reason: "MigratingToRollingUpdate", message: decision.message)
         }
-        status = p.calculator.blueGreenStatus(status, hint: hint, deployment: decision.finished ? rollingLive : serving, selector: selector)
-        for event in events { record(p.raw, event) }
-        try await writeStatus(status, of: p.cr, raw: p.raw)
+        status = pass.calculator.blueGreenStatus(status, hint: hint, deployment: decision.finished ? rollingLive : serving, selector: selector)
+        for event in events { record(pass.raw, event) }
+        try await writeStatus(status, of: pass.cr, raw: pass.raw)
         return decision.finished ? .requeue(after: 0.05) : .done
     }
 
@@ -93,7 +93,7 @@ extension PynomalyDeploymentReconciler {
     /// the active revision until the spec's template changes, so RollingUpdate never rolls out a
     /// revision that did not pass its smoke test (once: later passes find the record).
     private func abandon(_ preview: Int64, blueGreen: PynomalyDeploymentStatus.BlueGreen, status: inout PynomalyDeploymentStatus,
-                         events: inout [PlannedEvent], _ p: BlueGreenPassContext) {
+                         events: inout [PlannedEvent], _ pass: BlueGreenPassContext) {
         guard let active = blueGreen.activeRevision,
               status.lastRollback?.fromRevision != preview || status.lastRollback?.reason != "StrategyChanged" else { return }
         var history = status.history ?? []
@@ -105,14 +105,14 @@ extension PynomalyDeploymentReconciler {
         let message = "the strategy changed to RollingUpdate while revision \(preview) was under blue-green test (\(step)): it was not promoted "
             + "and revision \(active) keeps serving. Change the pod template to roll out a new revision, or request a rollback to \(preview) to deploy it anyway"
         status.lastRollback = PynomalyDeploymentStatus.LastRollback(
-            fromRevision: preview, toRevision: active, reason: "StrategyChanged", message: message, at: KubeTime.format(p.now),
-            generation: p.calculator.generation, specTemplateHash: p.plan.specTemplateKey)
+            fromRevision: preview, toRevision: active, reason: "StrategyChanged", message: message, at: KubeTime.format(pass.now),
+            generation: pass.calculator.generation, specTemplateHash: pass.plan.specTemplateKey)
         events.append(PlannedEvent(.warning, "PreviewAbandoned", message))
     }
 
     /// The pod template of a revision from its ControllerRevision (the spec's when the hash is the spec's).
-    private func storedTemplate(_ ctx: BuildContext, revision: Int64, hash: String, fallback p: BlueGreenPassContext) async throws -> PodTemplateSpec {
-        if PodTemplateBuilder.templateHash(p.specTemplate) == hash { return p.specTemplate }
+    private func storedTemplate(_ ctx: BuildContext, revision: Int64, hash: String, fallback pass: BlueGreenPassContext) async throws -> PodTemplateSpec {
+        if PodTemplateBuilder.templateHash(pass.specTemplate) == hash { return pass.specTemplate }
         return try await storedRevisionTemplate(ctx, revision: revision, hash: hash)
     }
 

@@ -10,7 +10,8 @@ import KubeRuntime
 /// comes from one GET per version (`contentHashes`).
 public struct OperatorCaches: Sendable {
     public let primary: Informer
-    public let owned: [String: Informer]
+    /// The informers of the owned kinds, by resource name (`deployments`, …).
+    public let ownedInformers: [String: Informer]
     public let secrets: Informer
     public let configMaps: Informer
     /// PynomalyRestores: a running one holds its deployment at zero replicas.
@@ -22,9 +23,9 @@ public struct OperatorCaches: Sendable {
     /// What earlier passes found from inputs that have not changed (see `PassMemo`).
     public let passMemo = PassMemo()
 
-    public init(primary: Informer, owned: [String: Informer], secrets: Informer, configMaps: Informer, restores: Informer? = nil) {
+    public init(primary: Informer, ownedInformers: [String: Informer], secrets: Informer, configMaps: Informer, restores: Informer? = nil) {
         self.primary = primary
-        self.owned = owned
+        self.ownedInformers = ownedInformers
         self.secrets = secrets
         self.configMaps = configMaps
         self.restores = restores
@@ -43,14 +44,14 @@ public struct OperatorCaches: Sendable {
     /// What a write of an owned object is based on (see `Informer.writeBasis`); read it just before
     /// the request. Nil when the kind has no informer.
     public func writeBasis(_ resource: ResourceType, namespace: String?, name: String) -> WriteBasis? {
-        owned[resource.resource]?.writeBasis(namespace: namespace, name: name)
+        ownedInformers[resource.resource]?.writeBasis(namespace: namespace, name: name)
     }
 
     /// Read-your-writes for an owned kind: the answer of the operator's own write, cached at once
     /// unless the watch may be past it (see `Informer.storeWritten`).
     public func storeWritten(_ resource: ResourceType, _ answer: JSONValue, basis: WriteBasis?) {
         guard let basis else { return }
-        owned[resource.resource]?.storeWritten(answer, basis: basis)
+        ownedInformers[resource.resource]?.storeWritten(answer, basis: basis)
     }
 
     /// Whether a synced, unfiltered cache of `resource` holds no object of that name, so nothing of
@@ -58,7 +59,7 @@ public struct OperatorCaches: Sendable {
     /// else's object. The owned informers watch every object of their kind (someone else's as a
     /// stub, see `ObjectTransform.fullWhenLabelled`).
     public func knownAbsent(_ resource: ResourceType, namespace: String, name: String) -> Bool {
-        for informer in [owned[resource.resource]].compactMap({ $0 }) where informer.resource.group == resource.group && informer.options.labelSelector == nil
+        for informer in [ownedInformers[resource.resource]].compactMap({ $0 }) where informer.resource.group == resource.group && informer.options.labelSelector == nil
             && informer.options.fieldSelector == nil && (informer.options.namespace == nil || informer.options.namespace == namespace)
             && informer.hasSynced {
             return !informer.store.contains(ObjectKey(namespace: namespace, name: name))
@@ -69,19 +70,19 @@ public struct OperatorCaches: Sendable {
     /// The cached object of `resource` the operator created (labelled managed-by), if the informer
     /// has it; someone else's object of that name is not returned (see `knownAbsent`).
     public func owned(_ resource: ResourceType, namespace: String, name: String) -> JSONValue? {
-        owned[resource.resource]?.store.get(namespace: namespace, name: name).flatMap { Self.isOurs($0) ? $0 : nil }
+        ownedInformers[resource.resource]?.store.get(namespace: namespace, name: name).flatMap { Self.isOurs($0) ? $0 : nil }
     }
 
     /// The resourceVersion of the cached object of `resource` under this name, ours or not (nothing
     /// parsed); nil when the cache holds none.
     public func cachedResourceVersion(_ resource: ResourceType, namespace: String, name: String) -> String? {
-        owned[resource.resource]?.store.resourceVersion(ObjectKey(namespace: namespace, name: name))
+        ownedInformers[resource.resource]?.store.resourceVersion(ObjectKey(namespace: namespace, name: name))
     }
 
     /// The `SpecStamp` of the cached object of `resource` under this name, ours or not (nothing
     /// parsed); nil when the cache holds none.
     public func specStamp(_ resource: ResourceType, namespace: String, name: String) -> SpecStamp? {
-        owned[resource.resource]?.store.specStamp(ObjectKey(namespace: namespace, name: name))
+        ownedInformers[resource.resource]?.store.specStamp(ObjectKey(namespace: namespace, name: name))
     }
 
     static func isOurs(_ object: JSONValue) -> Bool {
@@ -90,7 +91,7 @@ public struct OperatorCaches: Sendable {
 
     /// Every cached object of `resource` controlled by the CR with `uid`.
     public func ownedObjects(_ resource: ResourceType, controlledBy uid: String) -> [JSONValue] {
-        guard let store = owned[resource.resource]?.store else { return [] }
+        guard let store = ownedInformers[resource.resource]?.store else { return [] }
         return ((try? store.byIndex(CacheIndex.controllerOwnerUID.name, value: uid)) ?? []).filter(Self.isOurs)
     }
 }

@@ -184,19 +184,20 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
         memo?.noteValid(key, uid: uid, generation: generation)
 
-        // The pod template from the spec, with the content hash of what it references.
+        // The pod template from the spec, with the content hash of what it references. `specOnly`:
+        // the context before that hash is known (the ConfigMap and the references do not need it).
         let restartToken = cr.metadata.annotations?[RequestAnnotation.restart.name]
-        let bare = BuildContext(cr: cr, restartToken: restartToken)
-        let configMap = ConfigMapBuilder.build(bare)
+        let specOnly = BuildContext(cr: cr, restartToken: restartToken)
+        let configMap = ConfigMapBuilder.build(specOnly)
         let configHash = ConfigMapBuilder.configHash(of: configMap)
         let references: ReferencedObjects
         if let held = memo?.references(key, uid: uid, generation: generation) {
             references = held
         } else {
-            references = ReferencedObjects(template: PodTemplateBuilder.build(bare, configHash: configHash), ownConfigMap: bare.configMapName)
+            references = ReferencedObjects(template: PodTemplateBuilder.build(specOnly, configHash: configHash), ownConfigMap: specOnly.configMapName)
             memo?.noteReferences(key, uid: uid, generation: generation, objects: references)
         }
-        let namespace = bare.namespace
+        let namespace = specOnly.namespace
         var contentHashes: [String: String] = [:]
         for (kind, names) in [("Secret", references.secrets), ("ConfigMap", references.configMaps)] {
             for name in names.sorted() {
@@ -451,16 +452,16 @@ public struct PynomalyDeploymentReconciler: Reconciler {
 
     /// Applies `desired` unless the live object already contains it (compare, then write). A name
     /// taken by an object this CR does not control is refused. `immutable` kinds are only created.
-    /// `dropsFields`: apply even when the live object contains `desired`, because a field this
+    /// `removesOldFields`: apply even when the live object contains `desired`, because a field this
     /// manager applied before must go (a superset would otherwise look converged).
     func ensure<T: KubeResource>(_ desired: T, _ resource: ResourceType, ownerUID: String, immutable: Bool = false,
-                                 dropsFields: Bool = false) async throws -> JSONValue {
-        try await ensureJSON(try JSONValue(encoding: desired), resource, ownerUID: ownerUID, immutable: immutable, dropsFields: dropsFields)
+                                 removesOldFields: Bool = false) async throws -> JSONValue {
+        try await ensureJSON(try JSONValue(encoding: desired), resource, ownerUID: ownerUID, immutable: immutable, removesOldFields: removesOldFields)
     }
 
     /// `ensure` for an object built as JSON (kinds without a typed model, e.g. ServiceMonitor).
     func ensureJSON(_ body: JSONValue, _ resource: ResourceType, ownerUID: String, immutable: Bool = false,
-                    dropsFields: Bool = false) async throws -> JSONValue {
+                    removesOldFields: Bool = false) async throws -> JSONValue {
         guard let name = body[path: ["metadata", "name"]]?.stringValue else { throw KubeError.configuration("a built \(resource.kind) has no name") }
         let namespace = body[path: ["metadata", "namespace"]]?.stringValue
         let cached = caches.owned(resource, namespace: namespace ?? "", name: name)
@@ -477,7 +478,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         if let current = live {
             guard Self.isControlled(current, by: ownerUID) else { throw NotOwnedError(kind: resource.kind, name: name) }
             if immutable { return current }
-            if current.contains(body) && !dropsFields {
+            if current.contains(body) && !removesOldFields {
                 guard let drift = ChildDrift.find(resource, live: current, desired: body) else { return current }
                 return try await revert(drift, resource, namespace: namespace, name: name, basedOn: current)
             }

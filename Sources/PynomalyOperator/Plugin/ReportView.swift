@@ -112,7 +112,7 @@ public struct PluginReport: Sendable, Hashable {
 
     static func replicaCheck(_ cr: JSONValue, pods allPods: [JSONValue]) -> Check {
         // The selector also matches the Job pods (smoke tests, backups), which carry a component label; the app's pods do not.
-        let pods = allPods.filter { $0[path: ["metadata", "labels", SmokeTestJobBuilder.componentKey]] == nil }
+        let pods = allPods.filter { $0[path: ["metadata", "labels", PynomalyLabels.componentKey]] == nil }
         let ready = cr[path: ["status", "readyReplicas"]]?.intValue ?? 0
         let desired = desiredReplicas(cr)
         var restarts: Int64 = 0
