@@ -42,6 +42,9 @@ struct ObjectStore: Sendable {
     /// Told every committed change (the controller simulation records what it must look at).
     /// Runs under the server's lock, so it must neither block nor take that lock.
     var onCommit: (@Sendable (StoreEvent) -> Void)? = nil
+    /// Tests' observers (`KubeTestServer.observeCommits`), told each change with the state right
+    /// after it; under the server's lock too.
+    var commitObservers: [@Sendable (CommittedChange) -> Void] = []
     /// Objects by uid and by owner uid.
     private(set) var index = OwnerIndex()
     /// What the garbage collector looks at in its next pass.
@@ -142,6 +145,10 @@ struct ObjectStore: Sendable {
         }
         deliver(event)
         onCommit?(event)
+        if !commitObservers.isEmpty {
+            let change = CommittedChange(event: event, store: self)
+            for observer in commitObservers { observer(change) }
+        }
     }
 
     // MARK: Watchers

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KubeCore
 import KubeTestServer
 import XCTest
@@ -163,6 +164,27 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(_a10.json[path: ["data", "k"]], "v")
         let _a11 = await c.post("/api/v1/namespaces/default/configmaps?dryRun=Bogus", configMap("b"))
         XCTAssertEqual(_a11.status, 422)
+    }
+
+    /// Commit observers see every committed change with the whole state right after it, and
+    /// nothing a dry run only answered.
+    func testCommitObserversSeeEachChangeWithTheStateAfterIt() async throws {
+        let seen = Mutex<[String]>([])
+        server.observeCommits { change in
+            guard change.isOf(.configMaps), let name = change.object[path: ["metadata", "name"]]?.stringValue, name.hasPrefix("seen-") else { return }
+            let held = change.get(.configMaps, namespace: "default", name: name) != nil
+            let count = change.list(.configMaps, namespace: "default").filter { ($0[path: ["metadata", "name"]]?.stringValue ?? "").hasPrefix("seen-") }.count
+            seen.withLock { $0.append("\(change.type) \(name) held=\(held) count=\(count) previous=\(change.previous != nil)") }
+        }
+        _ = await c.post("/api/v1/namespaces/default/configmaps", configMap("seen-a"))
+        _ = await c.post("/api/v1/namespaces/default/configmaps?dryRun=All", configMap("seen-dry"))
+        _ = await c.post("/api/v1/namespaces/default/configmaps", configMap("seen-b"))
+        _ = await c.request("DELETE", "/api/v1/namespaces/default/configmaps/seen-a")
+        XCTAssertEqual(seen.withLock { $0 }, [
+            "ADDED seen-a held=true count=1 previous=false",
+            "ADDED seen-b held=true count=2 previous=false",
+            "DELETED seen-a held=false count=1 previous=true",
+        ])
     }
 
     /// Server-side apply with dryRun=All (what `kubectl pynomaly diff` sends): the would-be object,

@@ -441,40 +441,39 @@ final class BackupRestoreTests: XCTestCase {
 final class RestoreInvariantWatcher: Sendable {
     private let violations = Mutex<[String]>([])
     private let observed = Mutex(0)
-    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let finished = Mutex(false)
 
+    /// Checks, at every change the API server commits, that while a Job of the restore runs, the
+    /// app's Deployment asks for zero replicas and no app pod exists (terminating ones included).
     init(rig: OperatorRig, restore: String, app: String = BackupRestoreTests.name) {
-        let poll = Task { [weak self] in
-            while !Task.isCancelled {
-                do {
-                    let jobs = try await rig.admin.list(.jobs, namespace: "default", options: ListOptions(labelSelector: "pynomaly.ai/restore=\(restore)")).items
-                    let running = jobs.filter { job in
-                        !(job[path: ["status", "conditions"]]?.arrayValue ?? []).contains {
-                            ($0["type"] == "Complete" || $0["type"] == "Failed") && $0["status"] == "True"
-                        }
+        let selector = PynomalyLabels.selector(for: app)
+        rig.server.observeCommits { [weak self] change in
+            guard let self, !self.finished.withLock({ $0 }),
+                  change.isOf(.jobs) || change.isOf(.deployments) || change.isOf(.pods) else { return }
+            let running = change.list(.jobs, namespace: "default").filter { job in
+                job[path: ["metadata", "labels", "pynomaly.ai/restore"]]?.stringValue == restore
+                    && !(job[path: ["status", "conditions"]]?.arrayValue ?? []).contains {
+                        ($0["type"] == "Complete" || $0["type"] == "Failed") && $0["status"] == "True"
                     }
-                    if !running.isEmpty {
-                        let replicas = try await rig.get(.deployments, app)?[path: ["spec", "replicas"]]?.intValue ?? 0
-                        let pods = try await rig.admin.list(.pods, namespace: "default", options: ListOptions(labelSelector: PynomalyLabels.selectorString(for: app))).items.count
-                        self?.observed.withLock { $0 += 1 }
-                        if replicas != 0 || pods != 0 {
-                            let names = running.compactMap { $0[path: ["metadata", "name"]]?.stringValue }
-                            self?.violations.withLock { $0.append("\(names) running with replicas \(replicas), pods \(pods)") }
-                        }
-                    }
-                } catch {}
-                try? await Task.sleep(for: .milliseconds(20))
+            }
+            guard !running.isEmpty else { return }
+            self.observed.withLock { $0 += 1 }
+            let replicas = change.get(.deployments, namespace: "default", name: app)?[path: ["spec", "replicas"]]?.intValue ?? 0
+            let pods = change.list(.pods, namespace: "default").filter { pod in
+                selector.allSatisfy { pod[path: ["metadata", "labels", $0.key]]?.stringValue == $0.value }
+            }.count
+            if replicas != 0 || pods != 0 {
+                let names = running.compactMap { $0[path: ["metadata", "name"]]?.stringValue }
+                self.violations.withLock { $0.append("\(names) running with replicas \(replicas), pods \(pods)") }
             }
         }
-        task.withLock { $0 = poll }
     }
 
+    /// Changes seen while a restore Job ran.
     var jobObservations: Int { observed.withLock { $0 } }
 
     func finish() async throws -> [String] {
-        let running = task.withLock { $0 }
-        running?.cancel()
-        await running?.value
+        finished.withLock { $0 = true }
         return violations.withLock { $0 }
     }
 }

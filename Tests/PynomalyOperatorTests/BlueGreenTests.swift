@@ -640,34 +640,42 @@ final class BlueGreenTests: XCTestCase {
 final class IngressWatcher: Sendable {
     private let violations = Mutex<[String]>([])
     private let changes = Mutex(0)
-    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let finished = Mutex(false)
 
+    /// Checks, at every change the API server commits to where traffic goes (the Ingress's
+    /// backend, or the selector of the Service it names), that the Deployment now receiving it is
+    /// fully ready: every replica ready and updated.
     init(rig: OperatorRig, name: String = BlueGreenTests.name) {
-        let poll = Task { [weak self] in
-            var last: JSONValue?
-            while !Task.isCancelled {
-                if let ingress = try? await rig.get(.ingresses, name), ingress["spec"] != last?["spec"] {
-                    last = ingress
-                    self?.changes.withLock { $0 += 1 }
-                    if let problem = await Self.check(rig, ingress) { self?.violations.withLock { $0.append(problem) } }
-                }
-                try? await Task.sleep(nanoseconds: 5_000_000)
+        rig.server.observeCommits { [weak self] change in
+            guard let self, !self.finished.withLock({ $0 }), change.type != "DELETED" else { return }
+            let namespace = OperatorRig.namespace
+            guard let ingress = change.get(.ingresses, namespace: namespace, name: name) else { return }
+            let routed: Bool
+            if change.isOf(.ingresses) {
+                routed = change.object[path: ["metadata", "name"]]?.stringValue == name && change.object["spec"] != change.previous?["spec"]
+            } else if change.isOf(.services) {
+                routed = change.object[path: ["metadata", "name"]]?.stringValue == Self.backend(of: ingress)
+                    && change.object[path: ["spec", "selector"]] != change.previous?[path: ["spec", "selector"]]
+            } else {
+                routed = false
             }
+            guard routed else { return }
+            self.changes.withLock { $0 += 1 }
+            if let problem = Self.check(change, ingress, namespace: namespace) { self.violations.withLock { $0.append(problem) } }
         }
-        task.withLock { $0 = poll }
     }
 
     static func backend(of ingress: JSONValue) -> String? {
         ingress[path: ["spec", "rules"]]?.arrayValue?.first?[path: ["http", "paths"]]?.arrayValue?.first?[path: ["backend", "service", "name"]]?.stringValue
     }
 
-    static func check(_ rig: OperatorRig, _ ingress: JSONValue) async -> String? {
+    static func check(_ state: CommittedChange, _ ingress: JSONValue, namespace: String) -> String? {
         guard let service = backend(of: ingress) else { return "the Ingress has no backend" }
-        guard let selector = try? await rig.get(.services, service)?[path: ["spec", "selector"]] else { return "no Service \(service)" }
+        guard let selector = state.get(.services, namespace: namespace, name: service)?[path: ["spec", "selector"]] else { return "no Service \(service)" }
         // A colourless selector is the RollingUpdate layout (after a migration back): Deployment NAME serves.
         let color = selector[PynomalyLabels.colorKey]?.stringValue
         let deploymentName = color.map { "\(BlueGreenTests.name)-\($0)" } ?? service
-        guard let deployment = try? await rig.get(.deployments, deploymentName) else { return "no Deployment \(deploymentName)" }
+        guard let deployment = state.get(.deployments, namespace: namespace, name: deploymentName) else { return "no Deployment \(deploymentName)" }
         let want = deployment[path: ["spec", "replicas"]]?.intValue ?? 0
         let ready = deployment[path: ["status", "readyReplicas"]]?.intValue ?? 0
         let updated = deployment[path: ["status", "updatedReplicas"]]?.intValue ?? 0
@@ -675,11 +683,9 @@ final class IngressWatcher: Sendable {
         return nil
     }
 
-    /// Stops polling and fails the test on any violation.
+    /// Stops checking and fails the test on any violation.
     func finish(file: StaticString = #filePath, line: UInt = #line) async throws {
-        let poll = task.withLock { $0 }
-        poll?.cancel()
-        await poll?.value
+        finished.withLock { $0 = true }
         XCTAssertGreaterThan(changes.withLock { $0 }, 0, "the Ingress was observed", file: file, line: line)
         XCTAssertEqual(violations.withLock { $0 }, [], "traffic only ever went to fully ready colours", file: file, line: line)
     }
