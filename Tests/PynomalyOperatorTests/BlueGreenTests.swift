@@ -260,10 +260,7 @@ final class BlueGreenTests: XCTestCase {
 
     func testSwitchingARollingUpdateToBlueGreenMovesItToBlue() async throws {
         let rig = try await OperatorRig()
-        rig.start()
-        try await rig.createSampleSecret()
-        try await rig.create(try OperatorRig.sampleDeployment())
-        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.startWithReadySample(idle: false)
         try await rig.patchSpec(["strategy": ["type": "BlueGreen", "rollingUpdate": nil, "blueGreen": ["scaleDownDelaySeconds": 1]]])
         try await waitUntil("blue serves the stable revision", timeout: 15) {
             let cr = try await rig.cr()

@@ -43,11 +43,7 @@ final class HostileInputTests: XCTestCase {
     /// the user is told. Other managers' annotations stay.
     func testHandEditsToWhatRunsAndWhereTrafficGoesAreReverted() async throws {
         let rig = try await OperatorRig()
-        rig.start()
-        try await rig.createSampleSecret()
-        try await rig.create(try OperatorRig.sampleDeployment())
-        try await rig.waitForCondition(ConditionType.ready)
-        try await rig.waitForIdle()
+        try await rig.startWithReadySample()
 
         let deploymentEdit: JSONValue = [
             "metadata": ["annotations": ["someone.else/note": "kept"]],
@@ -88,11 +84,7 @@ final class HostileInputTests: XCTestCase {
     /// hand edit with no spec change is still found, because it changes the child's SpecStamp.
     func testAHandEditWithoutASpecChangeIsRevertedAfterPassesRememberedTheChildrenConverged() async throws {
         let rig = try await OperatorRig()
-        rig.start()
-        try await rig.createSampleSecret()
-        try await rig.create(try OperatorRig.sampleDeployment())
-        try await rig.waitForCondition(ConditionType.ready)
-        try await rig.waitForIdle()
+        try await rig.startWithReadySample()
         XCTAssertEqual(rig.caches.passMemo.count, 1, "the converged CR's passes are remembered")
 
         let labelEdit: JSONValue = ["metadata": ["labels": [PynomalyLabels.nameKey: "other"]]]
@@ -136,10 +128,7 @@ final class HostileInputTests: XCTestCase {
     /// the pin (the restart token is no new revision of the spec).
     func testARestartWhileARollbackIsPinnedRestartsThePinnedRevision() async throws {
         let rig = try await OperatorRig()
-        rig.start()
-        try await rig.createSampleSecret()
-        try await rig.create(try OperatorRig.sampleDeployment())
-        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.startWithReadySample(idle: false)
         try await rig.patchSpec(["image": "ghcr.io/elgerytme/pynomaly:v0.1.4"])
         try await waitUntil("revision 2 is stable", timeout: 30) { try await rig.cr()[path: ["status", "stableRevision"]]?.intValue == 2 }
         try await rig.annotate(RequestAnnotation.rollbackTo.name, "1@back")

@@ -50,10 +50,7 @@ final class KubectlOperatorTests: XCTestCase {
 
     func testPauseHoldsTheWorkloadAndRestartRollsItOnce() async throws {
         let rig = try await OperatorRig()
-        rig.start()
-        try await rig.createSampleSecret()
-        try await rig.create(try OperatorRig.sampleDeployment())
-        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.startWithReadySample(idle: false)
 
         // Paused: the spec changes, the workload does not; the status says so.
         try await rig.patchSpec(["paused": true])

@@ -180,6 +180,17 @@ final class OperatorRig: Sendable {
 
 extension OperatorRig {
     /// The backup sample (its Secret and PynomalyDeployment) created and Ready.
+    /// Starts the operator and creates the sample PynomalyDeployment with its Secret; returns once
+    /// the CR is Ready and, with `idle`, the controller has nothing left to do: where most
+    /// end-to-end tests begin.
+    func startWithReadySample(idle: Bool = true) async throws {
+        start()
+        try await createSampleSecret()
+        try await create(try Self.sampleDeployment())
+        try await waitForCondition(ConditionType.ready)
+        if idle { try await waitForIdle() }
+    }
+
     func createBackupSample() async throws {
         let documents = try OperatorRig.sample("pynomaly-backup.yaml")
         if let secret = documents.first(where: { $0["kind"]?.stringValue == "Secret" }) {

@@ -40,11 +40,7 @@ final class PluginDiffReportEndToEndTests: XCTestCase {
     func testDiffOfARollingUpdateChangesNothing() async throws {
         try requireBinary()
         let rig = try await OperatorRig()
-        rig.start()
-        try await rig.createSampleSecret()
-        try await rig.create(try OperatorRig.sampleDeployment())
-        try await rig.waitForCondition(ConditionType.ready)
-        try await rig.waitForIdle()
+        try await rig.startWithReadySample()
         // No operator from here: whatever changes, changed because of the plugin.
         try await rig.stopManager()
         let before = try await versions(rig)
@@ -156,11 +152,7 @@ final class PluginDiffReportEndToEndTests: XCTestCase {
     func testReportOfAHealthyAndABrokenDeployment() async throws {
         try requireBinary()
         let rig = try await OperatorRig()
-        rig.start()
-        try await rig.createSampleSecret()
-        try await rig.create(try OperatorRig.sampleDeployment())
-        try await rig.waitForCondition(ConditionType.ready)
-        try await rig.waitForIdle()
+        try await rig.startWithReadySample()
 
         let good = try await plugin(rig, ["report", "pynomaly"])
         XCTAssertEqual(good.status, 0, good.stdout + good.stderr)

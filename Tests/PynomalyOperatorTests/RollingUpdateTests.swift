@@ -11,10 +11,7 @@ import XCTest
 final class RollingUpdateTests: XCTestCase {
     func testTheSampleRollsOutWithEveryChildOwnedAndReady() async throws {
         let rig = try await OperatorRig()
-        rig.start()
-        try await rig.createSampleSecret()
-        try await rig.create(try OperatorRig.sampleDeployment())
-        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.startWithReadySample(idle: false)
 
         let cr = try await rig.cr()
         let uid = try XCTUnwrap(cr[path: ["metadata", "uid"]]?.stringValue)
@@ -76,10 +73,7 @@ final class RollingUpdateTests: XCTestCase {
 
     func testImageChangeFailingImageAutomaticRollbackWithoutLoopAndRollbackOnRequest() async throws {
         let rig = try await OperatorRig()
-        rig.start()
-        try await rig.createSampleSecret()
-        try await rig.create(try OperatorRig.sampleDeployment())
-        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.startWithReadySample(idle: false)
 
         // A new image is a new revision.
         try await rig.patchSpec(["image": "ghcr.io/elgerytme/pynomaly:v0.1.4"])
@@ -283,10 +277,7 @@ final class RollingUpdateTests: XCTestCase {
     /// un-applied change as Current. Unpausing rolls it out as revision 2.
     func testASpecChangeWhilePausedIsNotARevisionUntilResumed() async throws {
         let rig = try await OperatorRig()
-        rig.start()
-        try await rig.createSampleSecret()
-        try await rig.create(try OperatorRig.sampleDeployment())
-        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.startWithReadySample(idle: false)
         try await rig.patchSpec(["paused": true])
         try await rig.waitForIdle()
         try await rig.patchSpec(["image": "ghcr.io/elgerytme/pynomaly:v0.1.4"])

@@ -22,10 +22,7 @@ final class SecretDataTests: XCTestCase {
             "apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "unrelated-config", "namespace": .string(OperatorRig.namespace)],
             "data": ["token": .string(Self.secretValue)],
         ])
-        rig.start()
-        try await rig.createSampleSecret()
-        try await rig.create(try OperatorRig.sampleDeployment())
-        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.startWithReadySample(idle: false)
         assertNoSecretData(rig, "after the first list")
 
         // A 410 re-list: history compacted, every watch broken; the informers list again.
