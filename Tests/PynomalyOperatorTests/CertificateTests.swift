@@ -194,6 +194,30 @@ final class CertificateTests: XCTestCase {
         try await rig.stop()
     }
 
+    /// A TLS Secret the operator cannot read (403) holds up nothing: the Ingress is applied, the CR
+    /// stays Ready, and CertificateReady comes once the read works.
+    func testAnUnreadableSecretHoldsUpNothing() async throws {
+        let rig = try await OperatorRig()
+        rig.start()
+        try await rig.createSampleSecret()
+        try await rig.create(try OperatorRig.sampleDeployment())
+        try await rig.waitForCondition(ConditionType.ready)
+        _ = try await rig.admin.create(.secrets, namespace: OperatorRig.namespace, object: Self.secret("pynomaly-tls", pem: try Self.pem()))
+        rig.server.faults.failRequests(share: 1, with: .forbidden, scope: FaultScope(verbs: ["get"], resources: ["secrets"]))
+        try await rig.patchSpec(["ingress": ["host": .string(Self.host), "tls": ["secretName": "pynomaly-tls"]]])
+        try await waitUntil("the Ingress is applied") { try await rig.get(.ingresses, "pynomaly") != nil }
+        try await rig.waitForCondition(ConditionType.ready)
+        XCTAssertGreaterThan(rig.server.faults.injectedCount(status: 403), 0, "the operator tried to read the Secret")
+        let held = try await rig.cr()
+        XCTAssertNil(rig.condition(held, ConditionType.certificateReady), "nothing is known about the certificate yet")
+        XCTAssertTrue(rig.log.text.contains("cannot read the TLS Secret"))
+
+        rig.server.faults.stopFailingRequests()
+        try await rig.annotate("example.com/poke", "1")
+        try await rig.waitForCondition(ConditionType.certificateReady, "True", reason: "Valid")
+        try await rig.stop()
+    }
+
     /// cert-manager's Certificate (served through its CRD, as in a cluster with cert-manager): its
     /// Ready condition is shown in CertificateReady's message.
     func testCertManagersReadyConditionIsShown() async throws {

@@ -106,7 +106,15 @@ extension PynomalyDeploymentReconciler {
             if let held = caches.certificates.read(namespace: namespace, name: secretName, uid: uid, resourceVersion: cachedVersion) {
                 read = held
             } else {
-                (read, version) = try await readCertificate(namespace: namespace, name: secretName, uid: uid, version: cachedVersion)
+                do {
+                    (read, version) = try await readCertificate(namespace: namespace, name: secretName, uid: uid, version: cachedVersion)
+                } catch {
+                    // The certificate is reported, never acted on: a read that fails (RBAC, the API
+                    // server) keeps what the status says and holds up nothing else of the pass.
+                    logger.warning("cannot read the TLS Secret; CertificateReady is left as it was",
+                                   metadata: ["secret": .string(secretName), "error": "\(error)"])
+                    return now.addingTimeInterval(Self.certificateReadRetry)
+                }
             }
         } else {
             caches.certificates.forget(namespace: namespace, name: secretName)
@@ -129,6 +137,9 @@ extension PynomalyDeploymentReconciler {
         let issuerRecheck = issuer == nil ? nil : now.addingTimeInterval(CertificateReads.issuerTTL)
         return [outcome.recheckAt, issuerRecheck].compactMap { $0 }.min()
     }
+
+    /// How long a pass whose read of the TLS Secret failed waits before reading it again.
+    static let certificateReadRetry = 30.0
 
     /// One GET of the Secret, reduced at once to what the verdict needs; answers the version read.
     private func readCertificate(namespace: String, name: String, uid: String, version: String) async throws -> (CertificateRead, String?) {
