@@ -71,7 +71,7 @@ extension APIServerCore {
             obj = FieldManager.recordUpdate(old: nil, new: obj, manager: opts.manager, subresource: nil, time: now, schema: schema(for: info))
         }
         if !info.isCustom { BuiltinDefaults.applyAfterFieldManager(to: &obj, info: info) }
-        if info.group.isEmpty, info.kind == "Pod" { mountServiceAccountToken(&obj) }
+        if info.group.isEmpty, info.kind == "Pod" { mountServiceAccountToken(&obj, namespace: t.namespace) }
         obj["apiVersion"] = .string(info.apiVersion)
         obj["kind"] = .string(info.kind)
 
@@ -114,9 +114,17 @@ extension APIServerCore {
         }
     }
 
-    /// The token volume the ServiceAccount admission plugin adds (after the field manager ran).
-    func mountServiceAccountToken(_ obj: inout JSONValue) {
-        if obj[path: ["spec", "automountServiceAccountToken"]]?.boolValue == false { return }
+    /// The token volume the ServiceAccount admission plugin adds (after the field manager ran),
+    /// unless the Pod says `automountServiceAccountToken: false`, or says nothing and its
+    /// ServiceAccount says false.
+    func mountServiceAccountToken(_ obj: inout JSONValue, namespace: String?) {
+        if let podSays = obj[path: ["spec", "automountServiceAccountToken"]]?.boolValue {
+            if !podSays { return }
+        } else {
+            let sa = obj[path: ["spec", "serviceAccountName"]]?.stringValue ?? obj[path: ["spec", "serviceAccount"]]?.stringValue ?? "default"
+            let account = state.withLock { $0.store.get("/serviceaccounts", namespace: namespace, name: sa) }
+            if account?["automountServiceAccountToken"]?.boolValue == false { return }
+        }
         let volumeName = "kube-api-access-" + String(Self.randomSuffix())
         let volume: JSONValue = ["name": .string(volumeName), "projected": [
             "sources": [

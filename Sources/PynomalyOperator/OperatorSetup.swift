@@ -179,6 +179,8 @@ extension OperatorSetup {
 public enum OwnedKinds {
     public static let all: [ResourceType] = [
         .configMaps, .deployments, .services, .ingresses, .horizontalPodAutoscalers, .podDisruptionBudgets, .controllerRevisions,
+        // The app's own ServiceAccount (none when the spec names an existing one).
+        .serviceAccounts,
         // Smoke-test, backup and restore Jobs (a finished Job triggers a pass).
         .jobs,
         // Backup and maintenance schedules; the backup claim (labelled, never owned: it outlives the CR).

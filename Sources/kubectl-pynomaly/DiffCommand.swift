@@ -237,7 +237,7 @@ struct DiffSession {
             wanted.append((.deployments, name + suffix))
             wanted.append((.services, name + suffix))
         }
-        wanted += [(.configMaps, ctx.configMapName), (.ingresses, name), (.horizontalPodAutoscalers, name), (.podDisruptionBudgets, name),
+        wanted += [(.configMaps, ctx.configMapName), (.serviceAccounts, name), (.ingresses, name), (.horizontalPodAutoscalers, name), (.podDisruptionBudgets, name),
                    (.cronJobs, BackupCronJobBuilder.cronJobName(name)), (.cronJobs, MaintenanceCronJobBuilder.cronJobName(name)),
                    (MonitoringBuilder.serviceMonitorType, name), (MonitoringBuilder.prometheusRuleType, name)]
         for (resource, childName) in wanted {

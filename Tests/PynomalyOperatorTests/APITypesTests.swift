@@ -97,7 +97,7 @@ extension PynomalyDeployment {
     /// Every optional field set, every map and list with one element: encoding it shows every
     /// property path the Swift types have.
     static var fullyPopulatedExample: PynomalyDeployment {
-        let spec = PynomalyDeploymentSpec(
+        var spec = PynomalyDeploymentSpec(
             image: "ghcr.io/elgerytme/pynomaly:v0.1.3",
             imagePullPolicy: .always,
             imagePullSecrets: [LocalObjectReference(name: "regcred")],
@@ -119,7 +119,7 @@ extension PynomalyDeployment {
                                              previewHost: "preview.example", smokeTest: .init(image: "curl", command: ["sh"], timeoutSeconds: 300))),
             progressDeadlineSeconds: 600, revisionHistoryLimit: 10, rollback: .init(onFailure: true), paused: false,
             ingress: .init(enabled: true, className: "nginx", host: "api.example", path: "/", pathType: .prefix, annotations: ["x": "y"],
-                           tls: .init(secretName: "tls", clusterIssuer: "letsencrypt")),
+                           tls: .init(secretName: "tls", clusterIssuer: "letsencrypt", warnDays: 14)),
             autoscaling: .init(enabled: true, minReplicas: 3, maxReplicas: 20, targetCPUUtilizationPercentage: 70,
                                targetMemoryUtilizationPercentage: 80, behavior: ["scaleDown": [:]]),
             disruptionBudget: .init(minAvailable: 2, maxUnavailable: 1),
@@ -132,6 +132,8 @@ extension PynomalyDeployment {
                             metrics: [.init(name: "errors", query: #"vector(0)"#, successCondition: .init(max: 0.01, min: 0), intervalSeconds: 60,
                                             count: 5, failureLimit: 1)],
                             inconclusiveLimit: 1, prePromotion: true, postPromotion: true))
+        spec.serviceAccountName = "pynomaly-app"
+        spec.automountServiceAccountToken = false
         var condition = Condition(type: "Ready", status: "True", observedGeneration: 1, lastTransitionTime: "2026-01-01T00:00:00Z",
                                   reason: "RolloutComplete", message: "ok")
         condition.lastUpdateTime = nil
@@ -154,7 +156,10 @@ extension PynomalyDeployment {
                             finishedAt: "2026-01-01T00:05:00Z", message: "m", configHash: "h", inconclusive: 0,
                             metrics: [.init(name: "errors", measured: 1, successful: 1, failed: 0, inconclusive: 0, lastMeasuredAt: "2026-01-01T00:00:00Z",
                                             measurements: [.init(at: "2026-01-01T00:00:00Z", value: 0.001, phase: "Successful", message: "m")])]))
-        return PynomalyDeployment(metadata: ObjectMeta(name: "pynomaly"), spec: spec, status: status)
+        var withTLS = status
+        withTLS.tls = .init(secretName: "tls", notBefore: "2026-01-01T00:00:00Z", notAfter: "2026-04-01T00:00:00Z", daysLeft: 90,
+                            hostsCovered: ["api.example"], secretResourceVersion: "42")
+        return PynomalyDeployment(metadata: ObjectMeta(name: "pynomaly"), spec: spec, status: withTLS)
     }
 }
 

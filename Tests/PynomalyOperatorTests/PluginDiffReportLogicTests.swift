@@ -107,7 +107,16 @@ import Testing
         // The same spec builds the same Deployment: the compare-then-write finds nothing to write.
         let sameDeployment = try #require(same.changes.first { $0.resource == .deployments })
         #expect(sameDeployment.operation == .apply(try #require(children[DiffLiveState.key(.deployments, "pynomaly")])))
-        #expect(same.changes.map(\.resource.resource) == ["configmaps", "controllerrevisions", "deployments", "services", "poddisruptionbudgets"])
+        #expect(same.changes.map(\.resource.resource) == ["configmaps", "serviceaccounts", "controllerrevisions", "deployments", "services",
+                                                           "poddisruptionbudgets"])
+        // A named account is not the operator's to write; the one it created under NAME goes.
+        var named = live
+        named[path: ["spec", "serviceAccountName"]] = "team-reader"
+        let withAccount = DiffLiveState(referencedContentHashes: Self.referenced,
+                                        children: children.merging([DiffLiveState.key(.serviceAccounts, "pynomaly"): ["kind": "ServiceAccount"]]) { a, _ in a })
+        let namedPlan = try DiffPlan.plan(try named.decode(PynomalyDeployment.self), live: withAccount)
+        #expect(namedPlan.changes.filter { $0.resource == .serviceAccounts }.map(\.operation) == [.delete])
+        #expect(namedPlan.rollout.restartsPods, "the pods run as another account")
 
         var changed = live
         changed[path: ["spec", "image"]] = "ghcr.io/elgerytme/pynomaly:v0.1.4"

@@ -32,6 +32,14 @@ public struct CertificateParseError: Error, Sendable, Hashable, CustomStringConv
     public var description: String { reason }
 }
 
+/// What a TLS Secret held: no certificate, one that cannot be read (why, never its bytes), or the
+/// fields the verdict needs. Small and free of key material, so it may be kept per Secret version.
+public enum CertificateRead: Sendable, Hashable {
+    case missing
+    case malformed(String)
+    case certificate(CertificateSummary)
+}
+
 /// The verdict on a certificate for `CertificateReady`.
 public struct CertificateVerdict: Sendable, Hashable {
     public enum Reason: String, Sendable, Hashable {
@@ -68,16 +76,47 @@ public enum CertificateInspection {
     /// Judges `pem` (nil: the Secret or its `tls.crt` is missing) at `now` for `hosts`; fewer than
     /// `warnDays` whole days left is `ExpiringSoon` (still ready: it works today).
     public static func evaluate(pem: String?, now: Date, hosts: [String], warnDays: Int64) -> CertificateVerdict {
-        guard let pem, !pem.allSatisfy(\.isWhitespace) else {
+        evaluate(read(pem: pem), now: now, hosts: hosts, warnDays: warnDays)
+    }
+
+    /// Judges a `kubernetes.io/tls` Secret as read from the API server (nil: it does not exist): its
+    /// `data["tls.crt"]` (base64, as the API server serves it) or `stringData["tls.crt"]`.
+    public static func evaluate(secret: JSONValue?, now: Date, hosts: [String], warnDays: Int64) -> CertificateVerdict {
+        evaluate(read(secret: secret), now: now, hosts: hosts, warnDays: warnDays)
+    }
+
+    /// What a PEM bundle holds, reduced to the fields of `CertificateSummary`.
+    public static func read(pem: String?) -> CertificateRead {
+        guard let pem, !pem.allSatisfy(\.isWhitespace) else { return .missing }
+        do {
+            return .certificate(try parse(pem: pem))
+        } catch {
+            return .malformed("tls.crt cannot be read as a PEM certificate: \(error.reason)")
+        }
+    }
+
+    /// What a TLS Secret (nil: it does not exist) holds, reduced to the fields of
+    /// `CertificateSummary`: what a caller keeps once the Secret itself is dropped.
+    public static func read(secret: JSONValue?) -> CertificateRead {
+        if let encoded = secret?[path: ["data", "tls.crt"]]?.stringValue {
+            guard let data = Data(base64Encoded: encoded) else { return .malformed("tls.crt in the Secret is not valid base64") }
+            return read(pem: String(decoding: data, as: UTF8.self))
+        }
+        return read(pem: secret?[path: ["stringData", "tls.crt"]]?.stringValue)
+    }
+
+    /// Judges what was read at `now` for `hosts`; fewer than `warnDays` whole days left is
+    /// `ExpiringSoon` (still ready: it works today).
+    public static func evaluate(_ read: CertificateRead, now: Date, hosts: [String], warnDays: Int64) -> CertificateVerdict {
+        let summary: CertificateSummary
+        switch read {
+        case .missing:
             return CertificateVerdict(status: "False", reason: .missing, message: "no certificate: the TLS Secret or its tls.crt is missing",
                                       daysLeft: nil, certificate: nil, hostsCovered: [])
-        }
-        let summary: CertificateSummary
-        do {
-            summary = try parse(pem: pem)
-        } catch {
-            return CertificateVerdict(status: "False", reason: .malformed, message: "tls.crt cannot be read as a PEM certificate: \(error.reason)",
-                                      daysLeft: nil, certificate: nil, hostsCovered: [])
+        case .malformed(let why):
+            return CertificateVerdict(status: "False", reason: .malformed, message: why, daysLeft: nil, certificate: nil, hostsCovered: [])
+        case .certificate(let read):
+            summary = read
         }
         let daysLeft = Int64((summary.notAfter.timeIntervalSince(now) / 86_400).rounded(.down))
         let covered = hosts.filter { host in summary.dnsNames.contains { covers($0, host) } }
@@ -102,22 +141,6 @@ public enum CertificateInspection {
             return verdict("True", .expiringSoon, "the certificate expires at \(notAfter), in \(daysLeft) days (fewer than \(warnDays))")
         }
         return verdict("True", .valid, "the certificate is valid until \(notAfter) (\(daysLeft) days)")
-    }
-
-    /// Judges a `kubernetes.io/tls` Secret as read from the API server (nil: it does not exist): its
-    /// `data["tls.crt"]` (base64, as the API server serves it) or `stringData["tls.crt"]`.
-    public static func evaluate(secret: JSONValue?, now: Date, hosts: [String], warnDays: Int64) -> CertificateVerdict {
-        var pem: String?
-        if let encoded = secret?[path: ["data", "tls.crt"]]?.stringValue {
-            guard let data = Data(base64Encoded: encoded) else {
-                return CertificateVerdict(status: "False", reason: .malformed, message: "tls.crt in the Secret is not valid base64",
-                                          daysLeft: nil, certificate: nil, hostsCovered: [])
-            }
-            pem = String(decoding: data, as: UTF8.self)
-        } else {
-            pem = secret?[path: ["stringData", "tls.crt"]]?.stringValue
-        }
-        return evaluate(pem: pem, now: now, hosts: hosts, warnDays: warnDays)
     }
 
     /// Whether DNS name `pattern` from a certificate covers `host` (RFC 6125): case-insensitive, a

@@ -23,6 +23,8 @@ public enum ConditionType {
     /// Present (False) only while the API server does not serve PynomalyRestores: restores cannot
     /// run until their CRD is installed. Removed once they are served.
     public static let restoresAvailable = "RestoresAvailable"
+    /// `spec.ingress.tls`: the TLS Secret's certificate judged (`CertificateVerdict.Reason`).
+    public static let certificateReady = "CertificateReady"
 }
 
 /// Condition reasons (CamelCase) used by the operator.

@@ -34,6 +34,12 @@ public struct PynomalyDeploymentSpec: Codable, Sendable, Hashable {
     public var image: String
     public var imagePullPolicy: ImagePullPolicy?
     public var imagePullSecrets: [LocalObjectReference]?
+    /// An existing ServiceAccount for the app's pods, used as is (never created or changed); nil:
+    /// the operator's own account `NAME` (`ServiceAccountBuilder`).
+    public var serviceAccountName: String?
+    /// Mount the account's API token into the pods. Pynomaly does not call the Kubernetes API, so
+    /// the operator's own account mounts none unless asked.
+    public var automountServiceAccountToken: Bool?
     /// Ignored while autoscaling is enabled (the HPA decides).
     public var replicas: Int32?
     public var port: Int32?
@@ -300,9 +306,13 @@ public struct PynomalyDeploymentSpec: Codable, Sendable, Hashable {
         public var secretName: String
         /// cert-manager ClusterIssuer (annotation `cert-manager.io/cluster-issuer`).
         public var clusterIssuer: String?
-        public init(secretName: String, clusterIssuer: String? = nil) {
+        /// Fewer whole days than this before the certificate expires give a Warning Event and
+        /// `CertificateReady` reason `ExpiringSoon` (default `CertificateStatus.defaultWarnDays`).
+        public var warnDays: Int32?
+        public init(secretName: String, clusterIssuer: String? = nil, warnDays: Int32? = nil) {
             self.secretName = secretName
             self.clusterIssuer = clusterIssuer
+            self.warnDays = warnDays
         }
     }
 

@@ -38,6 +38,8 @@ public struct PynomalyDeploymentStatus: Codable, Sendable, Hashable {
     public var restore: Restore?
     /// The current (or last) metric analysis run.
     public var analysis: AnalysisRun?
+    /// `spec.ingress.tls`: what the TLS Secret's certificate says (no certificate bytes).
+    public var tls: TLS?
 
     public init(observedGeneration: Int64? = nil, phase: Phase? = nil, message: String? = nil, conditions: [Condition]? = nil,
                 replicas: Int32? = nil, readyReplicas: Int32? = nil, updatedReplicas: Int32? = nil, availableReplicas: Int32? = nil,
@@ -176,6 +178,29 @@ public struct PynomalyDeploymentStatus: Codable, Sendable, Hashable {
         public func holds(specTemplateHash current: String, generation current_generation: Int64) -> Bool {
             if let specTemplateHash { return specTemplateHash == current }
             return generation == current_generation
+        }
+    }
+
+    /// The TLS Secret's leaf certificate as the operator last read it. `daysLeft` is whole days
+    /// until `notAfter` at the time of the pass (negative once expired).
+    public struct TLS: Codable, Sendable, Hashable {
+        public var secretName: String
+        public var notBefore: String?
+        public var notAfter: String?
+        public var daysLeft: Int64?
+        /// The Ingress hosts the certificate's DNS names cover.
+        public var hostsCovered: [String]?
+        /// The Secret version judged: its Warning Event is given once.
+        public var secretResourceVersion: String?
+
+        public init(secretName: String, notBefore: String? = nil, notAfter: String? = nil, daysLeft: Int64? = nil,
+                    hostsCovered: [String]? = nil, secretResourceVersion: String? = nil) {
+            self.secretName = secretName
+            self.notBefore = notBefore
+            self.notAfter = notAfter
+            self.daysLeft = daysLeft
+            self.hostsCovered = hostsCovered
+            self.secretResourceVersion = secretResourceVersion
         }
     }
 

@@ -53,6 +53,9 @@ public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
     if ImageReference(parsing: spec.image) == nil {
         report("spec.image", "\"\(spec.image)\" is not a valid image reference ([registry/]repository[:tag][@sha256:digest], lower-case repository)")
     }
+    if let account = spec.serviceAccountName, !SyntaxRules.isDNSSubdomain(account) {
+        report("spec.serviceAccountName", "\"\(account)\" is not a valid ServiceAccount name")
+    }
     for (index, secret) in (spec.imagePullSecrets ?? []).enumerated() where !SyntaxRules.isDNSSubdomain(secret.name ?? "") {
         report("spec.imagePullSecrets[\(index)].name", "\"\(secret.name ?? "")\" is not a valid Secret name")
     }
@@ -152,6 +155,9 @@ public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
         }
         if let secret = ingress.tls?.secretName, !SyntaxRules.isDNSSubdomain(secret) {
             report("spec.ingress.tls.secretName", "\"\(secret)\" is not a valid Secret name")
+        }
+        if let warnDays = ingress.tls?.warnDays, !CertificateStatus.warnDaysRange.contains(warnDays) {
+            report("spec.ingress.tls.warnDays", "\(warnDays) is outside \(CertificateStatus.warnDaysRange.lowerBound)...\(CertificateStatus.warnDaysRange.upperBound) days")
         }
         for key in (ingress.annotations ?? [:]).keys.sorted() where !SyntaxRules.isQualifiedName(key) {
             report("spec.ingress.annotations.\(key)", "\"\(key)\" is not a valid annotation key")

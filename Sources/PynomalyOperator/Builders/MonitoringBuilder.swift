@@ -84,6 +84,23 @@ public enum MonitoringBuilder {
                  "\(ctx.namespace)/\(ctx.name): a pod uses more than 80% of its memory limit"),
             rule("PynomalyHighCPU", "\(cpu) > \(T.cpuOfLimit)", for: "15m", "warning",
                  "\(ctx.namespace)/\(ctx.name): a pod uses more than 80% of its CPU limit"),
+        ] + certificateRules(ctx, rule)
+    }
+
+    /// With `spec.ingress.tls`: the certificate's expiry from cert-manager's own metric (the
+    /// Certificate that ingress-shim names after the Secret). The operator's `CertificateReady`
+    /// says the same in the status; the alert reaches whoever is on call. cert-manager's metric
+    /// carries the Certificate's namespace as `namespace`, or as `exported_namespace` when the
+    /// scrape does not honour its labels: either matches.
+    static func certificateRules(_ ctx: BuildContext, _ rule: (String, String, String, String, String) -> JSONValue) -> [JSONValue] {
+        guard let ingress = ctx.spec.ingress, ingress.host != nil, let tls = ingress.tls else { return [] }
+        let warnDays = tls.warnDays ?? CertificateStatus.defaultWarnDays
+        let metric = "certmanager_certificate_expiration_timestamp_seconds"
+        let expiry = "min(\(metric){namespace=\"\(ctx.namespace)\",name=\"\(tls.secretName)\"} "
+            + "or \(metric){exported_namespace=\"\(ctx.namespace)\",name=\"\(tls.secretName)\"})"
+        return [
+            rule("PynomalyCertificateExpiringSoon", "\(expiry) - time() < \(Int(warnDays) * 86_400)", "1h", "warning",
+                 "\(ctx.namespace)/\(ctx.name): the certificate in Secret \(tls.secretName) expires in fewer than \(warnDays) days"),
         ]
     }
 

@@ -50,6 +50,8 @@ public enum PodTemplateBuilder {
             nodeSelector: spec.pod.nodeSelector.isEmpty ? nil : spec.pod.nodeSelector,
             tolerations: spec.pod.tolerations.isEmpty ? nil : spec.pod.tolerations,
             affinity: spec.pod.affinity)
+        podSpec.serviceAccountName = ServiceAccountBuilder.accountName(ctx)
+        podSpec.automountServiceAccountToken = ServiceAccountBuilder.automountToken(ctx)
         if !spec.imagePullSecrets.isEmpty { podSpec.imagePullSecrets = spec.imagePullSecrets.map { LocalObjectReference(name: $0) } }
         if !spec.pod.topologySpreadConstraints.isEmpty { podSpec.topologySpreadConstraints = .array(spec.pod.topologySpreadConstraints) }
 

@@ -52,6 +52,7 @@ extension PynomalyDeploymentReconciler {
         }
 
         _ = try await ensure(pass.configMap, .configMaps, ownerUID: uid)
+        try await ensureServiceAccount(ctx)
         if !plan.pinned, let hash = plan.target.templateHash {
             try await ensureRevision(ctx, revision: plan.target, template: pass.specTemplate, templateHash: hash)
         }

@@ -26,6 +26,7 @@ extension PynomalyDeploymentReconciler {
             return .done
         }
         _ = try await ensure(pass.configMap, .configMaps, ownerUID: uid)
+        try await ensureServiceAccount(ctx)
 
         let rollingLive = try caches.owned(.deployments, namespace: namespace, name: ctx.name)?.decode(Deployment.self)
         var desired = ctx.spec.replicas

@@ -13,7 +13,7 @@ public actor MonitoringDiscovery {
     public typealias Lookup = @Sendable (_ groupVersion: String) async throws -> [String]?
     private let lookup: Lookup
     private let ttl: Double
-    private var cached: (resources: Set<String>, at: Date)?
+    private var cached: [String: (resources: Set<String>, at: Date)] = [:]
 
     public init(ttl: Double = 300, lookup: @escaping Lookup) {
         self.ttl = ttl
@@ -28,9 +28,15 @@ public actor MonitoringDiscovery {
 
     /// The resources monitoring.coreos.com/v1 serves (empty when the group is not served).
     public func servedResources(now: Date) async throws -> Set<String> {
-        if let cached, now.timeIntervalSince(cached.at) < ttl { return cached.resources }
-        let resources = Set(try await lookup(MonitoringBuilder.apiVersion) ?? [])
-        cached = (resources, now)
+        try await servedResources(groupVersion: MonitoringBuilder.apiVersion, now: now)
+    }
+
+    /// The resources `groupVersion` serves (empty when the group is not served), kept for `ttl`
+    /// seconds per group version (cert-manager's kinds are asked about the same way).
+    public func servedResources(groupVersion: String, now: Date) async throws -> Set<String> {
+        if let held = cached[groupVersion], now.timeIntervalSince(held.at) < ttl { return held.resources }
+        let resources = Set(try await lookup(groupVersion) ?? [])
+        cached[groupVersion] = (resources, now)
         return resources
     }
 }

@@ -18,6 +18,8 @@ public struct OperatorCaches: Sendable {
     public let restores: Informer?
     /// Content hashes of the referenced Secrets/ConfigMaps, computed from one GET per version.
     public let contentHashes = ReferencedContentHashes()
+    /// The TLS Secrets' certificates as read once per version (validity and names, no bytes).
+    public let certificates = CertificateReads()
     /// Templates of the revisions passes deploy from a ControllerRevision (the cache keeps none).
     public let revisionTemplates = RevisionTemplates()
     /// What earlier passes found from inputs that have not changed (see `PassMemo`).

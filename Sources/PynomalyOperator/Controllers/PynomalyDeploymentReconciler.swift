@@ -88,6 +88,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     public func reconcile(_ key: ObjectKey) async -> ReconcileResult {
         guard let raw = caches.primary.store.get(key) else {
             caches.passMemo.forget(key)
+            caches.certificates.forgetAnnouncements(key)
             return .done
         }
         guard raw[path: ["metadata", "deletionTimestamp"]] == nil else { return .done }
@@ -253,9 +254,10 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
         let backups = try await reconcileBackups(ctx, status: &plan.status, held: false, now: now, raw: raw)
         let monitoringRecheck = try await reconcileMonitoring(ctx, status: &plan.status, now: now, raw: raw)
+        let certificateRecheck = try await reconcileCertificate(ctx, status: &plan.status, now: now, raw: raw)
         let result = try await reconcileStrategy(cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap,
                                                  specTemplate: specTemplate, specInputs: specInputs, waiting: waiting, calculator: calculator, now: now)
-        guard let recheckAt = [backups.recheckAt, monitoringRecheck].compactMap({ $0 }).min() else { return result }
+        guard let recheckAt = [backups.recheckAt, monitoringRecheck, certificateRecheck].compactMap({ $0 }).min() else { return result }
         let after = max(1, recheckAt.timeIntervalSince(now))
         switch result {
         case .done: return .requeue(after: after)
@@ -366,7 +368,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             PassMemo.ChildrenInputs(spec: $0, revision: plan.target.revision, templateHash: plan.target.templateHash, pinned: plan.pinned)
         }
         var children: [(ResourceType, String)] = [
-            (.configMaps, ctx.configMapName), (.deployments, ctx.name), (.services, ctx.name), (.ingresses, ctx.name),
+            (.configMaps, ctx.configMapName), (.serviceAccounts, ctx.name), (.deployments, ctx.name), (.services, ctx.name), (.ingresses, ctx.name),
             (.horizontalPodAutoscalers, ctx.name), (.podDisruptionBudgets, ctx.name),
         ]
         if let hash = plan.target.templateHash { children.append((.controllerRevisions, ControllerRevisionBuilder.name(ctx.name, templateHash: hash))) }
@@ -391,6 +393,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         // written (the answer), or nil when not wanted.
         var results: [JSONValue?] = []
         results.append(try await ensure(configMap, .configMaps, ownerUID: uid))
+        results.append(try await ensureServiceAccount(ctx))
         let deployment = DeploymentBuilder.build(ctx, name: ctx.name, template: template, replicas: ctx.desiredReplicas)
         if let hash = plan.target.templateHash {
             // Before the Deployment: a revision in the history always has its template stored.

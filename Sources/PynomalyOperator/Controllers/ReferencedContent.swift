@@ -61,6 +61,8 @@ public struct ReferencedObjects: Sendable, Hashable {
         let references = ReferencedObjects(template: PodTemplateBuilder.build(ctx, configHash: ""), ownConfigMap: ctx.configMapName)
         return references.secrets.map { indexValue(kind: "Secret", namespace: ctx.namespace, name: $0) }
             + references.configMaps.map { indexValue(kind: "ConfigMap", namespace: ctx.namespace, name: $0) }
+            // The Ingress's TLS Secret: a rotated certificate is judged again (CertificatePass.swift).
+            + (ctx.spec.ingress?.tls.map { [indexValue(kind: "Secret", namespace: ctx.namespace, name: $0.secretName)] } ?? [])
     }
 
     /// `KIND/NAMESPACE/NAME`, the value of `index`.

@@ -169,6 +169,14 @@ public struct DiffPlan: Sendable {
             }
         }
         changes.insert(ChildChange(.configMaps, ctx.configMapName, .apply((try? JSONValue(encoding: configMap)) ?? .null)), at: 0)
+        // The app's ServiceAccount, applied by every strategy before its Deployments (ServiceAccountPass.swift).
+        if ctx.cr.spec.serviceAccountName != ctx.name {
+            if let account = ServiceAccountBuilder.build(ctx), let json = try? JSONValue(encoding: account) {
+                changes.insert(ChildChange(.serviceAccounts, ctx.name, .apply(json)), at: 1)
+            } else if live.child(.serviceAccounts, ctx.name) != nil {
+                changes.insert(ChildChange(.serviceAccounts, ctx.name, .delete), at: 1)
+            }
+        }
 
         if ctx.spec.strategy.type == .blueGreen {
             try blueGreen(ctx, plan: plan, live: live, template: template, changes: &changes, preview: &preview)
