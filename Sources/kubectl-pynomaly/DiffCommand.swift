@@ -214,7 +214,7 @@ struct DiffSession {
         var state = DiffLiveState()
         var foreign: [String: String] = [:]
         let ctx = BuildContext(cr: cr)
-        let references = ReferencedObjects(template: PodTemplateBuilder.build(ctx, configHash: ""), ownConfigMap: ctx.configMapName)
+        let references = ReferencedObjects(ctx)
         for (kind, resource, names) in [("Secret", ResourceType.secrets, references.secrets), ("ConfigMap", .configMaps, references.configMaps)] {
             for referenced in names.sorted() {
                 if let object = try await getIfExists(resource, referenced) {

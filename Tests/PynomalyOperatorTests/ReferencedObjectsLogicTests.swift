@@ -142,4 +142,20 @@ struct ReferencedObjectsLogicTests {
         let configMapHash = ReferencedObjects(template: template([b]), ownConfigMap: Self.own).contentHash { _, _ in "h" }.hash
         #expect(secretHash != configMapHash)
     }
+
+    /// What the reconciler finds without building the template is what the built template holds.
+    @Test func theSpecsReferencesAreTheBuiltTemplates() throws {
+        for sample in ["pynomaly.yaml", "pynomaly-backup.yaml", "pynomaly-bluegreen.yaml"] {
+            let documents = try OperatorRig.sample(sample)
+            let raw = try #require(documents.first { $0["kind"]?.stringValue == "PynomalyDeployment" })
+            var cr = try raw.decode(PynomalyDeployment.self)
+            cr.metadata.namespace = "default"
+            cr.spec.env = (cr.spec.env ?? []) + [secretEnv("EXTRA", "extra-secret"), configMapEnv("FLAG", "flags")]
+            let ctx = BuildContext(cr: cr)
+            let built = ReferencedObjects(template: PodTemplateBuilder.build(ctx, configHash: "h"), ownConfigMap: ctx.configMapName)
+            #expect(ReferencedObjects(ctx) == built, "\(sample)")
+            #expect(built.secrets.contains("extra-secret") && built.configMaps.contains("flags"), "\(sample)")
+        }
+    }
+
 }

@@ -11,6 +11,16 @@ public enum PodTemplateBuilder {
     public static let portName = "http"
     static let tmpVolume = "tmp"
 
+    /// The app container's environment: the spec's variables, then the database and Redis
+    /// passwords from their Secrets. What the template references (`ReferencedObjects`) is read
+    /// from here, so finding it needs no template.
+    public static func environment(_ spec: ResolvedSpec) -> [EnvVar] {
+        var env = spec.env
+        if let ref = spec.database?.passwordSecretRef { env.append(.secret("DATABASE_PASSWORD", secret: ref.name, key: ref.key)) }
+        if let ref = spec.redis?.passwordSecretRef { env.append(.secret("REDIS_PASSWORD", secret: ref.name, key: ref.key)) }
+        return env
+    }
+
     public static func build(_ ctx: BuildContext, configHash: String) -> PodTemplateSpec {
         let spec = ctx.spec
         var labels = spec.pod.labels
@@ -23,10 +33,7 @@ public enum PodTemplateBuilder {
         annotations[PynomalyAnnotations.referencedHash] = ctx.referencedContentHash
         if let token = ctx.restartToken { annotations[PynomalyAnnotations.restart] = token } else { annotations[PynomalyAnnotations.restart] = nil }
 
-        var env = spec.env
-        if let ref = spec.database?.passwordSecretRef { env.append(.secret("DATABASE_PASSWORD", secret: ref.name, key: ref.key)) }
-        if let ref = spec.redis?.passwordSecretRef { env.append(.secret("REDIS_PASSWORD", secret: ref.name, key: ref.key)) }
-
+        let env = environment(spec)
         let port = IntOrString.string(portName)
         let container = Container(
             name: containerName,

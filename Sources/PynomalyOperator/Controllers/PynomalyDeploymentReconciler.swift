@@ -195,7 +195,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         if let held = memo?.references(key, uid: uid, generation: generation) {
             references = held
         } else {
-            references = ReferencedObjects(template: PodTemplateBuilder.build(specOnly, configHash: configHash), ownConfigMap: specOnly.configMapName)
+            references = ReferencedObjects(specOnly)
             memo?.noteReferences(key, uid: uid, generation: generation, objects: references)
         }
         let namespace = specOnly.namespace

@@ -16,13 +16,25 @@ public struct ReferencedObjects: Sendable, Hashable {
         self.optional = optional
     }
 
+    /// What the pod template built from `ctx` references, without building it: its one container's
+    /// environment is `PodTemplateBuilder.environment`, and its `envFrom` is the CR's own ConfigMap.
+    public init(_ ctx: BuildContext) {
+        var app = Container(name: PodTemplateBuilder.containerName)
+        app.env = PodTemplateBuilder.environment(ctx.spec)
+        self.init(containers: [app], ownConfigMap: ctx.configMapName)
+    }
+
     public init(template: PodTemplateSpec, ownConfigMap: String) {
+        self.init(containers: template.spec?.containers ?? [], ownConfigMap: ownConfigMap)
+    }
+
+    init(containers: [Container], ownConfigMap: String) {
         var required: Set<String> = []
         var optionalOnes: Set<String> = []
         func note(_ kind: String, _ name: String, optional: Bool?) {
             if optional == true { optionalOnes.insert("\(kind)/\(name)") } else { required.insert("\(kind)/\(name)") }
         }
-        for container in template.spec?.containers ?? [] {
+        for container in containers {
             for env in container.env ?? [] {
                 if let ref = env.valueFrom?.secretKeyRef, let name = ref.name {
                     secrets.insert(name)
@@ -58,7 +70,7 @@ public struct ReferencedObjects: Sendable, Hashable {
     ]) { raw in
         guard let cr = try? raw.decode(PynomalyDeployment.self) else { return [] }
         let ctx = BuildContext(cr: cr)
-        let references = ReferencedObjects(template: PodTemplateBuilder.build(ctx, configHash: ""), ownConfigMap: ctx.configMapName)
+        let references = ReferencedObjects(ctx)
         return references.secrets.map { indexValue(kind: "Secret", namespace: ctx.namespace, name: $0) }
             + references.configMaps.map { indexValue(kind: "ConfigMap", namespace: ctx.namespace, name: $0) }
             // The Ingress's TLS Secret: a rotated certificate is judged again (CertificatePass.swift).

@@ -103,7 +103,7 @@ public struct DiffPlan: Sendable {
         let bare = BuildContext(cr: cr, restartToken: restartToken)
         let configMap = ConfigMapBuilder.build(bare)
         let configHash = ConfigMapBuilder.configHash(of: configMap)
-        let references = ReferencedObjects(template: PodTemplateBuilder.build(bare, configHash: configHash), ownConfigMap: bare.configMapName)
+        let references = ReferencedObjects(bare)
         let (referencedHash, missing) = references.contentHash { kind, name in live.referencedContentHashes["\(kind)/\(name)"] }
         let ctx = BuildContext(cr: cr, referencedContentHash: referencedHash, restartToken: restartToken)
         let specTemplate = PodTemplateBuilder.build(ctx, configHash: configHash)
