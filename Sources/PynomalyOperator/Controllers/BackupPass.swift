@@ -19,9 +19,9 @@ struct BackupOutcome: Sendable {
 extension PynomalyDeploymentReconciler {
     /// - Parameter held: a restore holds the app; scheduled runs are suspended and on-demand requests
     ///   wait, since a backup or VACUUM in the middle of `pg_restore --clean` sees a half-restored database.
-    func reconcileBackups(_ ctx: BuildContext, status: inout PynomalyDeploymentStatus, held: Bool, now: Date, raw: JSONValue) async throws -> BackupOutcome {
+    func reconcileBackups(_ ctx: BuildContext, status: inout PynomalyDeploymentStatus, held: Bool, now: Date, storedCR: JSONValue) async throws -> BackupOutcome {
         let uid = ctx.cr.metadata.uid ?? ""
-        if let claim = BackupClaimBuilder.build(ctx) { try await ensureClaim(claim, ctx: ctx, raw: raw) }
+        if let claim = BackupClaimBuilder.build(ctx) { try await ensureClaim(claim, ctx: ctx, storedCR: storedCR) }
 
         let cronJob = BackupCronJobBuilder.build(ctx, heldByRestore: held)
         let maintenance = MaintenanceCronJobBuilder.build(ctx, heldByRestore: held)
@@ -35,9 +35,9 @@ extension PynomalyDeploymentReconciler {
             if let job = BackupCronJobBuilder.onDemandJob(ctx, token: token) {
                 let name = BackupCronJobBuilder.onDemandJobName(ctx.name, token: token)
                 try await createOnce(job, .jobs, namespace: ctx.namespace, name: name, ownerUID: uid)
-                record(raw, PlannedEvent(.normal, "BackupRequested", "on-demand backup requested: Job \(name)"))
+                record(storedCR, PlannedEvent(.normal, "BackupRequested", "on-demand backup requested: Job \(name)"))
             } else {
-                record(raw, PlannedEvent(.warning, "BackupRequestIgnored",
+                record(storedCR, PlannedEvent(.warning, "BackupRequestIgnored",
                                          "pynomaly.ai/backup was set but spec.backup is not enabled (or spec.database is missing): no backup taken"))
             }
             status.markHandled(.backup, token: token)
@@ -59,7 +59,7 @@ extension PynomalyDeploymentReconciler {
         status.backup = health.status
         conditions.set(health.condition, now: now)
         status.conditions = conditions
-        for event in health.events { record(raw, event) }
+        for event in health.events { record(storedCR, event) }
         return BackupOutcome(recheckAt: health.recheckAt)
     }
 
@@ -78,7 +78,7 @@ extension PynomalyDeploymentReconciler {
     /// deployment (labels managed-by and instance) is refused like any child that is not ours: its
     /// size, class and contents are someone else's. Using an existing claim is a deliberate choice,
     /// `spec.backup.storage.persistentVolumeClaim.claimName` without a `size`.
-    func ensureClaim(_ claim: PersistentVolumeClaim, ctx: BuildContext, raw: JSONValue) async throws {
+    func ensureClaim(_ claim: PersistentVolumeClaim, ctx: BuildContext, storedCR: JSONValue) async throws {
         let name = claim.metadata.name ?? ""
         // The cache holds someone else's claim as a stub without labels: refused below, no GET needed.
         var live = caches.ownedInformers[ResourceType.persistentVolumeClaims.resource]?.store.get(namespace: ctx.namespace, name: name)
@@ -97,7 +97,7 @@ extension PynomalyDeploymentReconciler {
         do {
             _ = try await client.create(.persistentVolumeClaims, namespace: ctx.namespace, object: try JSONValue(encoding: claim),
                                         options: WriteOptions(fieldManager: Self.fieldManager))
-            record(raw, PlannedEvent(.normal, "BackupStorageCreated", "created PersistentVolumeClaim \(name) for backups (kept when the PynomalyDeployment is deleted)"))
+            record(storedCR, PlannedEvent(.normal, "BackupStorageCreated", "created PersistentVolumeClaim \(name) for backups (kept when the PynomalyDeployment is deleted)"))
         } catch let error as KubeError where error.isAlreadyExists {
             let live = try await client.get(.persistentVolumeClaims, namespace: ctx.namespace, name: name, subresource: nil)
             guard Self.isBackupClaim(live, of: ctx.name) else { throw NotOwnedError(kind: "PersistentVolumeClaim", name: name, hint: Self.claimHint) }

@@ -9,7 +9,7 @@ import KubeRuntime
 /// What the common part of a pass hands to the blue-green part.
 struct BlueGreenPassContext {
     var cr: PynomalyDeployment
-    var raw: JSONValue
+    var storedCR: JSONValue
     var ctx: BuildContext
     var old: PynomalyDeploymentStatus
     var plan: RevisionPlan
@@ -40,14 +40,14 @@ extension PynomalyDeploymentReconciler {
             let active = pass.old.blueGreen?.activeColor.flatMap { try? caches.owned(.deployments, namespace: namespace, name: Self.colorName(ctx.name, $0))?.decode(Deployment.self) }
             let status = pass.calculator.blueGreenHeld(plan.status, deployment: active, selector: PynomalyLabels.selectorString(for: ctx.name),
                                                     paused: ctx.spec.paused, waiting: pass.waiting)
-            for event in plan.events { record(pass.raw, event) }
+            for event in plan.events { record(pass.storedCR, event) }
             if status.phase == .paused, pass.old.phase != .paused {
-                record(pass.raw, PlannedEvent(.normal, "Paused", "spec.paused is true: no workload changes until it is false"))
+                record(pass.storedCR, PlannedEvent(.normal, "Paused", "spec.paused is true: no workload changes until it is false"))
             }
             if let waiting = pass.waiting, pass.old.conditions?.first(type: ConditionType.ready)?.reason != waiting.reason {
-                record(pass.raw, PlannedEvent(.warning, waiting.reason, waiting.message))
+                record(pass.storedCR, PlannedEvent(.warning, waiting.reason, waiting.message))
             }
-            try await writeStatus(status, of: pass.cr, raw: pass.raw)
+            try await writeStatus(status, of: pass.cr, storedCR: pass.storedCR)
             return .done
         }
 
@@ -162,8 +162,8 @@ extension PynomalyDeploymentReconciler {
                                               selector: PynomalyLabels.selectorString(for: ctx.name))
         Self.setAnalysisCondition(&status, analysisEnabled: ctx.spec.analysis != nil, generation: pass.calculator.generation, now: pass.now)
         if pass.old.phase == .paused { events.append(PlannedEvent(.normal, "Resumed", "spec.paused is false: reconciling the workload again")) }
-        for event in events { record(pass.raw, event) }
-        try await writeStatus(status, of: pass.cr, raw: pass.raw)
+        for event in events { record(pass.storedCR, event) }
+        try await writeStatus(status, of: pass.cr, storedCR: pass.storedCR)
         if let after = decision.requeueAfter { return .requeue(after: max(after, 0.05)) }
         return .done
     }

@@ -21,8 +21,8 @@ extension PynomalyDeploymentReconciler {
 
         if ctx.spec.paused || pass.waiting != nil {
             let status = pass.calculator.blueGreenHeld(plan.status, deployment: serving, selector: selector, paused: ctx.spec.paused, waiting: pass.waiting)
-            for event in plan.events { record(pass.raw, event) }
-            try await writeStatus(status, of: pass.cr, raw: pass.raw)
+            for event in plan.events { record(pass.storedCR, event) }
+            try await writeStatus(status, of: pass.cr, storedCR: pass.storedCR)
             return .done
         }
         _ = try await ensure(pass.configMap, .configMaps, ownerUID: uid)
@@ -85,8 +85,8 @@ extension PynomalyDeploymentReconciler {
                                        reason: "MigratingToRollingUpdate", message: decision.message)
         }
         status = pass.calculator.blueGreenStatus(status, hint: hint, deployment: decision.finished ? rollingLive : serving, selector: selector)
-        for event in events { record(pass.raw, event) }
-        try await writeStatus(status, of: pass.cr, raw: pass.raw)
+        for event in events { record(pass.storedCR, event) }
+        try await writeStatus(status, of: pass.cr, storedCR: pass.storedCR)
         return decision.finished ? .requeue(after: 0.05) : .done
     }
 

@@ -47,7 +47,7 @@ public actor MonitoringDiscovery {
 /// wants them reads them with a GET; a CR that never asked for monitoring costs nothing.
 extension PynomalyDeploymentReconciler {
     /// Answers when to look again (the CRDs may be installed later), or nil.
-    func reconcileMonitoring(_ ctx: BuildContext, status: inout PynomalyDeploymentStatus, now: Date, raw: JSONValue) async throws -> Date? {
+    func reconcileMonitoring(_ ctx: BuildContext, status: inout PynomalyDeploymentStatus, now: Date, storedCR: JSONValue) async throws -> Date? {
         let wanted: [(ResourceType, JSONValue?)] = [
             (MonitoringBuilder.serviceMonitorType, MonitoringBuilder.serviceMonitor(ctx)),
             (MonitoringBuilder.prometheusRuleType, MonitoringBuilder.prometheusRule(ctx)),
@@ -96,7 +96,7 @@ extension PynomalyDeploymentReconciler {
                                       + "(install the Prometheus Operator's CRDs); nothing was created for \(missing.count == 1 ? "it" : "them")\(done)")
         }
         if conditions.first(type: ConditionType.monitoring)?.reason != condition.reason, condition.status == "False" {
-            record(raw, PlannedEvent(.warning, "MonitoringUnavailable", condition.message ?? ""))
+            record(storedCR, PlannedEvent(.warning, "MonitoringUnavailable", condition.message ?? ""))
         }
         conditions.set(condition, now: now)
         status.conditions = conditions

@@ -86,15 +86,15 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     var logger: Logger { ReconcileContext.current?.logger ?? .disabled }
 
     public func reconcile(_ key: ObjectKey) async -> ReconcileResult {
-        guard let raw = caches.primary.store.get(key) else {
+        guard let storedCR = caches.primary.store.get(key) else {
             caches.passMemo.forget(key)
             caches.certificates.forgetAnnouncements(key)
             return .done
         }
-        guard raw[path: ["metadata", "deletionTimestamp"]] == nil else { return .done }
+        guard storedCR[path: ["metadata", "deletionTimestamp"]] == nil else { return .done }
         let cr: PynomalyDeployment
         do {
-            cr = try raw.decode(PynomalyDeployment.self)
+            cr = try storedCR.decode(PynomalyDeployment.self)
         } catch {
             // The schema should make this impossible; say what failed and change nothing.
             logger.error("cannot decode the PynomalyDeployment", metadata: ["error": "\(error)"])
@@ -108,19 +108,19 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             return .requeue(after: Self.restoresUnknownRecheck)
         }
         do {
-            return try await reconcile(cr, raw: raw)
+            return try await reconcile(cr, storedCR: storedCR)
         } catch let error as NotOwnedError {
             // The conflicting object is not ours, so no watch event says when it is gone: look again.
-            return await stall(cr, raw: raw, reason: "ResourceConflict", message: error.description, after: .requeue(after: conflictRecheckPeriod))
+            return await stall(cr, storedCR: storedCR, reason: "ResourceConflict", message: error.description, after: .requeue(after: conflictRecheckPeriod))
         } catch let error as RevisionTemplateMissing {
-            return await stall(cr, raw: raw, reason: "RevisionTemplateMissing", message: error.description, after: nil)
+            return await stall(cr, storedCR: storedCR, reason: "RevisionTemplateMissing", message: error.description, after: nil)
         } catch let error as KubeError where error.isConflict {
             // A write based on a cache one event behind (409): not a failure; the backoff spaces the
             // retries while the watch catches up, and grows if it keeps happening.
             return .retry("stale cache: the write met a newer resourceVersion (\(error))", atLeast: 0)
         } catch let error as ChildWriteRefused {
             // Retrying at once cannot help: say so where users look, then back off.
-            return await stall(cr, raw: raw, reason: "ChildRejected", message: error.description, after: .failed(error))
+            return await stall(cr, storedCR: storedCR, reason: "ChildRejected", message: error.description, after: .failed(error))
         } catch {
             return .failed(error)
         }
@@ -129,9 +129,9 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     /// Stalled: the pass cannot go on until something outside the operator changes. The status
     /// says why (Stalled=True, Ready=False, phase Failed) and a Warning Event is sent once per message;
     /// what runs keeps running. Answers `after` (or the write's error).
-    private func stall(_ cr: PynomalyDeployment, raw: JSONValue, reason: String, message: String, after: ReconcileResult?) async -> ReconcileResult {
+    private func stall(_ cr: PynomalyDeployment, storedCR: JSONValue, reason: String, message: String, after: ReconcileResult?) async -> ReconcileResult {
         if cr.status?.conditions?.first(type: ConditionType.stalled)?.message != message {
-            record(raw, PlannedEvent(.warning, reason, message))
+            record(storedCR, PlannedEvent(.warning, reason, message))
         }
         let now = clock()
         var status = cr.status ?? PynomalyDeploymentStatus()
@@ -145,11 +145,11 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         status.observedGeneration = generation
         status.phase = .failed
         status.message = message
-        do { try await writeStatus(status, of: cr, raw: raw) } catch { return .failed(error) }
+        do { try await writeStatus(status, of: cr, storedCR: storedCR) } catch { return .failed(error) }
         return after ?? .done
     }
 
-    private func reconcile(_ cr: PynomalyDeployment, raw: JSONValue) async throws -> ReconcileResult {
+    private func reconcile(_ cr: PynomalyDeployment, storedCR: JSONValue) async throws -> ReconcileResult {
         let now = clock()
         let nowText = KubeTime.format(now)
         let generation = cr.metadata.generation ?? 0
@@ -167,7 +167,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         // spec the hold builds nothing from it (RestoreHoldPass.swift).
         let crNamespace = cr.metadata.namespace ?? "default"
         if let holder = RestoreHold.holder(of: cr.metadata.name ?? "", uid: cr.metadata.uid, among: restores(in: crNamespace)) {
-            return try await reconcileRestoreHold(BuildContext(cr: cr), restore: holder, old: old, raw: raw, calculator: calculator, now: now,
+            return try await reconcileRestoreHold(BuildContext(cr: cr), restore: holder, old: old, storedCR: storedCR, calculator: calculator, now: now,
                                                   specProblems: problems)
         }
         if !problems.isEmpty {
@@ -175,12 +175,12 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             // A hold that has ended gives the app its replicas back all the same: what ran before the
             // restore runs again, and the spec's problems wait for a person.
             if let previous = old.restore {
-                try await releaseRestoreHold(BuildContext(cr: cr), previous: previous, status: &status, raw: raw, now: now)
+                try await releaseRestoreHold(BuildContext(cr: cr), previous: previous, status: &status, storedCR: storedCR, now: now)
             }
             if old.conditions?.first(type: ConditionType.stalled)?.message != status.conditions?.first(type: ConditionType.stalled)?.message {
-                record(raw, PlannedEvent(.warning, ConditionReason.invalidSpec, status.message ?? "invalid spec"))
+                record(storedCR, PlannedEvent(.warning, ConditionReason.invalidSpec, status.message ?? "invalid spec"))
             }
-            try await writeStatus(status, of: cr, raw: raw)
+            try await writeStatus(status, of: cr, storedCR: storedCR)
             return .done
         }
         memo?.noteValid(key, uid: uid, generation: generation)
@@ -250,12 +250,12 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
 
         if let previous = old.restore {
-            try await releaseRestoreHold(ctx, previous: previous, status: &plan.status, raw: raw, now: now)
+            try await releaseRestoreHold(ctx, previous: previous, status: &plan.status, storedCR: storedCR, now: now)
         }
-        let backups = try await reconcileBackups(ctx, status: &plan.status, held: false, now: now, raw: raw)
-        let monitoringRecheck = try await reconcileMonitoring(ctx, status: &plan.status, now: now, raw: raw)
-        let certificateRecheck = try await reconcileCertificate(ctx, status: &plan.status, now: now, raw: raw)
-        let result = try await reconcileStrategy(cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap,
+        let backups = try await reconcileBackups(ctx, status: &plan.status, held: false, now: now, storedCR: storedCR)
+        let monitoringRecheck = try await reconcileMonitoring(ctx, status: &plan.status, now: now, storedCR: storedCR)
+        let certificateRecheck = try await reconcileCertificate(ctx, status: &plan.status, now: now, storedCR: storedCR)
+        let result = try await reconcileStrategy(cr: cr, storedCR: storedCR, ctx: ctx, old: old, plan: plan, configMap: configMap,
                                                  specTemplate: specTemplate, specInputs: specInputs, waiting: waiting, calculator: calculator, now: now)
         guard let recheckAt = [backups.recheckAt, monitoringRecheck, certificateRecheck].compactMap({ $0 }).min() else { return result }
         let after = max(1, recheckAt.timeIntervalSince(now))
@@ -267,7 +267,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     }
 
     /// The strategy's own work: rolling update, blue-green, or the way back from blue-green.
-    private func reconcileStrategy(cr: PynomalyDeployment, raw: JSONValue, ctx: BuildContext, old: PynomalyDeploymentStatus, plan: RevisionPlan,
+    private func reconcileStrategy(cr: PynomalyDeployment, storedCR: JSONValue, ctx: BuildContext, old: PynomalyDeploymentStatus, plan: RevisionPlan,
                                    configMap: ConfigMap, specTemplate: SpecTemplate, specInputs: PassMemo.SpecInputs?, waiting: (reason: String, message: String)?,
                                    calculator: StatusCalculator, now: Date) async throws -> ReconcileResult {
         var plan = plan
@@ -276,7 +276,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let nowText = KubeTime.format(now)
         if ctx.spec.strategy.type == .blueGreen {
             return try await reconcileBlueGreen(BlueGreenPassContext(
-                cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate.template(),
+                cr: cr, storedCR: storedCR, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate.template(),
                 waiting: waiting, calculator: calculator, now: now))
         }
         // Back from BlueGreen: `NAME` takes over the active revision before anything rolls (BlueGreenToRollingPass.swift).
@@ -287,7 +287,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let stranded = old.blueGreen?.activeColor == nil ? strandedBlueGreen(ctx, history: plan.status.history ?? []) : nil
         if let blueGreen = stranded ?? old.blueGreen {
             return try await reconcileBlueGreenToRolling(BlueGreenPassContext(
-                cr: cr, raw: raw, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate.template(),
+                cr: cr, storedCR: storedCR, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate.template(),
                 waiting: waiting, calculator: calculator, now: now), blueGreen: blueGreen)
         }
 
@@ -333,11 +333,11 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         } else if old.phase == .paused, status.phase != .paused {
             plan.events.append(PlannedEvent(.normal, "Resumed", "spec.paused is false: reconciling the workload again"))
         }
-        for event in plan.events { record(raw, event) }
+        for event in plan.events { record(storedCR, event) }
         if let waiting, old.conditions?.first(type: ConditionType.ready)?.reason != waiting.reason {
-            record(raw, PlannedEvent(.warning, waiting.reason, waiting.message))
+            record(storedCR, PlannedEvent(.warning, waiting.reason, waiting.message))
         }
-        try await writeStatus(status, of: cr, raw: raw)
+        try await writeStatus(status, of: cr, storedCR: storedCR)
         if plan.rolledBackNow { return .requeue(after: 0) }
         return bake.requeueAfter.map { .requeue(after: max($0, 0.05)) } ?? .done
     }
@@ -657,20 +657,20 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     /// stale resourceVersion answers 409 and the pass is retried once the cache caught up. The
     /// answer goes into the cache at once (read-your-writes). Every status the operator writes
     /// passes here, so this is where `RestoresAvailable` is kept up to date.
-    func writeStatus(_ status: PynomalyDeploymentStatus, of cr: PynomalyDeployment, raw: JSONValue) async throws {
+    func writeStatus(_ status: PynomalyDeploymentStatus, of cr: PynomalyDeployment, storedCR: JSONValue) async throws {
         var status = status
         let announce = Self.noteRestoresAvailability(caches.restoresAvailability, in: &status, previous: cr.status,
                                                      generation: cr.metadata.generation ?? 0, now: clock())
         guard status != cr.status else { return }
-        var object = raw
+        var object = storedCR
         object["status"] = try JSONValue(encoding: status)
-        let basis = caches.primary.writeBasis(basedOn: raw[path: ["metadata", "resourceVersion"]]?.stringValue)
+        let basis = caches.primary.writeBasis(basedOn: storedCR[path: ["metadata", "resourceVersion"]]?.stringValue)
         let answer = try await client.update(.pynomalyDeployments, namespace: cr.metadata.namespace, name: cr.metadata.name ?? "",
                                              object: object, subresource: "status", options: WriteOptions(fieldManager: Self.fieldManager))
         // The next pass (queued by this pass's own child writes) reads this status, not the one before.
         caches.primary.storeWritten(answer, basis: basis)
         // Once, when the condition appears (it stays put while the CRD is missing: no write, no Event).
-        if let announce { record(raw, PlannedEvent(.warning, "RestoresUnavailable", announce)) }
+        if let announce { record(storedCR, PlannedEvent(.warning, "RestoresUnavailable", announce)) }
     }
 
     /// Sets `RestoresAvailable=False` (`CRDNotInstalled`) while PynomalyRestores are not served and
@@ -703,8 +703,8 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
     }
 
-    func record(_ raw: JSONValue, _ event: PlannedEvent) {
+    func record(_ storedCR: JSONValue, _ event: PlannedEvent) {
         logger.info("event", metadata: ["reason": .string(event.reason), "message": .string(event.message)])
-        events?.record(raw, type: event.type, reason: event.reason, message: event.message)
+        events?.record(storedCR, type: event.type, reason: event.reason, message: event.message)
     }
 }

@@ -29,17 +29,17 @@ public struct PynomalyRestoreReconciler: Reconciler {
     var logger: Logger { ReconcileContext.current?.logger ?? .disabled }
 
     public func reconcile(_ key: ObjectKey) async -> ReconcileResult {
-        guard let store = caches.restores?.store, let raw = store.get(key), raw[path: ["metadata", "deletionTimestamp"]] == nil else { return .done }
+        guard let store = caches.restores?.store, let storedRestore = store.get(key), storedRestore[path: ["metadata", "deletionTimestamp"]] == nil else { return .done }
         let restore: PynomalyRestore
         do {
-            restore = try raw.decode(PynomalyRestore.self)
+            restore = try storedRestore.decode(PynomalyRestore.self)
         } catch {
             logger.error("cannot decode the PynomalyRestore", metadata: ["error": "\(error)"])
             return .terminalError("cannot decode \(key): \(error)")
         }
         if restore.status?.phase?.isFinal == true { return .done }
         do {
-            return try await reconcile(restore, raw: raw)
+            return try await reconcile(restore, storedRestore: storedRestore)
         } catch let error as KubeError where error.isConflict {
             // A status write based on a cache one event behind (409): not a failure; retried with
             // the per-key backoff while the watch catches up.
@@ -49,7 +49,7 @@ public struct PynomalyRestoreReconciler: Reconciler {
         }
     }
 
-    private func reconcile(_ restore: PynomalyRestore, raw: JSONValue) async throws -> ReconcileResult {
+    private func reconcile(_ restore: PynomalyRestore, storedRestore: JSONValue) async throws -> ReconcileResult {
         let now = clock()
         let namespace = restore.metadata.namespace ?? "default"
         let restoreName = restore.metadata.name ?? ""
@@ -111,12 +111,12 @@ public struct PynomalyRestoreReconciler: Reconciler {
         }
         for event in step.events {
             logger.info("event", metadata: ["reason": .string(event.reason), "message": .string(event.message)])
-            events?.record(raw, type: event.type, reason: event.reason, message: event.message)
+            events?.record(storedRestore, type: event.type, reason: event.reason, message: event.message)
         }
         if step.status != restore.status {
-            var object = raw
+            var object = storedRestore
             object["status"] = try JSONValue(encoding: step.status)
-            let basis = caches.restores?.writeBasis(basedOn: raw[path: ["metadata", "resourceVersion"]]?.stringValue)
+            let basis = caches.restores?.writeBasis(basedOn: storedRestore[path: ["metadata", "resourceVersion"]]?.stringValue)
             let answer = try await client.update(.pynomalyRestores, namespace: namespace, name: restoreName, object: object, subresource: "status",
                                                  options: WriteOptions(fieldManager: PynomalyDeploymentReconciler.fieldManager))
             if let basis { caches.restores?.storeWritten(answer, basis: basis) }

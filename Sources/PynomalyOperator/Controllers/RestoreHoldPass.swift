@@ -24,7 +24,7 @@ extension PynomalyDeploymentReconciler {
 
     /// - Parameter specProblems: what validation found wrong with the spec. With problems the CronJobs
     ///   are not built from the spec; the ones that exist are suspended where they are.
-    func reconcileRestoreHold(_ ctx: BuildContext, restore: PynomalyRestore, old: PynomalyDeploymentStatus, raw: JSONValue,
+    func reconcileRestoreHold(_ ctx: BuildContext, restore: PynomalyRestore, old: PynomalyDeploymentStatus, storedCR: JSONValue,
                               calculator: StatusCalculator, now: Date, specProblems: [SpecProblem] = []) async throws -> ReconcileResult {
         let uid = ctx.cr.metadata.uid ?? ""
         var deployments: [Deployment] = []
@@ -36,7 +36,7 @@ extension PynomalyDeploymentReconciler {
         var status = old
         var outcome = BackupOutcome(recheckAt: nil)
         if specProblems.isEmpty {
-            outcome = try await reconcileBackups(ctx, status: &status, held: true, now: now, raw: raw)
+            outcome = try await reconcileBackups(ctx, status: &status, held: true, now: now, storedCR: storedCR)
         } else {
             logger.warning("the spec is invalid; holding for the restore without applying it",
                            metadata: ["problems": .string(specProblems.map { "\($0.field): \($0.message)" }.joined(separator: "; "))])
@@ -48,13 +48,13 @@ extension PynomalyDeploymentReconciler {
         status = calculator.restoreHeld(status, restore: restore, deployments: deployments, selector: PynomalyLabels.selectorString(for: ctx.name))
 
         if old.restore?.name != restoreName {
-            record(raw, PlannedEvent(.warning, "RestoreHold", "PynomalyRestore \(restoreName) holds the app at zero replicas (writes stopped)"))
+            record(storedCR, PlannedEvent(.warning, "RestoreHold", "PynomalyRestore \(restoreName) holds the app at zero replicas (writes stopped)"))
         }
         if restore.status?.phase == .failed, old.restore?.phase != PynomalyRestoreStatus.Phase.failed.rawValue {
-            record(raw, PlannedEvent(.warning, RestoreStateMachine.Reason.failed,
+            record(storedCR, PlannedEvent(.warning, RestoreStateMachine.Reason.failed,
                                      "PynomalyRestore \(restoreName) failed; the app stays at zero replicas: \(restore.status?.message ?? "")"))
         }
-        try await writeStatus(status, of: ctx.cr, raw: raw)
+        try await writeStatus(status, of: ctx.cr, storedCR: storedCR)
         return outcome.recheckAt.map { .requeue(after: max(1, $0.timeIntervalSince(now))) } ?? .done
     }
 
@@ -74,7 +74,7 @@ extension PynomalyDeploymentReconciler {
     /// HPA the applied Deployment has no `replicas`, so the zero would otherwise stay (an HPA does not
     /// scale a target at zero); without one the apply that follows sets the spec's count anyway.
     func releaseRestoreHold(_ ctx: BuildContext, previous: PynomalyDeploymentStatus.Restore, status: inout PynomalyDeploymentStatus,
-                            raw: JSONValue, now: Date) async throws {
+                            storedCR: JSONValue, now: Date) async throws {
         let serving = ctx.spec.strategy.type == .blueGreen
             ? status.blueGreen?.activeColor.map { Self.colorName(ctx.name, $0) }
             : (status.blueGreen?.activeColor.map { Self.colorName(ctx.name, $0) } ?? ctx.name)
@@ -88,7 +88,7 @@ extension PynomalyDeploymentReconciler {
         conditions.set(Condition(type: ConditionType.restoreInProgress, status: "False", observedGeneration: ctx.cr.metadata.generation ?? 0,
                                  reason: "RestoreFinished", message: "PynomalyRestore \(previous.name ?? "") no longer holds the app"), now: now)
         status.conditions = conditions
-        record(raw, PlannedEvent(.normal, "RestoreHoldReleased",
+        record(storedCR, PlannedEvent(.normal, "RestoreHoldReleased",
                                  "PynomalyRestore \(previous.name ?? "") released the app: scaling back to \(replicas) replica(s)"))
     }
 }
