@@ -100,10 +100,10 @@ public struct DiffPlan: Sendable {
         // The pod template exactly as the reconciler builds it: config hash, then the content hash
         // of what the template references, then the template with both.
         let restartToken = cr.metadata.annotations?[RequestAnnotation.restart.name]
-        let bare = BuildContext(cr: cr, restartToken: restartToken)
-        let configMap = ConfigMapBuilder.build(bare)
+        let specOnly = BuildContext(cr: cr, restartToken: restartToken)
+        let configMap = ConfigMapBuilder.build(specOnly)
         let configHash = ConfigMapBuilder.configHash(of: configMap)
-        let references = ReferencedObjects(bare)
+        let references = ReferencedObjects(specOnly)
         let (referencedHash, missing) = references.contentHash { kind, name in live.referencedContentHashes["\(kind)/\(name)"] }
         let ctx = BuildContext(cr: cr, referencedContentHash: referencedHash, restartToken: restartToken)
         let specTemplate = PodTemplateBuilder.build(ctx, configHash: configHash)
