@@ -224,12 +224,12 @@ struct DiffSession {
         }
         let selector = "\(PynomalyLabels.instanceKey)=\(name)"
         let revisions = try await listing(.controllerRevisions, selector: selector)
-        for object in revisions where Self.isControlled(object, by: uid) {
+        for object in revisions where object.isControlled(by: uid) {
             guard let revision = try? object.decode(ControllerRevision.self), let revisionName = revision.metadata.name,
                   revisionName.hasPrefix("\(name)-"), let template = ControllerRevisionBuilder.template(from: revision) else { continue }
             state.revisionTemplates[String(revisionName.dropFirst(name.count + 1))] = template
         }
-        state.smokeJobs = try await listing(.jobs, selector: selector).filter { Self.isControlled($0, by: uid) }.compactMap { try? $0.decode(Job.self) }
+        state.smokeJobs = try await listing(.jobs, selector: selector).filter { $0.isControlled(by: uid) }.compactMap { try? $0.decode(Job.self) }
         for job in state.smokeJobs { if let jobName = job.metadata.name { state.children[DiffLiveState.key(.jobs, jobName)] = try? JSONValue(encoding: job) } }
 
         var wanted: [(ResourceType, String)] = []
@@ -243,7 +243,7 @@ struct DiffSession {
         for (resource, childName) in wanted {
             guard let object = try await getIfExists(resource, childName) else { continue }
             let key = DiffLiveState.key(resource, childName)
-            if Self.isControlled(object, by: uid) {
+            if object.isControlled(by: uid) {
                 state.children[key] = object
             } else {
                 let owner = object[path: ["metadata", "ownerReferences"]]?.arrayValue?.first { $0["controller"]?.boolValue == true }
@@ -269,13 +269,6 @@ struct DiffSession {
             return try await conn.client.list(resource, namespace: namespace, options: ListOptions(labelSelector: selector)).items
         } catch {
             throw fail("cannot list \(resource.resource): \(error)", code: DiffCommand.errorCode)
-        }
-    }
-
-    static func isControlled(_ object: JSONValue, by uid: String) -> Bool {
-        guard !uid.isEmpty else { return false }
-        return (object[path: ["metadata", "ownerReferences"]]?.arrayValue ?? []).contains {
-            $0["controller"]?.boolValue == true && $0["uid"]?.stringValue == uid
         }
     }
 

@@ -27,17 +27,20 @@ public struct BlueGreenObservation: Sendable {
     /// The state machine's input for the revision `plan` targets. The analysis gate is left to the
     /// caller: only the operator measures it.
     public func input(_ ctx: BuildContext, plan: RevisionPlan, settings: ResolvedSpec.BlueGreen, now: Date) -> BlueGreenInput {
-        var desired = ctx.spec.replicas
-        if let autoscaling = ctx.spec.autoscaling {
-            // The count the HPA keeps its target at (the active colour, or `NAME` while migrating);
-            // its minimum before any HPA exists (first deployment).
-            desired = autoscaler?.status?.currentReplicas.flatMap { $0 > 0 ? $0 : nil } ?? autoscaling.minReplicas
-        }
-        return BlueGreenInput(
-            name: ctx.name, plan: plan, settings: settings, generation: ctx.cr.metadata.generation ?? 0, desiredReplicas: desired,
+        BlueGreenInput(
+            name: ctx.name, plan: plan, settings: settings, generation: ctx.cr.metadata.generation ?? 0,
+            desiredReplicas: Self.servingReplicas(ctx.spec, autoscaler: autoscaler),
             autoscaled: ctx.spec.autoscaling != nil, blue: BlueGreenColorObservation(deployment: blue),
             green: BlueGreenColorObservation(deployment: green), smokeJobs: Self.smokeJobs(jobs, of: ctx.name),
             annotations: ctx.cr.metadata.annotations, now: now)
+    }
+
+    /// How many replicas serve: the spec's count, or with autoscaling the count the HPA keeps its
+    /// target at (the active colour, or `NAME` while migrating); its minimum before any HPA exists
+    /// (first deployment).
+    public static func servingReplicas(_ spec: ResolvedSpec, autoscaler: HorizontalPodAutoscaler?) -> Int32 {
+        guard let autoscaling = spec.autoscaling else { return spec.replicas }
+        return autoscaler?.status?.currentReplicas.flatMap { $0 > 0 ? $0 : nil } ?? autoscaling.minReplicas
     }
 
     /// The smoke test Jobs of the CR `name` among `jobs`, by the revision they test (Jobs being

@@ -19,14 +19,13 @@ struct BackupOutcome: Sendable {
 extension PynomalyDeploymentReconciler {
     /// - Parameter held: a restore holds the app; scheduled runs are suspended and on-demand requests
     ///   wait, since a backup or VACUUM in the middle of `pg_restore --clean` sees a half-restored database.
-    func reconcileBackups(_ ctx: BuildContext, status: inout PynomalyDeploymentStatus, held: Bool, now: Date, storedCR: JSONValue) async throws -> BackupOutcome {
-        let uid = ctx.cr.metadata.uid ?? ""
-        if let claim = BackupClaimBuilder.build(ctx) { try await ensureClaim(claim, ctx: ctx, storedCR: storedCR) }
+    func reconcileBackups(_ ctx: BuildContext, status: inout PynomalyDeploymentStatus, held: Bool, now: Date, writer: ChildWriter) async throws -> BackupOutcome {
+        if let claim = BackupClaimBuilder.build(ctx) { try await createClaim(claim, ctx: ctx, writer: writer) }
 
         let cronJob = BackupCronJobBuilder.build(ctx, heldByRestore: held)
         let maintenance = MaintenanceCronJobBuilder.build(ctx, heldByRestore: held)
-        try await ensureOptional(cronJob, .cronJobs, name: BackupCronJobBuilder.cronJobName(ctx.name), ctx: ctx)
-        try await ensureOptional(maintenance, .cronJobs, name: MaintenanceCronJobBuilder.cronJobName(ctx.name), ctx: ctx)
+        try await writer.apply(cronJob, orDelete: BackupCronJobBuilder.cronJobName(ctx.name))
+        try await writer.apply(maintenance, orDelete: MaintenanceCronJobBuilder.cronJobName(ctx.name))
 
         // On-demand backup: exactly once per token. The Job's name derives from the token, so a pass
         // repeated after a crash (Job created, status not yet written) finds it instead of a second one.
@@ -34,10 +33,10 @@ extension PynomalyDeploymentReconciler {
         if let token = RequestAnnotation.backup.pendingToken(annotations: annotations, status: status), !held {
             if let job = BackupCronJobBuilder.onDemandJob(ctx, token: token) {
                 let name = BackupCronJobBuilder.onDemandJobName(ctx.name, token: token)
-                try await createOnce(job, .jobs, namespace: ctx.namespace, name: name, ownerUID: uid)
-                record(storedCR, PlannedEvent(.normal, "BackupRequested", "on-demand backup requested: Job \(name)"))
+                try await writer.createOnce(job)
+                writer.record(PlannedEvent(.normal, "BackupRequested", "on-demand backup requested: Job \(name)"))
             } else {
-                record(storedCR, PlannedEvent(.warning, "BackupRequestIgnored",
+                writer.record(PlannedEvent(.warning, "BackupRequestIgnored",
                                          "pynomaly.ai/backup was set but spec.backup is not enabled (or spec.database is missing): no backup taken"))
             }
             status.markHandled(.backup, token: token)
@@ -59,7 +58,7 @@ extension PynomalyDeploymentReconciler {
         status.backup = health.status
         conditions.set(health.condition, now: now)
         status.conditions = conditions
-        for event in health.events { record(storedCR, event) }
+        for event in health.events { writer.record(event) }
         return BackupOutcome(recheckAt: health.recheckAt)
     }
 
@@ -78,29 +77,12 @@ extension PynomalyDeploymentReconciler {
     /// deployment (labels managed-by and instance) is refused like any child that is not ours: its
     /// size, class and contents are someone else's. Using an existing claim is a deliberate choice,
     /// `spec.backup.storage.persistentVolumeClaim.claimName` without a `size`.
-    func ensureClaim(_ claim: PersistentVolumeClaim, ctx: BuildContext, storedCR: JSONValue) async throws {
-        let name = claim.metadata.name ?? ""
-        // The cache holds someone else's claim as a stub without labels: refused below, no GET needed.
-        var live = caches.ownedInformers[ResourceType.persistentVolumeClaims.resource]?.store.get(namespace: ctx.namespace, name: name)
-        if live == nil, !caches.knownAbsent(.persistentVolumeClaims, namespace: ctx.namespace, name: name) {
-            do {
-                live = try await client.get(.persistentVolumeClaims, namespace: ctx.namespace, name: name, subresource: nil)
-            } catch let error as KubeError where error.isNotFound {
-                live = nil
-            }
-        }
-        if let live {
-            guard Self.isBackupClaim(live, of: ctx.name) else { throw NotOwnedError(kind: "PersistentVolumeClaim", name: name, hint: Self.claimHint) }
-            return
-        }
-        logger.info("creating the backup claim", metadata: ["object": .string(name)])
-        do {
-            _ = try await client.create(.persistentVolumeClaims, namespace: ctx.namespace, object: try JSONValue(encoding: claim),
-                                        options: WriteOptions(fieldManager: Self.fieldManager))
-            record(storedCR, PlannedEvent(.normal, "BackupStorageCreated", "created PersistentVolumeClaim \(name) for backups (kept when the PynomalyDeployment is deleted)"))
-        } catch let error as KubeError where error.isAlreadyExists {
-            let live = try await client.get(.persistentVolumeClaims, namespace: ctx.namespace, name: name, subresource: nil)
-            guard Self.isBackupClaim(live, of: ctx.name) else { throw NotOwnedError(kind: "PersistentVolumeClaim", name: name, hint: Self.claimHint) }
+    func createClaim(_ claim: PersistentVolumeClaim, ctx: BuildContext, writer: ChildWriter) async throws {
+        let name = ctx.name
+        let created = try await writer.createOnce(claim, isOurs: { Self.isBackupClaim($0, of: name) }, hint: Self.claimHint)
+        if created.isNew {
+            writer.record(PlannedEvent(.normal, "BackupStorageCreated",
+                                       "created PersistentVolumeClaim \(claim.metadata.name ?? "") for backups (kept when the PynomalyDeployment is deleted)"))
         }
     }
 
@@ -112,24 +94,5 @@ extension PynomalyDeploymentReconciler {
         return labels?[PynomalyLabels.managedByKey]?.stringValue == PynomalyLabels.managerName
             && labels?[PynomalyLabels.instanceKey]?.stringValue == name
             && labels?[PynomalyLabels.componentKey]?.stringValue == BackupClaimBuilder.component
-    }
-
-    /// Creates a one-shot object under a deterministic name; one that exists already is the same
-    /// request seen before (it must be ours).
-    func createOnce<T: KubeResource>(_ object: T, _ resource: ResourceType, namespace: String, name: String, ownerUID: String) async throws {
-        if let live = caches.owned(resource, namespace: namespace, name: name) {
-            guard Self.isControlled(live, by: ownerUID) else { throw NotOwnedError(kind: resource.kind, name: name) }
-            return
-        }
-        logger.info("creating", metadata: ["kind": .string(resource.kind), "object": .string(name)])
-        do {
-            let basis = caches.writeBasis(resource, namespace: namespace, name: name)
-            let answer = try await client.create(resource, namespace: namespace, object: try JSONValue(encoding: object),
-                                                 options: WriteOptions(fieldManager: Self.fieldManager))
-            caches.storeWritten(resource, answer, basis: basis)
-        } catch let error as KubeError where error.isAlreadyExists {
-            let live = try await client.get(resource, namespace: namespace, name: name, subresource: nil)
-            guard Self.isControlled(live, by: ownerUID) else { throw NotOwnedError(kind: resource.kind, name: name) }
-        }
     }
 }

@@ -9,12 +9,13 @@ import KubeRuntime
 /// What the common part of a pass hands to the blue-green part.
 struct BlueGreenPassContext {
     var cr: PynomalyDeployment
-    var storedCR: JSONValue
+    /// Every write of the pass goes through it (its owner is the CR as stored).
+    var writer: ChildWriter
     var ctx: BuildContext
     var old: PynomalyDeploymentStatus
     var plan: RevisionPlan
     var configMap: ConfigMap
-    var specTemplate: PodTemplateSpec
+    var specTemplate: PynomalyDeploymentReconciler.SpecTemplate
     var waiting: (reason: String, message: String)?
     var calculator: StatusCalculator
     var now: Date
@@ -30,31 +31,28 @@ extension PynomalyDeploymentReconciler {
 
     func reconcileBlueGreen(_ pass: BlueGreenPassContext) async throws -> ReconcileResult {
         let ctx = pass.ctx
-        let namespace = ctx.namespace
-        let uid = ctx.cr.metadata.uid ?? ""
+        let writer = pass.writer
         var plan = pass.plan
         guard let settings = ctx.spec.strategy.blueGreen else { throw KubeError.configuration("BlueGreen strategy without settings") }
 
         // Paused or waiting for a referenced object: nothing moves, the status says why.
         if ctx.spec.paused || pass.waiting != nil {
-            let active = pass.old.blueGreen?.activeColor.flatMap { try? caches.owned(.deployments, namespace: namespace, name: Self.colorName(ctx.name, $0))?.decode(Deployment.self) }
+            let active = pass.old.blueGreen?.activeColor.flatMap { colorDeployment(ctx, $0) }
             let status = pass.calculator.blueGreenHeld(plan.status, deployment: active, selector: PynomalyLabels.selectorString(for: ctx.name),
                                                     paused: ctx.spec.paused, waiting: pass.waiting)
-            for event in plan.events { record(pass.storedCR, event) }
-            if status.phase == .paused, pass.old.phase != .paused {
-                record(pass.storedCR, PlannedEvent(.normal, "Paused", "spec.paused is true: no workload changes until it is false"))
-            }
+            for event in plan.events { writer.record(event) }
+            if let event = PlannedEvent.pauseChange(from: pass.old.phase, to: status.phase) { writer.record(event) }
             if let waiting = pass.waiting, pass.old.conditions?.first(type: ConditionType.ready)?.reason != waiting.reason {
-                record(pass.storedCR, PlannedEvent(.warning, waiting.reason, waiting.message))
+                writer.record(PlannedEvent(.warning, waiting.reason, waiting.message))
             }
-            try await writeStatus(status, of: pass.cr, storedCR: pass.storedCR)
+            try await writeStatus(status, of: pass.cr, writer: pass.writer)
             return .done
         }
 
-        _ = try await ensure(pass.configMap, .configMaps, ownerUID: uid)
-        try await ensureServiceAccount(ctx)
+        try await writer.apply(pass.configMap)
+        try await ensureServiceAccount(ctx, writer: writer)
         if !plan.pinned, let hash = plan.target.templateHash {
-            try await ensureRevision(ctx, revision: plan.target, template: pass.specTemplate, templateHash: hash)
+            try await ensureRevision(ctx, revision: plan.target, template: pass.specTemplate.template(), templateHash: hash, writer: writer)
         }
 
         // The input, from the caches only.
@@ -84,25 +82,24 @@ extension PynomalyDeploymentReconciler {
         for action in decision.actions {
             switch action {
             case .applyColor(let color, let revision, let hash, let replicas):
-                let template = try await template(of: revision, hash: hash, pass)
+                let template = try await podTemplate(ctx, revision: revision, hash: hash, spec: pass.specTemplate)
                 var deployment = DeploymentBuilder.build(ctx, name: Self.colorName(ctx.name, color), template: template, replicas: replicas,
                                                          selectorExtra: [PynomalyLabels.colorKey: color.rawValue])
                 deployment.metadata.labels?[PynomalyLabels.templateHashKey] = hash
-                _ = try await ensure(ServiceBuilder.build(ctx, name: Self.colorName(ctx.name, color), selectorExtra: [PynomalyLabels.colorKey: color.rawValue]),
-                                     .services, ownerUID: uid)
-                _ = try await ensure(deployment, .deployments, ownerUID: uid)
+                try await writer.apply(ServiceBuilder.build(ctx, name: Self.colorName(ctx.name, color), selectorExtra: [PynomalyLabels.colorKey: color.rawValue]))
+                try await writer.apply(deployment)
             case .scaleColor(let color, let replicas):
-                try await scale(ctx, color, replicas: replicas)
+                try await writer.scale(deployment: Self.colorName(ctx.name, color), replicas: replicas)
             case .createSmokeJob(let revision, let color):
-                try await createSmokeJob(ctx, revision: revision, color: color)
-            case .deleteSmokeJob(let revision):
-                try await deleteSmokeJob(ctx, revision: revision)
-            case .switchTraffic(let color):
-                try await applyTraffic(ctx, active: color, preview: decision.status.previewColor)
-            case .deleteRollingUpdateDeployment:
-                if let live = caches.owned(.deployments, namespace: namespace, name: ctx.name), Self.isControlled(live, by: uid) {
-                    try await delete(.deployments, live: live, namespace: namespace, name: ctx.name)
+                if let job = SmokeTestJobBuilder.build(ctx, revision: revision, color: color.rawValue, previewService: Self.colorName(ctx.name, color)) {
+                    try await writer.createOnce(job)
                 }
+            case .deleteSmokeJob(let revision):
+                try await deleteSmokeJob(ctx, revision: revision, writer: writer)
+            case .switchTraffic(let color):
+                try await applyTraffic(ctx, active: color, preview: decision.status.previewColor, writer: writer)
+            case .deleteRollingUpdateDeployment:
+                try await writer.deleteIfOwned(.deployments, name: ctx.name)
             case .event(let event):
                 events.append(event)
             case .recordOutcome(let revision, let outcome):
@@ -112,20 +109,19 @@ extension PynomalyDeploymentReconciler {
             }
         }
         if decision.status.activeColor == nil, decision.status.step != BlueGreenStep.migrating.rawValue {
-            try await closeRollingServiceBeforeFirstSwitch(ctx)
+            try await closeRollingServiceBeforeFirstSwitch(ctx, writer: writer)
         } else if decision.status.activeColor != nil, !decision.actions.contains(.deleteRollingUpdateDeployment),
-                  let live = caches.owned(.deployments, namespace: namespace, name: ctx.name),
-                  Self.isControlled(live, by: uid),
-                  caches.owned(.services, namespace: namespace, name: ctx.name)?[path: ["spec", "selector", PynomalyLabels.colorKey]] != nil {
+                  writer.controlledChild(.deployments, name: ctx.name) != nil,
+                  caches.owned(.services, namespace: ctx.namespace, name: ctx.name)?[path: ["spec", "selector", PynomalyLabels.colorKey]] != nil {
             // A RollingUpdate Deployment left from before blue-green (one that never completed, so it
             // was not migrated): the stable Service routes to a colour, so nothing selects its pods.
             // While the Service is colourless, `NAME` may be what serves (a status one write behind).
-            try await delete(.deployments, live: live, namespace: namespace, name: ctx.name)
+            try await writer.deleteIfOwned(.deployments, name: ctx.name)
         }
         // Level-based: the traffic objects follow the active colour on every pass. Before the first
         // switch nothing is applied, so no untested pod is ever selected by the stable Service.
         if let active = decision.status.activeColor, try await mayRouteTraffic(to: active, ctx) {
-            try await applyTraffic(ctx, active: active, preview: decision.status.previewColor)
+            try await applyTraffic(ctx, active: active, preview: decision.status.previewColor, writer: writer)
         }
 
         // The status.
@@ -153,7 +149,7 @@ extension PynomalyDeploymentReconciler {
         pruning.prune(limit: Int(ctx.spec.revisionHistoryLimit))
         if !pruning.pruned.contains(where: { $0.revision == decision.status.previewRevision || $0.revision == decision.status.activeRevision }) {
             status = pruning.status
-            try await deletePrunedRevisions(pruning.pruned, ctx: ctx)
+            try await deletePrunedRevisions(pruning.pruned, ctx: ctx, writer: writer)
         }
 
         let activeDeployment = decision.status.activeColor.flatMap { colorDeployment(ctx, $0) }
@@ -161,9 +157,9 @@ extension PynomalyDeploymentReconciler {
         status = pass.calculator.blueGreenStatus(status, hint: decision.hint, deployment: activeDeployment,
                                               selector: PynomalyLabels.selectorString(for: ctx.name))
         Self.setAnalysisCondition(&status, analysisEnabled: ctx.spec.analysis != nil, generation: pass.calculator.generation, now: pass.now)
-        if pass.old.phase == .paused { events.append(PlannedEvent(.normal, "Resumed", "spec.paused is false: reconciling the workload again")) }
-        for event in events { record(pass.storedCR, event) }
-        try await writeStatus(status, of: pass.cr, storedCR: pass.storedCR)
+        if let event = PlannedEvent.pauseChange(from: pass.old.phase, to: status.phase) { events.append(event) }
+        for event in events { writer.record(event) }
+        try await writeStatus(status, of: pass.cr, writer: pass.writer)
         if let after = decision.requeueAfter { return .requeue(after: max(after, 0.05)) }
         return .done
     }
@@ -188,11 +184,9 @@ extension PynomalyDeploymentReconciler {
     /// colour) would select the preview colour's pods before their smoke test: until a colour has
     /// passed, it selects no pod at all (`pynomaly.ai/color: none`). Only a RollingUpdate revision
     /// that never completed can be in this place; one that completed is migrated, and keeps serving.
-    func closeRollingServiceBeforeFirstSwitch(_ ctx: BuildContext) async throws {
-        guard let live = caches.owned(.services, namespace: ctx.namespace, name: ctx.name), Self.isControlled(live, by: ctx.cr.metadata.uid ?? ""),
-              live[path: ["spec", "selector", PynomalyLabels.colorKey]] == nil else { return }
-        _ = try await ensure(ServiceBuilder.build(ctx, name: ctx.name, selectorExtra: [PynomalyLabels.colorKey: "none"]), .services,
-                             ownerUID: ctx.cr.metadata.uid ?? "")
+    func closeRollingServiceBeforeFirstSwitch(_ ctx: BuildContext, writer: ChildWriter) async throws {
+        guard let live = writer.controlledChild(.services, name: ctx.name), live[path: ["spec", "selector", PynomalyLabels.colorKey]] == nil else { return }
+        try await writer.apply(ServiceBuilder.build(ctx, name: ctx.name, selectorExtra: [PynomalyLabels.colorKey: "none"]))
     }
 
     /// Whether the level-based traffic pass may point at `color`: it already does, or the colour is
@@ -232,61 +226,25 @@ extension PynomalyDeploymentReconciler {
         BlueGreenObservation.smokeJobs(ownedJobs(ctx), of: ctx.name)
     }
 
-    /// A revision's pod template: the spec's for the unpinned target, else from its ControllerRevision.
-    func template(of revision: Int64, hash: String, _ pass: BlueGreenPassContext) async throws -> PodTemplateSpec {
-        if !pass.plan.pinned, revision == pass.plan.target.revision, hash == pass.plan.target.templateHash { return pass.specTemplate }
-        return try await storedRevisionTemplate(pass.ctx, revision: revision, hash: hash)
-    }
-
-    /// Sets only the replica count (a merge patch: applying a partial object would drop the template).
-    func scale(_ ctx: BuildContext, _ color: Color, replicas: Int32) async throws {
-        try await scaleDeployment(ctx, name: Self.colorName(ctx.name, color), replicas: replicas)
-    }
-
-    /// Creates `NAME-smoke-REVISION`; AlreadyExists is success (the name is the idempotency key).
-    func createSmokeJob(_ ctx: BuildContext, revision: Int64, color: Color) async throws {
-        guard let job = SmokeTestJobBuilder.build(ctx, revision: revision, color: color.rawValue, previewService: Self.colorName(ctx.name, color)) else { return }
-        logger.info("creating", metadata: ["kind": "Job", "object": .string(job.metadata.name ?? "")])
-        do {
-            let basis = caches.writeBasis(.jobs, namespace: ctx.namespace, name: job.metadata.name ?? "")
-            let answer = try await client.create(.jobs, namespace: ctx.namespace, object: try JSONValue(encoding: job), options: WriteOptions(fieldManager: Self.fieldManager))
-            caches.storeWritten(.jobs, answer, basis: basis)
-        } catch let error as KubeError where error.isAlreadyExists {
-            return
-        }
-    }
-
     /// Deletes a stale smoke Job (background propagation: its pods go with it).
-    func deleteSmokeJob(_ ctx: BuildContext, revision: Int64) async throws {
-        let name = SmokeTestJobBuilder.jobName(ctx.name, revision: revision)
-        guard let live = caches.owned(.jobs, namespace: ctx.namespace, name: name), Self.isControlled(live, by: ctx.cr.metadata.uid ?? "") else { return }
-        logger.info("deleting", metadata: ["kind": "Job", "object": .string(name)])
-        var options = DeleteOptions(propagationPolicy: "Background")
-        options.preconditionUID = live[path: ["metadata", "uid"]]?.stringValue
-        do {
-            _ = try await client.delete(.jobs, namespace: ctx.namespace, name: name, options: options)
-        } catch let error as KubeError where error.isNotFound {
-            return
-        }
+    func deleteSmokeJob(_ ctx: BuildContext, revision: Int64, writer: ChildWriter) async throws {
+        try await writer.deleteIfOwned(.jobs, name: SmokeTestJobBuilder.jobName(ctx.name, revision: revision), propagation: "Background")
     }
 
     /// The objects that follow the active colour: stable Service `NAME`, Ingress (backend: the active
     /// colour's Service; preview rule: the preview colour's), HPA target and PDB selector.
-    func applyTraffic(_ ctx: BuildContext, active: Color, preview: Color?) async throws {
-        let uid = ctx.cr.metadata.uid ?? ""
+    func applyTraffic(_ ctx: BuildContext, active: Color, preview: Color?, writer: ChildWriter) async throws {
         let extra = [PynomalyLabels.colorKey: active.rawValue]
         // The colour Service the Ingress points at must exist first.
-        _ = try await ensure(ServiceBuilder.build(ctx, name: Self.colorName(ctx.name, active), selectorExtra: extra), .services, ownerUID: uid)
-        _ = try await ensure(ServiceBuilder.build(ctx, name: ctx.name, selectorExtra: extra), .services, ownerUID: uid)
+        try await writer.apply(ServiceBuilder.build(ctx, name: Self.colorName(ctx.name, active), selectorExtra: extra))
+        try await writer.apply(ServiceBuilder.build(ctx, name: ctx.name, selectorExtra: extra))
         let previewService = preview.flatMap { $0 == active ? nil : Self.colorName(ctx.name, $0) }
         if let previewColor = preview, previewColor != active {
-            _ = try await ensure(ServiceBuilder.build(ctx, name: Self.colorName(ctx.name, previewColor), selectorExtra: [PynomalyLabels.colorKey: previewColor.rawValue]),
-                                 .services, ownerUID: uid)
+            try await writer.apply(ServiceBuilder.build(ctx, name: Self.colorName(ctx.name, previewColor),
+                                                        selectorExtra: [PynomalyLabels.colorKey: previewColor.rawValue]))
         }
-        try await ensureOptional(IngressBuilder.build(ctx, backendService: Self.colorName(ctx.name, active), previewService: previewService),
-                                 .ingresses, name: ctx.name, ctx: ctx)
-        try await ensureOptional(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: Self.colorName(ctx.name, active)),
-                                 .horizontalPodAutoscalers, name: ctx.name, ctx: ctx)
-        try await ensureOptional(PodDisruptionBudgetBuilder.build(ctx, selectorExtra: extra), .podDisruptionBudgets, name: ctx.name, ctx: ctx)
+        try await writer.apply(IngressBuilder.build(ctx, backendService: Self.colorName(ctx.name, active), previewService: previewService), orDelete: ctx.name)
+        try await writer.apply(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: Self.colorName(ctx.name, active)), orDelete: ctx.name)
+        try await writer.apply(PodDisruptionBudgetBuilder.build(ctx, selectorExtra: extra), orDelete: ctx.name)
     }
 }

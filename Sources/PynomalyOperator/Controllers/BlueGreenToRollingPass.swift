@@ -13,27 +13,24 @@ import KubeRuntime
 extension PynomalyDeploymentReconciler {
     func reconcileBlueGreenToRolling(_ pass: BlueGreenPassContext, blueGreen: PynomalyDeploymentStatus.BlueGreen) async throws -> ReconcileResult {
         let ctx = pass.ctx
-        let namespace = ctx.namespace
-        let uid = ctx.cr.metadata.uid ?? ""
+        let writer = pass.writer
         let plan = pass.plan
         let serving = blueGreen.activeColor.flatMap { colorDeployment(ctx, $0) }
         let selector = PynomalyLabels.selectorString(for: ctx.name)
 
         if ctx.spec.paused || pass.waiting != nil {
             let status = pass.calculator.blueGreenHeld(plan.status, deployment: serving, selector: selector, paused: ctx.spec.paused, waiting: pass.waiting)
-            for event in plan.events { record(pass.storedCR, event) }
-            try await writeStatus(status, of: pass.cr, storedCR: pass.storedCR)
+            for event in plan.events { pass.writer.record(event) }
+            try await writeStatus(status, of: pass.cr, writer: pass.writer)
             return .done
         }
-        _ = try await ensure(pass.configMap, .configMaps, ownerUID: uid)
-        try await ensureServiceAccount(ctx)
+        try await writer.apply(pass.configMap)
+        try await ensureServiceAccount(ctx, writer: writer)
 
-        let rollingLive = try caches.owned(.deployments, namespace: namespace, name: ctx.name)?.decode(Deployment.self)
-        var desired = ctx.spec.replicas
-        if let autoscaling = ctx.spec.autoscaling {
-            let hpa = try? caches.owned(.horizontalPodAutoscalers, namespace: namespace, name: ctx.name)?.decode(HorizontalPodAutoscaler.self)
-            desired = hpa?.status?.currentReplicas.flatMap { $0 > 0 ? $0 : nil } ?? autoscaling.minReplicas
-        }
+        let rollingLive = try caches.owned(.deployments, namespace: ctx.namespace, name: ctx.name)?.decode(Deployment.self)
+        let autoscaler = ctx.spec.autoscaling == nil ? nil
+            : try? caches.owned(.horizontalPodAutoscalers, namespace: ctx.namespace, name: ctx.name)?.decode(HorizontalPodAutoscaler.self)
+        let desired = BlueGreenObservation.servingReplicas(ctx.spec, autoscaler: autoscaler)
         let activeHash = blueGreen.activeRevision.flatMap { revision in plan.status.history?.first { $0.revision == revision }?.templateHash }
         let decision = BlueGreenToRollingPlanner.plan(BlueGreenToRollingInput(
             name: ctx.name, status: blueGreen, activeTemplateHash: activeHash, desiredReplicas: desired, autoscaled: ctx.spec.autoscaling != nil,
@@ -45,27 +42,27 @@ extension PynomalyDeploymentReconciler {
         for action in decision.actions {
             switch action {
             case .applyRolling(let revision, let hash, let replicas):
-                let template = try await storedTemplate(ctx, revision: revision, hash: hash, fallback: pass)
+                let template = try await podTemplate(ctx, revision: revision, hash: hash, spec: pass.specTemplate)
                 var deployment = DeploymentBuilder.build(ctx, name: ctx.name, template: template, replicas: replicas)
                 // Lets the planner recognise the revision NAME carries (the RollingUpdate apply drops it later).
                 deployment.metadata.labels?[PynomalyLabels.templateHashKey] = hash
-                _ = try await ensure(deployment, .deployments, ownerUID: uid)
+                try await writer.apply(deployment)
             case .scaleRolling(let replicas):
-                try await scaleDeployment(ctx, name: ctx.name, replicas: replicas)
+                try await writer.scale(deployment: ctx.name, replicas: replicas)
             case .scaleColor(let color, let replicas):
-                try await scale(ctx, color, replicas: replicas)
+                try await writer.scale(deployment: Self.colorName(ctx.name, color), replicas: replicas)
             case .switchToRolling:
                 // The colour key leaves the selectors: a subset of the live object, so applied regardless.
-                _ = try await ensure(ServiceBuilder.build(ctx, name: ctx.name), .services, ownerUID: uid, removesOldFields: true)
-                try await ensureOptional(IngressBuilder.build(ctx, backendService: ctx.name, previewService: nil), .ingresses, name: ctx.name, ctx: ctx)
-                try await ensureOptional(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: ctx.name), .horizontalPodAutoscalers, name: ctx.name, ctx: ctx)
+                try await writer.apply(ServiceBuilder.build(ctx, name: ctx.name), removesOldFields: true)
+                try await writer.apply(IngressBuilder.build(ctx, backendService: ctx.name, previewService: nil), orDelete: ctx.name)
+                try await writer.apply(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: ctx.name), orDelete: ctx.name)
                 if let budget = PodDisruptionBudgetBuilder.build(ctx) {
-                    _ = try await ensure(budget, .podDisruptionBudgets, ownerUID: uid, removesOldFields: true)
+                    try await writer.apply(budget, removesOldFields: true)
                 } else {
-                    try await ensureOptional(PodDisruptionBudgetBuilder.build(ctx), .podDisruptionBudgets, name: ctx.name, ctx: ctx)
+                    try await writer.deleteIfOwned(.podDisruptionBudgets, name: ctx.name)
                 }
             case .deleteBlueGreenObjects:
-                try await deleteBlueGreenObjects(ctx)
+                try await deleteBlueGreenObjects(ctx, writer: writer)
             case .event(let event):
                 events.append(event)
             }
@@ -85,8 +82,8 @@ extension PynomalyDeploymentReconciler {
                                        reason: "MigratingToRollingUpdate", message: decision.message)
         }
         status = pass.calculator.blueGreenStatus(status, hint: hint, deployment: decision.finished ? rollingLive : serving, selector: selector)
-        for event in events { record(pass.storedCR, event) }
-        try await writeStatus(status, of: pass.cr, storedCR: pass.storedCR)
+        for event in events { writer.record(event) }
+        try await writeStatus(status, of: pass.cr, writer: pass.writer)
         return decision.finished ? .requeue(after: 0.05) : .done
     }
 
@@ -111,36 +108,15 @@ extension PynomalyDeploymentReconciler {
         events.append(PlannedEvent(.warning, "PreviewAbandoned", message))
     }
 
-    /// The pod template of a revision from its ControllerRevision (the spec's when the hash is the spec's).
-    private func storedTemplate(_ ctx: BuildContext, revision: Int64, hash: String, fallback pass: BlueGreenPassContext) async throws -> PodTemplateSpec {
-        if PodTemplateBuilder.templateHash(pass.specTemplate) == hash { return pass.specTemplate }
-        return try await storedRevisionTemplate(ctx, revision: revision, hash: hash)
-    }
-
-    /// Sets only the replica count of a Deployment this CR controls (merge patch).
-    func scaleDeployment(_ ctx: BuildContext, name: String, replicas: Int32) async throws {
-        guard let live = caches.owned(.deployments, namespace: ctx.namespace, name: name),
-              Self.isControlled(live, by: ctx.cr.metadata.uid ?? "") else { return }
-        if live[path: ["spec", "replicas"]]?.intValue.map(Int32.init) == replicas { return }
-        logger.info("scaling", metadata: ["object": .string(name), "replicas": .stringConvertible(replicas)])
-        let body: JSONValue = ["spec": ["replicas": .int(Int64(replicas))]]
-        _ = try await client.patch(.deployments, namespace: ctx.namespace, name: name, type: .merge, body: body.serialized(), subresource: nil,
-                                   options: WriteOptions(fieldManager: Self.fieldManager))
-    }
-
     /// Deletes both colour Deployments and Services and every smoke Job this CR controls.
-    private func deleteBlueGreenObjects(_ ctx: BuildContext) async throws {
-        let uid = ctx.cr.metadata.uid ?? ""
-        for color in [Color.blue, .green] {
-            let name = Self.colorName(ctx.name, color)
+    private func deleteBlueGreenObjects(_ ctx: BuildContext, writer: ChildWriter) async throws {
+        for color in Color.allCases {
             for resource in [ResourceType.deployments, .services] {
-                if let live = caches.owned(resource, namespace: ctx.namespace, name: name), Self.isControlled(live, by: uid) {
-                    try await delete(resource, live: live, namespace: ctx.namespace, name: name)
-                }
+                try await writer.deleteIfOwned(resource, name: Self.colorName(ctx.name, color))
             }
         }
         for revision in smokeJobs(ctx).keys.sorted() {
-            try await deleteSmokeJob(ctx, revision: revision)
+            try await deleteSmokeJob(ctx, revision: revision, writer: writer)
         }
     }
 }

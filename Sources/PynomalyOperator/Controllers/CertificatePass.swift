@@ -88,7 +88,7 @@ public final class CertificateReads: Sendable {
 /// A missing or unreadable certificate only changes the condition: nothing is deleted or rewritten.
 extension PynomalyDeploymentReconciler {
     /// Answers when time alone changes the verdict (the next day boundary, validity start), or nil.
-    func reconcileCertificate(_ ctx: BuildContext, status: inout PynomalyDeploymentStatus, now: Date, storedCR: JSONValue) async throws -> Date? {
+    func reconcileCertificate(_ ctx: BuildContext, status: inout PynomalyDeploymentStatus, now: Date, writer: ChildWriter) async throws -> Date? {
         let crKey = ObjectKey(namespace: ctx.namespace, name: ctx.name)
         guard let ingress = ctx.spec.ingress, ingress.host != nil, let tls = ingress.tls else {
             caches.certificates.forgetAnnouncements(crKey)
@@ -132,7 +132,7 @@ extension PynomalyDeploymentReconciler {
         // Announced when the status has not recorded this verdict yet and no earlier pass of this
         // operator announced it (its status write may be pending).
         let token = outcome.event.map { _ in "\(secretName)|\(version ?? "")|\(outcome.verdict.reason.rawValue)" }
-        if caches.certificates.noteAnnouncement(crKey, token: token), let event = outcome.event { record(storedCR, event) }
+        if caches.certificates.noteAnnouncement(crKey, token: token), let event = outcome.event { writer.record(event) }
         // cert-manager's view is looked at again when its TTL ends.
         let issuerRecheck = issuer == nil ? nil : now.addingTimeInterval(CertificateReads.issuerTTL)
         return [outcome.recheckAt, issuerRecheck].compactMap { $0 }.min()

@@ -47,7 +47,7 @@ public actor MonitoringDiscovery {
 /// wants them reads them with a GET; a CR that never asked for monitoring costs nothing.
 extension PynomalyDeploymentReconciler {
     /// Answers when to look again (the CRDs may be installed later), or nil.
-    func reconcileMonitoring(_ ctx: BuildContext, status: inout PynomalyDeploymentStatus, now: Date, storedCR: JSONValue) async throws -> Date? {
+    func reconcileMonitoring(_ ctx: BuildContext, status: inout PynomalyDeploymentStatus, now: Date, writer: ChildWriter) async throws -> Date? {
         let wanted: [(ResourceType, JSONValue?)] = [
             (MonitoringBuilder.serviceMonitorType, MonitoringBuilder.serviceMonitor(ctx)),
             (MonitoringBuilder.prometheusRuleType, MonitoringBuilder.prometheusRule(ctx)),
@@ -64,7 +64,6 @@ extension PynomalyDeploymentReconciler {
             return nil
         }
         let served = try await discovery.servedResources(now: now)
-        let uid = ctx.cr.metadata.uid ?? ""
         var applied: [String] = []
         var missing: [String] = []
         for (resource, body) in wanted {
@@ -73,10 +72,10 @@ extension PynomalyDeploymentReconciler {
                 continue
             }
             if let body {
-                _ = try await ensureJSON(body, resource, ownerUID: uid)
+                try await writer.apply(json: body, resource)
                 applied.append(resource.kind)
             } else if hadAny {
-                try await deleteIfControlled(resource, namespace: ctx.namespace, name: ctx.name, ownerUID: uid)
+                try await writer.deleteIfOwned(resource, name: ctx.name)
             }
         }
 
@@ -96,23 +95,11 @@ extension PynomalyDeploymentReconciler {
                                       + "(install the Prometheus Operator's CRDs); nothing was created for \(missing.count == 1 ? "it" : "them")\(done)")
         }
         if conditions.first(type: ConditionType.monitoring)?.reason != condition.reason, condition.status == "False" {
-            record(storedCR, PlannedEvent(.warning, "MonitoringUnavailable", condition.message ?? ""))
+            writer.record(PlannedEvent(.warning, "MonitoringUnavailable", condition.message ?? ""))
         }
         conditions.set(condition, now: now)
         status.conditions = conditions
         // Look again after the discovery cache expires: the CRDs may be installed meanwhile.
         return missing.isEmpty ? nil : now.addingTimeInterval(300)
-    }
-
-    /// Deletes `name` when it exists and this CR controls it (a read first: no cache for this kind).
-    func deleteIfControlled(_ resource: ResourceType, namespace: String, name: String, ownerUID: String) async throws {
-        let live: JSONValue
-        do {
-            live = try await client.get(resource, namespace: namespace, name: name, subresource: nil)
-        } catch let error as KubeError where error.isNotFound {
-            return
-        }
-        guard Self.isControlled(live, by: ownerUID) else { return }
-        try await delete(resource, live: live, namespace: namespace, name: name)
     }
 }

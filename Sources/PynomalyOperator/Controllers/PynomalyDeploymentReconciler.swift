@@ -7,18 +7,6 @@ import KubeCore
 import KubeRuntime
 import Logging
 
-/// A child that exists under the name the operator wants but is not controlled by this CR: the
-/// operator refuses to take it over (it could be someone's hand-made Deployment).
-struct NotOwnedError: Error, CustomStringConvertible {
-    var kind: String
-    var name: String
-    /// Another way out than renaming or deleting, where there is one.
-    var hint: String? = nil
-    var description: String {
-        "\(kind) \(name) exists and is not controlled by this PynomalyDeployment; rename or delete it" + (hint.map { "; \($0)" } ?? "")
-    }
-}
-
 /// A pinned revision (a rollback's target) whose ControllerRevision is gone: its template cannot be
 /// deployed, and the spec's template is the one that was rolled back from.
 struct RevisionTemplateMissing: Error, CustomStringConvertible {
@@ -30,35 +18,13 @@ struct RevisionTemplateMissing: Error, CustomStringConvertible {
     }
 }
 
-/// The API server refused a child the operator built (invalid, forbidden, or a field it does not
-/// know): retrying the same write cannot succeed until the spec, the cluster or RBAC changes.
-struct ChildWriteRefused: Error, CustomStringConvertible {
-    var kind: String
-    var name: String
-    var error: KubeError
-    var description: String {
-        let message = error.status?.message ?? "\(error)"
-        return "the API server refused \(kind) \(name) (\(error.status?.code.map(String.init) ?? "?") \(error.status?.reason ?? "")): \(message)"
-    }
-
-    /// Whether `error` is a refusal of the object itself rather than a transient failure: invalid
-    /// (422), bad request (400), forbidden (403), unsupported (415), or the 500 that server-side
-    /// apply answers for a field the kind's schema does not have.
-    static func isRefusal(_ error: KubeError) -> Bool {
-        guard let code = error.status?.code else { return false }
-        if [400, 403, 415, 422].contains(code) { return true }
-        return code == 500 && (error.status?.message ?? "").contains("failed to create typed patch object")
-    }
-}
-
 /// Reconciles one PynomalyDeployment: reads the CR and its children from the caches, plans the
 /// revision (pure), applies what differs with server-side apply, observes the rollout, then writes
 /// the status once, only when it changed. A converged CR costs no request at all. BlueGreen branches
 /// after the revision plan into `reconcileBlueGreen` (BlueGreenPass.swift).
 public struct PynomalyDeploymentReconciler: Reconciler {
     public typealias Client = KubernetesReader & KubernetesWriter
-    public static let fieldManager = "pynomaly-operator"
-
+    public static let fieldManager = ChildWriter.fieldManager
 
     let client: any Client
     let caches: OperatorCaches
@@ -107,20 +73,21 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             logger.debug("PynomalyRestores are not known yet; changing nothing until they are", metadata: ["reason": .string(why)])
             return .requeue(after: Self.restoresUnknownRecheck)
         }
+        let writer = writer(for: storedCR)
         do {
-            return try await reconcile(cr, storedCR: storedCR)
+            return try await reconcile(cr, writer: writer)
         } catch let error as NotOwnedError {
             // The conflicting object is not ours, so no watch event says when it is gone: look again.
-            return await stall(cr, storedCR: storedCR, reason: "ResourceConflict", message: error.description, after: .requeue(after: conflictRecheckPeriod))
+            return await stall(cr, writer: writer, reason: "ResourceConflict", message: error.description, after: .requeue(after: conflictRecheckPeriod))
         } catch let error as RevisionTemplateMissing {
-            return await stall(cr, storedCR: storedCR, reason: "RevisionTemplateMissing", message: error.description, after: nil)
+            return await stall(cr, writer: writer, reason: "RevisionTemplateMissing", message: error.description, after: nil)
         } catch let error as KubeError where error.isConflict {
             // A write based on a cache one event behind (409): not a failure; the backoff spaces the
             // retries while the watch catches up, and grows if it keeps happening.
             return .retry("stale cache: the write met a newer resourceVersion (\(error))", atLeast: 0)
         } catch let error as ChildWriteRefused {
             // Retrying at once cannot help: say so where users look, then back off.
-            return await stall(cr, storedCR: storedCR, reason: "ChildRejected", message: error.description, after: .failed(error))
+            return await stall(cr, writer: writer, reason: "ChildRejected", message: error.description, after: .failed(error))
         } catch {
             return .failed(error)
         }
@@ -129,9 +96,9 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     /// Stalled: the pass cannot go on until something outside the operator changes. The status
     /// says why (Stalled=True, Ready=False, phase Failed) and a Warning Event is sent once per message;
     /// what runs keeps running. Answers `after` (or the write's error).
-    private func stall(_ cr: PynomalyDeployment, storedCR: JSONValue, reason: String, message: String, after: ReconcileResult?) async -> ReconcileResult {
+    private func stall(_ cr: PynomalyDeployment, writer: ChildWriter, reason: String, message: String, after: ReconcileResult?) async -> ReconcileResult {
         if cr.status?.conditions?.first(type: ConditionType.stalled)?.message != message {
-            record(storedCR, PlannedEvent(.warning, reason, message))
+            writer.record(PlannedEvent(.warning, reason, message))
         }
         let now = clock()
         var status = cr.status ?? PynomalyDeploymentStatus()
@@ -145,11 +112,11 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         status.observedGeneration = generation
         status.phase = .failed
         status.message = message
-        do { try await writeStatus(status, of: cr, storedCR: storedCR) } catch { return .failed(error) }
+        do { try await writeStatus(status, of: cr, writer: writer) } catch { return .failed(error) }
         return after ?? .done
     }
 
-    private func reconcile(_ cr: PynomalyDeployment, storedCR: JSONValue) async throws -> ReconcileResult {
+    private func reconcile(_ cr: PynomalyDeployment, writer: ChildWriter) async throws -> ReconcileResult {
         let now = clock()
         let nowText = KubeTime.format(now)
         let generation = cr.metadata.generation ?? 0
@@ -167,7 +134,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         // spec the hold builds nothing from it (RestoreHoldPass.swift).
         let crNamespace = cr.metadata.namespace ?? "default"
         if let holder = RestoreHold.holder(of: cr.metadata.name ?? "", uid: cr.metadata.uid, among: restores(in: crNamespace)) {
-            return try await reconcileRestoreHold(BuildContext(cr: cr), restore: holder, old: old, storedCR: storedCR, calculator: calculator, now: now,
+            return try await reconcileRestoreHold(BuildContext(cr: cr), restore: holder, old: old, writer: writer, calculator: calculator, now: now,
                                                   specProblems: problems)
         }
         if !problems.isEmpty {
@@ -175,12 +142,12 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             // A hold that has ended gives the app its replicas back all the same: what ran before the
             // restore runs again, and the spec's problems wait for a person.
             if let previous = old.restore {
-                try await releaseRestoreHold(BuildContext(cr: cr), previous: previous, status: &status, storedCR: storedCR, now: now)
+                try await releaseRestoreHold(BuildContext(cr: cr), previous: previous, status: &status, writer: writer, now: now)
             }
             if old.conditions?.first(type: ConditionType.stalled)?.message != status.conditions?.first(type: ConditionType.stalled)?.message {
-                record(storedCR, PlannedEvent(.warning, ConditionReason.invalidSpec, status.message ?? "invalid spec"))
+                writer.record(PlannedEvent(.warning, ConditionReason.invalidSpec, status.message ?? "invalid spec"))
             }
-            try await writeStatus(status, of: cr, storedCR: storedCR)
+            try await writeStatus(status, of: cr, writer: writer)
             return .done
         }
         memo?.noteValid(key, uid: uid, generation: generation)
@@ -210,20 +177,21 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let specInputs = memo.map { _ in
             PassMemo.SpecInputs(uid: uid, generation: generation, restartToken: restartToken, referencedHash: referencedHash, configHash: configHash)
         }
-        var specTemplate = SpecTemplate(ctx: ctx, configHash: configHash)
+        var built: PodTemplateSpec?
         let digest: PassMemo.TemplateDigest
         if let specInputs, let held = memo?.template(key, for: specInputs) {
             digest = held
         } else {
-            let built = specTemplate.template()
-            specTemplate.built = built
-            let hash = PodTemplateBuilder.templateHash(built)
+            let template = PodTemplateBuilder.build(ctx, configHash: configHash)
+            built = template
+            let hash = PodTemplateBuilder.templateHash(template)
             // The template's identity without the restart token: a restart must not unpin a rollback.
             let withoutToken = restartToken == nil ? hash
                 : PodTemplateBuilder.templateHash(PodTemplateBuilder.build(BuildContext(cr: cr, referencedContentHash: referencedHash), configHash: configHash))
             digest = PassMemo.TemplateDigest(templateHash: hash, templateKey: withoutToken)
             if let specInputs { memo?.noteTemplate(key, inputs: specInputs, digest: digest) }
         }
+        let specTemplate = SpecTemplate(ctx: ctx, configHash: configHash, hash: digest.templateHash, built: built)
         let specEntry = PynomalyDeploymentStatus.HistoryEntry(revision: 0, image: ctx.spec.image, configHash: configHash, templateHash: digest.templateHash)
         let specTemplateKey = digest.templateKey
         let rollbackRequest = cr.metadata.annotations?[RequestAnnotation.rollbackTo.name]
@@ -250,12 +218,12 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
 
         if let previous = old.restore {
-            try await releaseRestoreHold(ctx, previous: previous, status: &plan.status, storedCR: storedCR, now: now)
+            try await releaseRestoreHold(ctx, previous: previous, status: &plan.status, writer: writer, now: now)
         }
-        let backups = try await reconcileBackups(ctx, status: &plan.status, held: false, now: now, storedCR: storedCR)
-        let monitoringRecheck = try await reconcileMonitoring(ctx, status: &plan.status, now: now, storedCR: storedCR)
-        let certificateRecheck = try await reconcileCertificate(ctx, status: &plan.status, now: now, storedCR: storedCR)
-        let result = try await reconcileStrategy(cr: cr, storedCR: storedCR, ctx: ctx, old: old, plan: plan, configMap: configMap,
+        let backups = try await reconcileBackups(ctx, status: &plan.status, held: false, now: now, writer: writer)
+        let monitoringRecheck = try await reconcileMonitoring(ctx, status: &plan.status, now: now, writer: writer)
+        let certificateRecheck = try await reconcileCertificate(ctx, status: &plan.status, now: now, writer: writer)
+        let result = try await reconcileStrategy(cr: cr, writer: writer, ctx: ctx, old: old, plan: plan, configMap: configMap,
                                                  specTemplate: specTemplate, specInputs: specInputs, waiting: waiting, calculator: calculator, now: now)
         guard let recheckAt = [backups.recheckAt, monitoringRecheck, certificateRecheck].compactMap({ $0 }).min() else { return result }
         let after = max(1, recheckAt.timeIntervalSince(now))
@@ -267,7 +235,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     }
 
     /// The strategy's own work: rolling update, blue-green, or the way back from blue-green.
-    private func reconcileStrategy(cr: PynomalyDeployment, storedCR: JSONValue, ctx: BuildContext, old: PynomalyDeploymentStatus, plan: RevisionPlan,
+    private func reconcileStrategy(cr: PynomalyDeployment, writer: ChildWriter, ctx: BuildContext, old: PynomalyDeploymentStatus, plan: RevisionPlan,
                                    configMap: ConfigMap, specTemplate: SpecTemplate, specInputs: PassMemo.SpecInputs?, waiting: (reason: String, message: String)?,
                                    calculator: StatusCalculator, now: Date) async throws -> ReconcileResult {
         var plan = plan
@@ -276,7 +244,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let nowText = KubeTime.format(now)
         if ctx.spec.strategy.type == .blueGreen {
             return try await reconcileBlueGreen(BlueGreenPassContext(
-                cr: cr, storedCR: storedCR, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate.template(),
+                cr: cr, writer: writer, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate.prepared,
                 waiting: waiting, calculator: calculator, now: now))
         }
         // Back from BlueGreen: `NAME` takes over the active revision before anything rolls (BlueGreenToRollingPass.swift).
@@ -287,7 +255,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let stranded = old.blueGreen?.activeColor == nil ? strandedBlueGreen(ctx, history: plan.status.history ?? []) : nil
         if let blueGreen = stranded ?? old.blueGreen {
             return try await reconcileBlueGreenToRolling(BlueGreenPassContext(
-                cr: cr, storedCR: storedCR, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate.template(),
+                cr: cr, writer: writer, ctx: ctx, old: old, plan: plan, configMap: configMap, specTemplate: specTemplate.prepared,
                 waiting: waiting, calculator: calculator, now: now), blueGreen: blueGreen)
         }
 
@@ -295,7 +263,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         var deploymentWritten = false
         if !ctx.spec.paused && waiting == nil {
             let before = caches.cachedResourceVersion(.deployments, namespace: namespace, name: ctx.name)
-            deployment = try await applyChildren(ctx, configMap: configMap, plan: plan, specTemplate: specTemplate, specInputs: specInputs)
+            deployment = try await applyChildren(ctx, configMap: configMap, plan: plan, specTemplate: specTemplate, specInputs: specInputs, writer: writer)
             deploymentWritten = deployment?.metadata.resourceVersion != before
         } else {
             deployment = try caches.owned(.deployments, namespace: namespace, name: ctx.name).map(Self.rolloutView)
@@ -309,7 +277,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             plan.observe(bake.rollout, rollbackOnFailure: ctx.spec.rollbackOnFailure, generation: generation, now: nowText)
         }
         plan.prune(limit: Int(ctx.spec.revisionHistoryLimit))
-        if !ctx.spec.paused { try await deletePrunedRevisions(plan.pruned, ctx: ctx) }
+        if !ctx.spec.paused { try await deletePrunedRevisions(plan.pruned, ctx: ctx, writer: writer) }
         if plan.defersStatusToNextPass(deploymentWritten: deploymentWritten, rollout: rollout, old: old) {
             // The Deployment's own update queues the next pass; the requeue covers a Deployment
             // controller that never answers.
@@ -328,16 +296,12 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         plan.events.append(contentsOf: bake.events)
         Self.setAnalysisCondition(&status, analysisEnabled: ctx.spec.analysis != nil, generation: generation, now: now)
         if let invalid = bake.invalid { Self.holdForInvalidAnalysis(&status, message: invalid, generation: generation, now: now) }
-        if status.phase == .paused, old.phase != .paused {
-            plan.events.append(PlannedEvent(.normal, "Paused", "spec.paused is true: no workload changes until it is false"))
-        } else if old.phase == .paused, status.phase != .paused {
-            plan.events.append(PlannedEvent(.normal, "Resumed", "spec.paused is false: reconciling the workload again"))
-        }
-        for event in plan.events { record(storedCR, event) }
+        if let event = PlannedEvent.pauseChange(from: old.phase, to: status.phase) { plan.events.append(event) }
+        for event in plan.events { writer.record(event) }
         if let waiting, old.conditions?.first(type: ConditionType.ready)?.reason != waiting.reason {
-            record(storedCR, PlannedEvent(.warning, waiting.reason, waiting.message))
+            writer.record(PlannedEvent(.warning, waiting.reason, waiting.message))
         }
-        try await writeStatus(status, of: cr, storedCR: storedCR)
+        try await writeStatus(status, of: cr, writer: writer)
         if plan.rolledBackNow { return .requeue(after: 0) }
         return bake.requeueAfter.map { .requeue(after: max($0, 0.05)) } ?? .done
     }
@@ -348,10 +312,10 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let uid = ctx.cr.metadata.uid ?? ""
         // Without a colour's Deployment in the cache there is nothing to find, and no Service to parse.
         guard Color.allCases.contains(where: { caches.cachedResourceVersion(.deployments, namespace: ctx.namespace, name: Self.colorName(ctx.name, $0)) != nil }),
-              let service = caches.owned(.services, namespace: ctx.namespace, name: ctx.name), Self.isControlled(service, by: uid),
+              let service = caches.owned(.services, namespace: ctx.namespace, name: ctx.name), service.isControlled(by: uid),
               let color = service[path: ["spec", "selector", PynomalyLabels.colorKey]]?.stringValue.flatMap(Color.init(rawValue:)),
               let deployment = caches.owned(.deployments, namespace: ctx.namespace, name: Self.colorName(ctx.name, color)),
-              Self.isControlled(deployment, by: uid),
+              deployment.isControlled(by: uid),
               let hash = deployment[path: ["metadata", "labels", PynomalyLabels.templateHashKey]]?.stringValue,
               let revision = history.first(where: { $0.templateHash == hash })?.revision else { return nil }
         return PynomalyDeploymentStatus.BlueGreen(activeColor: color, previewColor: color.other, step: BlueGreenStep.idle.rawValue, activeRevision: revision)
@@ -361,8 +325,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     /// Children a pass with the same inputs found converged, and that changed in nothing but
     /// their status since (`SpecStamp`), are not built or compared again.
     private func applyChildren(_ ctx: BuildContext, configMap: ConfigMap, plan: RevisionPlan, specTemplate: SpecTemplate,
-                               specInputs: PassMemo.SpecInputs?) async throws -> Deployment {
-        let uid = ctx.cr.metadata.uid ?? ""
+                               specInputs: PassMemo.SpecInputs?, writer: ChildWriter) async throws -> Deployment {
         let key = ObjectKey(namespace: ctx.namespace, name: ctx.name)
         let inputs = specInputs.map {
             PassMemo.ChildrenInputs(spec: $0, revision: plan.target.revision, templateHash: plan.target.templateHash, pinned: plan.pinned)
@@ -379,33 +342,29 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
 
         // The template this pass deploys: the spec's, or a pinned revision's from its ControllerRevision.
-        var template: PodTemplateSpec
-        if plan.pinned {
-            template = try await storedRevisionTemplate(ctx, revision: plan.target.revision, hash: plan.target.templateHash ?? "")
+        var template = try await podTemplate(ctx, revision: plan.target.revision, hash: plan.target.templateHash, spec: specTemplate)
+        if plan.pinned, let token = ctx.restartToken {
             // A restart requested while pinned restarts the pinned revision's pods (the token is not
             // part of a revision's identity, so the revision stays the same).
-            if let token = ctx.restartToken { template.metadata?.annotations?[PynomalyAnnotations.restart] = token }
-        } else {
-            template = specTemplate.template()
+            template.metadata?.annotations?[PynomalyAnnotations.restart] = token
         }
         var revision: JSONValue?
         // What each child is after this pass, in the order of `children`: compared equal, or
         // written (the answer), or nil when not wanted.
         var results: [JSONValue?] = []
-        results.append(try await ensure(configMap, .configMaps, ownerUID: uid))
-        results.append(try await ensureServiceAccount(ctx))
+        results.append(try await writer.apply(configMap))
+        results.append(try await ensureServiceAccount(ctx, writer: writer))
         let deployment = DeploymentBuilder.build(ctx, name: ctx.name, template: template, replicas: ctx.desiredReplicas)
         if let hash = plan.target.templateHash {
             // Before the Deployment: a revision in the history always has its template stored.
-            revision = try await ensureRevision(ctx, revision: plan.target, template: template, templateHash: hash)
+            revision = try await ensureRevision(ctx, revision: plan.target, template: template, templateHash: hash, writer: writer)
         }
-        let applied = try await ensure(deployment, .deployments, ownerUID: uid)
+        let applied = try await writer.apply(deployment)
         results.append(applied)
-        results.append(try await ensure(ServiceBuilder.build(ctx, name: ctx.name), .services, ownerUID: uid))
-        results.append(try await ensureOptional(IngressBuilder.build(ctx, backendService: ctx.name, previewService: nil), .ingresses, name: ctx.name, ctx: ctx))
-        results.append(try await ensureOptional(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: ctx.name), .horizontalPodAutoscalers,
-                                                name: ctx.name, ctx: ctx))
-        results.append(try await ensureOptional(PodDisruptionBudgetBuilder.build(ctx), .podDisruptionBudgets, name: ctx.name, ctx: ctx))
+        results.append(try await writer.apply(ServiceBuilder.build(ctx, name: ctx.name)))
+        results.append(try await writer.apply(IngressBuilder.build(ctx, backendService: ctx.name, previewService: nil), orDelete: ctx.name))
+        results.append(try await writer.apply(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: ctx.name), orDelete: ctx.name))
+        results.append(try await writer.apply(PodDisruptionBudgetBuilder.build(ctx), orDelete: ctx.name))
         if plan.target.templateHash != nil { results.append(revision) }
         // Remembered when the cache holds, for every child, the version this pass compared or
         // wrote: later passes then skip them until one changes in more than its status. A write
@@ -423,10 +382,19 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     struct SpecTemplate {
         let ctx: BuildContext
         let configHash: String
+        /// `PodTemplateBuilder.templateHash` of the template.
+        let hash: String
         /// Already built by this pass.
         var built: PodTemplateSpec?
 
         func template() -> PodTemplateSpec { built ?? PodTemplateBuilder.build(ctx, configHash: configHash) }
+
+        /// Built now, so the passes that use it several times build it once.
+        var prepared: SpecTemplate {
+            var copy = self
+            copy.built = template()
+            return copy
+        }
     }
 
     /// The Deployment as the rollout observation and the status read it: metadata, replicas,
@@ -439,115 +407,22 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         return try view.decode(Deployment.self)
     }
 
-    /// Creates the ControllerRevision of `revision` unless this CR's is cached. A revision is
-    /// immutable, so a cached one needs no compare, and the template is not encoded into a new
-    /// one on every pass.
+    /// Creates the ControllerRevision of `revision` unless this CR's exists. A revision is
+    /// immutable (its name is its template's hash), so one that exists needs no compare, and the
+    /// template is not encoded into a new one on every pass.
     @discardableResult
     func ensureRevision(_ ctx: BuildContext, revision entry: PynomalyDeploymentStatus.HistoryEntry, template: PodTemplateSpec,
-                        templateHash: String) async throws -> JSONValue {
-        let uid = ctx.cr.metadata.uid ?? ""
+                        templateHash: String, writer: ChildWriter) async throws -> JSONValue {
         let name = ControllerRevisionBuilder.name(ctx.name, templateHash: templateHash)
-        if let cached = caches.owned(.controllerRevisions, namespace: ctx.namespace, name: name), Self.isControlled(cached, by: uid) { return cached }
+        if let cached = writer.controlledChild(.controllerRevisions, name: name) { return cached }
         let built = ControllerRevisionBuilder.build(ctx, revision: entry.revision, template: template, templateHash: templateHash,
                                                     image: entry.image ?? ctx.spec.image, configHash: entry.configHash)
-        return try await ensure(built, .controllerRevisions, ownerUID: uid, immutable: true)
+        return try await writer.createOnce(built).object
     }
 
-    /// Applies `desired` unless the live object already contains it (compare, then write). A name
-    /// taken by an object this CR does not control is refused. `immutable` kinds are only created.
-    /// `removesOldFields`: apply even when the live object contains `desired`, because a field this
-    /// manager applied before must go (a superset would otherwise look converged).
-    func ensure<T: KubeResource>(_ desired: T, _ resource: ResourceType, ownerUID: String, immutable: Bool = false,
-                                 removesOldFields: Bool = false) async throws -> JSONValue {
-        try await ensureJSON(try JSONValue(encoding: desired), resource, ownerUID: ownerUID, immutable: immutable, removesOldFields: removesOldFields)
-    }
-
-    /// `ensure` for an object built as JSON (kinds without a typed model, e.g. ServiceMonitor).
-    func ensureJSON(_ body: JSONValue, _ resource: ResourceType, ownerUID: String, immutable: Bool = false,
-                    removesOldFields: Bool = false) async throws -> JSONValue {
-        guard let name = body[path: ["metadata", "name"]]?.stringValue else { throw KubeError.configuration("a built \(resource.kind) has no name") }
-        let namespace = body[path: ["metadata", "namespace"]]?.stringValue
-        let cached = caches.owned(resource, namespace: namespace ?? "", name: name)
-        var live = cached
-        if live == nil && !caches.knownAbsent(resource, namespace: namespace ?? "", name: name) {
-            // Not one of ours in the cache: someone else's (cached as a stub only), just created and not
-            // seen by the watch yet, or the cache has not synced.
-            do {
-                live = try await client.get(resource, namespace: namespace, name: name, subresource: nil)
-            } catch let error as KubeError where error.isNotFound {
-                live = nil
-            }
-        }
-        if let current = live {
-            guard Self.isControlled(current, by: ownerUID) else { throw NotOwnedError(kind: resource.kind, name: name) }
-            if immutable { return current }
-            if current.contains(body) && !removesOldFields {
-                guard let drift = ChildDrift.find(resource, live: current, desired: body) else { return current }
-                return try await revert(drift, resource, namespace: namespace, name: name, basedOn: current)
-            }
-        }
-        logger.info("applying", metadata: ["kind": .string(resource.kind), "object": .string(name)])
-        let answer: JSONValue
-        let basis = caches.writeBasis(resource, namespace: namespace, name: name)
-        do {
-            answer = try await client.patch(resource, namespace: namespace, name: name, type: .apply, body: body.serialized(), subresource: nil,
-                                            options: WriteOptions(fieldManager: Self.fieldManager, force: true))
-        } catch let error as KubeError where ChildWriteRefused.isRefusal(error) {
-            throw ChildWriteRefused(kind: resource.kind, name: name, error: error)
-        }
-        caches.storeWritten(resource, answer, basis: basis)
-        // Judged after the apply: what this manager set before and no longer sends is gone now, so
-        // what is left beyond the desired object in the owned fields was added by someone else.
-        if let drift = ChildDrift.find(resource, live: answer, desired: body) {
-            return try await revert(drift, resource, namespace: namespace, name: name, basedOn: answer)
-        }
-        return answer
-    }
-
-    /// Removes what another field manager added to the owned fields (`ChildDrift`) with one merge
-    /// patch, and says so in a Warning Event.
-    func revert(_ drift: ChildDrift.Finding, _ resource: ResourceType, namespace: String?, name: String, basedOn live: JSONValue) async throws -> JSONValue {
-        let fields = drift.fields.joined(separator: ", ")
-        logger.warning("reverting hand edits", metadata: ["kind": .string(resource.kind), "object": .string(name), "fields": .string(fields)])
-        let answer: JSONValue
-        let basis = caches.writeBasis(resource, namespace: namespace, name: name)
-        do {
-            answer = try await client.patch(resource, namespace: namespace, name: name, type: .merge, body: drift.patch.serialized(), subresource: nil,
-                                            options: WriteOptions(fieldManager: Self.fieldManager))
-        } catch let error as KubeError where ChildWriteRefused.isRefusal(error) {
-            throw ChildWriteRefused(kind: resource.kind, name: name, error: error)
-        }
-        caches.storeWritten(resource, answer, basis: basis)
-        // On the PynomalyDeployment, where `kubectl describe` shows it (the child's controller).
-        let owner = live[path: ["metadata", "ownerReferences"]]?.arrayValue?.first { $0["controller"]?.boolValue == true }?["name"]?.stringValue
-        if let owner, let cr = caches.primary.store.get(namespace: namespace ?? "", name: owner) {
-            record(cr, PlannedEvent(.warning, "DriftReverted",
-                                    "\(resource.kind) \(name): \(fields) changed by someone else; restored to what the PynomalyDeployment says"))
-        }
-        return answer
-    }
-
-    /// Applies an optional child, or deletes the one this CR controls when it is no longer wanted.
-    /// Answers the child as applied or compared; nil when it is not wanted.
-    @discardableResult
-    func ensureOptional<T: KubeResource>(_ desired: T?, _ resource: ResourceType, name: String, ctx: BuildContext) async throws -> JSONValue? {
-        let uid = ctx.cr.metadata.uid ?? ""
-        if let desired {
-            return try await ensure(desired, resource, ownerUID: uid)
-        } else if let live = caches.owned(resource, namespace: ctx.namespace, name: name), Self.isControlled(live, by: uid) {
-            try await delete(resource, live: live, namespace: ctx.namespace, name: name)
-        }
-        return nil
-    }
-
-    func deletePrunedRevisions(_ pruned: [PynomalyDeploymentStatus.HistoryEntry], ctx: BuildContext) async throws {
-        let uid = ctx.cr.metadata.uid ?? ""
-        for entry in pruned {
-            guard let hash = entry.templateHash else { continue }
-            let name = ControllerRevisionBuilder.name(ctx.name, templateHash: hash)
-            if let live = caches.owned(.controllerRevisions, namespace: ctx.namespace, name: name), Self.isControlled(live, by: uid) {
-                try await delete(.controllerRevisions, live: live, namespace: ctx.namespace, name: name)
-            }
+    func deletePrunedRevisions(_ pruned: [PynomalyDeploymentStatus.HistoryEntry], ctx: BuildContext, writer: ChildWriter) async throws {
+        for hash in pruned.compactMap(\.templateHash) {
+            try await writer.deleteIfOwned(.controllerRevisions, name: ControllerRevisionBuilder.name(ctx.name, templateHash: hash))
         }
     }
 
@@ -575,13 +450,20 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         return hash
     }
 
+    /// The pod template of the revision whose template hash is `hash`: the spec's own when the hash
+    /// is the spec template's (or unknown), else the one its ControllerRevision stores.
+    func podTemplate(_ ctx: BuildContext, revision: Int64, hash: String?, spec: SpecTemplate) async throws -> PodTemplateSpec {
+        guard let hash, hash != spec.hash else { return spec.template() }
+        return try await storedRevisionTemplate(ctx, revision: revision, hash: hash)
+    }
+
     /// A revision's pod template from its ControllerRevision. The cache keeps revisions without
     /// their template (`data`): it comes from the memo while the cached revision has the same uid,
     /// else from one GET. Gone, `RevisionTemplateMissing`.
     func storedRevisionTemplate(_ ctx: BuildContext, revision: Int64, hash: String) async throws -> PodTemplateSpec {
         let name = ControllerRevisionBuilder.name(ctx.name, templateHash: hash)
         let ownerUID = ctx.cr.metadata.uid ?? ""
-        if let cached = caches.owned(.controllerRevisions, namespace: ctx.namespace, name: name), Self.isControlled(cached, by: ownerUID),
+        if let cached = caches.owned(.controllerRevisions, namespace: ctx.namespace, name: name), cached.isControlled(by: ownerUID),
            let uid = cached[path: ["metadata", "uid"]]?.stringValue,
            let template = caches.revisionTemplates.template(namespace: ctx.namespace, name: name, uid: uid) {
             return template
@@ -589,7 +471,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         var stored: JSONValue?
         do {
             let live = try await client.get(.controllerRevisions, namespace: ctx.namespace, name: name, subresource: nil)
-            stored = Self.isControlled(live, by: ownerUID) ? live : nil
+            stored = live.isControlled(by: ownerUID) ? live : nil
         } catch let error as KubeError where error.isNotFound {}
         guard let stored, let controllerRevision = try? stored.decode(ControllerRevision.self),
               let template = ControllerRevisionBuilder.template(from: controllerRevision) else {
@@ -609,23 +491,6 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             guard let name = object[path: ["metadata", "name"]]?.stringValue, name.hasPrefix(prefix) else { return nil }
             return String(name.dropFirst(prefix.count))
         })
-    }
-
-    /// Deletes with a uid precondition, so only the object that was judged ours goes.
-    func delete(_ resource: ResourceType, live: JSONValue, namespace: String, name: String) async throws {
-        logger.info("deleting", metadata: ["kind": .string(resource.kind), "object": .string(name)])
-        var options = DeleteOptions()
-        options.preconditionUID = live[path: ["metadata", "uid"]]?.stringValue
-        do {
-            _ = try await client.delete(resource, namespace: namespace, name: name, options: options)
-        } catch let error as KubeError where error.isNotFound {
-            return
-        }
-    }
-
-    static func isControlled(_ object: JSONValue, by uid: String) -> Bool {
-        guard !uid.isEmpty, let refs = object[path: ["metadata", "ownerReferences"]]?.arrayValue else { return false }
-        return refs.contains { $0["controller"]?.boolValue == true && $0["uid"]?.stringValue == uid }
     }
 
     func summarisePods(namespace: String, selector: LabelSelector?) async throws -> String? {
@@ -653,24 +518,22 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     /// sync queues every CR anyway; this covers a sync that never comes, e.g. RBAC fixed later).
     static let restoresUnknownRecheck = 3.0
 
-    /// Writes the status through the status subresource when it differs from what the CR has; a
-    /// stale resourceVersion answers 409 and the pass is retried once the cache caught up. The
-    /// answer goes into the cache at once (read-your-writes). Every status the operator writes
-    /// passes here, so this is where `RestoresAvailable` is kept up to date.
-    func writeStatus(_ status: PynomalyDeploymentStatus, of cr: PynomalyDeployment, storedCR: JSONValue) async throws {
+    /// Writes the status when it differs from what the CR has (`ChildWriter.writeStatus`). Every
+    /// status the operator writes passes here, so this is where `RestoresAvailable` is kept up to date.
+    func writeStatus(_ status: PynomalyDeploymentStatus, of cr: PynomalyDeployment, writer: ChildWriter) async throws {
         var status = status
         let announce = Self.noteRestoresAvailability(caches.restoresAvailability, in: &status, previous: cr.status,
                                                      generation: cr.metadata.generation ?? 0, now: clock())
         guard status != cr.status else { return }
-        var object = storedCR
-        object["status"] = try JSONValue(encoding: status)
-        let basis = caches.primary.writeBasis(basedOn: storedCR[path: ["metadata", "resourceVersion"]]?.stringValue)
-        let answer = try await client.update(.pynomalyDeployments, namespace: cr.metadata.namespace, name: cr.metadata.name ?? "",
-                                             object: object, subresource: "status", options: WriteOptions(fieldManager: Self.fieldManager))
-        // The next pass (queued by this pass's own child writes) reads this status, not the one before.
-        caches.primary.storeWritten(answer, basis: basis)
+        try await writer.writeStatus(status)
         // Once, when the condition appears (it stays put while the CRD is missing: no write, no Event).
-        if let announce { record(storedCR, PlannedEvent(.warning, "RestoresUnavailable", announce)) }
+        if let announce { writer.record(PlannedEvent(.warning, "RestoresUnavailable", announce)) }
+    }
+
+    /// The writer of every change this pass makes for the CR `storedCR`.
+    func writer(for storedCR: JSONValue) -> ChildWriter {
+        ChildWriter(client: client, caches: caches, events: events,
+                    owner: ChildWriter.Owner(stored: storedCR, resource: .pynomalyDeployments, cache: caches.primary))
     }
 
     /// Sets `RestoresAvailable=False` (`CRDNotInstalled`) while PynomalyRestores are not served and
@@ -701,10 +564,5 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             if !conditions.isEmpty { status.conditions = conditions }
             return nil
         }
-    }
-
-    func record(_ storedCR: JSONValue, _ event: PlannedEvent) {
-        logger.info("event", metadata: ["reason": .string(event.reason), "message": .string(event.message)])
-        events?.record(storedCR, type: event.type, reason: event.reason, message: event.message)
     }
 }

@@ -66,7 +66,7 @@ public struct PynomalyRestoreReconciler: Reconciler {
             let uid = deployment.metadata.uid ?? ""
             let apps = PynomalyDeploymentReconciler.appDeploymentNames(restore.spec.deploymentName).compactMap { name -> Deployment? in
                 guard let live = caches.owned(.deployments, namespace: namespace, name: name),
-                      PynomalyDeploymentReconciler.isControlled(live, by: uid) else { return nil }
+                      live.isControlled(by: uid) else { return nil }
                 return try? live.decode(Deployment.self)
             }
             observation.currentReplicas = apps.compactMap { $0.spec?.replicas }.max()
@@ -94,33 +94,25 @@ public struct PynomalyRestoreReconciler: Reconciler {
         }
 
         let step = RestoreStateMachine.step(observation)
+        let writer = ChildWriter(client: client, caches: caches, events: events,
+                                 owner: ChildWriter.Owner(stored: storedRestore, resource: .pynomalyRestores, cache: caches.restores))
         if let deployment {
             let ctx = BuildContext(cr: deployment)
             for action in step.actions {
                 switch action {
                 case .createEmergencyBackupJob(let fileName):
                     if let job = RestoreJobBuilder.emergencyBackupJob(ctx, restore: restore, fileName: fileName) {
-                        try await createJob(job, name: emergencyName, namespace: namespace)
+                        try await writer.createOnce(job)
                     }
                 case .createRestoreJob:
                     if let job = RestoreJobBuilder.restoreJob(ctx, restore: restore) {
-                        try await createJob(job, name: restoreJobName, namespace: namespace)
+                        try await writer.createOnce(job)
                     }
                 }
             }
         }
-        for event in step.events {
-            logger.info("event", metadata: ["reason": .string(event.reason), "message": .string(event.message)])
-            events?.record(storedRestore, type: event.type, reason: event.reason, message: event.message)
-        }
-        if step.status != restore.status {
-            var object = storedRestore
-            object["status"] = try JSONValue(encoding: step.status)
-            let basis = caches.restores?.writeBasis(basedOn: storedRestore[path: ["metadata", "resourceVersion"]]?.stringValue)
-            let answer = try await client.update(.pynomalyRestores, namespace: namespace, name: restoreName, object: object, subresource: "status",
-                                                 options: WriteOptions(fieldManager: PynomalyDeploymentReconciler.fieldManager))
-            if let basis { caches.restores?.storeWritten(answer, basis: basis) }
-        }
+        for event in step.events { writer.record(event) }
+        if step.status != restore.status { try await writer.writeStatus(step.status) }
         // Pods are not watched: while they stop, look again shortly.
         if step.status.phase == .scalingDown, observation.holdAcknowledged { return .requeue(after: 2) }
         return .done
@@ -129,7 +121,7 @@ public struct PynomalyRestoreReconciler: Reconciler {
     /// The cached Job `name` when it is controlled by this restore.
     private func ownedJob(_ name: String, namespace: String, restoreUID: String?) -> Job? {
         guard let live = caches.owned(.jobs, namespace: namespace, name: name),
-              PynomalyDeploymentReconciler.isControlled(live, by: restoreUID ?? "") else { return nil }
+              live.isControlled(by: restoreUID ?? "") else { return nil }
         return try? live.decode(Job.self)
     }
 
@@ -140,23 +132,10 @@ public struct PynomalyRestoreReconciler: Reconciler {
         guard confirmAbsence else { return nil }
         do {
             let live = try await client.get(.jobs, namespace: namespace, name: name, subresource: nil)
-            guard PynomalyDeploymentReconciler.isControlled(live, by: restoreUID ?? "") else { return nil }
+            guard live.isControlled(by: restoreUID ?? "") else { return nil }
             return try? live.decode(Job.self)
         } catch let error as KubeError where error.isNotFound {
             return nil
-        }
-    }
-
-    /// Creates a Job under its deterministic name; one that exists is this restore's from an earlier pass.
-    private func createJob(_ job: Job, name: String, namespace: String) async throws {
-        logger.info("creating", metadata: ["kind": "Job", "object": .string(name)])
-        do {
-            let basis = caches.writeBasis(.jobs, namespace: namespace, name: name)
-            let answer = try await client.create(.jobs, namespace: namespace, object: try JSONValue(encoding: job),
-                                                 options: WriteOptions(fieldManager: PynomalyDeploymentReconciler.fieldManager))
-            caches.storeWritten(.jobs, answer, basis: basis)
-        } catch let error as KubeError where error.isAlreadyExists {
-            return
         }
     }
 

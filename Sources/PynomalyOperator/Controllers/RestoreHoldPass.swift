@@ -24,71 +24,58 @@ extension PynomalyDeploymentReconciler {
 
     /// - Parameter specProblems: what validation found wrong with the spec. With problems the CronJobs
     ///   are not built from the spec; the ones that exist are suspended where they are.
-    func reconcileRestoreHold(_ ctx: BuildContext, restore: PynomalyRestore, old: PynomalyDeploymentStatus, storedCR: JSONValue,
+    func reconcileRestoreHold(_ ctx: BuildContext, restore: PynomalyRestore, old: PynomalyDeploymentStatus, writer: ChildWriter,
                               calculator: StatusCalculator, now: Date, specProblems: [SpecProblem] = []) async throws -> ReconcileResult {
-        let uid = ctx.cr.metadata.uid ?? ""
         var deployments: [Deployment] = []
         for name in Self.appDeploymentNames(ctx.name) {
-            guard let live = caches.owned(.deployments, namespace: ctx.namespace, name: name), Self.isControlled(live, by: uid) else { continue }
-            try await scaleDeployment(ctx, name: name, replicas: 0)
+            guard let live = writer.controlledChild(.deployments, name: name) else { continue }
+            try await writer.scale(deployment: name, replicas: 0)
             if let deployment = try? live.decode(Deployment.self) { deployments.append(deployment) }
         }
         var status = old
         var outcome = BackupOutcome(recheckAt: nil)
         if specProblems.isEmpty {
-            outcome = try await reconcileBackups(ctx, status: &status, held: true, now: now, storedCR: storedCR)
+            outcome = try await reconcileBackups(ctx, status: &status, held: true, now: now, writer: writer)
         } else {
             logger.warning("the spec is invalid; holding for the restore without applying it",
                            metadata: ["problems": .string(specProblems.map { "\($0.field): \($0.message)" }.joined(separator: "; "))])
             for name in [BackupCronJobBuilder.cronJobName(ctx.name), MaintenanceCronJobBuilder.cronJobName(ctx.name)] {
-                try await suspendCronJob(ctx, name: name)
+                try await writer.suspend(cronJob: name)
             }
         }
         let restoreName = restore.metadata.name ?? ""
         status = calculator.restoreHeld(status, restore: restore, deployments: deployments, selector: PynomalyLabels.selectorString(for: ctx.name))
 
         if old.restore?.name != restoreName {
-            record(storedCR, PlannedEvent(.warning, "RestoreHold", "PynomalyRestore \(restoreName) holds the app at zero replicas (writes stopped)"))
+            writer.record(PlannedEvent(.warning, "RestoreHold", "PynomalyRestore \(restoreName) holds the app at zero replicas (writes stopped)"))
         }
         if restore.status?.phase == .failed, old.restore?.phase != PynomalyRestoreStatus.Phase.failed.rawValue {
-            record(storedCR, PlannedEvent(.warning, RestoreStateMachine.Reason.failed,
+            writer.record(PlannedEvent(.warning, RestoreStateMachine.Reason.failed,
                                      "PynomalyRestore \(restoreName) failed; the app stays at zero replicas: \(restore.status?.message ?? "")"))
         }
-        try await writeStatus(status, of: ctx.cr, storedCR: storedCR)
+        try await writeStatus(status, of: ctx.cr, writer: writer)
         return outcome.recheckAt.map { .requeue(after: max(1, $0.timeIntervalSince(now))) } ?? .done
-    }
-
-    /// Suspends a CronJob this CR controls where it stands (a merge patch of `spec.suspend`), for a
-    /// hold whose spec cannot be built from.
-    func suspendCronJob(_ ctx: BuildContext, name: String) async throws {
-        guard let live = caches.owned(.cronJobs, namespace: ctx.namespace, name: name), Self.isControlled(live, by: ctx.cr.metadata.uid ?? ""),
-              live[path: ["spec", "suspend"]]?.boolValue != true else { return }
-        let body: JSONValue = ["spec": ["suspend": true]]
-        let basis = caches.writeBasis(.cronJobs, namespace: ctx.namespace, name: name)
-        let answer = try await client.patch(.cronJobs, namespace: ctx.namespace, name: name, type: .merge, body: body.serialized(), subresource: nil,
-                                            options: WriteOptions(fieldManager: Self.fieldManager))
-        caches.storeWritten(.cronJobs, answer, basis: basis)
     }
 
     /// The first pass after a hold ended: the serving Deployment gets its replica count back. With an
     /// HPA the applied Deployment has no `replicas`, so the zero would otherwise stay (an HPA does not
     /// scale a target at zero); without one the apply that follows sets the spec's count anyway.
     func releaseRestoreHold(_ ctx: BuildContext, previous: PynomalyDeploymentStatus.Restore, status: inout PynomalyDeploymentStatus,
-                            storedCR: JSONValue, now: Date) async throws {
+                            writer: ChildWriter, now: Date) async throws {
         let serving = ctx.spec.strategy.type == .blueGreen
             ? status.blueGreen?.activeColor.map { Self.colorName(ctx.name, $0) }
             : (status.blueGreen?.activeColor.map { Self.colorName(ctx.name, $0) } ?? ctx.name)
         let replicas = previous.originalReplicas ?? ctx.desiredReplicas ?? ctx.spec.autoscaling?.minReplicas ?? 1
         if let serving, let live = caches.owned(.deployments, namespace: ctx.namespace, name: serving),
            live[path: ["spec", "replicas"]]?.intValue == 0, replicas > 0 {
-            try await scaleDeployment(ctx, name: serving, replicas: replicas)
+            try await writer.scale(deployment: serving, replicas: replicas)
         }
         status.restore = nil
         var conditions = status.conditions ?? []
         conditions.set(Condition(type: ConditionType.restoreInProgress, status: "False", observedGeneration: ctx.cr.metadata.generation ?? 0,
                                  reason: "RestoreFinished", message: "PynomalyRestore \(previous.name ?? "") no longer holds the app"), now: now)
         status.conditions = conditions
-        record(storedCR, PlannedEvent(.normal, "RestoreHoldReleased",
+        writer.record(PlannedEvent(.normal, "RestoreHoldReleased",
                                  "PynomalyRestore \(previous.name ?? "") released the app: scaling back to \(replicas) replica(s)"))
     }
 }

@@ -12,6 +12,13 @@ public struct PlannedEvent: Sendable, Hashable {
         self.reason = reason
         self.message = message
     }
+
+    /// The Event for a pass whose phase entered or left Paused, if it did.
+    public static func pauseChange(from old: PynomalyDeploymentStatus.Phase?, to new: PynomalyDeploymentStatus.Phase?) -> PlannedEvent? {
+        if new == .paused, old != .paused { return PlannedEvent(.normal, "Paused", "spec.paused is true: no workload changes until it is false") }
+        if old == .paused, new != .paused { return PlannedEvent(.normal, "Resumed", "spec.paused is false: reconciling the workload again") }
+        return nil
+    }
 }
 
 /// Which revision a pass deploys, and how the history changes: pure, from the status the CR

@@ -9,9 +9,9 @@ extension PynomalyDeploymentReconciler {
     /// controls (the named account itself is never written). Answers the account as applied or
     /// compared; nil when the spec names another.
     @discardableResult
-    func ensureServiceAccount(_ ctx: BuildContext) async throws -> JSONValue? {
+    func ensureServiceAccount(_ ctx: BuildContext, writer: ChildWriter) async throws -> JSONValue? {
         // An account the spec names is never deleted, even one this CR created under that name.
         if ctx.cr.spec.serviceAccountName == ctx.name { return nil }
-        return try await ensureOptional(ServiceAccountBuilder.build(ctx), .serviceAccounts, name: ctx.name, ctx: ctx)
+        return try await writer.apply(ServiceAccountBuilder.build(ctx), orDelete: ctx.name)
     }
 }
