@@ -72,6 +72,25 @@ public enum PodTemplateBuilder {
         return String(StableHash.hex(of: json).prefix(10))
     }
 
+    /// The spec's pod template with its two identities: `hash`, of the template as built (the
+    /// revision's name), and `key`, the hash without the restart token, so a restart does not
+    /// unpin a rollback (`RevisionPlan`'s `specTemplateKey`).
+    public struct Identified: Sendable {
+        public var template: PodTemplateSpec
+        public var hash: String
+        public var key: String
+    }
+
+    /// `build` of `ctx` with its identities; `ctx.restartToken` is the only input `key` leaves out.
+    public static func identified(_ ctx: BuildContext, configHash: String) -> Identified {
+        let template = build(ctx, configHash: configHash)
+        let hash = templateHash(template)
+        guard ctx.restartToken != nil else { return Identified(template: template, hash: hash, key: hash) }
+        var withoutToken = ctx
+        withoutToken.restartToken = nil
+        return Identified(template: template, hash: hash, key: templateHash(build(withoutToken, configHash: configHash)))
+    }
+
     static func resources(_ r: PynomalyDeploymentSpec.Resources) -> ResourceRequirements? {
         let limits = r.limits ?? [:]
         let requests = r.requests ?? [:]

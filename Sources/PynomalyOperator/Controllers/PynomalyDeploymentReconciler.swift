@@ -182,13 +182,9 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         if let specInputs, let held = memo?.template(key, for: specInputs) {
             digest = held
         } else {
-            let template = PodTemplateBuilder.build(ctx, configHash: configHash)
-            built = template
-            let hash = PodTemplateBuilder.templateHash(template)
-            // The template's identity without the restart token: a restart must not unpin a rollback.
-            let withoutToken = restartToken == nil ? hash
-                : PodTemplateBuilder.templateHash(PodTemplateBuilder.build(BuildContext(cr: cr, referencedContentHash: referencedHash), configHash: configHash))
-            digest = PassMemo.TemplateDigest(templateHash: hash, templateKey: withoutToken)
+            let identified = PodTemplateBuilder.identified(ctx, configHash: configHash)
+            built = identified.template
+            digest = PassMemo.TemplateDigest(templateHash: identified.hash, templateKey: identified.key)
             if let specInputs { memo?.noteTemplate(key, inputs: specInputs, digest: digest) }
         }
         let specTemplate = SpecTemplate(ctx: ctx, configHash: configHash, hash: digest.templateHash, built: built)

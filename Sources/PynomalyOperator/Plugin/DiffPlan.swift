@@ -106,11 +106,11 @@ public struct DiffPlan: Sendable {
         let references = ReferencedObjects(specOnly)
         let (referencedHash, missing) = references.contentHash { kind, name in live.referencedContentHashes["\(kind)/\(name)"] }
         let ctx = BuildContext(cr: cr, referencedContentHash: referencedHash, restartToken: restartToken)
-        let specTemplate = PodTemplateBuilder.build(ctx, configHash: configHash)
-        let specHash = PodTemplateBuilder.templateHash(specTemplate)
+        let identified = PodTemplateBuilder.identified(ctx, configHash: configHash)
+        let specTemplate = identified.template
+        let specHash = identified.hash
         let specEntry = PynomalyDeploymentStatus.HistoryEntry(revision: 0, image: ctx.spec.image, configHash: configHash, templateHash: specHash)
-        let specTemplateKey = restartToken == nil ? specHash
-            : PodTemplateBuilder.templateHash(PodTemplateBuilder.build(BuildContext(cr: cr, referencedContentHash: referencedHash), configHash: configHash))
+        let specTemplateKey = identified.key
         let plan = RevisionPlan.plan(status: old, generation: generation, spec: specEntry,
                                      rollbackRequest: cr.metadata.annotations?[RequestAnnotation.rollbackTo.name],
                                      now: KubeTime.format(now), specTemplateKey: specTemplateKey, knownRevisions: Set(live.revisionTemplates.keys))
