@@ -88,6 +88,10 @@ struct BenchResults: Codable, Sendable {
                                target: "≤ 1.5×", pass: c.ratioToRaw <= 1.5))
             rows.append(Figure(name: "writes per new CR, Events included (\(c.count) CRs)", value: String(format: "%.1f", c.writesPerCR),
                                target: "≤ 7", pass: c.writesPerCR <= 7))
+            let writesBesideEvents = c.writesPerImageChange - c.eventsPerImageChange
+            rows.append(Figure(name: "writes per image change, rolling, no HPA (\(c.count) CRs)",
+                               value: String(format: "%.1f + %.1f Events", writesBesideEvents, c.eventsPerImageChange),
+                               target: "≤ 3 + Events", pass: writesBesideEvents <= 3))
             rows.append(Figure(name: "requests per reconcile (\(c.count) CRs converging)",
                                value: String(format: "%.2f (%d / %d; %.1f writes per CR, %.0f objects per CR, %d × 409)",
                                              c.requestsPerReconcile, c.requests, c.reconciles, c.writesPerCR, c.ownedObjectsPerCR, c.conflicts),

@@ -393,14 +393,18 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
     }
 
-    /// The Deployment as the rollout observation and the status read it: metadata, replicas,
-    /// selector and status. Its pod template is left empty and managedFields are dropped: nothing
-    /// downstream reads them, and they are most of what decoding a Deployment costs.
+    /// The Deployment as the rollout observation and the status read it: name, generation,
+    /// resourceVersion, replicas, selector and status. Nothing else is decoded: the pod template and
+    /// the rest of the metadata are most of what decoding a Deployment costs, and nothing downstream
+    /// reads them.
     static func rolloutView(_ deployment: JSONValue) throws -> Deployment {
-        var view = deployment
-        view[path: ["metadata", "managedFields"]] = nil
-        if view[path: ["spec", "template"]] != nil { view[path: ["spec", "template"]] = .object([:]) }
-        return try view.decode(Deployment.self)
+        var metadata: JSONObject = [:]
+        for key in ["name", "namespace", "generation", "resourceVersion"] { metadata[key] = deployment[path: ["metadata", key]] }
+        var spec: JSONObject = ["template": .object([:])]
+        for key in ["replicas", "selector"] { spec[key] = deployment[path: ["spec", key]] }
+        var view: JSONObject = ["metadata": .object(metadata), "spec": .object(spec)]
+        view["status"] = deployment["status"]
+        return try JSONValue.object(view).decode(Deployment.self)
     }
 
     /// Creates the ControllerRevision of `revision` unless this CR's exists. A revision is
