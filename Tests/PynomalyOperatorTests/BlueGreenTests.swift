@@ -299,20 +299,31 @@ final class BlueGreenTests: XCTestCase {
         try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
         try await waitUntil("the preview awaits promotion", timeout: 15) { try await self.step(rig) == "AwaitingPromotion" }
 
-        func revisionTwoPassed() async throws -> Bool {
-            let history = try await rig.cr(Self.name)[path: ["status", "history"]]?.arrayValue ?? []
-            return history.contains { $0["revision"]?.intValue == 2 && $0["outcome"]?.stringValue == "Succeeded" }
+        func revisionTwoPassed() async throws -> Bool { Self.revisionTwoPassed(try await rig.cr(Self.name)) }
+        // Every state the server commits is checked, not only those the rounds below look at.
+        let commits = CommitWatch(rig: rig) { BlueGreenTests.revisionTwoPassed($0) }
+        /// Waits until the cluster committed `changes` more changes since the switch (the operator's
+        /// writes and what they set off), or the operator settled on the switch first.
+        func progress(_ changes: Int, _ what: String) async throws {
+            let start = commits.count
+            try await waitUntil("\(changes) changes after the switch to \(what), or the operator settled") {
+                if commits.count >= start + changes { return true }
+                let cr = try await rig.cr(Self.name)
+                let depth = await rig.controller.queue.depth
+                return depth == 0 && rig.controller.metrics.activeWorkers == 0
+                    && cr[path: ["status", "observedGeneration"]] == cr[path: ["metadata", "generation"]]
+            }
         }
         let rolling: JSONValue = ["type": "RollingUpdate", "blueGreen": nil]
         let blueGreen: JSONValue = ["type": "BlueGreen", "blueGreen": ["scaleDownDelaySeconds": 1, "autoPromotion": false]]
         for round in 0..<5 {
             try await rig.patchSpec(["strategy": rolling], name: Self.name)
-            // Varying pauses land the switches at different stages of the migrations.
-            try await Task.sleep(for: .milliseconds(150 * (round + 1)))
+            // A growing amount of progress lands the switches at different stages of the migrations.
+            try await progress(3 * (round + 1), "RollingUpdate")
             let passedUnderRolling = try await revisionTwoPassed()
             XCTAssertFalse(passedUnderRolling, "round \(round), RollingUpdate")
             try await rig.patchSpec(["strategy": blueGreen], name: Self.name)
-            try await Task.sleep(for: .milliseconds(150 * (round + 1)))
+            try await progress(3 * (round + 1), "BlueGreen")
             let passedUnderBlueGreen = try await revisionTwoPassed()
             XCTAssertFalse(passedUnderBlueGreen, "round \(round), BlueGreen")
         }
@@ -325,6 +336,7 @@ final class BlueGreenTests: XCTestCase {
         // (Not waitForIdle: this many switches exceed the Event burst, so the recorder stays busy.)
         let passed = try await revisionTwoPassed()
         XCTAssertFalse(passed, "never recorded as passed")
+        XCTAssertEqual(commits.matched, 0, "no committed state of the CR recorded revision 2 as passed")
         let cr = try await rig.cr(Self.name)
         XCTAssertEqual(cr[path: ["status", "currentRevision"]]?.intValue, 1, "the revision that served keeps serving")
         let outcome = cr[path: ["status", "history"]]?.arrayValue?.first { $0["revision"]?.intValue == 2 }?["outcome"]?.stringValue
@@ -545,6 +557,12 @@ final class BlueGreenTests: XCTestCase {
         return (rig, watcher)
     }
 
+    /// Whether the CR's history records revision 2 as passed.
+    static func revisionTwoPassed(_ cr: JSONValue) -> Bool {
+        let history = cr[path: ["status", "history"]]?.arrayValue ?? []
+        return history.contains { $0["revision"]?.intValue == 2 && $0["outcome"]?.stringValue == "Succeeded" }
+    }
+
     func step(_ rig: OperatorRig) async throws -> String? {
         try await rig.cr(Self.name)[path: ["status", "blueGreen", "step"]]?.stringValue
     }
@@ -579,6 +597,27 @@ final class BlueGreenTests: XCTestCase {
         let task = Task { try await manager.run() }
         return (manager, task)
     }
+}
+
+/// Counts every change the server commits, and those that leave the blue-green CR in a state
+/// `matches` picks out.
+final class CommitWatch: Sendable {
+    private let state = Mutex((count: 0, matched: 0))
+
+    init(rig: OperatorRig, name: String = BlueGreenTests.name, matches: @escaping @Sendable (JSONValue) -> Bool) {
+        rig.server.observeCommits { [weak self] change in
+            guard let self else { return }
+            let match = change.type != "DELETED" && change.isOf(.pynomalyDeployments)
+                && change.object[path: ["metadata", "name"]]?.stringValue == name && matches(change.object)
+            self.state.withLock { state in
+                state.count += 1
+                if match { state.matched += 1 }
+            }
+        }
+    }
+
+    var count: Int { state.withLock { $0.count } }
+    var matched: Int { state.withLock { $0.matched } }
 }
 
 /// Polls the Ingress; on every change, the Service its main rule points at must select pods of a
