@@ -134,14 +134,24 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        // Shared by the test targets (never shipped, no product): waitUntil, the in-process operator
+        // rig and the sample set-ups the end-to-end suites start from.
+        .target(
+            name: "OperatorTestSupport",
+            dependencies: [
+                "KubeCore", "KubeYAML", "KubeClient", "KubeRuntime", "KubeTestServer", "PynomalyOperator",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/OperatorTestSupport"),
+
         .testTarget(name: "KubeCoreTests", dependencies: ["KubeCore", "KubeYAML"]),
         .testTarget(name: "KubeTestServerTests", dependencies: ["KubeTestServer", "KubeCore", "KubeYAML"]),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeTestServer", "KubeCore"]),
         .testTarget(name: "KubectlTests", dependencies: ["KubeTestServer", "KubeClient", "KubeCore", "KubeYAML"]),
-        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeTestServer", "KubeClient", "KubeCore"]),
+        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeTestServer", "KubeClient", "KubeCore", "OperatorTestSupport"]),
         // X509 and Crypto make the certificates that CertificateInspection's tests read.
         .testTarget(name: "PynomalyOperatorTests", dependencies: [
-            "PynomalyOperator", "KubeRuntime", "KubeTestServer", "KubeClient", "KubeCore", "KubeYAML",
+            "PynomalyOperator", "KubeRuntime", "KubeTestServer", "KubeClient", "KubeCore", "KubeYAML", "OperatorTestSupport",
             .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ],

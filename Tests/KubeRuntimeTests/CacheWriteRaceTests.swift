@@ -1,5 +1,6 @@
 import KubeCore
 import KubeTestServer
+import OperatorTestSupport
 import XCTest
 
 @testable import KubeRuntime

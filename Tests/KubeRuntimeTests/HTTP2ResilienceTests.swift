@@ -2,6 +2,7 @@ import Foundation
 import KubeClient
 import KubeCore
 import KubeTestServer
+import OperatorTestSupport
 import Synchronization
 import XCTest
 

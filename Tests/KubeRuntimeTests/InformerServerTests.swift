@@ -1,4 +1,5 @@
 import Foundation
+import OperatorTestSupport
 import Synchronization
 import KubeCore
 import KubeTestServer

@@ -2,6 +2,7 @@ import Foundation
 import KubeCore
 import KubeTestServer
 import Logging
+import OperatorTestSupport
 import Synchronization
 import XCTest
 

@@ -2,6 +2,7 @@ import Foundation
 import KubeClient
 import KubeCore
 import KubeTestServer
+import OperatorTestSupport
 import Synchronization
 import XCTest
 
@@ -53,6 +54,12 @@ final class ManagerTests: XCTestCase {
     /// A manager running the mirror controller over HTTPS, electing on `default/mirror-lock`.
     private func mirrorManager(_ server: KubeTestServer, identity: String?, log: ReconcileLog,
                                probes: Bool = false) throws -> Manager {
+        try mirrorManagerAndController(server, identity: identity, log: log, probes: probes).manager
+    }
+
+    /// `mirrorManager` with its controller, for tests that look at its queue.
+    private func mirrorManagerAndController(_ server: KubeTestServer, identity: String?, log: ReconcileLog,
+                                            probes: Bool = false) throws -> (manager: Manager, controller: Controller) {
         let client = try makeOperatorClient(server)
         let election = identity.map {
             LeaderElectionConfiguration(leaseNamespace: "default", leaseName: "mirror-lock", identity: $0,
@@ -70,7 +77,7 @@ final class ManagerTests: XCTestCase {
             reconciler: MirrorReconciler(client: client, sources: sources.store, mirrors: mirrors.store),
             options: ControllerOptions(maxConcurrentReconciles: 2, resyncPeriod: nil), hooks: log)
         controller.owns(mirrors)
-        return manager
+        return (manager, controller)
     }
 
     private func source(_ name: String) -> JSONValue {
@@ -136,7 +143,7 @@ final class ManagerTests: XCTestCase {
         let server = try await KubeTestServer.start()
         let admin = KubeAPIClient(transport: server.transport)
         let log = ReconcileLog(manager: "a")
-        let a = try mirrorManager(server, identity: "manager-a", log: log)
+        let (a, controller) = try mirrorManagerAndController(server, identity: "manager-a", log: log)
         let run = Task { try await a.run() }
         try await waitUntil("a leads") { a.isLeader }
         _ = try await admin.create(.configMaps, namespace: "default", object: source("before"))
@@ -157,12 +164,24 @@ final class ManagerTests: XCTestCase {
         XCTAssertEqual(outcome, .lostLeadership)
         XCTAssertEqual(outcome.exitCode, 1, "the process must exit non-zero")
         let reconciles = log.count
+        // run returns once its informers ended; the cancelled controller takes no more work and
+        // lets a reconcile in flight finish.
+        try await waitUntil("a's controller stopped") { await controller.queue.isShuttingDown && controller.metrics.activeWorkers == 0 }
+        let adds = await controller.queue.metrics().addsTotal
+        // A live watch of the same ConfigMaps tells when the change below has been delivered.
+        let witness = Informer(client: try makeOperatorClient(server), resource: .configMaps,
+                               options: InformerOptions(namespace: "default", labelSelector: "mirror=true", watcher: fastWatcher))
+        let watching = Task { await witness.run() }
+        try await waitUntil("the witness synced") { witness.hasSynced }
         _ = try await admin.create(.configMaps, namespace: "default", object: source("after"))
-        // Nothing runs any more: give a live controller ample time to have reacted, then check.
-        try await Task.sleep(nanoseconds: 500_000_000)
+        try await waitUntil("a live watch delivered the new source") { witness.store.get(namespace: "default", name: "after") != nil }
         let mirroredAfter = try await mirrored(admin, "after")
         XCTAssertFalse(mirroredAfter, "a manager that lost its lease writes nothing")
         XCTAssertEqual(log.count, reconciles)
+        let addsAfter = await controller.queue.metrics().addsTotal
+        XCTAssertEqual(addsAfter, adds, "nothing reaches the stopped controller's queue")
+        watching.cancel()
+        await watching.value
         try await server.stop()
     }
 
@@ -175,21 +194,27 @@ final class ManagerTests: XCTestCase {
             leaderElection: LeaderElectionConfiguration(leaseNamespace: "default", leaseName: "mirror-lock", identity: "solo",
                                                         leaseDuration: 2, renewDeadline: 1.5, retryPeriod: 0.25)))
         let sources = manager.informer(for: .configMaps, options: InformerOptions(namespace: "default", labelSelector: "mirror=true", watcher: fastWatcher))
-        manager.makeController(name: "gated", primary: sources, reconciler: gate, options: ControllerOptions(resyncPeriod: nil))
+        let controller = manager.makeController(name: "gated", primary: sources, reconciler: gate, options: ControllerOptions(resyncPeriod: nil))
         _ = try await admin.create(.configMaps, namespace: "default", object: source("held"))
         let run = Task { try await manager.run() }
         try await waitUntil("a reconcile is in flight") { gate.started == 1 }
 
         manager.shutDown()
-        let finished = Mutex(false)
-        let watcher = Task { _ = try await run.value; finished.withLock { $0 = true } }
-        try await Task.sleep(nanoseconds: 300_000_000)
-        XCTAssertFalse(finished.withLock { $0 }, "shutdown waits for the reconcile in flight")
+        // How many reconciles had finished when run returned (nil: not returned yet).
+        let finishedAtReturn = Mutex<Int?>(nil)
+        let watcher = Task {
+            _ = try await run.value
+            finishedAtReturn.withLock { $0 = gate.finished }
+        }
+        // The shutdown has reached the controller (it takes no more work); the gate still holds the reconcile.
+        try await waitUntil("the controller stopped taking work") { await controller.queue.isShuttingDown }
+        XCTAssertNil(finishedAtReturn.withLock { $0 }, "shutdown waits for the reconcile in flight")
         let holderWhileDraining = try await leaseHolder(admin)
         XCTAssertEqual(holderWhileDraining, "solo", "the lease is kept until the work has drained")
         gate.open()
         let outcome = try await run.value
         _ = try await watcher.value
+        XCTAssertEqual(finishedAtReturn.withLock { $0 }, 1, "run returned only after the reconcile in flight finished")
         XCTAssertEqual(outcome, .stopped(drained: true))
         XCTAssertEqual(outcome.exitCode, 0)
         XCTAssertEqual(gate.finished, 1)

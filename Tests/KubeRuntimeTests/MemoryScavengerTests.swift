@@ -1,4 +1,5 @@
 import KubeRuntime
+import OperatorTestSupport
 import Synchronization
 import XCTest
 

@@ -1,6 +1,7 @@
 import Foundation
 import KubeCore
 import KubeTestServer
+import OperatorTestSupport
 import Synchronization
 import XCTest
 

@@ -3,6 +3,7 @@ import KubeClient
 import KubeCore
 import KubeTestServer
 import Logging
+import OperatorTestSupport
 import Synchronization
 import XCTest
 

@@ -5,14 +5,6 @@ import XCTest
 
 @testable import KubeRuntime
 
-/// Polls `condition` until it holds or `timeout` seconds pass; fails the test naming `what`.
-func waitUntil(_ what: String, timeout: Double = 20, interval: Double = 0.01, file: StaticString = #filePath, line: UInt = #line,
-               _ condition: () async throws -> Bool) async throws {
-    if try await eventually(timeout: timeout, interval: interval, condition) { return }
-    XCTFail("timed out after \(timeout) s waiting until \(what)", file: file, line: line)
-    throw CancellationError()
-}
-
 /// A ConfigMap as the API would hold it (for pure tests).
 func configMap(_ name: String, namespace: String = "ns", rv: String = "1", labels: [String: String] = [:],
                data: [String: String] = [:], owner: (kind: String, apiVersion: String, name: String, uid: String, controller: Bool)? = nil) -> JSONValue {

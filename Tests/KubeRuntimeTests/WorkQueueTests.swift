@@ -1,3 +1,4 @@
+import OperatorTestSupport
 import XCTest
 
 @testable import KubeRuntime

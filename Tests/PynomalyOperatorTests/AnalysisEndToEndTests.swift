@@ -4,6 +4,7 @@ import KubeCore
 import KubeRuntime
 import KubeTestServer
 import Logging
+import OperatorTestSupport
 import XCTest
 
 @testable import PynomalyOperator
@@ -45,27 +46,19 @@ final class AnalysisEndToEndTests: XCTestCase {
     /// The blue-green sample with analysis against `prometheus`.
     func createBlueGreen(_ rig: OperatorRig, prometheus: TestPrometheus, interval: Int = 2, count: Int = 3, scaleDownDelay: Int = 60,
                          inconclusiveLimit: Int = 1, prePromotion: Bool = true) async throws {
-        let documents = try OperatorRig.sample("pynomaly-bluegreen.yaml")
-        guard let secret = documents.first(where: { $0["kind"]?.stringValue == "Secret" }),
-              var cr = documents.first(where: { $0["kind"]?.stringValue == "PynomalyDeployment" }) else {
-            throw KubeError.configuration("the blue-green sample lacks a Secret or a PynomalyDeployment")
+        try await rig.createBlueGreenSample { cr in
+            cr[path: ["spec", "strategy", "blueGreen", "scaleDownDelaySeconds"]] = .int(Int64(scaleDownDelay))
+            cr[path: ["spec", "analysis"]] = [
+                "prometheus": ["address": .string(prometheus.address), "timeoutSeconds": 2],
+                "metrics": Self.metrics(interval: interval, count: count),
+                "inconclusiveLimit": .int(Int64(inconclusiveLimit)),
+                "prePromotion": .bool(prePromotion),
+            ]
         }
-        cr[path: ["spec", "strategy", "blueGreen", "scaleDownDelaySeconds"]] = .int(Int64(scaleDownDelay))
-        cr[path: ["spec", "analysis"]] = [
-            "prometheus": ["address": .string(prometheus.address), "timeoutSeconds": 2],
-            "metrics": Self.metrics(interval: interval, count: count),
-            "inconclusiveLimit": .int(Int64(inconclusiveLimit)),
-            "prePromotion": .bool(prePromotion),
-        ]
-        _ = try await rig.admin.create(.secrets, namespace: OperatorRig.namespace, object: secret)
-        try await rig.create(cr)
     }
 
-    func waitForBlueIdle(_ rig: OperatorRig) async throws {
-        try await waitUntil("blue serves revision 1", timeout: 20) {
-            let cr = try await rig.cr(Self.bg)
-            return cr[path: ["status", "blueGreen", "step"]]?.stringValue == "Idle" && cr[path: ["status", "blueGreen", "activeColor"]]?.stringValue == "blue"
-        }
+    func waitForBlueIdle(_ rig: OperatorRig, file: StaticString = #filePath, line: UInt = #line) async throws {
+        try await rig.waitForBlueIdle(name: Self.bg, healthy: false, timeout: 20, file: file, line: line)
     }
 
     func analysis(_ rig: OperatorRig, _ name: String = AnalysisEndToEndTests.bg) async throws -> JSONValue? {

@@ -4,6 +4,7 @@ import KubeCore
 import KubeRuntime
 import KubeTestServer
 import Logging
+import OperatorTestSupport
 import Synchronization
 import XCTest
 
@@ -13,16 +14,13 @@ import XCTest
 /// KubeTestServer (simulated Deployment controller, kubelet, Job controller and HPA), with the
 /// sample `manifests/samples/pynomaly-bluegreen.yaml`.
 final class BlueGreenTests: XCTestCase {
-    static let name = "pynomaly-bg"
+    static let name = OperatorRig.blueGreenName
     static let newImage = "ghcr.io/elgerytme/pynomaly:v0.1.4"
 
     // MARK: a. first deployment, then an automatic blue-green rollout
 
     func testFirstDeploymentThenAutoPromotedRolloutToGreen() async throws {
-        let rig = try await OperatorRig()
-        let watcher = IngressWatcher(rig: rig)
-        rig.start()
-        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
+        let (rig, watcher) = try await startBlueGreen(["scaleDownDelaySeconds": 1])
         try await runScenarioA(rig)
         XCTAssertEqual(rig.probe.maxConcurrentPerKey, 1, "never two reconciles of one CR at once")
         try await watcher.finish()
@@ -32,11 +30,7 @@ final class BlueGreenTests: XCTestCase {
     /// Paused: a new image deploys no preview and creates no revision (Ready=False, Paused); a
     /// missing Secret holds the same way (ReferenceMissing); resuming runs the normal rollout.
     func testPausedAndWaitingHoldTheColoursThenResumeRollsOut() async throws {
-        let rig = try await OperatorRig()
-        let watcher = IngressWatcher(rig: rig)
-        rig.start()
-        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
-        try await waitForIdleBlue(rig)
+        let (rig, watcher) = try await startBlueGreen(["scaleDownDelaySeconds": 1])
 
         try await rig.patchSpec(["paused": true], name: Self.name)
         try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
@@ -77,11 +71,7 @@ final class BlueGreenTests: XCTestCase {
     // MARK: b. failed smoke test
 
     func testFailedSmokeTestAbortsWithoutSwitchOrRetry() async throws {
-        let rig = try await OperatorRig()
-        let watcher = IngressWatcher(rig: rig)
-        rig.start()
-        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
-        try await waitForIdleBlue(rig)
+        let (rig, watcher) = try await startBlueGreen(["scaleDownDelaySeconds": 1])
 
         rig.server.simulation.failJobs(matching: .namePrefix("\(Self.name)-smoke-2"), reason: "BackoffLimitExceeded", message: "curl: (22) 503")
         try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
@@ -109,11 +99,7 @@ final class BlueGreenTests: XCTestCase {
     }
 
     func testPreviewMissingItsDeadlineAbortsWithoutSwitch() async throws {
-        let rig = try await OperatorRig()
-        let watcher = IngressWatcher(rig: rig)
-        rig.start()
-        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
-        try await waitForIdleBlue(rig)
+        let (rig, watcher) = try await startBlueGreen(["scaleDownDelaySeconds": 1])
         rig.server.simulation.failImage(Self.newImage)
         try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
         try await waitUntil("the rollout is aborted", timeout: 15) { try await self.step(rig) == "Aborted" }
@@ -132,11 +118,7 @@ final class BlueGreenTests: XCTestCase {
     // MARK: c. manual promotion
 
     func testManualPromotionWaitsForTheToken() async throws {
-        let rig = try await OperatorRig()
-        let watcher = IngressWatcher(rig: rig)
-        rig.start()
-        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1, "autoPromotion": false]) }
-        try await waitForIdleBlue(rig)
+        let (rig, watcher) = try await startBlueGreen(["scaleDownDelaySeconds": 1, "autoPromotion": false])
         try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
         try await waitUntil("the preview awaits promotion", timeout: 15) { try await self.step(rig) == "AwaitingPromotion" }
         try await rig.waitForIdle()
@@ -155,11 +137,7 @@ final class BlueGreenTests: XCTestCase {
     // MARK: d. abort after the switch
 
     func testAbortAfterTheSwitchFlipsBackAtOnce() async throws {
-        let rig = try await OperatorRig()
-        let watcher = IngressWatcher(rig: rig)
-        rig.start()
-        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 30]) }
-        try await waitForIdleBlue(rig)
+        let (rig, watcher) = try await startBlueGreen(["scaleDownDelaySeconds": 30])
         try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
         try await waitUntil("traffic is on green", timeout: 15) { try await self.step(rig) == "Switched" }
         expectEqual(try await backendColor(rig), "green")
@@ -180,11 +158,7 @@ final class BlueGreenTests: XCTestCase {
     // MARK: e. requested rollback
 
     func testRequestedRollbackGoesToTheIdleColourAndSwitches() async throws {
-        let rig = try await OperatorRig()
-        let watcher = IngressWatcher(rig: rig)
-        rig.start()
-        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
-        try await waitForIdleBlue(rig)
+        let (rig, watcher) = try await startBlueGreen(["scaleDownDelaySeconds": 1])
         try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
         try await waitUntil("green serves and blue is down", timeout: 15) {
             let step = try await self.step(rig)
@@ -214,7 +188,7 @@ final class BlueGreenTests: XCTestCase {
         rig.server.simulation.settings.jobDuration = 0.4
         let watcher = IngressWatcher(rig: rig)
         // AwaitingPromotion lasts 3 s: a manager start on a loaded CI machine (the chaos suite runs beside it) can take over 1 s.
-        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1, "autoPromotionSeconds": 3]) }
+        try await rig.createBlueGreenSample { OperatorRig.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1, "autoPromotionSeconds": 3]) }
         var steps: [String] = []
         var image = false
         var managers = 0
@@ -281,11 +255,7 @@ final class BlueGreenTests: XCTestCase {
     // MARK: migration back to RollingUpdate
 
     func testSwitchingBlueGreenBackToRollingUpdateMovesTheActiveRevisionToNAME() async throws {
-        let rig = try await OperatorRig()
-        let watcher = IngressWatcher(rig: rig)
-        rig.start()
-        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
-        try await waitForIdleBlue(rig)
+        let (rig, watcher) = try await startBlueGreen(["scaleDownDelaySeconds": 1])
         try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
         try await waitUntil("green serves and blue is down", timeout: 15) {
             let step = try await self.step(rig)
@@ -325,28 +295,35 @@ final class BlueGreenTests: XCTestCase {
     /// test never serves through a path that skips its smoke test and promotion, and is never
     /// recorded as passed; the revision that was serving keeps serving.
     func testSwitchingStrategiesMidTestNeverPassesTheRevisionUnderTest() async throws {
-        let rig = try await OperatorRig()
-        let watcher = IngressWatcher(rig: rig)
-        rig.start()
-        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1, "autoPromotion": false]) }
-        try await waitForIdleBlue(rig)
+        let (rig, watcher) = try await startBlueGreen(["scaleDownDelaySeconds": 1, "autoPromotion": false])
         try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
         try await waitUntil("the preview awaits promotion", timeout: 15) { try await self.step(rig) == "AwaitingPromotion" }
 
-        func revisionTwoPassed() async throws -> Bool {
-            let history = try await rig.cr(Self.name)[path: ["status", "history"]]?.arrayValue ?? []
-            return history.contains { $0["revision"]?.intValue == 2 && $0["outcome"]?.stringValue == "Succeeded" }
+        func revisionTwoPassed() async throws -> Bool { Self.revisionTwoPassed(try await rig.cr(Self.name)) }
+        // Every state the server commits is checked, not only those the rounds below look at.
+        let commits = CommitWatch(rig: rig) { BlueGreenTests.revisionTwoPassed($0) }
+        /// Waits until the cluster committed `changes` more changes since the switch (the operator's
+        /// writes and what they set off), or the operator settled on the switch first.
+        func progress(_ changes: Int, _ what: String) async throws {
+            let start = commits.count
+            try await waitUntil("\(changes) changes after the switch to \(what), or the operator settled") {
+                if commits.count >= start + changes { return true }
+                let cr = try await rig.cr(Self.name)
+                let depth = await rig.controller.queue.depth
+                return depth == 0 && rig.controller.metrics.activeWorkers == 0
+                    && cr[path: ["status", "observedGeneration"]] == cr[path: ["metadata", "generation"]]
+            }
         }
         let rolling: JSONValue = ["type": "RollingUpdate", "blueGreen": nil]
         let blueGreen: JSONValue = ["type": "BlueGreen", "blueGreen": ["scaleDownDelaySeconds": 1, "autoPromotion": false]]
         for round in 0..<5 {
             try await rig.patchSpec(["strategy": rolling], name: Self.name)
-            // Varying pauses land the switches at different stages of the migrations.
-            try await Task.sleep(for: .milliseconds(150 * (round + 1)))
+            // A growing amount of progress lands the switches at different stages of the migrations.
+            try await progress(3 * (round + 1), "RollingUpdate")
             let passedUnderRolling = try await revisionTwoPassed()
             XCTAssertFalse(passedUnderRolling, "round \(round), RollingUpdate")
             try await rig.patchSpec(["strategy": blueGreen], name: Self.name)
-            try await Task.sleep(for: .milliseconds(150 * (round + 1)))
+            try await progress(3 * (round + 1), "BlueGreen")
             let passedUnderBlueGreen = try await revisionTwoPassed()
             XCTAssertFalse(passedUnderBlueGreen, "round \(round), BlueGreen")
         }
@@ -359,6 +336,7 @@ final class BlueGreenTests: XCTestCase {
         // (Not waitForIdle: this many switches exceed the Event burst, so the recorder stays busy.)
         let passed = try await revisionTwoPassed()
         XCTAssertFalse(passed, "never recorded as passed")
+        XCTAssertEqual(commits.matched, 0, "no committed state of the CR recorded revision 2 as passed")
         let cr = try await rig.cr(Self.name)
         XCTAssertEqual(cr[path: ["status", "currentRevision"]]?.intValue, 1, "the revision that served keeps serving")
         let outcome = cr[path: ["status", "history"]]?.arrayValue?.first { $0["revision"]?.intValue == 2 }?["outcome"]?.stringValue
@@ -378,9 +356,9 @@ final class BlueGreenTests: XCTestCase {
     func testMigrationBackToRollingUpdateSurvivesRestartsAtEveryStage() async throws {
         let rig = try await OperatorRig(podStartDelay: 0.25, progressDeadline: 5)
         let watcher = IngressWatcher(rig: rig)
-        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
+        try await rig.createBlueGreenSample { OperatorRig.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
         var (manager, task) = try await Self.startManager(rig)
-        try await waitForIdleBlue(rig)
+        try await rig.waitForBlueIdle()
         manager.shutDown()
         _ = try await task.value
 
@@ -460,7 +438,7 @@ final class BlueGreenTests: XCTestCase {
         }
         secret[path: ["metadata", "namespace"]] = .string(namespace)
         resource[path: ["metadata", "namespace"]] = .string(namespace)
-        Self.setBlueGreen(&resource, ["scaleDownDelaySeconds": 1, "autoPromotion": false])
+        OperatorRig.setBlueGreen(&resource, ["scaleDownDelaySeconds": 1, "autoPromotion": false])
         _ = try await cluster.admin.create(.secrets, namespace: namespace, object: secret)
 
         var op = try ChildProcess("pynomaly-operator", arguments)
@@ -509,10 +487,7 @@ final class BlueGreenTests: XCTestCase {
     // MARK: g. converged costs nothing
 
     func testConvergedResyncWritesNothing() async throws {
-        let rig = try await OperatorRig()
-        let watcher = IngressWatcher(rig: rig)
-        rig.start()
-        try await createSample(rig) { Self.setBlueGreen(&$0, ["scaleDownDelaySeconds": 1]) }
+        let (rig, watcher) = try await startBlueGreen(["scaleDownDelaySeconds": 1])
         try await runScenarioA(rig)
         try await rig.waitForIdle()
         let before = rig.writeCount
@@ -528,7 +503,7 @@ final class BlueGreenTests: XCTestCase {
     // MARK: Scenario a
 
     func runScenarioA(_ rig: OperatorRig) async throws {
-        try await waitForIdleBlue(rig)
+        try await rig.waitForBlueIdle()
         let first = try await rig.cr(Self.name)
         XCTAssertEqual(first[path: ["status", "phase"]]?.stringValue, "Healthy")
         XCTAssertEqual(rig.condition(first, ConditionType.ready)?["status"]?.stringValue, "True")
@@ -570,29 +545,22 @@ final class BlueGreenTests: XCTestCase {
 
     // MARK: Helpers
 
-    /// The sample's Secret and CR (with `change` applied) created in the rig's namespace.
-    func createSample(_ rig: OperatorRig, _ change: (inout JSONValue) -> Void = { _ in }) async throws {
-        let documents = try OperatorRig.sample("pynomaly-bluegreen.yaml")
-        guard let secret = documents.first(where: { $0["kind"]?.stringValue == "Secret" }),
-              var cr = documents.first(where: { $0["kind"]?.stringValue == "PynomalyDeployment" }) else {
-            throw KubeError.configuration("the blue-green sample lacks a Secret or a PynomalyDeployment")
-        }
-        change(&cr)
-        _ = try await rig.admin.create(.secrets, namespace: OperatorRig.namespace, object: secret)
-        try await rig.create(cr)
+    /// Where most blue-green tests begin: the operator running with an IngressWatcher checking
+    /// every change of where traffic goes from the start, and the sample (with `fields` set in
+    /// spec.strategy.blueGreen) served by blue at revision 1.
+    func startBlueGreen(_ fields: [String: JSONValue], file: StaticString = #filePath, line: UInt = #line) async throws -> (OperatorRig, IngressWatcher) {
+        let rig = try await OperatorRig()
+        let watcher = IngressWatcher(rig: rig)
+        rig.start()
+        try await rig.createBlueGreenSample { OperatorRig.setBlueGreen(&$0, fields) }
+        try await rig.waitForBlueIdle(file: file, line: line)
+        return (rig, watcher)
     }
 
-    static func setBlueGreen(_ cr: inout JSONValue, _ fields: [String: JSONValue]) {
-        for (key, value) in fields { cr[path: ["spec", "strategy", "blueGreen", key]] = value }
-    }
-
-    func waitForIdleBlue(_ rig: OperatorRig) async throws {
-        try await waitUntil("blue serves revision 1", timeout: 15) {
-            let cr = try await rig.cr(Self.name)
-            return cr[path: ["status", "blueGreen", "step"]]?.stringValue == "Idle"
-                && cr[path: ["status", "blueGreen", "activeColor"]]?.stringValue == "blue"
-                && cr[path: ["status", "phase"]]?.stringValue == "Healthy"
-        }
+    /// Whether the CR's history records revision 2 as passed.
+    static func revisionTwoPassed(_ cr: JSONValue) -> Bool {
+        let history = cr[path: ["status", "history"]]?.arrayValue ?? []
+        return history.contains { $0["revision"]?.intValue == 2 && $0["outcome"]?.stringValue == "Succeeded" }
     }
 
     func step(_ rig: OperatorRig) async throws -> String? {
@@ -629,6 +597,27 @@ final class BlueGreenTests: XCTestCase {
         let task = Task { try await manager.run() }
         return (manager, task)
     }
+}
+
+/// Counts every change the server commits, and those that leave the blue-green CR in a state
+/// `matches` picks out.
+final class CommitWatch: Sendable {
+    private let state = Mutex((count: 0, matched: 0))
+
+    init(rig: OperatorRig, name: String = BlueGreenTests.name, matches: @escaping @Sendable (JSONValue) -> Bool) {
+        rig.server.observeCommits { [weak self] change in
+            guard let self else { return }
+            let match = change.type != "DELETED" && change.isOf(.pynomalyDeployments)
+                && change.object[path: ["metadata", "name"]]?.stringValue == name && matches(change.object)
+            self.state.withLock { state in
+                state.count += 1
+                if match { state.matched += 1 }
+            }
+        }
+    }
+
+    var count: Int { state.withLock { $0.count } }
+    var matched: Int { state.withLock { $0.matched } }
 }
 
 /// Polls the Ingress; on every change, the Service its main rule points at must select pods of a

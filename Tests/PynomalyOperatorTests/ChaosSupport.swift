@@ -4,6 +4,7 @@ import KubeCore
 import KubeRuntime
 import KubeTestServer
 import Logging
+import OperatorTestSupport
 import Synchronization
 
 @testable import PynomalyOperator
@@ -227,11 +228,10 @@ final class ChaosLog: Sendable {
     var text: String { lines.withLock { $0.joined(separator: "\n") } }
 }
 
-/// Polls the cluster while the run goes on and records every broken invariant:
+/// Checks every change the API server commits while the run goes on, with the whole state right
+/// after it, and records every broken invariant:
 /// - routing: whenever an Ingress's route (backend Service and that Service's colour) changes,
-///   the Deployment it now reaches is fully ready; a routed Deployment never has 0 replicas. Each
-///   poll reads Ingresses, Services and Deployments at one resourceVersion (an Exact list), so a
-///   verdict never mixes two moments;
+///   the Deployment it now reaches is fully ready; a routed Deployment never has 0 replicas;
 /// - Jobs: a smoke or on-demand backup Job, once seen, is never replaced by another of the same
 ///   name (one per revision / token);
 /// - history: `status.history` is contiguous, holds the current, stable and active revisions, and
@@ -246,44 +246,32 @@ final class ChaosInvariants: Sendable {
         /// CR name → revision → template hash ("" until known).
         var revisions: [String: [Int64: String]] = [:]
         var violations: [String] = []
-        var polls = 0
-        var failedPolls = 0
-        var historyPolls = 0
+        /// Committed changes checked, and those of a PynomalyDeployment among them.
+        var checkedChanges = 0
+        var historyChecks = 0
     }
 
-    private let admin: KubeAPIClient
-    private let server: KubeTestServer
     private let namespace: String
-    /// Selects the blue-green CRs' objects (only they have an Ingress), to keep the polls light.
-    private let blueGreenSelector: String
     private let state = Mutex(State())
-    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let checking = Mutex(false)
 
-    init(admin: KubeAPIClient, server: KubeTestServer, namespace: String, blueGreenNames: [String]) {
-        self.admin = admin
-        self.server = server
+    init(server: KubeTestServer, namespace: String) {
         self.namespace = namespace
-        blueGreenSelector = "\(PynomalyLabels.instanceKey) in (\(blueGreenNames.joined(separator: ",")))"
+        // The observer runs under the server's lock: it reads only the state it is handed.
+        server.observeCommits { [weak self] change in
+            guard let self, self.checking.withLock({ $0 }),
+                  change.object[path: ["metadata", "namespace"]]?.stringValue == namespace else { return }
+            self.check(change)
+        }
     }
 
     var snapshot: State { state.withLock { $0 } }
 
-    func start(interval: Double = 0.5) {
-        let poll = Task { [self] in
-            while !Task.isCancelled {
-                await self.poll()
-                try? await Task.sleep(for: .seconds(interval))
-            }
-        }
-        task.withLock { $0 = poll }
-    }
+    func start() { checking.withLock { $0 = true } }
 
-    /// Stops polling after one last pass and answers what was recorded.
+    /// Stops checking and answers what was recorded.
     func finish() async -> State {
-        let running = task.withLock { $0 }
-        running?.cancel()
-        await running?.value
-        await poll()
+        checking.withLock { $0 = false }
         return snapshot
     }
 
@@ -291,40 +279,29 @@ final class ChaosInvariants: Sendable {
         state.withLock { s in if !s.violations.contains(text) { s.violations.append(text) } }
     }
 
-    func poll() async {
-        do {
-            try await checkRoutes()
-            try await checkJobs()
-            // The CRs are the biggest list: every other poll.
-            if state.withLock({ $0.polls % 2 == 0 }) { try await checkHistory() }
-            state.withLock { $0.polls += 1 }
-        } catch {
-            // The test's own in-memory client is not faulted; a failed poll is only counted.
-            state.withLock { $0.failedPolls += 1 }
+    private func check(_ change: CommittedChange) {
+        if change.isOf(.ingresses) || change.isOf(.services) || change.isOf(.deployments) { checkRoutes(change) }
+        if change.isOf(.jobs), change.type != "DELETED" { checkJob(change.object) }
+        if change.isOf(.pynomalyDeployments), change.type != "DELETED", let name = change.object[path: ["metadata", "name"]]?.stringValue {
+            for problem in recordHistory(name: name, status: change.object["status"] ?? .null) { violation(problem) }
+            state.withLock { $0.historyChecks += 1 }
         }
+        state.withLock { $0.checkedChanges += 1 }
     }
 
     // MARK: Routing
 
     static func backend(of ingress: JSONValue) -> String? { IngressWatcher.backend(of: ingress) }
 
-    func checkRoutes() async throws {
-        let rv = String(server.currentResourceVersion)
-        let at = ListOptions(labelSelector: blueGreenSelector, resourceVersion: rv, resourceVersionMatch: "Exact")
-        let ingresses = try await admin.list(.ingresses, namespace: namespace, options: ListOptions(resourceVersion: rv, resourceVersionMatch: "Exact")).items
-        let services = try await admin.list(.services, namespace: namespace, options: at).items
-        let deployments = try await admin.list(.deployments, namespace: namespace, options: at).items
-        func byName(_ items: [JSONValue]) -> [String: JSONValue] {
-            Dictionary(items.compactMap { item in item[path: ["metadata", "name"]]?.stringValue.map { ($0, item) } }, uniquingKeysWith: { a, _ in a })
-        }
-        let serviceNamed = byName(services), deploymentNamed = byName(deployments)
-        for ingress in ingresses {
+    func checkRoutes(_ change: CommittedChange) {
+        let rv = change.object[path: ["metadata", "resourceVersion"]]?.stringValue ?? "?"
+        for ingress in change.list(.ingresses, namespace: namespace) {
             guard let name = ingress[path: ["metadata", "name"]]?.stringValue else { continue }
             guard let service = Self.backend(of: ingress) else {
                 violation("rv \(rv): Ingress \(name) has no backend")
                 continue
             }
-            guard let selector = serviceNamed[service]?[path: ["spec", "selector"]] else {
+            guard let selector = change.get(.services, namespace: namespace, name: service)?[path: ["spec", "selector"]] else {
                 violation("rv \(rv): Ingress \(name) → Service \(service), which does not exist")
                 continue
             }
@@ -338,7 +315,7 @@ final class ChaosInvariants: Sendable {
                 s.routeChanges += 1
                 return true
             }
-            guard let deployment = deploymentNamed[deploymentName] else {
+            guard let deployment = change.get(.deployments, namespace: namespace, name: deploymentName) else {
                 violation("rv \(rv): Ingress \(name) → \(route) → Deployment \(deploymentName), which does not exist")
                 continue
             }
@@ -364,30 +341,18 @@ final class ChaosInvariants: Sendable {
         return component == BackupCronJobBuilder.component && job[path: ["metadata", "ownerReferences"]]?.arrayValue?.first?["kind"]?.stringValue == "PynomalyDeployment"
     }
 
-    func checkJobs() async throws {
-        let selector = "\(PynomalyLabels.componentKey) in (\(SmokeTestJobBuilder.component),\(BackupCronJobBuilder.component))"
-        let jobs = try await admin.list(.jobs, namespace: namespace, options: ListOptions(labelSelector: selector)).items
-        for job in jobs where Self.isWatchedJob(job) {
-            guard let name = job[path: ["metadata", "name"]]?.stringValue, let uid = job[path: ["metadata", "uid"]]?.stringValue else { continue }
-            let previous = state.withLock { s -> String? in
-                if let known = s.jobUIDs[name] { return known }
-                s.jobUIDs[name] = uid
-                return nil
-            }
-            if let previous, previous != uid { violation("Job \(name) was created again (uid \(previous) → \(uid))") }
+    func checkJob(_ job: JSONValue) {
+        guard Self.isWatchedJob(job), let name = job[path: ["metadata", "name"]]?.stringValue,
+              let uid = job[path: ["metadata", "uid"]]?.stringValue else { return }
+        let previous = state.withLock { s -> String? in
+            if let known = s.jobUIDs[name] { return known }
+            s.jobUIDs[name] = uid
+            return nil
         }
+        if let previous, previous != uid { violation("Job \(name) was created again (uid \(previous) → \(uid))") }
     }
 
     // MARK: History
-
-    func checkHistory() async throws {
-        let crs = try await admin.list(.pynomalyDeployments, namespace: namespace, options: ListOptions()).items
-        for cr in crs {
-            guard let name = cr[path: ["metadata", "name"]]?.stringValue else { continue }
-            for problem in recordHistory(name: name, status: cr["status"] ?? .null) { violation(problem) }
-        }
-        state.withLock { $0.historyPolls += 1 }
-    }
 
     /// What is wrong with this status's history, alone and compared with what was seen before.
     func recordHistory(name: String, status: JSONValue) -> [String] {

@@ -2,6 +2,7 @@ import Foundation
 import KubeCore
 import KubeRuntime
 import KubeTestServer
+import OperatorTestSupport
 import XCTest
 
 @testable import PynomalyOperator

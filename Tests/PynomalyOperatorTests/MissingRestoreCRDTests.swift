@@ -4,6 +4,7 @@ import KubeCore
 import KubeRuntime
 import KubeTestServer
 import Logging
+import OperatorTestSupport
 import Synchronization
 import XCTest
 

@@ -3,6 +3,7 @@ import KubeClient
 import KubeCore
 import KubeRuntime
 import KubeTestServer
+import OperatorTestSupport
 import XCTest
 
 @testable import PynomalyOperator

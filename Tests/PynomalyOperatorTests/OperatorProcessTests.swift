@@ -1,6 +1,7 @@
 import Foundation
 import KubeCore
 import KubeTestServer
+import OperatorTestSupport
 import XCTest
 
 /// `pynomaly-operator run` as a process against KubeTestServer through a kubeconfig, exactly as

@@ -3,61 +3,8 @@ import KubeClient
 import KubeCore
 import KubeTestServer
 import KubeYAML
-import Synchronization
+import OperatorTestSupport
 import XCTest
-
-/// The repository root (CRDs, samples and built binaries are found from it).
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-/// A KubeTestServer with the CRDs installed and a kubeconfig on disk, as a real cluster would be
-/// for the operator binary.
-struct TestCluster {
-    let server: KubeTestServer
-    /// The test's own in-memory client (set-up writes and the server-side truth).
-    let admin: KubeAPIClient
-    let kubeconfig: String
-
-    /// `withoutCRDs`: names of CRDs (`pynomalyrestores.pynomaly.ai`) left out, as in a cluster whose
-    /// operator was upgraded without its new CRDs.
-    static func start(_ options: KubeTestServerOptions = KubeTestServerOptions(), withoutCRDs: Set<String> = []) async throws -> TestCluster {
-        let server = try await KubeTestServer.start(options)
-        let admin = KubeAPIClient(transport: server.transport)
-        try await installCRDs(admin, except: withoutCRDs)
-        let kubeconfig = FileManager.default.temporaryDirectory.appendingPathComponent("kubeconfig-\(UUID().uuidString)").path
-        try server.writeKubeconfig(to: kubeconfig)
-        return TestCluster(server: server, admin: admin, kubeconfig: kubeconfig)
-    }
-
-    static func installCRDs(_ client: KubeAPIClient, except skipped: Set<String> = []) async throws {
-        for document in try crdDocuments() where !skipped.contains(document[path: ["metadata", "name"]]?.stringValue ?? "") {
-            _ = try await client.create(.customResourceDefinitions, namespace: nil, object: document, options: WriteOptions())
-        }
-    }
-
-    /// Creates the CRD `name` from `crds/` (what `kubectl apply -f crds/` adds to a cluster missing it).
-    static func installCRD(named name: String, _ client: KubeAPIClient) async throws {
-        guard let document = try crdDocuments().first(where: { $0[path: ["metadata", "name"]]?.stringValue == name }) else {
-            throw KubeError.configuration("crds/ has no CRD \(name)")
-        }
-        _ = try await client.create(.customResourceDefinitions, namespace: nil, object: document, options: WriteOptions())
-    }
-
-    /// Every CRD of `crds/`.
-    static func crdDocuments() throws -> [JSONValue] {
-        let folder = repositoryRoot.appendingPathComponent("crds")
-        var documents: [JSONValue] = []
-        for file in try FileManager.default.contentsOfDirectory(atPath: folder.path).filter({ $0.hasSuffix(".yaml") }).sorted() {
-            let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
-            documents += try YAML.parseDocuments(text)
-        }
-        return documents
-    }
-
-    func stop() async throws {
-        try await server.stop()
-        try? FileManager.default.removeItem(atPath: kubeconfig)
-    }
-}
 
 /// The sandbox binary as the cluster: a KubeTestServer in a process of its own (as a real API
 /// server is), with the CRDs installed and a kubeconfig written; the test talks to it over HTTPS.
@@ -193,15 +140,6 @@ func httpGet(port: UInt16, path: String) throws -> (status: Int, body: String) {
     let status = text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
     let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
     return (status, body)
-}
-
-/// Output collected from a child process's pipe.
-final class OutputBuffer: Sendable {
-    private let state = Mutex((text: "", closed: false))
-    func append(_ text: String) { state.withLock { $0.text += text } }
-    func close() { state.withLock { $0.closed = true } }
-    var text: String { state.withLock { $0.text } }
-    var isClosed: Bool { state.withLock { $0.closed } }
 }
 
 /// Runs the real `kubectl` (on PATH on the project's machines and CI) with a kubeconfig; answers

@@ -1,5 +1,6 @@
 import Foundation
 import KubeCore
+import OperatorTestSupport
 import XCTest
 
 @testable import PynomalyOperator
@@ -118,15 +119,8 @@ final class PluginDiffReportEndToEndTests: XCTestCase {
         try requireBinary()
         let rig = try await OperatorRig()
         rig.start()
-        let documents = try OperatorRig.sample("pynomaly-bluegreen.yaml")
-        let secret = try XCTUnwrap(documents.first { $0["kind"]?.stringValue == "Secret" })
-        let cr = try XCTUnwrap(documents.first { $0["kind"]?.stringValue == "PynomalyDeployment" })
-        _ = try await rig.admin.create(.secrets, namespace: OperatorRig.namespace, object: secret)
-        try await rig.create(cr)
-        try await waitUntil("blue serves revision 1", timeout: 30) {
-            let cr = try await rig.cr("pynomaly-bg")
-            return cr[path: ["status", "blueGreen", "step"]]?.stringValue == "Idle" && cr[path: ["status", "blueGreen", "activeColor"]]?.stringValue == "blue"
-        }
+        try await rig.createBlueGreenSample()
+        try await rig.waitForBlueIdle(healthy: false, timeout: 30)
         try await rig.waitForIdle()
         try await rig.stopManager()
         let before = try await versions(rig)

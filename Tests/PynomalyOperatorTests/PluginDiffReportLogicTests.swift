@@ -1,5 +1,6 @@
 import Foundation
 import KubeCore
+import OperatorTestSupport
 import PynomalyOperator
 import Testing
 

@@ -3,6 +3,7 @@ import KubeClient
 import KubeCore
 import KubeTestServer
 import KubeYAML
+import OperatorTestSupport
 import PynomalyOperator
 import XCTest
 
@@ -118,11 +119,4 @@ final class PreflightTests: XCTestCase {
             XCTAssertTrue(message.contains("401 Unauthorized"), message)
         }
     }
-}
-
-/// Polls `condition` until it holds or `timeout` passes (then fails with `what`).
-func waitUntil(_ what: String, timeout: TimeInterval = 10, _ condition: () async throws -> Bool) async throws {
-    if try await eventually(timeout: timeout, condition) { return }
-    XCTFail("timed out waiting until \(what)")
-    throw CancellationError()
 }

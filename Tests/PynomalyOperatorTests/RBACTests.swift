@@ -5,6 +5,7 @@ import KubeRuntime
 import KubeTestServer
 import KubeYAML
 import Logging
+import OperatorTestSupport
 import Synchronization
 import XCTest
 

@@ -1,6 +1,7 @@
 import Foundation
 import KubeCore
 import KubeRuntime
+import OperatorTestSupport
 import PynomalyOperator
 import Testing
 

@@ -8,30 +8,30 @@ import Logging
 import Synchronization
 import XCTest
 
-@testable import PynomalyOperator
+import PynomalyOperator
 
 /// The real manager with the operator's controllers, in process, against KubeTestServer over
 /// HTTPS (libcurl), with the simulated Deployment controller and kubelet on.
-final class OperatorRig: Sendable {
-    let cluster: TestCluster
-    let manager: Manager
-    let controller: Controller
-    let restoreController: Controller
-    let events: EventRecorder
-    let caches: OperatorCaches
-    let probe = ConcurrencyProbe()
+public final class OperatorRig: Sendable {
+    public let cluster: TestCluster
+    public let manager: Manager
+    public let controller: Controller
+    public let restoreController: Controller
+    public let events: EventRecorder
+    public let caches: OperatorCaches
+    public let probe = ConcurrencyProbe()
     /// Every line the operator logged (debug level, JSON).
-    let log = OutputBuffer()
+    public let log = OutputBuffer()
     private let task = Mutex<Task<ManagerOutcome, any Error>?>(nil)
 
-    var server: KubeTestServer { cluster.server }
-    var admin: KubeAPIClient { cluster.admin }
+    public var server: KubeTestServer { cluster.server }
+    public var admin: KubeAPIClient { cluster.admin }
 
-    static let namespace = "default"
+    public static let namespace = "default"
 
     /// `withoutCRDs`: CRDs the cluster lacks at first. `healthProbes`: serve `/readyz` on a free
     /// loopback port (`manager.healthProbePort`). `gracefulShutdownTimeout`: the manager's.
-    init(podStartDelay: Double = 0.02, progressDeadline: Double = 0.4, resyncPeriod: Double = 600, conflictRecheckPeriod: Double = 30,
+    public init(podStartDelay: Double = 0.02, progressDeadline: Double = 0.4, resyncPeriod: Double = 600, conflictRecheckPeriod: Double = 30,
          prometheus: (any PrometheusQuerying)? = nil, withoutCRDs: Set<String> = [], healthProbes: Bool = false,
          gracefulShutdownTimeout: Double = 30) async throws {
         var options = KubeTestServerOptions()
@@ -60,19 +60,19 @@ final class OperatorRig: Sendable {
         caches = registered.caches
     }
 
-    func start() {
+    public func start() {
         let manager = manager
         task.withLock { $0 = Task { try await manager.run() } }
     }
 
-    func stop() async throws {
+    public func stop() async throws {
         _ = try await stopManager()
         try await cluster.stop()
     }
 
     /// Shuts the manager down (as SIGTERM does) and answers how its `run` ended; the cluster stays.
     @discardableResult
-    func stopManager() async throws -> ManagerOutcome? {
+    public func stopManager() async throws -> ManagerOutcome? {
         manager.shutDown()
         guard let running = task.withLock({ $0 }) else { return nil }
         return try await running.value
@@ -81,12 +81,12 @@ final class OperatorRig: Sendable {
     // MARK: Objects
 
     /// The sample's documents (Secret and PynomalyDeployment), optionally renamed.
-    static func sample(_ file: String = "pynomaly.yaml") throws -> [JSONValue] {
+    public static func sample(_ file: String = "pynomaly.yaml") throws -> [JSONValue] {
         let text = try String(contentsOf: repositoryRoot.appendingPathComponent("manifests/samples/\(file)"), encoding: .utf8)
         return try YAML.parseDocuments(text)
     }
 
-    static func sampleDeployment(name: String = "pynomaly", _ change: (inout JSONValue) -> Void = { _ in }) throws -> JSONValue {
+    public static func sampleDeployment(name: String = "pynomaly", _ change: (inout JSONValue) -> Void = { _ in }) throws -> JSONValue {
         guard var cr = try sample().first(where: { $0["kind"]?.stringValue == "PynomalyDeployment" }) else {
             throw KubeError.configuration("the sample has no PynomalyDeployment")
         }
@@ -95,43 +95,43 @@ final class OperatorRig: Sendable {
         return cr
     }
 
-    func createSampleSecret() async throws {
+    public func createSampleSecret() async throws {
         guard let secret = try Self.sample().first(where: { $0["kind"]?.stringValue == "Secret" }) else { return }
         _ = try await admin.create(.secrets, namespace: Self.namespace, object: secret)
     }
 
-    func create(_ cr: JSONValue) async throws {
+    public func create(_ cr: JSONValue) async throws {
         _ = try await admin.create(.pynomalyDeployments, namespace: Self.namespace, object: cr)
     }
 
-    func cr(_ name: String = "pynomaly") async throws -> JSONValue {
+    public func cr(_ name: String = "pynomaly") async throws -> JSONValue {
         try await admin.get(.pynomalyDeployments, namespace: Self.namespace, name: name)
     }
 
-    func get(_ resource: ResourceType, _ name: String) async throws -> JSONValue? {
+    public func get(_ resource: ResourceType, _ name: String) async throws -> JSONValue? {
         do {
             return try await admin.get(resource, namespace: Self.namespace, name: name)
         } catch let error as KubeError where error.isNotFound { return nil }
     }
 
     /// Merge-patches the CR's spec (a user's `kubectl patch`).
-    func patchSpec(_ spec: JSONValue, name: String = "pynomaly") async throws {
+    public func patchSpec(_ spec: JSONValue, name: String = "pynomaly") async throws {
         _ = try await admin.patch(.pynomalyDeployments, namespace: Self.namespace, name: name, type: .merge,
                                   body: JSONValue.object(["spec": spec]).serialized(), subresource: nil, options: WriteOptions())
     }
 
-    func annotate(_ key: String, _ value: String, name: String = "pynomaly") async throws {
+    public func annotate(_ key: String, _ value: String, name: String = "pynomaly") async throws {
         let body: JSONValue = ["metadata": ["annotations": .object([key: .string(value)])]]
         _ = try await admin.patch(.pynomalyDeployments, namespace: Self.namespace, name: name, type: .merge,
                                   body: body.serialized(), subresource: nil, options: WriteOptions())
     }
 
-    func condition(_ cr: JSONValue, _ type: String) -> JSONValue? {
+    public func condition(_ cr: JSONValue, _ type: String) -> JSONValue? {
         cr[path: ["status", "conditions"]]?.arrayValue?.first { $0["type"]?.stringValue == type }
     }
 
     /// Waits until condition `type` has `status` at the CR's current generation.
-    func waitForCondition(_ type: String, _ status: String = "True", name: String = "pynomaly", reason: String? = nil,
+    public func waitForCondition(_ type: String, _ status: String = "True", name: String = "pynomaly", reason: String? = nil,
                           timeout: Double = 20, file: StaticString = #filePath, line: UInt = #line) async throws {
         var last: JSONValue = .null
         let reached = try await eventually(timeout: timeout) {
@@ -148,28 +148,28 @@ final class OperatorRig: Sendable {
         }
     }
 
-    func deploymentImage(_ name: String = "pynomaly") async throws -> String? {
+    public func deploymentImage(_ name: String = "pynomaly") async throws -> String? {
         try await get(.deployments, name)?[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first?["image"]?.stringValue
     }
 
-    func events(for name: String = "pynomaly") async throws -> [JSONValue] {
+    public func events(for name: String = "pynomaly") async throws -> [JSONValue] {
         try await admin.list(.events, namespace: Self.namespace, options: ListOptions()).items.filter {
             $0[path: ["involvedObject", "name"]]?.stringValue == name && $0[path: ["involvedObject", "kind"]]?.stringValue == "PynomalyDeployment"
         }
     }
 
-    func eventReasons(for name: String = "pynomaly") async throws -> [String] {
+    public func eventReasons(for name: String = "pynomaly") async throws -> [String] {
         try await events(for: name).compactMap { $0["reason"]?.stringValue }
     }
 
     /// Write requests served so far (everyone's; a test keeps its own client quiet while counting).
-    var writeCount: Int {
+    public var writeCount: Int {
         server.requestCounts.filter { key, _ in ["create", "update", "patch", "delete", "deletecollection"].contains(key.split(separator: " ").first.map(String.init) ?? "") }
             .values.reduce(0, +)
     }
 
     /// Waits until the work queue is empty, no reconcile runs and every Event is written.
-    func waitForIdle(timeout: Double = 20) async throws {
+    public func waitForIdle(timeout: Double = 20) async throws {
         let idle = try await eventually(timeout: timeout) {
             let depth = await self.controller.queue.depth
             return depth == 0 && self.controller.metrics.activeWorkers == 0 && self.events.isIdle
@@ -183,7 +183,7 @@ extension OperatorRig {
     /// Starts the operator and creates the sample PynomalyDeployment with its Secret; returns once
     /// the CR is Ready and, with `idle`, the controller has nothing left to do: where most
     /// end-to-end tests begin.
-    func startWithReadySample(idle: Bool = true) async throws {
+    public func startWithReadySample(idle: Bool = true) async throws {
         start()
         try await createSampleSecret()
         try await create(try Self.sampleDeployment())
@@ -191,7 +191,7 @@ extension OperatorRig {
         if idle { try await waitForIdle() }
     }
 
-    func createBackupSample() async throws {
+    public func createBackupSample() async throws {
         let documents = try OperatorRig.sample("pynomaly-backup.yaml")
         if let secret = documents.first(where: { $0["kind"]?.stringValue == "Secret" }) {
             _ = try await admin.create(.secrets, namespace: "default", object: secret)
