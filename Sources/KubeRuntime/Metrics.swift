@@ -11,6 +11,7 @@ public final class RuntimeMetrics: Sendable {
     /// Where every metric is registered; `exposition()` renders it.
     public let registry: PrometheusCollectorRegistry
     private let queues = Mutex<[WorkQueueMetricsReporter]>([])
+    private let eventRecorders = Mutex<[EventRecorderMetricsReporter]>([])
 
     /// controller-runtime's `controller_runtime_reconcile_time_seconds` buckets.
     public static let reconcileTimeBuckets: [Double] = [
@@ -35,6 +36,7 @@ public final class RuntimeMetrics: Sendable {
     /// gauges (unfinished work, longest running processor) are brought up to date first.
     public func exposition() -> String {
         for queue in queues.withLock({ $0 }) { queue.refreshTimeGauges() }
+        for recorder in eventRecorders.withLock({ $0 }) { recorder.refresh() }
         return registry.emitToString()
     }
 
@@ -50,6 +52,13 @@ public final class RuntimeMetrics: Sendable {
         let reporter = WorkQueueMetricsReporter(registry: registry, name: name)
         queues.withLock { $0.append(reporter) }
         return reporter
+    }
+
+    /// Exports `recorder`'s counters as `event_recorder_events_total{result}`: Events recorded,
+    /// dropped because the recorder's queue was full, created, patched (repeats) and failed writes.
+    public func eventRecorder(_ recorder: EventRecorder) {
+        let reporter = EventRecorderMetricsReporter(registry: registry, recorder: recorder)
+        eventRecorders.withLock { $0.append(reporter) }
     }
 
     /// Counts and times one API request (`rest_client_requests_total`, `rest_client_request_duration_seconds`).
@@ -208,5 +217,43 @@ public final class WorkQueueMetricsReporter: Sendable {
         let elapsed = max(0, clock.now - snapshot.at)
         unfinished.set(metrics.unfinishedWorkSeconds + Double(metrics.inFlight) * elapsed)
         longest.set(metrics.longestRunningProcessorSeconds + elapsed)
+    }
+}
+
+/// Turns an `EventRecorder`'s running counters into counter increments when metrics are read: the
+/// recorder stays free of metrics, and a scrape costs one read of its counters.
+final class EventRecorderMetricsReporter: Sendable {
+    static let results = ["recorded", "dropped", "created", "patched", "failed"]
+
+    static func count(_ result: String, in stats: EventRecorderStats) -> Int {
+        switch result {
+        case "recorded": stats.recorded
+        case "dropped": stats.dropped
+        case "created": stats.created
+        case "patched": stats.patched
+        default: stats.failed
+        }
+    }
+    private let recorder: EventRecorder
+    private let counters: [Counter]
+    private let last = Mutex(EventRecorderStats())
+
+    init(registry: PrometheusCollectorRegistry, recorder: EventRecorder) {
+        self.recorder = recorder
+        let descriptor = RuntimeMetrics.name("event_recorder_events_total",
+                                             "Events by what became of them: recorded, dropped (the recorder's queue was full), created, patched (a repeat), failed")
+        counters = Self.results.map { registry.makeCounter(descriptor: descriptor, labels: [("result", $0)]) }
+    }
+
+    func refresh() {
+        let now = recorder.stats
+        let before = last.withLock { previous in
+            defer { previous = now }
+            return previous
+        }
+        for (counter, result) in zip(counters, Self.results) {
+            let added = Self.count(result, in: now) - Self.count(result, in: before)
+            if added > 0 { counter.increment(by: Int64(added)) }
+        }
     }
 }

@@ -76,6 +76,7 @@ public enum OperatorSetup {
         let configMaps = manager.informer(for: .configMaps, options: ownedOptions)
         let recorder = EventRecorder(client: manager.client, configuration: EventRecorderConfiguration(component: "pynomaly-operator"))
         manager.addRunnable { await recorder.run() }
+        manager.metrics.eventRecorder(recorder)
         // Only the restore controller needs restores: an operator upgraded without its new CRDs
         // (Helm does not upgrade CRDs) still runs PynomalyDeployments, and stays ready, while the
         // API server answers 404 for them (see `RestoresAvailability`).

@@ -93,4 +93,20 @@ final class EventRecorderTests: XCTestCase {
         XCTAssertFalse(recorder.record(["metadata": [:]], type: .normal, reason: "R", message: "an object without a name"))
         try await server.stop()
     }
+
+    func testTheMetricsExportWhatBecameOfTheEvents() async throws {
+        let server = try await KubeTestServer.start()
+        let recorder = EventRecorder(client: KubeAPIClient(transport: server.transport),
+                                     configuration: EventRecorderConfiguration(component: "t", queueBound: 2))
+        let metrics = RuntimeMetrics()
+        metrics.eventRecorder(recorder)
+        XCTAssertTrue(metrics.exposition().contains(#"event_recorder_events_total{result="dropped"} 0"#))
+        for i in 0..<5 { recorder.record(configMap("o\(i)", namespace: "default"), type: .normal, reason: "R", message: "m") }
+        let text = metrics.exposition()
+        XCTAssertTrue(text.contains(#"event_recorder_events_total{result="recorded"} 2"#), text)
+        XCTAssertTrue(text.contains(#"event_recorder_events_total{result="dropped"} 3"#), text)
+        // Read again: the counters do not count the same drops twice.
+        XCTAssertTrue(metrics.exposition().contains(#"event_recorder_events_total{result="dropped"} 3"#))
+        try await server.stop()
+    }
 }
