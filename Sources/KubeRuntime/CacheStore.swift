@@ -164,6 +164,12 @@ public struct CacheStoreState: Sendable {
         case .upsert(let object):
             guard let key = ObjectKey(object: object) else { return [] }
             forgetTombstone(key, object)
+            // The watch event of the operator's own write, whose answer the cache took already: a
+            // resourceVersion names one state of one object, so nothing is parsed, written out or
+            // re-indexed; the handlers still hear of it, as of any event.
+            if let version = Self.resourceVersion(of: object), stored[key]?.resourceVersion == version {
+                return [.updated(old: object, new: object)]
+            }
             return [put(key, object, text: Self.text(of: object))]
         case .delete(let object):
             guard let key = ObjectKey(object: object) else { return [] }

@@ -50,6 +50,26 @@ final class CacheStoreTests: XCTestCase {
         XCTAssertEqual(store.list(namespace: "ns").count, 1)
     }
 
+    func testTheWatchEventOfAnOwnWriteIsReportedWithoutStoringItAgain() {
+        let key = ObjectKey(namespace: "ns", name: "a")
+        var s = CacheStoreState(indexes: [.label("app")])
+        _ = s.apply(.upsert(configMap("a", namespace: "ns", rv: "1", labels: ["app": "x"])))
+        // The answer of a write the operator made, based on version 1.
+        let written = configMap("a", namespace: "ns", rv: "2", labels: ["app": "y"], data: ["k": "v"])
+        XCTAssertTrue(s.storeWritten(written, basedOn: "1"))
+        let text = s.text(key)
+        // Its watch event: the handlers hear of it; the cache holds that version already.
+        let changes = s.apply(.upsert(written))
+        XCTAssertEqual(changes, [.updated(old: written, new: written)])
+        XCTAssertEqual(s.text(key), text)
+        XCTAssertEqual(s.keys(index: CacheIndex.label("app").name, value: "y"), [key])
+        XCTAssertEqual(s.keys(index: CacheIndex.label("app").name, value: "x"), [])
+        // A later version is stored as usual.
+        let later = configMap("a", namespace: "ns", rv: "3", labels: ["app": "z"])
+        XCTAssertEqual(s.apply(.upsert(later)), [.updated(old: written, new: later)])
+        XCTAssertEqual(s.object(key), later)
+    }
+
     func testTheSpecStampMovesWithEverythingButTheStatus() {
         func deployment(rv: String, generation: Int64?, labels: [String: JSONValue] = ["app": "web"], ready: Int64 = 0) -> JSONValue {
             var metadata: [String: JSONValue] = ["name": "d", "namespace": "ns", "resourceVersion": .string(rv), "labels": .object(labels),
