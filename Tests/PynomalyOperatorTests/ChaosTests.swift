@@ -69,10 +69,12 @@ import Testing
 
         // The faults, on schedule (the plan is fixed by the seed; only the operator's timing varies).
         var burstEnds: Date?
+        var burstStartCount = 0
         for (at, action) in plan.actions {
             let due = chaosStart.addingTimeInterval(at)
             if let end = burstEnds, end <= due {
                 try await Self.sleep(until: end)
+                try await Self.holdBurstUntilItHits(server, countBefore: burstStartCount)
                 server.faults.stopFailingRequests()
                 failFivePercent()
                 burstEnds = nil
@@ -97,6 +99,7 @@ import Testing
             case .expireWatches(let count):
                 server.faults.expireNextWatches(count)
             case .tooManyRequests(let seconds):
+                burstStartCount = server.faults.injectedCount(status: 429)
                 server.faults.failRequests(share: 0.5, with: .tooManyRequests(retryAfterSeconds: 1), scope: operatorOnly)
                 burstEnds = Date().addingTimeInterval(seconds)
             case .restartServer:
@@ -104,6 +107,7 @@ import Testing
             }
         }
         try await Self.sleep(until: max(burstEnds ?? chaosStart, chaosStart.addingTimeInterval(plan.duration)))
+        if burstEnds != nil { try await Self.holdBurstUntilItHits(server, countBefore: burstStartCount) }
         server.faults.reset()
         let faultsEnded = Date()
         let injected500 = server.faults.injectedCount(status: 500), injected429 = server.faults.injectedCount(status: 429)
@@ -139,6 +143,16 @@ import Testing
         #expect(injected500 > 0 && injected429 > 0 && dropped > 0 && expired > 0, "seed \(seed): faults \(injected500) \(injected429) \(dropped) \(expired)")
         #expect(state.routeChanges > 0 && state.checkedChanges > 10 && state.historyChecks > 5,
                 "seed \(seed): the monitor ran (\(state.checkedChanges) changes, \(state.historyChecks) of CRs)")
+    }
+
+    /// A 429 burst lasts until it has answered at least one of the operator's requests (at most
+    /// 20 s more): a burst that fell while the operator was killed, or idle between lease renewals,
+    /// would otherwise test nothing.
+    static func holdBurstUntilItHits(_ server: KubeTestServer, countBefore: Int) async throws {
+        let deadline = Date().addingTimeInterval(20)
+        while server.faults.injectedCount(status: 429) == countBefore, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     static func sleep(until date: Date) async throws {
