@@ -133,7 +133,13 @@ final class HTTPSListener: Sendable {
 
     func stop() async {
         try? await serverChannel.channel.close()
-        for channel in connections.all { try? await channel.close() }
+        // Flushed first: an HTTP/2 connection may still hold the RST_STREAM frames of
+        // `resetWatchStreams` in its write buffer, and a close does not send them; the client would
+        // then see only the connection end and take a broken watch for a finished one.
+        for channel in connections.all {
+            channel.flush()
+            try? await channel.close()
+        }
         // Every connection task has ended before the event loops go away.
         await acceptTask.value
         try? await group.shutdownGracefully()
