@@ -96,6 +96,26 @@ final class BackupRestoreTests: XCTestCase {
         try await rig.stop()
     }
 
+    func testAForeignJobUnderAnOnDemandBackupsNameIsRefusedAndKept() async throws {
+        let rig = try await OperatorRig()
+        rig.start()
+        try await rig.createBackupSample()
+        try await rig.waitForCondition(ConditionType.ready)
+        // Someone's Job already holds the name the request's token gives.
+        let foreign: JSONValue = [
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "pynomaly-backup-taken"],
+            "spec": ["template": ["spec": ["restartPolicy": "Never", "containers": [["name": "main", "image": "busybox:1.36"]]]]],
+        ]
+        _ = try await rig.admin.create(.jobs, namespace: "default", object: foreign)
+        try await rig.annotate(RequestAnnotation.backup.name, "taken")
+        try await rig.waitForCondition(ConditionType.stalled, "True", reason: "ResourceConflict")
+        let job = try await rig.get(.jobs, "pynomaly-backup-taken")
+        XCTAssertNil(job?[path: ["metadata", "ownerReferences"]], "the foreign Job is not taken over")
+        XCTAssertNil(job?[path: ["metadata", "labels", PynomalyLabels.managedByKey]])
+        let handled = try await rig.cr()[path: ["status", "handledRequests", "backup"]]
+        XCTAssertNil(handled, "the request is not marked handled")
+    }
+
     func testOnDemandBackupRunsOncePerToken() async throws {
         let rig = try await OperatorRig()
         rig.start()
