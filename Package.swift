@@ -153,7 +153,7 @@ let package = Package(
         .testTarget(name: "PynomalyOperatorTests", dependencies: [
             "PynomalyOperator", "KubeRuntime", "KubeTestServer", "KubeClient", "KubeCore", "KubeYAML", "OperatorTestSupport",
             .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        ], exclude: ["Golden"]),  // read from the source tree by path (`Golden.directory`), not bundled
     ],
     swiftLanguageModes: [.v6]
 )

@@ -58,10 +58,9 @@ struct TestClient {
 func readLines(_ stream: KubeStreamResponse, count: Int = .max, timeout: Double = 10) async throws -> [JSONValue] {
     var splitter = LineSplitter()
     var lines: [JSONValue] = []
-    let deadline = Date().addingTimeInterval(timeout)
     let source = stream.body
     let timer = Task {
-        while Date() < deadline { try await Task.sleep(nanoseconds: 50_000_000) }
+        try await Task.sleep(for: .seconds(timeout))
         source.cancel()
     }
     defer { timer.cancel() }

@@ -56,10 +56,7 @@ import Testing
                 ]],
             ]
         }
-        let testFile = directory.appendingPathComponent("tests.json").path
-        try JSONValue.object(["rule_files": [.string(path)], "evaluation_interval": "1m", "tests": .array(tests)])
-            .serializedString().write(toFile: testFile, atomically: true, encoding: .utf8)
-        let result = try ProcessRunner.run([try TestPrometheus.binary("promtool"), "test", "rules", testFile], environment: ["PATH": "/usr/bin:/bin"])
+        let result = try TestPrometheus.testRules(path, tests: .array(tests), in: directory)
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("SUCCESS"), "\(result.output)")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KubeCore
 import Synchronization
 
 /// What the exporter reports for one scrape target: requests per second, the share of them that
@@ -150,6 +151,15 @@ final class TestPrometheus: Sendable {
             return "\(dir)/\(name)"
         }
         throw Missing(description: "\(name) not found; `make test` installs it (apt-get install --no-install-recommends prometheus)")
+    }
+
+    /// Runs `promtool test rules` on `tests` (promtool's test groups) against the rule file at
+    /// `ruleFile`, writing the test file into `directory`.
+    static func testRules(_ ruleFile: String, tests: JSONValue, in directory: URL) throws -> ProcessResult {
+        let testFile = directory.appendingPathComponent("tests.json").path
+        try JSONValue.object(["rule_files": [.string(ruleFile)], "evaluation_interval": "1m", "tests": tests])
+            .serializedString().write(toFile: testFile, atomically: true, encoding: .utf8)
+        return try ProcessRunner.run([try binary("promtool"), "test", "rules", testFile], environment: ["PATH": "/usr/bin:/bin"])
     }
 
     init(exporter: MetricsExporter, targets: [String], namespace: String = "default") throws {

@@ -45,7 +45,7 @@ extension PynomalyDeploymentReconciler {
             if let waiting = pass.waiting, pass.old.conditions?.first(type: ConditionType.ready)?.reason != waiting.reason {
                 writer.record(PlannedEvent(.warning, waiting.reason, waiting.message))
             }
-            try await writeStatus(status, of: pass.cr, writer: pass.writer)
+            try await writeStatus(status, of: pass.cr, writer: writer)
             return .done
         }
 
@@ -159,7 +159,7 @@ extension PynomalyDeploymentReconciler {
         Self.setAnalysisCondition(&status, analysisEnabled: ctx.spec.analysis != nil, generation: pass.calculator.generation, now: pass.now)
         if let event = PlannedEvent.pauseChange(from: pass.old.phase, to: status.phase) { events.append(event) }
         for event in events { writer.record(event) }
-        try await writeStatus(status, of: pass.cr, writer: pass.writer)
+        try await writeStatus(status, of: pass.cr, writer: writer)
         if let after = decision.requeueAfter { return .requeue(after: max(after, 0.05)) }
         return .done
     }

@@ -20,8 +20,8 @@ extension PynomalyDeploymentReconciler {
 
         if ctx.spec.paused || pass.waiting != nil {
             let status = pass.calculator.blueGreenHeld(plan.status, deployment: serving, selector: selector, paused: ctx.spec.paused, waiting: pass.waiting)
-            for event in plan.events { pass.writer.record(event) }
-            try await writeStatus(status, of: pass.cr, writer: pass.writer)
+            for event in plan.events { writer.record(event) }
+            try await writeStatus(status, of: pass.cr, writer: writer)
             return .done
         }
         try await writer.apply(pass.configMap)
@@ -83,7 +83,7 @@ extension PynomalyDeploymentReconciler {
         }
         status = pass.calculator.blueGreenStatus(status, hint: hint, deployment: decision.finished ? rollingLive : serving, selector: selector)
         for event in events { writer.record(event) }
-        try await writeStatus(status, of: pass.cr, writer: pass.writer)
+        try await writeStatus(status, of: pass.cr, writer: writer)
         return decision.finished ? .requeue(after: 0.05) : .done
     }
 

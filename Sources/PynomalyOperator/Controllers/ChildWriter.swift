@@ -9,10 +9,11 @@ struct NotOwnedError: Error, CustomStringConvertible {
     var name: String
     /// Another way out than renaming or deleting, where there is one.
     var hint: String? = nil
+    /// The kind of the custom resource that wanted the name.
+    var ownerKind = PynomalyDeployment.resourceType.kind
     var description: String {
         "\(kind) \(name) exists and is not controlled by this \(ownerKind); rename or delete it" + (hint.map { "; \($0)" } ?? "")
     }
-    var ownerKind = PynomalyDeployment.resourceType.kind
 }
 
 /// The API server refused a child the operator built (invalid, forbidden, or a field it does not
