@@ -11,16 +11,20 @@ public struct OperatorConfiguration: Sendable {
     public var resyncPeriod: Double
     /// A CR whose child name is taken by someone else's object looks again this often.
     public var conflictRecheckPeriod: Double
+    /// How long after a new revision's Deployment is written its status may wait for the rollout
+    /// to complete (`RevisionPlan.statusDeferral`).
+    public var statusSettle: Double
     /// Runs `spec.analysis` queries (the executable passes libcurl's); nil: analysis measurements
     /// are all inconclusive, so no analysis ever passes without it.
     public var prometheus: (any PrometheusQuerying)?
 
     public init(watchNamespace: String? = nil, maxConcurrentReconciles: Int = 8, resyncPeriod: Double = 600, conflictRecheckPeriod: Double = 30,
-                prometheus: (any PrometheusQuerying)? = nil) {
+                statusSettle: Double = PynomalyDeploymentReconciler.defaultStatusSettle, prometheus: (any PrometheusQuerying)? = nil) {
         self.watchNamespace = watchNamespace
         self.maxConcurrentReconciles = maxConcurrentReconciles
         self.resyncPeriod = resyncPeriod
         self.conflictRecheckPeriod = conflictRecheckPeriod
+        self.statusSettle = statusSettle
         self.prometheus = prometheus
     }
 }
@@ -86,7 +90,8 @@ public enum OperatorSetup {
 
         let reconciler = PynomalyDeploymentReconciler(client: manager.client, caches: caches, events: recorder,
                                                       discovery: MonitoringDiscovery.over(manager.client),
-                                                      conflictRecheckPeriod: configuration.conflictRecheckPeriod, prometheus: configuration.prometheus)
+                                                      conflictRecheckPeriod: configuration.conflictRecheckPeriod, statusSettle: configuration.statusSettle,
+                                                      prometheus: configuration.prometheus)
         let controller = manager.makeController(name: "pynomalydeployment", primary: primary, reconciler: reconciler, options: options, hooks: hooks)
         for informer in owned {
             controller.owns(informer)

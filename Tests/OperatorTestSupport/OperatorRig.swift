@@ -32,7 +32,7 @@ public final class OperatorRig: Sendable {
     /// `withoutCRDs`: CRDs the cluster lacks at first. `healthProbes`: serve `/readyz` on a free
     /// loopback port (`manager.healthProbePort`). `gracefulShutdownTimeout`: the manager's.
     public init(podStartDelay: Double = 0.02, progressDeadline: Double = 0.4, resyncPeriod: Double = 600, conflictRecheckPeriod: Double = 30,
-         prometheus: (any PrometheusQuerying)? = nil, withoutCRDs: Set<String> = [], healthProbes: Bool = false,
+         statusSettle: Double = PynomalyDeploymentReconciler.defaultStatusSettle, prometheus: (any PrometheusQuerying)? = nil, withoutCRDs: Set<String> = [], healthProbes: Bool = false,
          gracefulShutdownTimeout: Double = 30) async throws {
         var options = KubeTestServerOptions()
         options.simulation = .on
@@ -52,6 +52,7 @@ public final class OperatorRig: Sendable {
                           logger: logger)
         let registered = OperatorSetup.register(on: manager, configuration: OperatorConfiguration(maxConcurrentReconciles: 4, resyncPeriod: resyncPeriod,
                                                                                                       conflictRecheckPeriod: conflictRecheckPeriod,
+                                                                                                      statusSettle: statusSettle,
                                                                                                       prometheus: prometheus),
                                                 hooks: probe)
         controller = registered.controller

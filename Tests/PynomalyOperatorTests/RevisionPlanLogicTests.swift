@@ -22,18 +22,21 @@ struct RevisionPlanLogicTests {
         #expect(plan.status.lastRollback == nil)
     }
 
-    /// A pass that wrote a new revision's Deployment leaves the status to the pass the Deployment's
-    /// answer triggers, which plans the same revision again from the same status; anything else the
-    /// status would record is written at once.
-    @Test func onlyARevisionJustWrittenAndRollingLeavesItsStatusToTheNextPass() {
+    /// While a new revision's Deployment was written less than the settle window ago and it is still
+    /// rolling out, the status waits (the passes in between plan the same revision again from the
+    /// same status); anything else the status would record is written at once.
+    @Test func onlyARevisionRollingWithinTheSettleWindowLeavesItsStatusToALaterPass() {
         let old = LogicFixture.status([LogicFixture.entry(1, "aaa", .succeeded)], current: 1, stable: 1)
         let plan = RevisionPlan.plan(status: old, generation: 2, spec: LogicFixture.spec("bbb", image: "app:v2"), rollbackRequest: nil,
                                      now: LogicFixture.now)
         let rolling = RolloutObservation.progressing("waiting for the Deployment controller to observe generation 2")
-        #expect(plan.defersStatusToNextPass(deploymentWritten: true, rollout: rolling, old: old))
-        #expect(!plan.defersStatusToNextPass(deploymentWritten: false, rollout: rolling, old: old), "nothing queues the next pass")
-        #expect(!plan.defersStatusToNextPass(deploymentWritten: true, rollout: .complete, old: old))
-        #expect(!plan.defersStatusToNextPass(deploymentWritten: true, rollout: .failed(reason: "ProgressDeadlineExceeded", message: "m"), old: old))
+        #expect(plan.statusDeferral(rolloutStartedAgo: 0, rollout: rolling, old: old, settle: 1) == 1, "written by this pass: the whole window")
+        #expect(plan.statusDeferral(rolloutStartedAgo: 0.75, rollout: rolling, old: old, settle: 1) == 0.25, "the rest of the window")
+        #expect(plan.statusDeferral(rolloutStartedAgo: 1, rollout: rolling, old: old, settle: 1) == nil, "the window is over: progressing is written")
+        #expect(plan.statusDeferral(rolloutStartedAgo: nil, rollout: rolling, old: old, settle: 1) == nil, "not written by this process")
+        #expect(plan.statusDeferral(rolloutStartedAgo: -5, rollout: rolling, old: old, settle: 1) == nil, "a clock that went back")
+        #expect(plan.statusDeferral(rolloutStartedAgo: 0.5, rollout: .complete, old: old, settle: 1) == nil)
+        #expect(plan.statusDeferral(rolloutStartedAgo: 0.5, rollout: .failed(reason: "ProgressDeadlineExceeded", message: "m"), old: old, settle: 1) == nil)
 
         let next = RevisionPlan.plan(status: old, generation: 2, spec: LogicFixture.spec("bbb", image: "app:v2"), rollbackRequest: nil,
                                      now: LogicFixture.now)
@@ -41,11 +44,11 @@ struct RevisionPlanLogicTests {
 
         let same = RevisionPlan.plan(status: old, generation: 3, spec: LogicFixture.spec("aaa", image: "app:v1"), rollbackRequest: nil,
                                      now: LogicFixture.now)
-        #expect(!same.defersStatusToNextPass(deploymentWritten: true, rollout: rolling, old: old), "no new revision: a scale, say")
+        #expect(same.statusDeferral(rolloutStartedAgo: 0, rollout: rolling, old: old, settle: 1) == nil, "no new revision: a scale, say")
 
         let requested = RevisionPlan.plan(status: old, generation: 2, spec: LogicFixture.spec("bbb", image: "app:v2"), rollbackRequest: "1@token",
                                           now: LogicFixture.now)
-        #expect(!requested.defersStatusToNextPass(deploymentWritten: true, rollout: rolling, old: old), "a handled request is recorded at once")
+        #expect(requested.statusDeferral(rolloutStartedAgo: 0, rollout: rolling, old: old, settle: 1) == nil, "a handled request is recorded at once")
     }
 
     @Test func theSameTemplateReusesItsRevisionNumber() {

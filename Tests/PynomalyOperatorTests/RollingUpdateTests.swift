@@ -408,4 +408,45 @@ final class RollingUpdateTests: XCTestCase {
         try await rig.stop()
     }
 
+    /// An image change whose rollout completes within the settle window costs the Deployment, the
+    /// ControllerRevision and one status write (Ready for the new revision), plus its Events. The
+    /// window here is longer than any rollout, so the rollout's end, not a timing, decides.
+    func testARolloutThatCompletesWithinTheSettleWindowWritesTheStatusOnce() async throws {
+        let rig = try await OperatorRig(statusSettle: 60)
+        try await rig.startWithReadySample()
+        rig.server.resetRequestCounts()
+        try await rig.patchSpec(["image": "ghcr.io/elgerytme/pynomaly:v9.9.9"])
+        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.waitForIdle()
+
+        let counts = rig.server.requestCounts
+        XCTAssertEqual(counts["update pynomalydeployments/status", default: 0] + counts["patch pynomalydeployments/status", default: 0], 1,
+                       "one status write: \(counts)")
+        XCTAssertEqual(counts["patch deployments"], 1, "\(counts)")
+        XCTAssertEqual(counts["create controllerrevisions"], 1, "\(counts)")
+        let cr = try await rig.cr()
+        XCTAssertEqual(cr[path: ["status", "currentRevision"]]?.intValue, 2)
+        XCTAssertEqual(cr[path: ["status", "phase"]]?.stringValue, "Healthy")
+        try await waitUntil("both Events of the change are recorded") {
+            let reasons = try await rig.eventReasons()
+            return reasons.filter { $0 == "RevisionCreated" }.count == 2 && reasons.filter { $0 == "RolloutComplete" }.count == 2
+        }
+        try await rig.stop()
+    }
+
+    /// A rollout longer than the settle window shows as progressing (the new generation observed,
+    /// Ready=False) while its pods start, then as Ready.
+    func testARolloutLongerThanTheSettleWindowShowsAsProgressingFirst() async throws {
+        let rig = try await OperatorRig(podStartDelay: 3, progressDeadline: 60, statusSettle: 0.2)
+        try await rig.startWithReadySample()
+        try await rig.patchSpec(["image": "ghcr.io/elgerytme/pynomaly:v9.9.9"])
+        try await rig.waitForCondition(ConditionType.ready, "False")
+        let progressing = try await rig.cr()
+        XCTAssertEqual(progressing[path: ["status", "phase"]]?.stringValue, "Progressing")
+        XCTAssertEqual(rig.condition(progressing, ConditionType.reconciling)?["status"]?.stringValue, "True")
+        try await rig.waitForCondition(ConditionType.ready, timeout: 30)
+        let done = try await rig.cr()
+        XCTAssertEqual(done[path: ["status", "currentRevision"]]?.intValue, 2)
+        try await rig.stop()
+    }
 }

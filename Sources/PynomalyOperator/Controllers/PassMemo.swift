@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import KubeCore
 import KubeRuntime
 import Synchronization
@@ -49,6 +54,9 @@ public final class PassMemo: Sendable {
         var inputs: SpecInputs?
         var template: TemplateDigest?
         var children: (revision: Int64, templateHash: String?, pinned: Bool, stamps: Int)?
+        /// When this process wrote the Deployment of a new revision (its template hash): the start
+        /// of the window in which its status may wait for the rollout.
+        var rolloutStart: (templateHash: String, at: Date)?
 
         /// Moves the entry to `inputs`; what was known for other inputs goes.
         mutating func use(_ inputs: SpecInputs) {
@@ -112,6 +120,18 @@ public final class PassMemo: Sendable {
         update(key, uid: inputs.spec.uid) { entry in
             entry.use(inputs.spec)
             entry.children = (inputs.revision, inputs.templateHash, inputs.pinned, stamps)
+        }
+    }
+
+    func noteRolloutStarted(_ key: ObjectKey, uid: String, templateHash: String, at time: Date) {
+        update(key, uid: uid) { $0.rolloutStart = (templateHash, time) }
+    }
+
+    /// When this process wrote the Deployment of the revision with `templateHash`, if it did.
+    func rolloutStarted(_ key: ObjectKey, uid: String, templateHash: String) -> Date? {
+        entries.withLock { entries in
+            guard let entry = entries[key], entry.uid == uid, let start = entry.rolloutStart, start.templateHash == templateHash else { return nil }
+            return start.at
         }
     }
 

@@ -34,17 +34,21 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     /// How often a CR blocked by someone else's object under a child's name looks again (no watch
     /// event tells when that object is gone: it is not ours).
     let conflictRecheckPeriod: Double
+    /// How long after a new revision's Deployment is written its status may wait for the rollout
+    /// (`RevisionPlan.statusDeferral`).
+    let statusSettle: Double
     /// Runs `spec.analysis` queries; nil: every measurement is inconclusive (never a pass).
     let prometheus: (any PrometheusQuerying)?
     let clock: @Sendable () -> Date
 
     public init(client: any Client, caches: OperatorCaches, events: EventRecorder?, discovery: MonitoringDiscovery? = nil,
-                conflictRecheckPeriod: Double = 30, prometheus: (any PrometheusQuerying)? = nil, clock: @escaping @Sendable () -> Date = { Date() }) {
+                conflictRecheckPeriod: Double = 30, statusSettle: Double = Self.defaultStatusSettle, prometheus: (any PrometheusQuerying)? = nil, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.client = client
         self.caches = caches
         self.events = events
         self.discovery = discovery
         self.conflictRecheckPeriod = conflictRecheckPeriod
+        self.statusSettle = statusSettle
         self.prometheus = prometheus
         self.clock = clock
     }
@@ -274,10 +278,10 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         }
         plan.prune(limit: Int(ctx.spec.revisionHistoryLimit))
         if !ctx.spec.paused { try await deletePrunedRevisions(plan.pruned, ctx: ctx, writer: writer) }
-        if plan.defersStatusToNextPass(deploymentWritten: deploymentWritten, rollout: rollout, old: old) {
-            // The Deployment's own update queues the next pass; the requeue covers a Deployment
-            // controller that never answers.
-            return .requeue(after: Self.deferredStatusRequeue)
+        if let wait = statusDeferral(cr, plan: plan, deploymentWritten: deploymentWritten, rollout: rollout, old: old, now: now) {
+            // The Deployment controller's answers queue the passes in between; the requeue ends the
+            // window when the rollout is still going (or the controller never answers).
+            return .requeue(after: wait)
         }
 
         // Pod problems only matter (and cost a LIST) while the rollout is not complete.
@@ -511,8 +515,21 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         return .object(kept)
     }
 
-    /// How long a pass that left its status to the next one waits at most for that pass.
-    static let deferredStatusRequeue = 2.0
+    /// The status settle window: long enough for a rollout of pods that start at once, short enough
+    /// that `kubectl get` shows a longer one as progressing within a second.
+    public static let defaultStatusSettle = 1.0
+
+    /// When the window of `RevisionPlan.statusDeferral` opened for this CR's target revision (noted
+    /// in the pass that writes its Deployment, kept in memory: after a restart the status is written
+    /// at once), and how long the status may still wait.
+    private func statusDeferral(_ cr: PynomalyDeployment, plan: RevisionPlan, deploymentWritten: Bool, rollout: RolloutObservation,
+                                old: PynomalyDeploymentStatus, now: Date) -> Double? {
+        guard plan.createdRevision, let uid = cr.metadata.uid, !uid.isEmpty, let hash = plan.target.templateHash else { return nil }
+        let key = ObjectKey(namespace: cr.metadata.namespace, name: cr.metadata.name ?? "")
+        if deploymentWritten { caches.passMemo.noteRolloutStarted(key, uid: uid, templateHash: hash, at: now) }
+        let ago = caches.passMemo.rolloutStarted(key, uid: uid, templateHash: hash).map { now.timeIntervalSince($0) }
+        return plan.statusDeferral(rolloutStartedAgo: ago, rollout: rollout, old: old, settle: statusSettle)
+    }
 
     /// How long a pass that found the restores unknown waits before looking again (the informer's
     /// sync queues every CR anyway; this covers a sync that never comes, e.g. RBAC fixed later).

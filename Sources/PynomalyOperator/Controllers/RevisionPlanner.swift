@@ -45,19 +45,23 @@ public struct RevisionPlan: Sendable, Hashable {
     /// The spec's pod template identity without the restart token (`LastRollback.specTemplateHash`).
     public var specTemplateKey: String = ""
 
-    /// Whether this pass may leave its status write (and its Events) to the next pass: it just wrote
-    /// a new revision's Deployment, whose answer from the Deployment controller queues that pass
-    /// within moments, and all this pass would record is that a revision was created and is rolling
-    /// out. The next pass plans the same revision again from the same status (planning is a function
-    /// of the status and the spec) and writes it with what the Deployment then reports, often
-    /// already complete: one status write per change instead of two or three. Meanwhile
-    /// `observedGeneration` stays behind `generation`, which kstatus and `kubectl wait` read as
-    /// "in progress", which is what it is. Anything else the status records (a rollback, a handled
-    /// request, backup or restore progress) is written in the pass that decided it.
-    public func defersStatusToNextPass(deploymentWritten: Bool, rollout: RolloutObservation, old: Status) -> Bool {
-        guard deploymentWritten, createdRevision, !pinned, !rolledBackNow, case .progressing = rollout else { return false }
-        return status.handledRequests == old.handledRequests && status.handledTokens == old.handledTokens && status.lastRollback == old.lastRollback && status.backup == old.backup
-            && status.restore == old.restore && status.blueGreen == old.blueGreen
+    /// How long this pass may leave its status write (and its Events) to a later pass, in seconds;
+    /// nil: write now. A new revision's Deployment written `rolloutStartedAgo` seconds ago (0: by
+    /// this pass) is still rolling out, and all the status would record is that a revision was
+    /// created and is on its way. The Deployment controller's answers queue further passes, and for
+    /// `settle` seconds those plan the same revision again from the same status (planning is a
+    /// function of the status and the spec) and leave it too; a rollout that completes within the
+    /// window costs one status write (Ready for the new revision) instead of a "rolling out" write,
+    /// one per replica count on the way, and the final one. One that takes longer gets its
+    /// progressing status when the window ends (the returned wait is the requeue that ends it).
+    /// Meanwhile `observedGeneration` stays behind `generation`, which kstatus and `kubectl wait`
+    /// read as "in progress", which is what it is. Anything else the status records (a rollback, a
+    /// handled request, backup or restore progress) is written in the pass that decided it.
+    public func statusDeferral(rolloutStartedAgo: Double?, rollout: RolloutObservation, old: Status, settle: Double) -> Double? {
+        guard let ago = rolloutStartedAgo, ago >= 0, ago < settle, createdRevision, !pinned, !rolledBackNow, case .progressing = rollout else { return nil }
+        let onlyTheRevision = status.handledRequests == old.handledRequests && status.handledTokens == old.handledTokens
+            && status.lastRollback == old.lastRollback && status.backup == old.backup && status.restore == old.restore && status.blueGreen == old.blueGreen
+        return onlyTheRevision ? settle - ago : nil
     }
 
     /// Plans a pass.
