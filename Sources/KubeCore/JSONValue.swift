@@ -329,7 +329,31 @@ struct JSONTextParser {
 
     mutating func parseString() throws -> String {
         pos += 1  // opening quote
-        var scalars = [UInt8]()
+        // Most strings in Kubernetes JSON are short, ASCII and without escapes: those become a
+        // String straight from the input bytes (ASCII is valid UTF-8, so nothing is repaired);
+        // anything else takes the byte-by-byte path below, from the first escape on.
+        let start = pos
+        var ascii = true
+        while pos < bytes.count {
+            let b = bytes[pos]
+            if b == UInt8(ascii: "\"") {
+                let end = pos
+                pos += 1
+                return try bytes.withUnsafeBufferPointer { buffer in
+                    let text = UnsafeBufferPointer(rebasing: buffer[start..<end])
+                    if ascii { return String(decoding: text, as: UTF8.self) }
+                    guard let s = String(validating: text, as: UTF8.self) else {
+                        throw JSONParseError("invalid UTF-8 in string ending at offset \(end + 1)")
+                    }
+                    return s
+                }
+            }
+            if b == UInt8(ascii: "\\") { break }
+            if b < 0x20 { throw JSONParseError("control character in string at offset \(pos)") }
+            if b >= 0x80 { ascii = false }
+            pos += 1
+        }
+        var scalars = Array(bytes[start..<pos])
         while pos < bytes.count {
             let b = bytes[pos]
             if b == UInt8(ascii: "\"") {

@@ -47,6 +47,24 @@ final class CoreTests: XCTestCase {
         }
     }
 
+    /// Strings take a fast path while they are plain ASCII and the byte-by-byte path from their
+    /// first escape on: both give the same text, and both refuse invalid UTF-8.
+    func testStringsWithAndWithoutEscapesAndNonASCIIText() throws {
+        let cases: [(String, String)] = [
+            (#""""#, ""), (#""plain""#, "plain"), (#""h\u00e9llo""#, "héllo"), (#""héllo""#, "héllo"),
+            (#""a\"b\\c""#, "a\"b\\c"), (#""é\n\t""#, "é\n\t"), (#""x\ud83d\ude00y""#, "x😀y"), (#""日本\/語""#, "日本/語"),
+        ]
+        for (text, expected) in cases {
+            XCTAssertEqual(try JSONValue(parsing: text), .string(expected), text)
+            XCTAssertEqual(try JSONValue(parsing: "{\(text):1}")[expected], 1, "as a key: \(text)")
+        }
+        for bytes: [UInt8] in [[0x22, 0x61, 0xC3, 0x22], [0x22, 0x5C, 0x6E, 0xFF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22]] {
+            XCTAssertThrowsError(try JSONValue(parsing: Data(bytes)), "\(bytes)") { error in
+                XCTAssertTrue("\(error)".contains("UTF-8"), "\(error)")
+            }
+        }
+    }
+
     func testListParsingTransformsTopLevelItemsOneByOne() throws {
         let text = #"{"kind":"ConfigMapList","metadata":{"items":[1]},"items":[{"a":1,"items":[2]},{"a":2},{"a":3}]}"#
         var seen: [JSONValue] = []
