@@ -1,7 +1,9 @@
 import KubeCore
 import Synchronization
 
-/// A change the cache saw, handed to informer handlers. `updated` carries the previous object.
+/// A change the cache saw, handed to informer handlers. `updated` carries the previous object, or
+/// the new one in its place when the cache knows the two differ in nothing a handler maps from
+/// (a status change of a kind with a generation: same generation, same metadata).
 public enum ObjectChange: Sendable, Equatable {
     case added(JSONValue)
     case updated(old: JSONValue, new: JSONValue)
@@ -30,6 +32,18 @@ public struct CacheIndex: Sendable {
         self.name = name
         self.dependsOn = dependsOn
         self.values = values
+    }
+
+    /// Whether the values depend only on paths a `SpecStamp` of a kind with a generation covers:
+    /// the spec (a change bumps the generation) and the metadata but its resourceVersion and
+    /// managedFields. An update that keeps such a stamp keeps these values.
+    var readsOnlyStampedPaths: Bool {
+        guard let dependsOn else { return false }
+        return dependsOn.allSatisfy { path in
+            guard let first = path.first else { return false }
+            if first == "spec" { return true }
+            return first == "metadata" && path.count > 1 && path[1] != "resourceVersion" && path[1] != "managedFields"
+        }
     }
 
     /// Whether `old` and `new` agree on every path the values depend on (false when unknown).
@@ -100,6 +114,8 @@ public struct CacheStoreState: Sendable {
     private var stored: [ObjectKey: Entry] = [:]
     public private(set) var resourceVersion: String?
     private let indexes: [CacheIndex]
+    /// Every index reads only paths a generation's `SpecStamp` covers (`CacheIndex.readsOnlyStampedPaths`).
+    private let stampedPathsIndexOnly: Bool
     /// index name → index value → keys.
     private var indexed: [String: [String: Set<ObjectKey>]] = [:]
     /// Watch operations applied so far; a `WriteBasis` records it.
@@ -126,6 +142,7 @@ public struct CacheStoreState: Sendable {
     /// refused rather than risked.
     public init(indexes: [CacheIndex] = [], tombstoneCapacity: Int = 1024) {
         self.indexes = indexes
+        stampedPathsIndexOnly = indexes.allSatisfy(\.readsOnlyStampedPaths)
         for index in indexes { indexed[index.name] = [:] }
         self.tombstoneCapacity = max(1, tombstoneCapacity)
     }
@@ -248,13 +265,22 @@ public struct CacheStoreState: Sendable {
     /// Stores `new` under `key`. `old`: the object held, when the caller parsed it already.
     @discardableResult
     private mutating func put(_ key: ObjectKey, _ new: JSONValue, text: [UInt8], old parsedOld: JSONValue? = nil) -> ObjectChange {
+        let stamp = SpecStamp(of: new)
+        // A status change (a kind with a generation, same generation and metadata: the same stamp)
+        // keeps every index that reads only stamped paths, and maps to the same keys as the object
+        // before it: the held text is not parsed for it, and the handlers get `new` as both.
+        if parsedOld == nil, let held = stored[key], held.specStamp == stamp, new[path: ["metadata", "generation"]]?.intValue != nil,
+           stampedPathsIndexOnly {
+            stored[key] = Entry(text: text, resourceVersion: Self.resourceVersion(of: new), specStamp: stamp)
+            return .updated(old: new, new: new)
+        }
         let old = parsedOld ?? object(key)
         for index in indexes {
             if let old, index.sameInputs(old, new) { continue }
             if let old { unindex(key, old, index) }
             self.index(key, new, index)
         }
-        stored[key] = Entry(text: text, resourceVersion: Self.resourceVersion(of: new), specStamp: SpecStamp(of: new))
+        stored[key] = Entry(text: text, resourceVersion: Self.resourceVersion(of: new), specStamp: stamp)
         return old.map { .updated(old: $0, new: new) } ?? .added(new)
     }
 

@@ -100,6 +100,47 @@ final class CacheStoreTests: XCTestCase {
         XCTAssertNil(s.specStamp(key))
     }
 
+    /// A status change of a kind with a generation (same generation and metadata) is stored without
+    /// parsing the object held before: every index reads only stamped paths, and the handlers get the
+    /// new object in the old one's place, which maps to the same keys. Anything else reports the
+    /// object held before.
+    func testAStatusChangeReportsTheNewObjectInTheOldOnesPlace() {
+        func deployment(rv: String, generation: Int64?, owner: String = "u1", ready: Int64 = 0) -> JSONValue {
+            var metadata: [String: JSONValue] = ["name": "d", "namespace": "ns", "resourceVersion": .string(rv),
+                                                 "ownerReferences": [["controller": true, "uid": .string(owner)]]]
+            if let generation { metadata["generation"] = .int(generation) }
+            return .object(["metadata": .object(metadata), "spec": ["replicas": 2], "status": ["readyReplicas": .int(ready)]])
+        }
+        var s = CacheStoreState(indexes: [.controllerOwnerUID, .namespace])
+        _ = s.apply(.upsert(deployment(rv: "1", generation: 1)))
+        let ready = deployment(rv: "2", generation: 1, ready: 2)
+        XCTAssertEqual(s.apply(.upsert(ready)), [.updated(old: ready, new: ready)])
+        XCTAssertEqual(s.object(ObjectKey(namespace: "ns", name: "d")), ready)
+        XCTAssertEqual(s.keys(index: CacheIndex.controllerOwnerUID.name, value: "u1"), [ObjectKey(namespace: "ns", name: "d")])
+
+        // A new owner (metadata): the object held before, and the index follows.
+        let moved = deployment(rv: "3", generation: 1, owner: "u2", ready: 2)
+        XCTAssertEqual(s.apply(.upsert(moved)), [.updated(old: ready, new: moved)])
+        XCTAssertEqual(s.keys(index: CacheIndex.controllerOwnerUID.name, value: "u1"), [])
+        XCTAssertEqual(s.keys(index: CacheIndex.controllerOwnerUID.name, value: "u2"), [ObjectKey(namespace: "ns", name: "d")])
+        // A spec change (new generation), and any change of a kind without a generation: the same.
+        let respec = deployment(rv: "4", generation: 2, owner: "u2", ready: 2)
+        XCTAssertEqual(s.apply(.upsert(respec)), [.updated(old: moved, new: respec)])
+        let plain = deployment(rv: "5", generation: nil, owner: "u2", ready: 2)
+        XCTAssertEqual(s.apply(.upsert(plain)), [.updated(old: respec, new: plain)])
+        let plainReady = deployment(rv: "6", generation: nil, owner: "u2", ready: 3)
+        XCTAssertEqual(s.apply(.upsert(plainReady)), [.updated(old: plain, new: plainReady)])
+
+        // An index that reads the status (or everything) needs the object held before.
+        let byReady = CacheIndex(name: "ready", dependsOn: [["status", "readyReplicas"]]) { [String($0[path: ["status", "readyReplicas"]]?.intValue ?? -1)] }
+        var t = CacheStoreState(indexes: [byReady])
+        let first = deployment(rv: "1", generation: 1)
+        _ = t.apply(.upsert(first))
+        XCTAssertEqual(t.apply(.upsert(ready)), [.updated(old: first, new: ready)])
+        XCTAssertEqual(t.keys(index: "ready", value: "2"), [ObjectKey(namespace: "ns", name: "d")])
+        XCTAssertEqual(t.keys(index: "ready", value: "0"), [])
+    }
+
     func testAnUpdateThatLeavesAnIndexsInputsAloneDoesNotDeriveItAgain() {
         let derivations = Mutex(0)
         let byApp = CacheIndex(name: "app", dependsOn: [["metadata", "labels", "app"]]) { object in

@@ -55,6 +55,22 @@ struct BuilderTests {
         try Golden.check(DeploymentBuilder.build(ctx, name: ctx.name, template: Self.template(ctx), replicas: ctx.desiredReplicas), "Deployment.yaml")
     }
 
+    /// The Deployment and the ControllerRevision built around a template encoded once are the same
+    /// documents as those encoded from the typed builders, with and without a colour selector.
+    @Test func aTemplateEncodedOnceGivesTheSameDeploymentAndRevision() throws {
+        for (file, extra) in [("pynomaly.yaml", [String: String]()), ("pynomaly-bluegreen.yaml", ["pynomaly.ai/color": "blue"])] {
+            let ctx = try Self.context(file, restartToken: "t1")
+            let identified = PodTemplateBuilder.identified(ctx, configHash: Self.configHash(ctx))
+            #expect(identified.encoded == (try JSONValue(encoding: identified.template)))
+            #expect(identified.hash == PodTemplateBuilder.templateHash(identified.template))
+            let typed = try JSONValue(encoding: DeploymentBuilder.build(ctx, name: "d", template: identified.template, replicas: 3, selectorExtra: extra))
+            #expect(try DeploymentBuilder.encoded(ctx, name: "d", encodedTemplate: identified.encoded, replicas: 3, selectorExtra: extra) == typed, "\(file)")
+            let revision = ControllerRevisionBuilder.build(ctx, revision: 2, template: identified.template, templateHash: identified.hash, image: "i", configHash: "c")
+            let fromEncoded = ControllerRevisionBuilder.build(ctx, revision: 2, encodedTemplate: identified.encoded, templateHash: identified.hash, image: "i", configHash: "c")
+            #expect(try JSONValue(encoding: fromEncoded) == JSONValue(encoding: revision))
+        }
+    }
+
     @Test func serviceGolden() throws {
         let ctx = try Self.context()
         try Golden.check(ServiceBuilder.build(ctx, name: ctx.name, selectorExtra: [:]), "Service.yaml")

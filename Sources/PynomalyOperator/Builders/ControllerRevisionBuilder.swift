@@ -13,9 +13,14 @@ public enum ControllerRevisionBuilder {
     ///     template for `kubectl pynomaly history` and rollbacks.
     public static func build(_ ctx: BuildContext, revision: Int64, template: PodTemplateSpec, templateHash: String,
                              image: String, configHash: String?) -> ControllerRevision {
+        build(ctx, revision: revision, encodedTemplate: PodTemplateBuilder.encode(template), templateHash: templateHash, image: image, configHash: configHash)
+    }
+
+    /// `build` with the template encoded already (`PodTemplateBuilder.encode`).
+    public static func build(_ ctx: BuildContext, revision: Int64, encodedTemplate: JSONValue, templateHash: String,
+                             image: String, configHash: String?) -> ControllerRevision {
         var data: JSONObject = [:]
-        // Encoding plain Codable values cannot fail; an empty template would fail `template(from:)` loudly.
-        data["template"] = (try? JSONValue(encoding: template)) ?? .object([:])
+        data["template"] = encodedTemplate
         data["image"] = .string(image)
         if let configHash { data["configHash"] = .string(configHash) }
         return ControllerRevision(

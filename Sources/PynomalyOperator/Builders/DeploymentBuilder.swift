@@ -31,4 +31,18 @@ public enum DeploymentBuilder {
         let version = [PynomalyLabels.versionKey: PynomalyLabels.version(ofImage: ctx.spec.image)]
         return Deployment(metadata: ctx.metadata(name: name, extraLabels: selectorExtra.merging(version) { own, _ in own }), spec: spec)
     }
+
+    /// `build` as JSON, with the template encoded already (`PodTemplateBuilder.encode`): the same
+    /// document as encoding `build`'s Deployment, without encoding the template a second time.
+    public static func encoded(_ ctx: BuildContext, name: String, encodedTemplate: JSONValue, replicas: Int32?,
+                               selectorExtra: [String: String] = [:]) throws -> JSONValue {
+        var deployment = try JSONValue(encoding: build(ctx, name: name, template: PodTemplateSpec(), replicas: replicas, selectorExtra: selectorExtra))
+        var template = encodedTemplate
+        // As `build` does: the template carries every selector label.
+        for (key, value) in ctx.selectorLabels.merging(selectorExtra, uniquingKeysWith: { _, extra in extra }) {
+            template[path: ["metadata", "labels", key]] = .string(value)
+        }
+        deployment[path: ["spec", "template"]] = template
+        return deployment
+    }
 }

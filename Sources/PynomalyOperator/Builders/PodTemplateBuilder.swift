@@ -67,9 +67,18 @@ public enum PodTemplateBuilder {
 
     /// A stable 10-hex-digit hash of the template's canonical JSON (the revision identity).
     public static func templateHash(_ template: PodTemplateSpec) -> String {
-        // Encoding plain Codable values cannot fail; an empty JSON object is a safe fallback.
-        let json = (try? JSONValue(encoding: template)) ?? .object([:])
-        return String(StableHash.hex(of: json).prefix(10))
+        templateHash(encoded: encode(template))
+    }
+
+    /// `templateHash` of a template encoded already (`encode`).
+    public static func templateHash(encoded: JSONValue) -> String {
+        String(StableHash.hex(of: encoded).prefix(10))
+    }
+
+    /// The template as JSON. Encoding plain Codable values cannot fail; an empty JSON object is a
+    /// safe fallback (a revision storing it fails `ControllerRevisionBuilder.template(from:)` loudly).
+    public static func encode(_ template: PodTemplateSpec) -> JSONValue {
+        (try? JSONValue(encoding: template)) ?? .object([:])
     }
 
     /// The spec's pod template with its two identities: `hash`, of the template as built (the
@@ -77,6 +86,9 @@ public enum PodTemplateBuilder {
     /// unpin a rollback (`RevisionPlan`'s `specTemplateKey`).
     public struct Identified: Sendable {
         public var template: PodTemplateSpec
+        /// `template` as JSON: the Deployment and the ControllerRevision embed it as it is, so a
+        /// pass encodes the template once.
+        public var encoded: JSONValue
         public var hash: String
         public var key: String
     }
@@ -84,11 +96,12 @@ public enum PodTemplateBuilder {
     /// `build` of `ctx` with its identities; `ctx.restartToken` is the only input `key` leaves out.
     public static func identified(_ ctx: BuildContext, configHash: String) -> Identified {
         let template = build(ctx, configHash: configHash)
-        let hash = templateHash(template)
-        guard ctx.restartToken != nil else { return Identified(template: template, hash: hash, key: hash) }
+        let encoded = encode(template)
+        let hash = templateHash(encoded: encoded)
+        guard ctx.restartToken != nil else { return Identified(template: template, encoded: encoded, hash: hash, key: hash) }
         var withoutToken = ctx
         withoutToken.restartToken = nil
-        return Identified(template: template, hash: hash, key: templateHash(build(withoutToken, configHash: configHash)))
+        return Identified(template: template, encoded: encoded, hash: hash, key: templateHash(build(withoutToken, configHash: configHash)))
     }
 
     static func resources(_ r: PynomalyDeploymentSpec.Resources) -> ResourceRequirements? {

@@ -181,17 +181,17 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let specInputs = memo.map { _ in
             PassMemo.SpecInputs(uid: uid, generation: generation, restartToken: restartToken, referencedHash: referencedHash, configHash: configHash)
         }
-        var built: PodTemplateSpec?
+        var built: (template: PodTemplateSpec, encoded: JSONValue)?
         let digest: PassMemo.TemplateDigest
         if let specInputs, let held = memo?.template(key, for: specInputs) {
             digest = held
         } else {
             let identified = PodTemplateBuilder.identified(ctx, configHash: configHash)
-            built = identified.template
+            built = (identified.template, identified.encoded)
             digest = PassMemo.TemplateDigest(templateHash: identified.hash, templateKey: identified.key)
             if let specInputs { memo?.noteTemplate(key, inputs: specInputs, digest: digest) }
         }
-        let specTemplate = SpecTemplate(ctx: ctx, configHash: configHash, hash: digest.templateHash, built: built)
+        let specTemplate = SpecTemplate(ctx: ctx, configHash: configHash, hash: digest.templateHash, built: built?.template, encoded: built?.encoded)
         let specEntry = PynomalyDeploymentStatus.HistoryEntry(revision: 0, image: ctx.spec.image, configHash: configHash, templateHash: digest.templateHash)
         let specTemplateKey = digest.templateKey
         let rollbackRequest = cr.metadata.annotations?[RequestAnnotation.rollbackTo.name]
@@ -348,18 +348,22 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             // part of a revision's identity, so the revision stays the same).
             template.metadata?.annotations?[PynomalyAnnotations.restart] = token
         }
+        // The spec's template comes encoded from this pass's build when it had to build it; any
+        // other template is encoded here, once, for both the revision and the Deployment.
+        let asBuilt = plan.target.templateHash.map { $0 == specTemplate.hash } ?? true
+        let encodedTemplate = (asBuilt && !(plan.pinned && ctx.restartToken != nil) ? specTemplate.encoded : nil) ?? PodTemplateBuilder.encode(template)
         var revision: JSONValue?
         // What each child is after this pass, in the order of `children`: compared equal, or
         // written (the answer), or nil when not wanted.
         var results: [JSONValue?] = []
         results.append(try await writer.apply(configMap))
         results.append(try await ensureServiceAccount(ctx, writer: writer))
-        let deployment = DeploymentBuilder.build(ctx, name: ctx.name, template: template, replicas: ctx.desiredReplicas)
+        let deployment = try DeploymentBuilder.encoded(ctx, name: ctx.name, encodedTemplate: encodedTemplate, replicas: ctx.desiredReplicas)
         if let hash = plan.target.templateHash {
             // Before the Deployment: a revision in the history always has its template stored.
-            revision = try await ensureRevision(ctx, revision: plan.target, template: template, templateHash: hash, writer: writer)
+            revision = try await ensureRevision(ctx, revision: plan.target, encodedTemplate: encodedTemplate, templateHash: hash, writer: writer)
         }
-        let applied = try await writer.apply(deployment)
+        let applied = try await writer.apply(json: deployment, .deployments)
         results.append(applied)
         results.append(try await writer.apply(ServiceBuilder.build(ctx, name: ctx.name)))
         results.append(try await writer.apply(IngressBuilder.build(ctx, backendService: ctx.name, previewService: nil), orDelete: ctx.name))
@@ -386,6 +390,8 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let hash: String
         /// Already built by this pass.
         var built: PodTemplateSpec?
+        /// `built` as JSON, when this pass encoded it (for its hash).
+        var encoded: JSONValue?
 
         func template() -> PodTemplateSpec { built ?? PodTemplateBuilder.build(ctx, configHash: configHash) }
 
@@ -415,11 +421,11 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     /// immutable (its name is its template's hash), so one that exists needs no compare, and the
     /// template is not encoded into a new one on every pass.
     @discardableResult
-    func ensureRevision(_ ctx: BuildContext, revision entry: PynomalyDeploymentStatus.HistoryEntry, template: PodTemplateSpec,
+    func ensureRevision(_ ctx: BuildContext, revision entry: PynomalyDeploymentStatus.HistoryEntry, encodedTemplate: @autoclosure () -> JSONValue,
                         templateHash: String, writer: ChildWriter) async throws -> JSONValue {
         let name = ControllerRevisionBuilder.name(ctx.name, templateHash: templateHash)
         if let cached = writer.controlledChild(.controllerRevisions, name: name) { return cached }
-        let built = ControllerRevisionBuilder.build(ctx, revision: entry.revision, template: template, templateHash: templateHash,
+        let built = ControllerRevisionBuilder.build(ctx, revision: entry.revision, encodedTemplate: encodedTemplate(), templateHash: templateHash,
                                                     image: entry.image ?? ctx.spec.image, configHash: entry.configHash)
         return try await writer.createOnce(built).object
     }
