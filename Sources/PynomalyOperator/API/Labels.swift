@@ -77,46 +77,64 @@ public struct ImageReference: Sendable, Hashable {
     public var tag: String?
     public var digest: String?
 
+    /// The rules are ASCII by definition, so they are checked on the UTF-8 bytes: every pass that
+    /// builds a pod template or a Deployment reads the image's tag.
     public init?(parsing reference: String) {
-        guard !reference.isEmpty, reference.count <= 4096,
-              reference.allSatisfy({ $0.isASCII && !$0.isWhitespace && !$0.isNewline }) else { return nil }
-        var rest = Substring(reference)
-        if let at = rest.firstIndex(of: "@") {
-            let digest = rest[rest.index(after: at)...]
-            let parts = digest.split(separator: ":", omittingEmptySubsequences: false)
+        let bytes = Array(reference.utf8)
+        // ASCII without whitespace or control characters.
+        guard !bytes.isEmpty, bytes.count <= 4096, bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        var rest = bytes[...]
+        if let at = rest.firstIndex(of: UInt8(ascii: "@")) {
+            let digest = rest[(at + 1)...]
+            let parts = digest.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty,
-                  parts[0].allSatisfy({ $0.isLowercase || $0.isNumber || "+._-".contains($0) }),
-                  parts[1].count >= 32, parts[1].allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else { return nil }
-            self.digest = String(digest)
+                  parts[0].allSatisfy({ Self.isLower($0) || Self.isDigit($0) || Self.isOneOf($0, "+._-") }),
+                  parts[1].count >= 32, parts[1].allSatisfy({ Self.isDigit($0) || (0x61...0x66).contains($0) }) else { return nil }
+            self.digest = String(decoding: digest, as: UTF8.self)
             rest = rest[..<at]
         }
-        let lastSlash = rest.lastIndex(of: "/")
-        if let colon = rest.lastIndex(of: ":"), lastSlash.map({ colon > $0 }) ?? true {
-            let tag = rest[rest.index(after: colon)...]
-            guard (1...128).contains(tag.count), let first = tag.first, first.isLetter || first.isNumber || first == "_",
-                  tag.allSatisfy({ $0.isLetter || $0.isNumber || "_.-".contains($0) }) else { return nil }
-            self.tag = String(tag)
+        let lastSlash = rest.lastIndex(of: UInt8(ascii: "/"))
+        if let colon = rest.lastIndex(of: UInt8(ascii: ":")), lastSlash.map({ colon > $0 }) ?? true {
+            let tag = rest[(colon + 1)...]
+            guard (1...128).contains(tag.count), let first = tag.first, Self.isAlphanumeric(first) || first == UInt8(ascii: "_"),
+                  tag.allSatisfy({ Self.isAlphanumeric($0) || Self.isOneOf($0, "_.-") }) else { return nil }
+            self.tag = String(decoding: tag, as: UTF8.self)
             rest = rest[..<colon]
         }
-        let components = rest.split(separator: "/", omittingEmptySubsequences: false)
+        let components = rest.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
         guard !components.isEmpty, components.allSatisfy({ !$0.isEmpty }) else { return nil }
         // The first component is a registry when it looks like a host (a dot or port, or localhost).
         let hasRegistry = components.count > 1
-            && (components[0].contains(".") || components[0].contains(":") || components[0] == "localhost")
+            && (components[0].contains(UInt8(ascii: ".")) || components[0].contains(UInt8(ascii: ":")) || components[0].elementsEqual("localhost".utf8))
         for (index, component) in components.enumerated() {
             if index == 0 && hasRegistry {
-                guard component.allSatisfy({ $0.isLetter || $0.isNumber || ".-:".contains($0) }) else { return nil }
-                let hostPort = component.split(separator: ":", omittingEmptySubsequences: false)
+                guard component.allSatisfy({ Self.isAlphanumeric($0) || Self.isOneOf($0, ".-:") }) else { return nil }
+                let hostPort = component.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
                 guard hostPort.count <= 2, !hostPort[0].isEmpty else { return nil }
-                if hostPort.count == 2 { guard let port = Int(hostPort[1]), (1...65535).contains(port) else { return nil } }
+                if hostPort.count == 2 {
+                    guard let port = Int(String(decoding: hostPort[1], as: UTF8.self)), (1...65535).contains(port) else { return nil }
+                }
             } else {
                 // Path components: lower-case alphanumerics separated by `.`, `_`, `__` or `-`.
                 guard let first = component.first, let last = component.last,
-                      (first.isLowercase || first.isNumber), (last.isLowercase || last.isNumber),
-                      component.allSatisfy({ ($0.isLowercase && $0.isLetter) || $0.isNumber || "._-".contains($0) }),
-                      !component.contains(".."), !component.contains("___") else { return nil }
+                      Self.isLower(first) || Self.isDigit(first), Self.isLower(last) || Self.isDigit(last),
+                      component.allSatisfy({ Self.isLower($0) || Self.isDigit($0) || Self.isOneOf($0, "._-") }),
+                      !Self.contains(component, ".."), !Self.contains(component, "___") else { return nil }
             }
         }
-        self.name = String(rest)
+        self.name = String(decoding: rest, as: UTF8.self)
+    }
+
+    private static func isDigit(_ b: UInt8) -> Bool { (0x30...0x39).contains(b) }
+    private static func isLower(_ b: UInt8) -> Bool { (0x61...0x7A).contains(b) }
+    private static func isAlphanumeric(_ b: UInt8) -> Bool { isDigit(b) || isLower(b) || (0x41...0x5A).contains(b) }
+    private static func isOneOf(_ b: UInt8, _ set: StaticString) -> Bool {
+        set.withUTF8Buffer { $0.contains(b) }
+    }
+    private static func contains(_ bytes: ArraySlice<UInt8>, _ run: StaticString) -> Bool {
+        run.withUTF8Buffer { needle in
+            guard bytes.count >= needle.count else { return false }
+            return (bytes.startIndex...(bytes.endIndex - needle.count)).contains { bytes[$0..<($0 + needle.count)].elementsEqual(needle) }
+        }
     }
 }
