@@ -41,7 +41,7 @@ indirect enum EncodedNode {
 
     init(_ value: JSONValue) {
         switch value {
-        case .object(let o): self = .object(o.mapValues { EncodedNode($0) })
+        case .object(let o): self = .object(Dictionary(uniqueKeysWithValues: o.members.map { ($0.key, EncodedNode($0.value)) }))
         case .array(let a): self = .array(a.map { EncodedNode($0) })
         default: self = .scalar(value)
         }
@@ -53,9 +53,7 @@ indirect enum EncodedNode {
         case .scalar(let v), .atomic(let v): return v
         case .deleted: return nil
         case .object(let fields):
-            var o = JSONObject()
-            for (k, node) in fields { if let v = node.plain { o[k] = v } }
-            return .object(o)
+            return .object(JSONObject(fields.compactMap { k, node in node.plain.map { (k, $0) } }))
         case .array(let items): return .array(items.compactMap { $0.plain })
         }
     }

@@ -13,10 +13,8 @@ public enum JSONValue: Sendable, Hashable {
     case double(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
 }
-
-public typealias JSONObject = [String: JSONValue]
 
 // MARK: - Access
 
@@ -31,6 +29,8 @@ extension JSONValue {
                 if let newValue { self = .object([key: newValue]) }
                 return
             }
+            // Drop this value's reference first, so the members are changed in place, not copied.
+            self = .null
             o[key] = newValue
             self = .object(o)
         }
@@ -58,6 +58,8 @@ extension JSONValue {
                 return
             }
             var child = self[first] ?? .object([:])
+            // Release this value's reference to the child, so it is changed in place, not copied.
+            if child != .object([:]) { self[first] = .null }
             child[path: Array(path.dropFirst())] = newValue
             self[first] = child
         }
@@ -113,7 +115,7 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
     public init(stringLiteral value: String) { self = .string(value) }
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+        self = .object(JSONObject(elements))
     }
 }
 
@@ -135,7 +137,7 @@ extension JSONValue: Codable {
         } else if let a = try? c.decode([JSONValue].self) {
             self = .array(a)
         } else if let o = try? c.decode([String: JSONValue].self) {
-            self = .object(o)
+            self = .object(JSONObject(o))
         } else {
             throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a JSON value")
         }
@@ -150,7 +152,7 @@ extension JSONValue: Codable {
         case .double(let d): try c.encode(d)
         case .string(let s): try c.encode(s)
         case .array(let a): try c.encode(a)
-        case .object(let o): try c.encode(o)
+        case .object(let o): try c.encode(o.dictionary)
         }
     }
 }
@@ -282,9 +284,9 @@ struct JSONTextParser {
 
     mutating func parseObject(depth: Int) throws -> JSONValue {
         pos += 1
-        var object = JSONObject()
+        var members: [JSONObject.Element] = []
         skipWhitespace()
-        if pos < bytes.count, bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(object) }
+        if pos < bytes.count, bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(JSONObject()) }
         while true {
             skipWhitespace()
             guard pos < bytes.count, bytes[pos] == UInt8(ascii: "\"") else {
@@ -298,14 +300,14 @@ struct JSONTextParser {
             pos += 1
             skipWhitespace()
             if depth == 0, key == "items", let transform = itemsTransform, pos < bytes.count, bytes[pos] == UInt8(ascii: "[") {
-                object[key] = try parseArray(depth: depth + 1, transformingElements: transform)
+                members.append((key: key, value: try parseArray(depth: depth + 1, transformingElements: transform)))
             } else {
-                object[key] = try parseValue(depth: depth + 1)
+                members.append((key: key, value: try parseValue(depth: depth + 1)))
             }
             skipWhitespace()
             guard pos < bytes.count else { throw JSONParseError("unexpected end of JSON input in object") }
             if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }
-            if bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(object) }
+            if bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(JSONObject(parsed: members)) }
             throw JSONParseError("expected ',' or '}' in object at offset \(pos)")
         }
     }
@@ -494,13 +496,14 @@ enum JSONTextWriter {
         case .object(let o):
             if o.isEmpty { out.append(contentsOf: Array("{}".utf8)); return }
             out.append(UInt8(ascii: "{"))
-            for (i, key) in o.keys.sorted().enumerated() {
+            // Members are kept in key order: the canonical form needs no sorting.
+            for (i, member) in o.members.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 if pretty { newline(&out, indent + 2) }
-                writeString(key, into: &out)
+                writeString(member.key, into: &out)
                 out.append(UInt8(ascii: ":"))
                 if pretty { out.append(UInt8(ascii: " ")) }
-                write(o[key] ?? .null, into: &out, pretty: pretty, indent: indent + 2)
+                write(member.value, into: &out, pretty: pretty, indent: indent + 2)
             }
             if pretty { newline(&out, indent) }
             out.append(UInt8(ascii: "}"))

@@ -119,7 +119,7 @@ private struct IndexKey: CodingKey {
 }
 
 private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
-    let object: [String: JSONValue]
+    let object: JSONObject
     let codingPath: [any CodingKey]
 
     var allKeys: [Key] { object.keys.compactMap { Key(stringValue: $0) } }

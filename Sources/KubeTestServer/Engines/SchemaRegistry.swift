@@ -47,7 +47,7 @@ final class BuiltinOpenAPIDocuments: Sendable {
         guard let components = json[path: ["components", "schemas"]]?.objectValue else {
             throw EngineError.internalError("OpenAPI document \(stem).json has no components.schemas")
         }
-        return SchemaDocument(components: components)
+        return SchemaDocument(components: components.dictionary)
     }
 
     /// The component schema for a GVK in a document (by `x-kubernetes-group-version-kind`).
