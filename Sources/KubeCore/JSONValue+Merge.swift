@@ -35,13 +35,14 @@ extension JSONValue {
 indirect enum EncodedNode {
     case scalar(JSONValue)
     case atomic(JSONValue)
-    case object([String: EncodedNode])
+    /// Fields in the order they were encoded, one per key.
+    case object([(key: String, node: EncodedNode)])
     case array([EncodedNode])
     case deleted
 
     init(_ value: JSONValue) {
         switch value {
-        case .object(let o): self = .object(Dictionary(uniqueKeysWithValues: o.members.map { ($0.key, EncodedNode($0.value)) }))
+        case .object(let o): self = .object(o.members.map { (key: $0.key, node: EncodedNode($0.value)) })
         case .array(let a): self = .array(a.map { EncodedNode($0) })
         default: self = .scalar(value)
         }
@@ -53,7 +54,7 @@ indirect enum EncodedNode {
         case .scalar(let v), .atomic(let v): return v
         case .deleted: return nil
         case .object(let fields):
-            return .object(JSONObject(fields.compactMap { k, node in node.plain.map { (k, $0) } }))
+            return .object(JSONObject(fields.compactMap { field in field.node.plain.map { (field.key, $0) } }))
         case .array(let items): return .array(items.compactMap { $0.plain })
         }
     }
@@ -80,7 +81,7 @@ indirect enum EncodedNode {
                 var byKey: [JSONValue: JSONValue] = [:]
                 for b in baseItems { if let k = b[key] { byKey[k] = b } }
                 return .array(items.compactMap { node in
-                    let k: JSONValue? = { if case .object(let f) = node { return f[key]?.plain } else { return nil } }()
+                    let k: JSONValue? = { if case .object(let f) = node { return Self.field(key, of: f)?.plain } else { return nil } }()
                     return node.merged(over: k.flatMap { byKey[$0] })
                 })
             }
@@ -91,12 +92,17 @@ indirect enum EncodedNode {
         }
     }
 
+    /// The node of `key` among `fields`.
+    static func field(_ key: String, of fields: [(key: String, node: EncodedNode)]) -> EncodedNode? {
+        fields.first { $0.key == key }?.node
+    }
+
     /// A key that identifies every element of both lists uniquely (`name`, else `type`).
     static func mergeKey(_ items: [EncodedNode], _ base: [JSONValue]) -> String? {
         candidates: for key in ["name", "type"] {
             var seen = Set<JSONValue>()
             for node in items {
-                guard case .object(let f) = node, let v = f[key]?.plain, case .string = v, seen.insert(v).inserted else {
+                guard case .object(let f) = node, let v = Self.field(key, of: f)?.plain, case .string = v, seen.insert(v).inserted else {
                     continue candidates
                 }
             }
@@ -171,15 +177,15 @@ final class NodeStorage {
         }
     }
 
-    enum Kind { case empty, single(EncodedNode), keyed([String: Slot]), unkeyed([Slot]), deleted }
+    enum Kind { case empty, single(EncodedNode), keyed([(key: String, slot: Slot)]), unkeyed([Slot]), deleted }
     var kind: Kind = .empty
 
     var node: EncodedNode {
         switch kind {
-        case .empty: return .object([:])
+        case .empty: return .object([])
         case .single(let n): return n
         case .deleted: return .deleted
-        case .keyed(let fields): return .object(fields.mapValues { $0.node })
+        case .keyed(let fields): return .object(fields.map { (key: $0.key, node: $0.slot.node) })
         case .unkeyed(let items): return .array(items.map { $0.node })
         }
     }
@@ -196,7 +202,7 @@ final class NodeEncoder: Encoder {
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        if case .keyed = storage.kind {} else { storage.kind = .keyed([:]) }
+        if case .keyed = storage.kind {} else { storage.kind = .keyed([]) }
         return KeyedEncodingContainer(NodeKeyedContainer<Key>(storage: storage, codingPath: codingPath))
     }
 
@@ -227,9 +233,15 @@ struct NodeKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     private func setSlot(_ key: Key, _ slot: NodeStorage.Slot) {
         guard case .keyed(var fields) = storage.kind else { return }
-        // Emptied first, so the dictionary is uniquely referenced and grows in place (no copy per field).
+        // Emptied first, so the array is uniquely referenced and grows in place (no copy per field).
+        // In coding order; a key encoded again replaces its first value, as a dictionary would.
         storage.kind = .empty
-        fields[key.stringValue] = slot
+        let name = key.stringValue
+        if let index = fields.firstIndex(where: { $0.key == name }) {
+            fields[index].slot = slot
+        } else {
+            fields.append((key: name, slot: slot))
+        }
         storage.kind = .keyed(fields)
     }
 
@@ -274,7 +286,7 @@ struct NodeKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
         let child = NodeStorage()
-        child.kind = .keyed([:])
+        child.kind = .keyed([])
         setStorage(key, child)
         return KeyedEncodingContainer(NodeKeyedContainer<NestedKey>(storage: child, codingPath: codingPath + [key]))
     }
@@ -344,7 +356,7 @@ struct NodeUnkeyedContainer: UnkeyedEncodingContainer {
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let key = indexKey
         let child = NodeStorage()
-        child.kind = .keyed([:])
+        child.kind = .keyed([])
         append(child)
         return KeyedEncodingContainer(NodeKeyedContainer<NestedKey>(storage: child, codingPath: codingPath + [key]))
     }
