@@ -12,6 +12,15 @@ public final class RuntimeMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let queues = Mutex<[WorkQueueMetricsReporter]>([])
     private let eventRecorders = Mutex<[EventRecorderMetricsReporter]>([])
+    /// The request metrics by their labels: the registry validates and looks up a metric's labels
+    /// under its lock on every `make…` call, and every API request records two.
+    private let requestMetrics = Mutex<(counters: [RequestLabels: Counter], histograms: [RequestLabels: ValueHistogram])>(([:], [:]))
+
+    private struct RequestLabels: Hashable {
+        var code: String
+        var method: String
+        var host: String
+    }
 
     /// controller-runtime's `controller_runtime_reconcile_time_seconds` buckets.
     public static let reconcileTimeBuckets: [Double] = [
@@ -64,11 +73,21 @@ public final class RuntimeMetrics: Sendable {
     /// Counts and times one API request (`rest_client_requests_total`, `rest_client_request_duration_seconds`).
     /// `code` is the HTTP status, or `<error>` when no answer arrived (as client-go).
     public func recordRequest(code: String, method: String, host: String, seconds: Double) {
-        registry.makeCounter(descriptor: Self.name("rest_client_requests_total", "Number of HTTP requests, partitioned by status code, method, and host."),
-                             labels: [("code", code), ("method", method), ("host", host)]).increment()
-        registry.makeValueHistogram(descriptor: Self.name("rest_client_request_duration_seconds", "Request latency in seconds. Broken down by verb, and host."),
-                                    labels: [("verb", method), ("host", host)], buckets: Self.requestDurationBuckets)
-            .record(max(0, seconds))
+        let counterLabels = RequestLabels(code: code, method: method, host: host)
+        let histogramLabels = RequestLabels(code: "", method: method, host: host)
+        let (counter, histogram) = requestMetrics.withLock { held in
+            let counter = held.counters[counterLabels] ?? registry.makeCounter(
+                descriptor: Self.name("rest_client_requests_total", "Number of HTTP requests, partitioned by status code, method, and host."),
+                labels: [("code", code), ("method", method), ("host", host)])
+            let histogram = held.histograms[histogramLabels] ?? registry.makeValueHistogram(
+                descriptor: Self.name("rest_client_request_duration_seconds", "Request latency in seconds. Broken down by verb, and host."),
+                labels: [("verb", method), ("host", host)], buckets: Self.requestDurationBuckets)
+            held.counters[counterLabels] = counter
+            held.histograms[histogramLabels] = histogram
+            return (counter, histogram)
+        }
+        counter.increment()
+        histogram.record(max(0, seconds))
     }
 
     /// The `leader_election_master_status{name}` gauge: 1 while this process leads, else 0.
