@@ -284,6 +284,40 @@ final class BackupRestoreTests: XCTestCase {
         try await rig.stop()
     }
 
+    /// Someone else's Job under the name of a restore's emergency backup: the restore says so in its
+    /// status (Stalled, ResourceConflict, the message naming the Job) and a Warning Event, takes and
+    /// changes nothing of the Job, and creates no restore Job after it.
+    func testAForeignJobUnderARestoresJobNameStallsTheRestoreAndIsKept() async throws {
+        let rig = try await OperatorRig()
+        rig.start()
+        try await rig.createBackupSample()
+        try await rig.waitForCondition(ConditionType.ready)
+        let foreign: JSONValue = [
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "blocked-emergency-backup"],
+            "spec": ["template": ["spec": ["restartPolicy": "Never", "containers": [["name": "main", "image": "busybox:1.36"]]]]],
+        ]
+        _ = try await rig.admin.create(.jobs, namespace: "default", object: foreign)
+        try await createRestore(rig, name: "blocked", spec: ["deploymentName": "pynomaly", "backupFile": "pynomaly-20261101T020000Z.dump"])
+
+        var last: JSONValue = .null
+        let stalled = try await eventually(timeout: 20) {
+            last = try await rig.admin.get(.pynomalyRestores, namespace: "default", name: "blocked")
+            let condition = last[path: ["status", "conditions"]]?.arrayValue?.first { $0["type"] == "Stalled" }
+            return condition?["status"] == "True" && condition?["reason"] == "ResourceConflict"
+        }
+        XCTAssertTrue(stalled, "the restore says it is blocked: \(last["status"]?.serializedString() ?? "none")")
+        XCTAssertTrue((last[path: ["status", "message"]]?.stringValue ?? "").contains("blocked-emergency-backup"), "the message names the Job")
+        let job = try await rig.get(.jobs, "blocked-emergency-backup")
+        XCTAssertNil(job?[path: ["metadata", "ownerReferences"]], "the foreign Job is not taken over")
+        XCTAssertNil(job?[path: ["metadata", "labels", PynomalyLabels.managedByKey]])
+        let restoreJob = try await rig.get(.jobs, "blocked-restore")
+        XCTAssertNil(restoreJob, "nothing is restored without the emergency backup")
+        try await waitUntil("a Warning Event names the conflict") {
+            try await self.eventReasons(rig, of: "blocked").contains("ResourceConflict")
+        }
+        try await rig.stop()
+    }
+
     func testInvalidOrConflictingRestoresChangeNothing() async throws {
         let rig = try await OperatorRig()
         rig.server.simulation.settings.jobDuration = 2

@@ -70,6 +70,26 @@ final class BlueGreenTests: XCTestCase {
 
     // MARK: b. failed smoke test
 
+    /// Someone else's Job under the name of the next revision's smoke test: the operator refuses
+    /// to take it for its own test (ResourceConflict), keeps it as it is, and switches nothing.
+    func testAForeignJobUnderTheSmokeTestsNameIsRefusedAndKept() async throws {
+        let (rig, watcher) = try await startBlueGreen(["scaleDownDelaySeconds": 1])
+        let foreign: JSONValue = [
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": .string("\(Self.name)-smoke-2")],
+            "spec": ["template": ["spec": ["restartPolicy": "Never", "containers": [["name": "main", "image": "busybox:1.36"]]]]],
+        ]
+        _ = try await rig.admin.create(.jobs, namespace: OperatorRig.namespace, object: foreign)
+        try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
+        try await rig.waitForCondition(ConditionType.stalled, "True", name: Self.name, reason: "ResourceConflict", timeout: 30)
+        let job = try await rig.get(.jobs, "\(Self.name)-smoke-2")
+        XCTAssertNil(job?[path: ["metadata", "ownerReferences"]], "the foreign Job is not taken over")
+        XCTAssertNil(job?[path: ["metadata", "labels", PynomalyLabels.managedByKey]])
+        expectEqual(try await rig.cr(Self.name)[path: ["status", "blueGreen", "activeColor"]]?.stringValue, "blue", "no switch")
+        expectEqual(try await backendColor(rig), "blue")
+        try await watcher.finish()
+        try await rig.stop()
+    }
+
     func testFailedSmokeTestAbortsWithoutSwitchOrRetry() async throws {
         let (rig, watcher) = try await startBlueGreen(["scaleDownDelaySeconds": 1])
 

@@ -40,6 +40,10 @@ public struct PynomalyRestoreReconciler: Reconciler {
         if restore.status?.phase?.isFinal == true { return .done }
         do {
             return try await reconcile(restore, storedRestore: storedRestore)
+        } catch let error as NotOwnedError {
+            // Someone else's Job holds the name a step needs: nothing of it is taken or changed, and
+            // no watch event says when it is gone (it is not ours), so look again.
+            return await stall(restore, storedRestore: storedRestore, reason: "ResourceConflict", message: error.description)
         } catch let error as KubeError where error.isConflict {
             // A status write based on a cache one event behind (409): not a failure; retried with
             // the per-key backoff while the watch catches up.
@@ -47,6 +51,33 @@ public struct PynomalyRestoreReconciler: Reconciler {
         } catch {
             return .failed(error)
         }
+    }
+
+    /// How often a restore blocked by someone else's object under a Job's name looks again.
+    static let conflictRecheckPeriod = 30.0
+
+    /// The restore cannot go on until something outside the operator changes: its phase stays,
+    /// `Stalled=True` and the message say why, and a Warning Event is sent once per message.
+    private func stall(_ restore: PynomalyRestore, storedRestore: JSONValue, reason: String, message: String) async -> ReconcileResult {
+        let writer = ChildWriter(client: client, caches: caches, events: events,
+                                 owner: ChildWriter.Owner(stored: storedRestore, resource: .pynomalyRestores, cache: caches.restores))
+        var status = restore.status ?? PynomalyRestoreStatus()
+        if status.conditions?.first(type: ConditionType.stalled)?.message != message {
+            writer.record(PlannedEvent(.warning, reason, message))
+        }
+        var conditions = status.conditions ?? []
+        let generation = restore.metadata.generation ?? 0
+        conditions.set(Condition(type: ConditionType.stalled, status: "True", observedGeneration: generation, reason: reason, message: message), now: clock())
+        // kstatus reads Stalled only when Reconciling is not True.
+        conditions.set(Condition(type: ConditionType.reconciling, status: "False", observedGeneration: generation, reason: reason, message: ""), now: clock())
+        status.conditions = conditions
+        status.message = message
+        do {
+            if status != restore.status { try await writer.writeStatus(status) }
+        } catch {
+            return .failed(error)
+        }
+        return .requeue(after: Self.conflictRecheckPeriod)
     }
 
     private func reconcile(_ restore: PynomalyRestore, storedRestore: JSONValue) async throws -> ReconcileResult {
