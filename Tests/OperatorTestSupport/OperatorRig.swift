@@ -105,6 +105,15 @@ public final class OperatorRig: Sendable {
         _ = try await admin.create(.pynomalyDeployments, namespace: Self.namespace, object: cr)
     }
 
+    /// A Job nobody controls under `name`: someone else's object holding a name the operator needs.
+    public func createForeignJob(_ name: String) async throws {
+        let job: JSONValue = [
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": .string(name)],
+            "spec": ["template": ["spec": ["restartPolicy": "Never", "containers": [["name": "main", "image": "busybox:1.36"]]]]],
+        ]
+        _ = try await admin.create(.jobs, namespace: Self.namespace, object: job)
+    }
+
     public func cr(_ name: String = "pynomaly") async throws -> JSONValue {
         try await admin.get(.pynomalyDeployments, namespace: Self.namespace, name: name)
     }

@@ -102,11 +102,7 @@ final class BackupRestoreTests: XCTestCase {
         try await rig.createBackupSample()
         try await rig.waitForCondition(ConditionType.ready)
         // Someone's Job already holds the name the request's token gives.
-        let foreign: JSONValue = [
-            "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "pynomaly-backup-taken"],
-            "spec": ["template": ["spec": ["restartPolicy": "Never", "containers": [["name": "main", "image": "busybox:1.36"]]]]],
-        ]
-        _ = try await rig.admin.create(.jobs, namespace: "default", object: foreign)
+        try await rig.createForeignJob("pynomaly-backup-taken")
         try await rig.annotate(RequestAnnotation.backup.name, "taken")
         try await rig.waitForCondition(ConditionType.stalled, "True", reason: "ResourceConflict")
         let job = try await rig.get(.jobs, "pynomaly-backup-taken")
@@ -292,11 +288,7 @@ final class BackupRestoreTests: XCTestCase {
         rig.start()
         try await rig.createBackupSample()
         try await rig.waitForCondition(ConditionType.ready)
-        let foreign: JSONValue = [
-            "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "blocked-emergency-backup"],
-            "spec": ["template": ["spec": ["restartPolicy": "Never", "containers": [["name": "main", "image": "busybox:1.36"]]]]],
-        ]
-        _ = try await rig.admin.create(.jobs, namespace: "default", object: foreign)
+        try await rig.createForeignJob("blocked-emergency-backup")
         try await createRestore(rig, name: "blocked", spec: ["deploymentName": "pynomaly", "backupFile": "pynomaly-20261101T020000Z.dump"])
 
         var last: JSONValue = .null

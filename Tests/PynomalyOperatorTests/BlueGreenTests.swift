@@ -74,11 +74,7 @@ final class BlueGreenTests: XCTestCase {
     /// to take it for its own test (ResourceConflict), keeps it as it is, and switches nothing.
     func testAForeignJobUnderTheSmokeTestsNameIsRefusedAndKept() async throws {
         let (rig, watcher) = try await startBlueGreen(["scaleDownDelaySeconds": 1])
-        let foreign: JSONValue = [
-            "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": .string("\(Self.name)-smoke-2")],
-            "spec": ["template": ["spec": ["restartPolicy": "Never", "containers": [["name": "main", "image": "busybox:1.36"]]]]],
-        ]
-        _ = try await rig.admin.create(.jobs, namespace: OperatorRig.namespace, object: foreign)
+        try await rig.createForeignJob("\(Self.name)-smoke-2")
         try await rig.patchSpec(["image": .string(Self.newImage)], name: Self.name)
         try await rig.waitForCondition(ConditionType.stalled, "True", name: Self.name, reason: "ResourceConflict", timeout: 30)
         let job = try await rig.get(.jobs, "\(Self.name)-smoke-2")
