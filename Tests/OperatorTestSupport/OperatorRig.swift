@@ -189,7 +189,6 @@ public final class OperatorRig: Sendable {
 }
 
 extension OperatorRig {
-    /// The backup sample (its Secret and PynomalyDeployment) created and Ready.
     /// Starts the operator and creates the sample PynomalyDeployment with its Secret; returns once
     /// the CR is Ready and, with `idle`, the controller has nothing left to do: where most
     /// end-to-end tests begin.
@@ -201,6 +200,14 @@ extension OperatorRig {
         if idle { try await waitForIdle() }
     }
 
+    /// Starts the operator and creates the backup sample; returns once its CR is Ready.
+    public func startWithReadyBackupSample() async throws {
+        start()
+        try await createBackupSample()
+        try await waitForCondition(ConditionType.ready)
+    }
+
+    /// Creates the backup sample: its Secret and PynomalyDeployment.
     public func createBackupSample() async throws {
         let documents = try OperatorRig.sample("pynomaly-backup.yaml")
         if let secret = documents.first(where: { $0["kind"]?.stringValue == "Secret" }) {

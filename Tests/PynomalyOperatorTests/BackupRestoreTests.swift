@@ -98,9 +98,7 @@ final class BackupRestoreTests: XCTestCase {
 
     func testAForeignJobUnderAnOnDemandBackupsNameIsRefusedAndKept() async throws {
         let rig = try await OperatorRig()
-        rig.start()
-        try await rig.createBackupSample()
-        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.startWithReadyBackupSample()
         // Someone's Job already holds the name the request's token gives.
         try await rig.createForeignJob("pynomaly-backup-taken")
         try await rig.annotate(RequestAnnotation.backup.name, "taken")
@@ -285,9 +283,7 @@ final class BackupRestoreTests: XCTestCase {
     /// changes nothing of the Job, and creates no restore Job after it.
     func testAForeignJobUnderARestoresJobNameStallsTheRestoreAndIsKept() async throws {
         let rig = try await OperatorRig()
-        rig.start()
-        try await rig.createBackupSample()
-        try await rig.waitForCondition(ConditionType.ready)
+        try await rig.startWithReadyBackupSample()
         try await rig.createForeignJob("blocked-emergency-backup")
         try await createRestore(rig, name: "blocked", spec: ["deploymentName": "pynomaly", "backupFile": "pynomaly-20261101T020000Z.dump"])
 

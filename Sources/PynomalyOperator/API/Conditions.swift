@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import KubeCore
 
 /// Condition types of PynomalyDeployment and PynomalyRestore. Ready, Reconciling and Stalled follow
 /// kstatus, so Argo CD, Flux and `kubectl wait --for=condition=Ready` understand them.
@@ -25,6 +26,15 @@ public enum ConditionType {
     public static let restoresAvailable = "RestoresAvailable"
     /// `spec.ingress.tls`: the TLS Secret's certificate judged (`CertificateVerdict.Reason`).
     public static let certificateReady = "CertificateReady"
+}
+
+extension [Condition] {
+    /// Stalled=True for `reason`, and Reconciling=False: kstatus reads Stalled only when
+    /// Reconciling is not True.
+    mutating func markStalled(reason: String, message: String, generation: Int64, now: Date) {
+        set(Condition(type: ConditionType.stalled, status: "True", observedGeneration: generation, reason: reason, message: message), now: now)
+        set(Condition(type: ConditionType.reconciling, status: "False", observedGeneration: generation, reason: reason, message: ""), now: now)
+    }
 }
 
 /// Condition reasons (CamelCase) used by the operator.

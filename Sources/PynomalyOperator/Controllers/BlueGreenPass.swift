@@ -52,8 +52,7 @@ extension PynomalyDeploymentReconciler {
         try await writer.apply(pass.configMap)
         try await ensureServiceAccount(ctx, writer: writer)
         if !plan.pinned, let hash = plan.target.templateHash {
-            try await ensureRevision(ctx, revision: plan.target, encodedTemplate: pass.specTemplate.encoded ?? PodTemplateBuilder.encode(pass.specTemplate.template()),
-                                     templateHash: hash, writer: writer)
+            try await ensureRevision(ctx, revision: plan.target, encodedTemplate: pass.specTemplate.encodedTemplate(), templateHash: hash, writer: writer)
         }
 
         // The input, from the caches only.

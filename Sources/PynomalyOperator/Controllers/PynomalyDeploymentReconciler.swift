@@ -108,10 +108,8 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         var status = cr.status ?? PynomalyDeploymentStatus()
         var conditions = status.conditions ?? []
         let generation = cr.metadata.generation ?? 0
-        conditions.set(Condition(type: ConditionType.stalled, status: "True", observedGeneration: generation, reason: reason, message: message), now: now)
+        conditions.markStalled(reason: reason, message: message, generation: generation, now: now)
         conditions.set(Condition(type: ConditionType.ready, status: "False", observedGeneration: generation, reason: reason, message: message), now: now)
-        // kstatus reads Stalled only when Reconciling is not True.
-        conditions.set(Condition(type: ConditionType.reconciling, status: "False", observedGeneration: generation, reason: reason, message: ""), now: now)
         status.conditions = conditions
         status.observedGeneration = generation
         status.phase = .failed
@@ -351,7 +349,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         // The spec's template comes encoded from this pass's build when it had to build it; any
         // other template is encoded here, once, for both the revision and the Deployment.
         let asBuilt = plan.target.templateHash.map { $0 == specTemplate.hash } ?? true
-        let encodedTemplate = (asBuilt && !(plan.pinned && ctx.restartToken != nil) ? specTemplate.encoded : nil) ?? PodTemplateBuilder.encode(template)
+        let encodedTemplate = asBuilt && !(plan.pinned && ctx.restartToken != nil) ? specTemplate.encodedTemplate() : PodTemplateBuilder.encode(template)
         var revision: JSONValue?
         // What each child is after this pass, in the order of `children`: compared equal, or
         // written (the answer), or nil when not wanted.
@@ -394,6 +392,9 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         var encoded: JSONValue?
 
         func template() -> PodTemplateSpec { built ?? PodTemplateBuilder.build(ctx, configHash: configHash) }
+
+        /// The template as JSON: as this pass encoded it for its hash, else encoded now.
+        func encodedTemplate() -> JSONValue { encoded ?? PodTemplateBuilder.encode(template()) }
 
         /// Built now, so the passes that use it several times build it once.
         var prepared: SpecTemplate {

@@ -53,23 +53,25 @@ public struct PynomalyRestoreReconciler: Reconciler {
         }
     }
 
+    /// The writer of every change a pass makes for the restore `storedRestore`.
+    private func writer(for storedRestore: JSONValue) -> ChildWriter {
+        ChildWriter(client: client, caches: caches, events: events,
+                    owner: ChildWriter.Owner(stored: storedRestore, resource: .pynomalyRestores, cache: caches.restores))
+    }
+
     /// How often a restore blocked by someone else's object under a Job's name looks again.
     static let conflictRecheckPeriod = 30.0
 
     /// The restore cannot go on until something outside the operator changes: its phase stays,
     /// `Stalled=True` and the message say why, and a Warning Event is sent once per message.
     private func stall(_ restore: PynomalyRestore, storedRestore: JSONValue, reason: String, message: String) async -> ReconcileResult {
-        let writer = ChildWriter(client: client, caches: caches, events: events,
-                                 owner: ChildWriter.Owner(stored: storedRestore, resource: .pynomalyRestores, cache: caches.restores))
+        let writer = writer(for: storedRestore)
         var status = restore.status ?? PynomalyRestoreStatus()
         if status.conditions?.first(type: ConditionType.stalled)?.message != message {
             writer.record(PlannedEvent(.warning, reason, message))
         }
         var conditions = status.conditions ?? []
-        let generation = restore.metadata.generation ?? 0
-        conditions.set(Condition(type: ConditionType.stalled, status: "True", observedGeneration: generation, reason: reason, message: message), now: clock())
-        // kstatus reads Stalled only when Reconciling is not True.
-        conditions.set(Condition(type: ConditionType.reconciling, status: "False", observedGeneration: generation, reason: reason, message: ""), now: clock())
+        conditions.markStalled(reason: reason, message: message, generation: restore.metadata.generation ?? 0, now: clock())
         status.conditions = conditions
         status.message = message
         do {
@@ -125,8 +127,7 @@ public struct PynomalyRestoreReconciler: Reconciler {
         }
 
         let step = RestoreStateMachine.step(observation)
-        let writer = ChildWriter(client: client, caches: caches, events: events,
-                                 owner: ChildWriter.Owner(stored: storedRestore, resource: .pynomalyRestores, cache: caches.restores))
+        let writer = writer(for: storedRestore)
         if let deployment {
             let ctx = BuildContext(cr: deployment)
             for action in step.actions {
