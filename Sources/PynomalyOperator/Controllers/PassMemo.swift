@@ -123,6 +123,15 @@ public final class PassMemo: Sendable {
         }
     }
 
+    /// Whether the cache holds, for every child, the object a pass compared or wrote (`results`,
+    /// nil where none is wanted), or a later version of it that changed only its status: the same
+    /// `SpecStamp`. A new Deployment's status often arrives before the pass that wrote it ends,
+    /// and that must not cost the next pass a full compare. A cache behind the write, or ahead of
+    /// it with any other change, leaves the next pass to compare again.
+    static func cacheHolds(_ results: [JSONValue?], stamps held: [SpecStamp?]) -> Bool {
+        held == results.map { $0.map(SpecStamp.init(of:)) }
+    }
+
     func noteRolloutStarted(_ key: ObjectKey, uid: String, templateHash: String, at time: Date) {
         update(key, uid: uid) { $0.rolloutStart = (templateHash, time) }
     }

@@ -368,12 +368,10 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         results.append(try await writer.apply(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: ctx.name), orDelete: ctx.name))
         results.append(try await writer.apply(PodDisruptionBudgetBuilder.build(ctx), orDelete: ctx.name))
         if plan.target.templateHash != nil { results.append(revision) }
-        // Remembered when the cache holds, for every child, the version this pass compared or
-        // wrote: later passes then skip them until one changes in more than its status. A write
-        // the cache did not take (the watch is ahead) leaves the next pass to compare again.
-        let held = children.map { caches.cachedResourceVersion($0.0, namespace: ctx.namespace, name: $0.1) }
-        if let inputs, held == results.map({ $0?[path: ["metadata", "resourceVersion"]]?.stringValue }) {
-            caches.passMemo.noteChildrenConverged(key, inputs: inputs, stamps: children.map { caches.specStamp($0.0, namespace: ctx.namespace, name: $0.1) })
+        // Later passes skip the children until one changes in more than its status.
+        let held = children.map { caches.specStamp($0.0, namespace: ctx.namespace, name: $0.1) }
+        if let inputs, PassMemo.cacheHolds(results, stamps: held) {
+            caches.passMemo.noteChildrenConverged(key, inputs: inputs, stamps: held)
         } else {
             caches.passMemo.forgetChildren(key)
         }
