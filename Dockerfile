@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The operator image: built with the project's toolchain (Swift 6.3 on Debian bookworm), run on
-# debian:bookworm-slim with only the C libraries the binary links (libcurl, libyaml); the Swift
+# debian:bookworm-slim with only the C libraries the binary links (libcurl, libyaml; zlib is in the base); the Swift
 # runtime and Foundation are linked statically. scripts/check-release-binary.sh runs the same build
 # and checks the binary's libraries against this runtime image without a container engine.
 #
@@ -8,7 +8,7 @@
 
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libcurl4-openssl-dev libyaml-dev \
+ && apt-get install -y --no-install-recommends libcurl4-openssl-dev libyaml-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so a source change does not fetch them again. Package.resolved is not

@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 SWIFT_FLAGS ?=
-APT_PACKAGES := libcurl4-openssl-dev libyaml-dev
+APT_PACKAGES := libcurl4-openssl-dev libyaml-dev zlib1g-dev
 # kubectl is used by the end-to-end tests (it is preinstalled on the project's machines).
 
 .PHONY: all build test run deps test-deps release release-check fuzz bench clean preflight
@@ -16,6 +16,7 @@ deps:
 	@missing=""; \
 	pkg-config --exists libcurl 2>/dev/null && [ -f /usr/include/x86_64-linux-gnu/curl/curl.h -o -f /usr/include/curl/curl.h ] || missing="$$missing libcurl4-openssl-dev"; \
 	pkg-config --exists yaml-0.1 2>/dev/null || missing="$$missing libyaml-dev"; \
+	pkg-config --exists zlib 2>/dev/null && [ -f /usr/include/zlib.h ] || missing="$$missing zlib1g-dev"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \

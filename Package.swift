@@ -59,6 +59,9 @@ let package = Package(
         .systemLibrary(
             name: "CYaml", pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
 
         // Pure: object model, request values, client protocols, errors. Foundation only.
         .target(name: "KubeCore", swiftSettings: shippedSwiftSettings),
@@ -85,7 +88,7 @@ let package = Package(
         .target(
             name: "KubeRuntime",
             dependencies: [
-                "KubeCore",
+                "KubeCore", "CZlib",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

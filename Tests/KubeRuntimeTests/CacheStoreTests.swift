@@ -17,6 +17,50 @@ final class CacheStoreTests: XCTestCase {
                        "an unchanged re-list is not a change")
     }
 
+    /// Once enough objects are held, texts are deflated against a dictionary; every object reads
+    /// back as it was stored, before and after, and changes are told apart as before.
+    func testObjectsReadBackTheSameOnceTheCacheDeflatesThem() throws {
+        func object(_ i: Int, rv: String = "1") -> JSONValue {
+            configMap("app-\(i)", rv: rv, labels: ["app.kubernetes.io/name": "pynomaly", "app.kubernetes.io/instance": "app-\(i)"],
+                      data: ["settings.yaml": String(repeating: "detector: isolation-forest\nthreshold: 0.\(i)\n", count: 4)],
+                      owner: ("PynomalyDeployment", "pynomaly.ai/v1alpha1", "app-\(i)", "uid-owner-\(i)", true))
+        }
+        let store = CacheStore(indexes: [.controllerOwnerUID])
+        for i in 0..<(CacheStoreState.dictionaryAfterObjects - 1) { store.apply(.upsert(object(i))) }
+        XCTAssertEqual(store.get(namespace: "ns", name: "app-0"), object(0))
+
+        store.apply(.upsert(object(7)))
+        store.apply(.upsert(object(8)))
+        for i in 0...8 { XCTAssertEqual(store.get(namespace: "ns", name: "app-\(i)"), object(i), "object \(i)") }
+        XCTAssertEqual(try store.byIndex(CacheIndex.controllerOwnerUID.name, value: "uid-owner-3"), [object(3)])
+        XCTAssertEqual(store.list().count, 9)
+        XCTAssertEqual(store.apply(.upsert(object(4, rv: "2"))), [.updated(old: object(4), new: object(4, rv: "2"))])
+        XCTAssertEqual(store.apply(.delete(object(5, rv: "3"))), [.deleted(object(5, rv: "3"))])
+
+        var state = CacheStoreState()
+        _ = state.apply(.replaceAll((0..<12).map { object($0) }, resourceVersion: "10"))
+        let compression = try XCTUnwrap(state.compression, "a dictionary is picked from the listed objects")
+        let held = try XCTUnwrap(state.storedText(ObjectKey(namespace: "ns", name: "app-11")))
+        XCTAssertNotNil(held.plainLength, "the texts are held deflated")
+        XCTAssertLessThan(held.bytes.count * 3, object(11).compactText().count, "against the dictionary a text shrinks several times")
+        XCTAssertEqual(held.plain(compression), object(11).compactText())
+        XCTAssertEqual(state.apply(.replaceAll((0..<12).map { object($0) }, resourceVersion: "11")), [], "an unchanged re-list is not a change")
+        XCTAssertEqual(state.apply(.replaceAll((0..<12).map { object($0, rv: $0 == 2 ? "5" : "1") }, resourceVersion: "12")),
+                       [.updated(old: object(2), new: object(2, rv: "5"))])
+    }
+
+    func testTextCompressionRoundTripsAndRefusesAnotherDictionary() {
+        let compression = TextCompression(dictionary: Array(#"{"metadata":{"labels":{"app.kubernetes.io/name":"pynomaly"}}}"#.utf8))
+        let text = Array(#"{"metadata":{"labels":{"app.kubernetes.io/name":"pynomaly"},"name":"a"},"data":{"k":"v"}}"#.utf8)
+        guard let deflated = compression.compress(text) else { return XCTFail("zlib failed") }
+        XCTAssertLessThan(deflated.count, text.count / 2)
+        XCTAssertEqual(compression.decompress(deflated, length: text.count), text)
+        XCTAssertNil(compression.decompress(deflated, length: text.count + 1), "a length that does not match is refused")
+        XCTAssertNotEqual(TextCompression(dictionary: Array("something else entirely".utf8)).decompress(deflated, length: text.count), text)
+        let long = [UInt8](repeating: 65, count: 10_000)
+        XCTAssertEqual(TextCompression(dictionary: long).dictionary.count, 4096, "the dictionary is the tail that fits zlib's window")
+    }
+
     func testUpsertAndDelete() {
         let store = CacheStore()
         XCTAssertEqual(store.apply(.upsert(configMap("a"))), [.added(configMap("a"))])
@@ -57,11 +101,11 @@ final class CacheStoreTests: XCTestCase {
         // The answer of a write the operator made, based on version 1.
         let written = configMap("a", namespace: "ns", rv: "2", labels: ["app": "y"], data: ["k": "v"])
         XCTAssertTrue(s.storeWritten(written, basedOn: "1"))
-        let text = s.text(key)
+        let text = s.storedText(key)
         // Its watch event: the handlers hear of it; the cache holds that version already.
         let changes = s.apply(.upsert(written))
         XCTAssertEqual(changes, [.updated(old: written, new: written)])
-        XCTAssertEqual(s.text(key), text)
+        XCTAssertEqual(s.storedText(key), text)
         XCTAssertEqual(s.keys(index: CacheIndex.label("app").name, value: "y"), [key])
         XCTAssertEqual(s.keys(index: CacheIndex.label("app").name, value: "x"), [])
         // A later version is stored as usual.
