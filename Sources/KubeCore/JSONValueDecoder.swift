@@ -76,35 +76,48 @@ private extension JSONValue {
     }
 }
 
-/// The scalar decodes shared by all three containers.
+/// The scalar decodes shared by all three containers. The coding path is built only for an error:
+/// most fields of an object are scalars, and an array per field was most of a decode's cost.
 private enum Scalars {
-    static func bool(_ value: JSONValue, _ path: [any CodingKey]) throws -> Bool {
-        guard case .bool(let b) = value else { throw mismatch(Bool.self, value, path) }
+    /// `T` decoded here when it is one of the scalars most optional fields are (a generic decode
+    /// would set up a decoder and a single-value container for each); nil for any other type.
+    static func common<T>(_ type: T.Type, _ value: JSONValue, _ path: @autoclosure () -> [any CodingKey]) throws -> T? {
+        if T.self == String.self { return try string(value, path()) as? T }
+        if T.self == Int64.self { return try integer(Int64.self, value, path()) as? T }
+        if T.self == Int.self { return try integer(Int.self, value, path()) as? T }
+        if T.self == Int32.self { return try integer(Int32.self, value, path()) as? T }
+        if T.self == Bool.self { return try bool(value, path()) as? T }
+        if T.self == Double.self { return try double(value, path()) as? T }
+        return nil
+    }
+
+    static func bool(_ value: JSONValue, _ path: @autoclosure () -> [any CodingKey]) throws -> Bool {
+        guard case .bool(let b) = value else { throw mismatch(Bool.self, value, path()) }
         return b
     }
 
-    static func string(_ value: JSONValue, _ path: [any CodingKey]) throws -> String {
-        guard case .string(let s) = value else { throw mismatch(String.self, value, path) }
+    static func string(_ value: JSONValue, _ path: @autoclosure () -> [any CodingKey]) throws -> String {
+        guard case .string(let s) = value else { throw mismatch(String.self, value, path()) }
         return s
     }
 
-    static func double(_ value: JSONValue, _ path: [any CodingKey]) throws -> Double {
+    static func double(_ value: JSONValue, _ path: @autoclosure () -> [any CodingKey]) throws -> Double {
         switch value {
         case .int(let i): return Double(i)
         case .double(let d): return d
-        default: throw mismatch(Double.self, value, path)
+        default: throw mismatch(Double.self, value, path())
         }
     }
 
-    static func integer<T: FixedWidthInteger>(_ type: T.Type, _ value: JSONValue, _ path: [any CodingKey]) throws -> T {
+    static func integer<T: FixedWidthInteger>(_ type: T.Type, _ value: JSONValue, _ path: @autoclosure () -> [any CodingKey]) throws -> T {
         let converted: T?
         switch value {
         case .int(let i): converted = T(exactly: i)
         case .double(let d): converted = d.isFinite ? T(exactly: d) : nil
-        default: throw mismatch(T.self, value, path)
+        default: throw mismatch(T.self, value, path())
         }
         guard let converted else {
-            throw DecodingError.dataCorrupted(.init(codingPath: path, debugDescription: "Number \(value.serializedString()) does not fit in \(T.self)."))
+            throw DecodingError.dataCorrupted(.init(codingPath: path(), debugDescription: "Number \(value.serializedString()) does not fit in \(T.self)."))
         }
         return converted
     }
@@ -151,12 +164,15 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try Scalars.integer(UInt64.self, value(key), path(key)) }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        try JSONValueDecoding(value: value(key), codingPath: path(key)).unbox(T.self)
+        let value = try value(key)
+        if let scalar = try Scalars.common(T.self, value, path(key)) { return scalar }
+        return try JSONValueDecoding(value: value, codingPath: path(key)).unbox(T.self)
     }
 
     /// Absent and null are both nil, as with `JSONDecoder`.
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         guard let value = object[key.stringValue], value != .null else { return nil }
+        if let scalar = try Scalars.common(T.self, value, path(key)) { return scalar }
         return try JSONValueDecoding(value: value, codingPath: path(key)).unbox(T.self)
     }
 
@@ -186,13 +202,20 @@ private struct UnkeyedContainer: UnkeyedDecodingContainer {
     var isAtEnd: Bool { currentIndex >= array.count }
 
     private mutating func next<T>(_ type: T.Type) throws -> (JSONValue, [any CodingKey]) {
-        let path = codingPath + [IndexKey(currentIndex)]
+        let (value, index) = try nextScalar(type)
+        return (value, path(index))
+    }
+
+    /// The next element and its index; its path is built only when needed.
+    private mutating func nextScalar<T>(_ type: T.Type) throws -> (JSONValue, Int) {
         guard !isAtEnd else {
-            throw DecodingError.valueNotFound(T.self, .init(codingPath: path, debugDescription: "Unkeyed container is at end."))
+            throw DecodingError.valueNotFound(T.self, .init(codingPath: path(currentIndex), debugDescription: "Unkeyed container is at end."))
         }
         defer { currentIndex += 1 }
-        return (array[currentIndex], path)
+        return (array[currentIndex], currentIndex)
     }
+
+    private func path(_ index: Int) -> [any CodingKey] { codingPath + [IndexKey(index)] }
 
     mutating func decodeNil() throws -> Bool {
         guard !isAtEnd, array[currentIndex] == .null else { return false }
@@ -200,20 +223,20 @@ private struct UnkeyedContainer: UnkeyedDecodingContainer {
         return true
     }
 
-    mutating func decode(_ type: Bool.Type) throws -> Bool { let (v, p) = try next(type); return try Scalars.bool(v, p) }
-    mutating func decode(_ type: String.Type) throws -> String { let (v, p) = try next(type); return try Scalars.string(v, p) }
-    mutating func decode(_ type: Double.Type) throws -> Double { let (v, p) = try next(type); return try Scalars.double(v, p) }
-    mutating func decode(_ type: Float.Type) throws -> Float { let (v, p) = try next(type); return Float(try Scalars.double(v, p)) }
-    mutating func decode(_ type: Int.Type) throws -> Int { let (v, p) = try next(type); return try Scalars.integer(Int.self, v, p) }
-    mutating func decode(_ type: Int8.Type) throws -> Int8 { let (v, p) = try next(type); return try Scalars.integer(Int8.self, v, p) }
-    mutating func decode(_ type: Int16.Type) throws -> Int16 { let (v, p) = try next(type); return try Scalars.integer(Int16.self, v, p) }
-    mutating func decode(_ type: Int32.Type) throws -> Int32 { let (v, p) = try next(type); return try Scalars.integer(Int32.self, v, p) }
-    mutating func decode(_ type: Int64.Type) throws -> Int64 { let (v, p) = try next(type); return try Scalars.integer(Int64.self, v, p) }
-    mutating func decode(_ type: UInt.Type) throws -> UInt { let (v, p) = try next(type); return try Scalars.integer(UInt.self, v, p) }
-    mutating func decode(_ type: UInt8.Type) throws -> UInt8 { let (v, p) = try next(type); return try Scalars.integer(UInt8.self, v, p) }
-    mutating func decode(_ type: UInt16.Type) throws -> UInt16 { let (v, p) = try next(type); return try Scalars.integer(UInt16.self, v, p) }
-    mutating func decode(_ type: UInt32.Type) throws -> UInt32 { let (v, p) = try next(type); return try Scalars.integer(UInt32.self, v, p) }
-    mutating func decode(_ type: UInt64.Type) throws -> UInt64 { let (v, p) = try next(type); return try Scalars.integer(UInt64.self, v, p) }
+    mutating func decode(_ type: Bool.Type) throws -> Bool { let (v, i) = try nextScalar(type); return try Scalars.bool(v, path(i)) }
+    mutating func decode(_ type: String.Type) throws -> String { let (v, i) = try nextScalar(type); return try Scalars.string(v, path(i)) }
+    mutating func decode(_ type: Double.Type) throws -> Double { let (v, i) = try nextScalar(type); return try Scalars.double(v, path(i)) }
+    mutating func decode(_ type: Float.Type) throws -> Float { let (v, i) = try nextScalar(type); return Float(try Scalars.double(v, path(i))) }
+    mutating func decode(_ type: Int.Type) throws -> Int { let (v, i) = try nextScalar(type); return try Scalars.integer(Int.self, v, path(i)) }
+    mutating func decode(_ type: Int8.Type) throws -> Int8 { let (v, i) = try nextScalar(type); return try Scalars.integer(Int8.self, v, path(i)) }
+    mutating func decode(_ type: Int16.Type) throws -> Int16 { let (v, i) = try nextScalar(type); return try Scalars.integer(Int16.self, v, path(i)) }
+    mutating func decode(_ type: Int32.Type) throws -> Int32 { let (v, i) = try nextScalar(type); return try Scalars.integer(Int32.self, v, path(i)) }
+    mutating func decode(_ type: Int64.Type) throws -> Int64 { let (v, i) = try nextScalar(type); return try Scalars.integer(Int64.self, v, path(i)) }
+    mutating func decode(_ type: UInt.Type) throws -> UInt { let (v, i) = try nextScalar(type); return try Scalars.integer(UInt.self, v, path(i)) }
+    mutating func decode(_ type: UInt8.Type) throws -> UInt8 { let (v, i) = try nextScalar(type); return try Scalars.integer(UInt8.self, v, path(i)) }
+    mutating func decode(_ type: UInt16.Type) throws -> UInt16 { let (v, i) = try nextScalar(type); return try Scalars.integer(UInt16.self, v, path(i)) }
+    mutating func decode(_ type: UInt32.Type) throws -> UInt32 { let (v, i) = try nextScalar(type); return try Scalars.integer(UInt32.self, v, path(i)) }
+    mutating func decode(_ type: UInt64.Type) throws -> UInt64 { let (v, i) = try nextScalar(type); return try Scalars.integer(UInt64.self, v, path(i)) }
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
         let (v, p) = try next(type)
