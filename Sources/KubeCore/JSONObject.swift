@@ -1,4 +1,4 @@
-/// A JSON object: its members kept sorted by key, one per key.
+/// A JSON object: its members kept sorted by key (by the keys' UTF-8 bytes), one per key.
 ///
 /// Kubernetes objects are trees of small objects (most have fewer than a dozen keys) that the
 /// operator parses, builds, compares and writes out many times a second. A sorted array serves
@@ -22,7 +22,7 @@ public struct JSONObject: Sendable, Hashable {
 
     public init(_ dictionary: [String: JSONValue]) {
         members = dictionary.map { (key: $0.key, value: $0.value) }
-        members.sort { $0.key < $1.key }
+        members.sort { Self.order($0.key, $1.key) < 0 }
     }
 
     public init(uniqueKeysWithValues elements: some Sequence<(String, JSONValue)>) {
@@ -40,14 +40,15 @@ public struct JSONObject: Sendable, Hashable {
         var sorted = true
         var index = 1
         while index < members.count {
-            if !(members[index - 1].key < members[index].key) { sorted = false; break }
+            if Self.order(members[index - 1].key, members[index].key) >= 0 { sorted = false; break }
             index += 1
         }
         if sorted { return }
         if members.count > 16 {
             // Stable: of equal keys the later stays later.
             members = members.enumerated().sorted {
-                $0.element.key < $1.element.key || ($0.element.key == $1.element.key && $0.offset < $1.offset)
+                let order = Self.order($0.element.key, $1.element.key)
+                return order < 0 || (order == 0 && $0.offset < $1.offset)
             }.map(\.element)
         } else {
             insertionSort(&members)
@@ -55,7 +56,7 @@ public struct JSONObject: Sendable, Hashable {
         var unique: [Element] = []
         unique.reserveCapacity(members.count)
         for element in members {
-            if let last = unique.last, last.key == element.key {
+            if let last = unique.last, Self.order(last.key, element.key) == 0 {
                 unique[unique.count - 1] = element
             } else {
                 unique.append(element)
@@ -69,11 +70,31 @@ public struct JSONObject: Sendable, Hashable {
         for i in 1..<members.count {
             var j = i
             let element = members[i]
-            while j > 0 && element.key < members[j - 1].key {
+            while j > 0 && Self.order(element.key, members[j - 1].key) < 0 {
                 members[j] = members[j - 1]
                 j -= 1
             }
             members[j] = element
+        }
+    }
+
+    /// How two keys order: by the bytes of their UTF-8, as Go compares the keys of the API server's
+    /// maps (negative, zero or positive). One pass over the bytes, where `==` then `<` on String made
+    /// two Unicode-aware comparisons per probe; and keys that differ in their bytes stay two keys, as
+    /// they are to the API server, even when Unicode calls them equivalent.
+    @inline(__always)
+    static func order(_ a: String, _ b: String) -> Int {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let common = Swift.min(x.count, y.count)
+                var i = 0
+                while i < common {
+                    if x[i] != y[i] { return Int(x[i]) - Int(y[i]) }
+                    i += 1
+                }
+                return x.count - y.count
+            }
         }
     }
 
@@ -82,9 +103,9 @@ public struct JSONObject: Sendable, Hashable {
         var low = 0, high = members.count
         while low < high {
             let mid = (low + high) / 2
-            let candidate = members[mid].key
-            if candidate == key { return (mid, true) }
-            if candidate < key { low = mid + 1 } else { high = mid }
+            let order = Self.order(members[mid].key, key)
+            if order == 0 { return (mid, true) }
+            if order < 0 { low = mid + 1 } else { high = mid }
         }
         return (low, false)
     }

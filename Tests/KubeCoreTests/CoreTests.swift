@@ -86,6 +86,20 @@ final class CoreTests: XCTestCase {
         XCTAssertEqual(try JSONValue(parsing: v.serialized(pretty: true)), v)
     }
 
+    /// Keys order and match by their UTF-8 bytes, as the API server's Go maps do: a key spelled with
+    /// a combining accent is another key than the same letter precomposed, and a duplicate's last
+    /// value wins.
+    func testObjectKeysOrderAndMatchByTheirBytes() throws {
+        let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+        let parsed = try JSONValue(parsing: "{\"\(composed)\":1,\"\(decomposed)\":2,\"b\":3,\"Z\":4,\"b\":5}")
+        guard case .object(let object) = parsed else { return XCTFail("not an object") }
+        XCTAssertEqual(object.keys.map { Array($0.utf8) }, ["Z", "b", decomposed, composed].map { Array($0.utf8) })
+        XCTAssertEqual(object[composed], 1)
+        XCTAssertEqual(object[decomposed], 2)
+        XCTAssertEqual(object["b"], 5, "the last of a duplicate key wins")
+        XCTAssertNil(object["c"])
+    }
+
     // MARK: Request building
 
     func testRequestBuilderPaths() throws {
