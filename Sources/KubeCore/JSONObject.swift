@@ -79,9 +79,9 @@ public struct JSONObject: Sendable, Hashable {
     }
 
     /// How two keys order: by the bytes of their UTF-8, as Go compares the keys of the API server's
-    /// maps (negative, zero or positive). One pass over the bytes, where `==` then `<` on String made
-    /// two Unicode-aware comparisons per probe; and keys that differ in their bytes stay two keys, as
-    /// they are to the API server, even when Unicode calls them equivalent.
+    /// maps (negative, zero or positive): one pass over the bytes per probe of a lookup, where `==`
+    /// then `<` on String would make two Unicode-aware comparisons; and keys that differ in their
+    /// bytes stay two keys, as they are to the API server, even when Unicode calls them equivalent.
     @inline(__always)
     static func order(_ a: String, _ b: String) -> Int {
         var a = a, b = b

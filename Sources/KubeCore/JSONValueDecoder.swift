@@ -77,7 +77,7 @@ private extension JSONValue {
 }
 
 /// The scalar decodes shared by all three containers. The coding path is built only for an error:
-/// most fields of an object are scalars, and an array per field was most of a decode's cost.
+/// most fields of an object are scalars, and an array built per field would be most of a decode's cost.
 private enum Scalars {
     /// `T` decoded here when it is one of the scalars most optional fields are (a generic decode
     /// would set up a decoder and a single-value container for each); nil for any other type.
