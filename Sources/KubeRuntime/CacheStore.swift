@@ -116,7 +116,7 @@ public struct CacheStoreState: Sendable {
     }
 
     /// An object's compact text as held: deflated (`plainLength` set) or as it is.
-    public struct StoredText: Sendable, Equatable {
+    struct StoredText: Sendable, Equatable {
         var bytes: [UInt8]
         var plainLength: Int?
 
@@ -128,7 +128,7 @@ public struct CacheStoreState: Sendable {
     }
 
     /// The dictionary texts are deflated against; nil until the cache holds enough objects to pick one.
-    public private(set) var compression: TextCompression?
+    private(set) var compression: TextCompression?
     /// Until then, the longest text stored so far (its tail, up to zlib's window): the dictionary to be.
     private var dictionaryCandidate: [UInt8] = []
     /// Objects held before a dictionary is picked, and its least length (a kind whose objects are

@@ -9,19 +9,19 @@ import CZlib
 /// Stateless: every call sets up its own zlib stream (about 50 KB, freed at once), so any thread may
 /// call it and the cache's value type holds no C state. Level 1 and a 4 KB window keep a call to a
 /// few microseconds.
-public struct TextCompression: Sendable, Equatable {
-    public let dictionary: [UInt8]
+struct TextCompression: Sendable, Equatable {
+    let dictionary: [UInt8]
 
     /// zlib's window: the dictionary is used up to this size (its tail).
     static let windowBits: Int32 = 12
     static let windowSize = 1 << 12
 
-    public init(dictionary: [UInt8]) {
+    init(dictionary: [UInt8]) {
         self.dictionary = dictionary.count > Self.windowSize ? Array(dictionary.suffix(Self.windowSize)) : dictionary
     }
 
     /// The deflated text; nil when zlib fails (the caller keeps the text as it is).
-    public func compress(_ text: [UInt8]) -> [UInt8]? {
+    func compress(_ text: [UInt8]) -> [UInt8]? {
         var stream = z_stream()
         guard czlib_deflate_init(&stream, 1, -Self.windowBits, 6) == Z_OK else { return nil }
         defer { deflateEnd(&stream) }
@@ -50,7 +50,7 @@ public struct TextCompression: Sendable, Equatable {
 
     /// The text `compress` made of `length` bytes; nil when the data does not inflate to exactly
     /// that (never for what `compress` made with this dictionary).
-    public func decompress(_ data: [UInt8], length: Int) -> [UInt8]? {
+    func decompress(_ data: [UInt8], length: Int) -> [UInt8]? {
         var stream = z_stream()
         guard czlib_inflate_init(&stream, -Self.windowBits) == Z_OK else { return nil }
         defer { inflateEnd(&stream) }

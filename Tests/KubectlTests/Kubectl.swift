@@ -52,6 +52,8 @@ struct Kubectl {
         let stderr: OutputBuffer
         let stdoutPipe: Pipe
         let stderrPipe: Pipe
+        /// Signalled when the process exits.
+        let exited: DispatchSemaphore
 
         func stop() {
             if process.isRunning { process.terminate() }
@@ -65,7 +67,9 @@ struct Kubectl {
         p.standardOutput = out
         p.standardError = err
         p.standardInput = input
-        let running = Running(process: p, stdout: OutputBuffer(), stderr: OutputBuffer(), stdoutPipe: out, stderrPipe: err)
+        let exited = DispatchSemaphore(value: 0)
+        p.terminationHandler = { _ in exited.signal() }
+        let running = Running(process: p, stdout: OutputBuffer(), stderr: OutputBuffer(), stdoutPipe: out, stderrPipe: err, exited: exited)
         running.stdout.attach(out)
         running.stderr.attach(err)
         try p.run()
@@ -79,9 +83,7 @@ struct Kubectl {
     func run(_ args: [String], stdin: String? = nil, timeout: TimeInterval = 60) throws -> Result {
         let running = try start(args, stdin: stdin)
         let p = running.process
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning {
+        if running.exited.wait(timeout: .now() + timeout) == .timedOut {
             p.terminate()
             XCTFail("kubectl \(args.joined(separator: " ")) did not finish within \(timeout)s; stderr: \(running.stderr.text)")
         }
