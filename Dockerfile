@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The operator image: built with the project's toolchain (Swift 6.3 on Debian bookworm), run on
 # debian:bookworm-slim with only the C libraries the binary links (libcurl, libyaml; zlib is in the base); the Swift
-# runtime and Foundation are linked statically. scripts/check-release-binary.sh runs the same build
+# runtime, Foundation and libstdc++ are linked statically. scripts/check-release-binary.sh runs the same build
 # and checks the binary's libraries against this runtime image without a container engine.
 #
 #   docker build -t ghcr.io/elgerytme/pynomaly-operator:v0.1.0 .
@@ -20,8 +20,10 @@ COPY crds ./crds
 # SwiftPM refuses a manifest whose test targets have no directory, so the tests come along (1.6 MB);
 # they are not built.
 COPY Tests ./Tests
-# The release link places the functions a running operator executes first (see Package.swift).
+# The release link places the functions a running operator executes first, and takes libstdc++
+# from its archive (see Package.swift).
 COPY scripts/operator-symbol-order.txt ./scripts/
+COPY scripts/static-libstdc++ ./scripts/static-libstdc++/
 RUN swift build -c release --static-swift-stdlib --product pynomaly-operator \
  && install -D -m 0755 "$(swift build -c release --static-swift-stdlib --show-bin-path)/pynomaly-operator" /out/pynomaly-operator \
  && strip /out/pynomaly-operator

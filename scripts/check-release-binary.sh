@@ -4,7 +4,7 @@
 # container engine:
 #   1. every shared library the binary itself needs (ELF NEEDED) is on the allow-list below, each
 #      named with the Debian package that ships it in the runtime image (so the Swift runtime,
-#      Foundation, ICU, libxml2 ... must be linked statically);
+#      Foundation, libstdc++, ICU, libxml2 ... must be linked statically);
 #   2. ldd resolves every library (direct and transitive), and each one belongs to a package the
 #      runtime packages pull in (apt-cache depends --recurse), when dpkg/apt-cache are available;
 #   3. no glibc symbol newer than bookworm's glibc (2.36) is required;
@@ -29,7 +29,6 @@ declare -A allowed=(
     [librt.so.1]=libc6
     [libutil.so.1]=libc6
     [libgcc_s.so.1]=libgcc-s1
-    [libstdc++.so.6]=libstdc++6
     [libz.so.1]=zlib1g
     [libcurl.so.4]=libcurl4
     [libyaml-0.so.2]=libyaml-0-2

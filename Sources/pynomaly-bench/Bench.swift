@@ -62,6 +62,10 @@ struct Bench: AsyncParsableCommand {
         let scenarios = Scenarios(settings: settings, sample: try Cluster.Sample(path: sample), settleSeconds: settle, restartTimeout: restartTimeout)
         let machine = MachineFacts.collect()
         say("pynomaly-bench on \(machine.cpuModel) × \(machine.nproc), \(machine.memoryMiB) MiB, Linux \(machine.kernel)")
+        let environment = imageEnvironment()
+        if !environment.isEmpty {
+            say("operator environment, as the image sets it: " + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        }
         let began = monotonicSeconds()
 
         say("idle: the operator with no PynomalyDeployment")

@@ -77,6 +77,7 @@ final class Cluster: Sendable {
                                "--resync-period", String(settings.resyncPeriod),
                                "--max-concurrent-reconciles", String(settings.maxConcurrentReconciles),
                                "--log-level", "warning", "--log-format", "text"],
+                              environment: imageEnvironment(),
                               logPath: (directory as NSString).appendingPathComponent("operator-\(tag).log"))
         return OperatorProcess(child: child, metricsPort: metricsPort, probePort: probePort)
     }

@@ -28,7 +28,7 @@ final class Child: Sendable {
     /// When `run()` was called (monotonic seconds).
     let spawnedAt: Double
 
-    init(_ binary: String, _ arguments: [String], logPath: String) throws {
+    init(_ binary: String, _ arguments: [String], environment extra: [String: String] = [:], logPath: String) throws {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw BenchError("\(binary) is not built (scripts/bench.sh builds it)")
         }
@@ -37,6 +37,9 @@ final class Child: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if !extra.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
+        }
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
@@ -73,6 +76,24 @@ final class Child: Sendable {
             process.waitUntilExit()
         }
     }
+}
+
+/// The variables the image's runtime stage sets (`ENV KEY=VALUE` after the Dockerfile's last `FROM`),
+/// so the operator is measured in the environment it ships with. Empty when there is no Dockerfile.
+func imageEnvironment(dockerfile: String = "Dockerfile") -> [String: String] {
+    guard let text = try? String(contentsOfFile: dockerfile, encoding: .utf8) else { return [:] }
+    var environment: [String: String] = [:]
+    for line in text.split(separator: "\n") {
+        let words = line.split(separator: " ")
+        guard let instruction = words.first else { continue }
+        if instruction == "FROM" { environment = [:] }
+        guard instruction == "ENV" else { continue }
+        for pair in words.dropFirst() {
+            guard let equals = pair.firstIndex(of: "=") else { continue }
+            environment[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        }
+    }
+    return environment
 }
 
 /// Memory and CPU of a process, read from /proc.
