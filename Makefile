@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 SWIFT_FLAGS ?=
-APT_PACKAGES := libcurl4-openssl-dev libyaml-dev zlib1g-dev
+APT_PACKAGES := libssl-dev libnghttp2-dev dpkg-dev libyaml-dev zlib1g-dev
 # kubectl is used by the end-to-end tests (it is preinstalled on the project's machines).
 
 .PHONY: all build test run deps test-deps release release-check fuzz bench clean preflight
@@ -14,7 +14,9 @@ all: build
 
 deps:
 	@missing=""; \
-	pkg-config --exists libcurl 2>/dev/null && [ -f /usr/include/x86_64-linux-gnu/curl/curl.h -o -f /usr/include/curl/curl.h ] || missing="$$missing libcurl4-openssl-dev"; \
+	ls /usr/lib/*/libssl.a >/dev/null 2>&1 || missing="$$missing libssl-dev"; \
+	ls /usr/lib/*/libnghttp2.a >/dev/null 2>&1 || missing="$$missing libnghttp2-dev"; \
+	command -v dpkg-source >/dev/null 2>&1 || missing="$$missing dpkg-dev"; \
 	pkg-config --exists yaml-0.1 2>/dev/null || missing="$$missing libyaml-dev"; \
 	pkg-config --exists zlib 2>/dev/null && [ -f /usr/include/zlib.h ] || missing="$$missing zlib1g-dev"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
@@ -28,6 +30,7 @@ deps:
 	    exit 1; \
 	  fi; \
 	fi
+	@./scripts/build-libcurl.sh
 
 # The backup/restore script tests run pg_dump, pg_restore and vacuumdb against a real PostgreSQL 15
 # server that the tests start on loopback (Tests/PynomalyOperatorTests/TestPostgres.swift); the
@@ -106,4 +109,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf .build .sandbox
+	rm -rf .build .build-deps .sandbox

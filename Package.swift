@@ -59,9 +59,9 @@ let package = Package(
     ],
     targets: [
         // System libraries. The shim headers wrap libcurl's variadic functions, which Swift cannot call.
-        .systemLibrary(
-            name: "CCurl", pkgConfig: "libcurl",
-            providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcurl is the project's own build (scripts/build-libcurl.sh, run by `make deps`): HTTP and
+        // HTTPS only, with OpenSSL and nghttp2 linked in, in .build-deps/curl.
+        .systemLibrary(name: "CCurl"),
         .systemLibrary(
             name: "CYaml", pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]),
@@ -74,7 +74,8 @@ let package = Package(
         // YAML <-> JSONValue through libyaml; shared by the client (kubeconfig) and the test server (apply-patch+yaml).
         .target(name: "KubeYAML", dependencies: ["KubeCore", "CYaml"], swiftSettings: shippedSwiftSettings),
         // The only network I/O of the operator: libcurl transport, kubeconfig, auth, watches, rate limit.
-        .target(name: "KubeClient", dependencies: ["KubeCore", "KubeYAML", "CCurl"], swiftSettings: shippedSwiftSettings),
+        .target(name: "KubeClient", dependencies: ["KubeCore", "KubeYAML", "CCurl"], swiftSettings: shippedSwiftSettings,
+                linkerSettings: [.unsafeFlags(["-L\(packageDirectory)/.build-deps/curl/lib"])]),
         // Loopback HTTPS API server that behaves like kube-apiserver, for tests and the sandbox.
         .target(
             name: "KubeTestServer",

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the operator exactly as the Dockerfile's build stage does and checks that the binary runs on
-# the runtime image (debian:bookworm-slim + libcurl4 libyaml-0-2 ca-certificates), without a
+# the runtime image (debian:bookworm-slim + libyaml-0-2 ca-certificates), without a
 # container engine:
 #   1. every shared library the binary itself needs (ELF NEEDED) is on the allow-list below, each
 #      named with the Debian package that ships it in the runtime image (so the Swift runtime,
-#      Foundation, libstdc++, ICU, libxml2 ... must be linked statically);
+#      Foundation, libstdc++, libcurl, OpenSSL, ICU, libxml2 ... must be linked statically);
 #   2. ldd resolves every library (direct and transitive), and each one belongs to a package the
 #      runtime packages pull in (apt-cache depends --recurse), when dpkg/apt-cache are available;
 #   3. no glibc symbol newer than bookworm's glibc (2.36) is required;
@@ -30,11 +30,10 @@ declare -A allowed=(
     [libutil.so.1]=libc6
     [libgcc_s.so.1]=libgcc-s1
     [libz.so.1]=zlib1g
-    [libcurl.so.4]=libcurl4
     [libyaml-0.so.2]=libyaml-0-2
 )
 # What the runtime image has: the base image's essentials plus what the Dockerfile installs.
-runtime_packages=(libc6 libgcc-s1 libstdc++6 zlib1g libcurl4 libyaml-0-2 ca-certificates)
+runtime_packages=(libc6 libgcc-s1 zlib1g libyaml-0-2 ca-certificates)
 
 fail() { echo "check-release-binary: FAILED: $*" >&2; exit 1; }
 

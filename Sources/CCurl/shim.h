@@ -1,6 +1,12 @@
 #ifndef PYNOMALY_CCURL_SHIM_H
 #define PYNOMALY_CCURL_SHIM_H
-#include <curl/curl.h>
+// The headers of the libcurl scripts/build-libcurl.sh builds (make deps runs it), next to the archive
+// the binaries link, so that headers and library always come from the same source.
+#if __has_include("../../.build-deps/curl/include/curl/curl.h")
+#include "../../.build-deps/curl/include/curl/curl.h"
+#else
+#error "libcurl is not built: run scripts/build-libcurl.sh (make deps does)"
+#endif
 
 // libcurl's setopt/getinfo/multi_setopt are C variadic functions, which Swift cannot call.
 // These typed wrappers give Swift one entry point per argument kind.
