@@ -31,4 +31,5 @@ static inline long ccurl_pipe_multiplex(void) { return CURLPIPE_MULTIPLEX; }
 static inline int ccurl_pause_cont(void) { return CURLPAUSE_CONT; }
 static inline int ccurl_pause_recv(void) { return CURLPAUSE_RECV; }
 static inline long ccurl_global_all(void) { return CURL_GLOBAL_ALL; }
+static inline curl_version_info_data *ccurl_version_info(void) { return curl_version_info(CURLVERSION_NOW); }
 #endif
