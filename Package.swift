@@ -16,7 +16,7 @@ import PackageDescription
 //
 // The toolchain's static-stdlib link exports every symbol of the executable (-export-dynamic, for
 // dladdr-based symbolication, which the operator never does): 160,000 dynamic symbols whose hash
-// and string tables the loader reads while it binds libcurl and its libraries (measured idle RSS
+// and string tables the loader reads while it binds the shared libraries (measured idle RSS
 // 25.0 → 23.7 MiB without them). The backtracer reads the ELF symbol table, which stays.
 //
 // The same link takes libstdc++ (which the Swift runtime is written against) from its archive: the

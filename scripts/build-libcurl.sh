@@ -39,11 +39,14 @@ trap 'rm -rf "$work"' EXIT
 # configuration is neither needed nor changed.
 codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")"
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+# A site with its own Debian mirror sets these (the archive's keys still verify what it serves).
+mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+security_mirror="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/parts" "$work/src"
 cat > "$work/sources.list" <<EOF
-deb-src [signed-by=$keyring] http://deb.debian.org/debian $codename main
-deb-src [signed-by=$keyring] http://deb.debian.org/debian $codename-updates main
-deb-src [signed-by=$keyring] http://deb.debian.org/debian-security $codename-security main
+deb-src [signed-by=$keyring] $mirror $codename main
+deb-src [signed-by=$keyring] $mirror $codename-updates main
+deb-src [signed-by=$keyring] $security_mirror $codename-security main
 EOF
 apt_options=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=$work/parts"
              -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o Debug::NoLocking=1 -qq)
