@@ -55,16 +55,16 @@ struct Bench: AsyncParsableCommand {
     func run() async throws {
         let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
         let settings = BenchSettings(binaries: binaries ?? here, workDirectory: workDirectory, sample: sample,
-                                     qps: qps, burst: burst, resyncPeriod: resyncPeriod, maxConcurrentReconciles: maxConcurrentReconciles)
+                                     qps: qps, burst: burst, resyncPeriod: resyncPeriod, maxConcurrentReconciles: maxConcurrentReconciles,
+                                     operatorEnvironment: imageEnvironment())
         let sizes = quick ? [20, 100] : counts.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }) else { throw ValidationError("--counts needs positive numbers") }
         let samples = quick ? min(latencySamples, 20) : latencySamples
         let scenarios = Scenarios(settings: settings, sample: try Cluster.Sample(path: sample), settleSeconds: settle, restartTimeout: restartTimeout)
         let machine = MachineFacts.collect()
         say("pynomaly-bench on \(machine.cpuModel) × \(machine.nproc), \(machine.memoryMiB) MiB, Linux \(machine.kernel)")
-        let environment = imageEnvironment()
-        if !environment.isEmpty {
-            say("operator environment, as the image sets it: " + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        if !settings.operatorEnvironment.isEmpty {
+            say("operator environment, as the image sets it: " + settings.operatorEnvironment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         }
         let began = monotonicSeconds()
 

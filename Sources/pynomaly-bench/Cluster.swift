@@ -15,6 +15,8 @@ struct BenchSettings: Sendable {
     var burst: Int
     var resyncPeriod: Double
     var maxConcurrentReconciles: Int
+    /// What the operator's process gets on top of the bench's environment: what the image sets.
+    var operatorEnvironment: [String: String]
 }
 
 /// The API server (`pynomaly-sandbox --server-only`) in its own process, and a client for it.
@@ -77,7 +79,7 @@ final class Cluster: Sendable {
                                "--resync-period", String(settings.resyncPeriod),
                                "--max-concurrent-reconciles", String(settings.maxConcurrentReconciles),
                                "--log-level", "warning", "--log-format", "text"],
-                              environment: imageEnvironment(),
+                              environment: settings.operatorEnvironment,
                               logPath: (directory as NSString).appendingPathComponent("operator-\(tag).log"))
         return OperatorProcess(child: child, metricsPort: metricsPort, probePort: probePort)
     }
