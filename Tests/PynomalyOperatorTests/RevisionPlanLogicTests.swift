@@ -246,6 +246,30 @@ struct RevisionPlanLogicTests {
         #expect(complete.type == .normal)
     }
 
+    /// A revision created and complete in the same pass (its status write waited for the rollout)
+    /// gets one Event; one whose creation a status already recorded gets its own RolloutComplete.
+    @Test func aRevisionCompleteInThePassThatCreatedItGetsOneEvent() {
+        var created = RevisionPlan.plan(status: Status(), generation: 1, spec: LogicFixture.spec("aaa", image: "app:v1"), rollbackRequest: nil,
+                                        now: LogicFixture.now)
+        created.observe(.complete, rollbackOnFailure: true, generation: 1, now: LogicFixture.now)
+        #expect(created.events == [PlannedEvent(.normal, "RolloutComplete", "revision 1 created and available (image app:v1)")])
+
+        var rolling = RevisionPlan.plan(status: Status(), generation: 1, spec: LogicFixture.spec("aaa", image: "app:v1"), rollbackRequest: nil,
+                                        now: LogicFixture.now)
+        rolling.observe(.progressing("1 of 3 updated"), rollbackOnFailure: true, generation: 1, now: LogicFixture.now)
+        #expect(rolling.events.map(\.reason) == ["RevisionCreated"])
+
+        var later = RevisionPlan.plan(status: rolling.status, generation: 1, spec: LogicFixture.spec("aaa", image: "app:v1"), rollbackRequest: nil,
+                                      now: LogicFixture.later)
+        later.observe(.complete, rollbackOnFailure: true, generation: 1, now: LogicFixture.later)
+        #expect(later.events == [PlannedEvent(.normal, "RolloutComplete", "revision 1 is available (image app:v1)")])
+
+        var failed = RevisionPlan.plan(status: Status(), generation: 1, spec: LogicFixture.spec("aaa", image: "app:v1"), rollbackRequest: nil,
+                                       now: LogicFixture.now)
+        failed.observe(.failed(reason: "ProgressDeadlineExceeded", message: "m"), rollbackOnFailure: true, generation: 1, now: LogicFixture.now)
+        #expect(failed.events.map(\.reason) == ["RevisionCreated", "RolloutFailed"], "a failure keeps both")
+    }
+
     // MARK: Rollback requests
 
     static let twoGood = LogicFixture.status([LogicFixture.entry(1, "aaa", .succeeded), LogicFixture.entry(2, "bbb", .succeeded, generation: 2)],

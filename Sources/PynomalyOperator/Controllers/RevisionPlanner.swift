@@ -135,7 +135,7 @@ public struct RevisionPlan: Sendable, Hashable {
             history.append(entry)
             target = entry
             created = true
-            events.append(PlannedEvent(.normal, "RevisionCreated", "revision \(entry.revision): image \(entry.image ?? "?")"))
+            events.append(PlannedEvent(.normal, Self.revisionCreatedReason, "revision \(entry.revision): image \(entry.image ?? "?")"))
         }
         for i in history.indices where history[i].outcome == .progressing && history[i].revision != target.revision {
             history[i].outcome = .superseded
@@ -164,7 +164,12 @@ public struct RevisionPlan: Sendable, Hashable {
             break
         case .complete:
             if history[index].outcome != .succeeded {
-                if !pinned {
+                if !pinned, createdRevision, let created = events.firstIndex(where: { $0.reason == Self.revisionCreatedReason }) {
+                    // Created and complete before any status showed it rolling out (the status
+                    // write waited for it): one Event for the one transition the status records.
+                    events.remove(at: created)
+                    events.append(PlannedEvent(.normal, "RolloutComplete", "revision \(target.revision) created and available (image \(target.image ?? "?"))"))
+                } else if !pinned {
                     events.append(PlannedEvent(.normal, "RolloutComplete", "revision \(target.revision) is available (image \(target.image ?? "?"))"))
                 } else {
                     events.append(PlannedEvent(.normal, "RollbackComplete", "revision \(target.revision) is available again"))
@@ -204,6 +209,8 @@ public struct RevisionPlan: Sendable, Hashable {
         }
         status.history = history
     }
+
+    static let revisionCreatedReason = "RevisionCreated"
 
     /// The revision currently pinned by a rollback in this generation, if any.
     public var rollbackIsAutomatic: Bool { pinned && status.lastRollback?.reason != "RollbackRequested" }
