@@ -32,6 +32,19 @@ final class LoggingTests: XCTestCase {
         XCTAssertEqual(text, "2027-01-15T08:00:00.250Z INFO applied kind=Deployment object=\"a b\"")
     }
 
+    /// Reconcile ids read as version-4 UUIDs (as controller-runtime's), and differ.
+    func testReconcileIDsAreRandomVersionFourUUIDs() throws {
+        let ids = (0..<1000).map { _ in ReconcileContext.newReconcileID() }
+        XCTAssertEqual(Set(ids).count, ids.count)
+        for id in ids.prefix(20) {
+            let parsed = try XCTUnwrap(UUID(uuidString: id), id)
+            XCTAssertEqual(parsed.uuidString.lowercased(), id)
+            let bytes = parsed.uuid
+            XCTAssertEqual(bytes.6 >> 4, 4, "version 4: \(id)")
+            XCTAssertEqual(bytes.8 >> 6, 2, "RFC 4122 variant: \(id)")
+        }
+    }
+
     func testEveryReconcileLogsWithControllerNamespaceNameAndAReconcileID() async throws {
         let server = try await KubeTestServer.start()
         let client = KubeAPIClient(transport: server.transport)

@@ -229,7 +229,7 @@ final class ManagerTests: XCTestCase {
         let gate = GatedReconciler()
         let manager = Manager(client: try makeOperatorClient(server), options: ManagerOptions(gracefulShutdownTimeout: 0.3))
         let sources = manager.informer(for: .configMaps, options: InformerOptions(namespace: "default", labelSelector: "mirror=true", watcher: fastWatcher))
-        manager.makeController(name: "gated", primary: sources, reconciler: gate, options: ControllerOptions(resyncPeriod: nil))
+        _ = manager.makeController(name: "gated", primary: sources, reconciler: gate, options: ControllerOptions(resyncPeriod: nil))
         _ = try await admin.create(.configMaps, namespace: "default", object: source("stuck"))
         let run = Task { try await manager.run() }
         try await waitUntil("a reconcile is in flight") { gate.started == 1 }
