@@ -34,20 +34,14 @@ public struct ReconcileContext: Sendable {
     /// reconcile takes one, and `UUID()` opens, reads and closes `/dev/urandom` for each on Linux.
     public static func newReconcileID() -> String {
         var generator = SystemRandomNumberGenerator()
-        // Bytes 0–7 and 8–15 of the UUID, most significant first.
-        let high = (generator.next() as UInt64) & ~0xF000 | 0x4000  // version 4: byte 6's high nibble
-        let low = (generator.next() as UInt64) & 0x3FFF_FFFF_FFFF_FFFF | 0x8000_0000_0000_0000  // variant 10
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(36)
-        for (index, word) in [high, low].enumerated() {
-            for nibble in 0..<16 {
-                let position = index * 16 + nibble
-                if position == 8 || position == 12 || position == 16 || position == 20 { text.append(UInt8(ascii: "-")) }
-                text.append(digits[Int((word >> UInt64(60 - 4 * nibble)) & 0xF)])
-            }
+        var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &bytes) { raw in
+            raw.storeBytes(of: generator.next() as UInt64, toByteOffset: 0, as: UInt64.self)
+            raw.storeBytes(of: generator.next() as UInt64, toByteOffset: 8, as: UInt64.self)
         }
-        return String(decoding: text, as: UTF8.self)
+        bytes.6 = bytes.6 & 0x0F | 0x40  // version 4
+        bytes.8 = bytes.8 & 0x3F | 0x80  // RFC 4122 variant
+        return UUID(uuid: bytes).uuidString.lowercased()
     }
 }
 
