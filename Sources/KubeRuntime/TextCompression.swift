@@ -28,24 +28,10 @@ struct TextCompression: Sendable, Equatable {
         let dictionaryStatus = dictionary.withUnsafeBufferPointer { deflateSetDictionary(&stream, $0.baseAddress, UInt32($0.count)) }
         guard dictionaryStatus == Z_OK else { return nil }
         var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(text.count))))
-        let status = Self.finish(&stream, input: text, output: &output) { deflate($0, Z_FINISH) }
+        let status = ZlibStream.run(&stream, input: text, output: &output) { deflate($0, Z_FINISH) }
         guard status == Z_STREAM_END else { return nil }
         // A copy of the used part: shrinking in place would keep deflateBound's whole capacity.
         return Array(output[..<(output.count - Int(stream.avail_out))])
-    }
-
-    /// Points `stream` at the whole of `input` and `output` and runs `step` (one call to the end).
-    private static func finish(_ stream: inout z_stream, input: [UInt8], output: inout [UInt8],
-                               _ step: (UnsafeMutablePointer<z_stream>) -> Int32) -> Int32 {
-        input.withUnsafeBufferPointer { input in
-            output.withUnsafeMutableBufferPointer { out in
-                stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
-                stream.avail_in = UInt32(input.count)
-                stream.next_out = out.baseAddress
-                stream.avail_out = UInt32(out.count)
-                return step(&stream)
-            }
-        }
     }
 
     /// The text `compress` made of `length` bytes; nil when the data does not inflate to exactly
@@ -57,7 +43,7 @@ struct TextCompression: Sendable, Equatable {
         let dictionaryStatus = dictionary.withUnsafeBufferPointer { inflateSetDictionary(&stream, $0.baseAddress, UInt32($0.count)) }
         guard dictionaryStatus == Z_OK else { return nil }
         var output = [UInt8](repeating: 0, count: length)
-        let status = Self.finish(&stream, input: data, output: &output) { inflate($0, Z_FINISH) }
+        let status = ZlibStream.run(&stream, input: data, output: &output) { inflate($0, Z_FINISH) }
         guard status == Z_STREAM_END, stream.avail_out == 0 else { return nil }
         return output
     }

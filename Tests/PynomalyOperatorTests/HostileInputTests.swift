@@ -150,4 +150,43 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(cr[path: ["status", "lastRollback", "toRevision"]]?.intValue, 1)
         try await rig.stop()
     }
+
+    /// The running revision's template is kept in an annotation on its Deployment until a change
+    /// leaves it behind. An annotation edited by hand is never stored or deployed: the change the
+    /// spec asks for still rolls out, a Warning says the old revision could not be kept, and a
+    /// rollback to it is refused instead of deploying the edited template.
+    func testAnEditedRevisionCopyIsNeverStoredAndTheChangeStillRollsOut() async throws {
+        let rig = try await OperatorRig()
+        try await rig.startWithReadySample(idle: false)
+        // Paused, the operator makes no workload change, so the edit stays until the spec moves on.
+        try await rig.patchSpec(["paused": true])
+        try await waitUntil("the CR is paused") { try await rig.cr()[path: ["status", "phase"]]?.stringValue == "Paused" }
+        let live = try await rig.get(.deployments, "pynomaly")
+        var edited = try XCTUnwrap(live?[path: ["spec", "template"]])
+        edited[path: ["spec", "containers"]] = [["name": "pynomaly", "image": "evil.example/miner:latest"]]
+        var patch: JSONValue = [:]
+        patch[path: ["metadata", "annotations", RevisionTemplateAnnotation.key]] = .string(RevisionTemplateAnnotation.value(of: edited))
+        _ = try await rig.admin.patch(.deployments, namespace: OperatorRig.namespace, name: "pynomaly", type: .merge, body: patch.serialized())
+
+        try await rig.patchSpec(["paused": false, "image": "ghcr.io/elgerytme/pynomaly:v0.1.4"])
+        try await waitUntil("revision 2 is stable", timeout: 30) { try await rig.cr()[path: ["status", "stableRevision"]]?.intValue == 2 }
+        let revisions = try await rig.admin.list(.controllerRevisions, namespace: OperatorRig.namespace, options: ListOptions()).items
+        XCTAssertEqual(revisions.count, 0, "nothing was stored from the edited copy")
+        let notKept = try await rig.events().filter { $0["reason"]?.stringValue == PynomalyDeploymentReconciler.revisionNotKeptReason }
+        XCTAssertEqual(notKept.first?["type"]?.stringValue, "Warning")
+        XCTAssertTrue(notKept.first?["message"]?.stringValue?.contains("revision 1 cannot be rolled back to") ?? false, "\(notKept)")
+        let fetched = try await rig.get(.deployments, "pynomaly")
+        let deployment = try XCTUnwrap(fetched)
+        let history = try await rig.cr()[path: ["status", "history"]]?.arrayValue
+        let kept = try XCTUnwrap(history?.last?["templateHash"]?.stringValue)
+        XCTAssertNotNil(RevisionTemplateAnnotation.template(in: deployment, hash: kept), "revision 2's own copy replaced the edit")
+
+        try await rig.annotate(RequestAnnotation.rollbackTo.name, "1@edited")
+        try await waitUntil("the rollback is refused") {
+            try await rig.events().contains { $0["reason"]?.stringValue == "RollbackRejected" && ($0["message"]?.stringValue?.contains("revision 1 has no ControllerRevision") ?? false) }
+        }
+        let image = try await rig.deploymentImage()
+        XCTAssertEqual(image, "ghcr.io/elgerytme/pynomaly:v0.1.4")
+        try await rig.stop()
+    }
 }

@@ -84,8 +84,12 @@ import Testing
     static func converged(_ crJSON: JSONValue) throws -> (status: JSONValue, children: [String: JSONValue]) {
         let cr = try crJSON.decode(PynomalyDeployment.self)
         let first = try DiffPlan.plan(cr, live: DiffLiveState(referencedContentHashes: referenced))
-        let revision = try #require(first.changes.first { $0.resource == .controllerRevisions })
-        let hash = String(revision.name.dropFirst("pynomaly-".count))
+        // A rolling pass keeps revision 1's template on the Deployment, not in a ControllerRevision yet.
+        #expect(!first.changes.contains { $0.resource == .controllerRevisions })
+        let deployment = try #require(first.changes.first { $0.resource == .deployments })
+        guard case .apply(let body) = deployment.operation, case .template(let hash, _) = RevisionTemplateAnnotation.read(body) else {
+            Issue.record("the Deployment carries its revision's template"); throw PluginError.diffUnavailable("no template")
+        }
         var children: [String: JSONValue] = [:]
         for change in first.changes {
             if case .apply(let body) = change.operation { children[DiffLiveState.key(change.resource, change.name)] = body }
@@ -108,8 +112,7 @@ import Testing
         // The same spec builds the same Deployment: the compare-then-write finds nothing to write.
         let sameDeployment = try #require(same.changes.first { $0.resource == .deployments })
         #expect(sameDeployment.operation == .apply(try #require(children[DiffLiveState.key(.deployments, "pynomaly")])))
-        #expect(same.changes.map(\.resource.resource) == ["configmaps", "serviceaccounts", "controllerrevisions", "deployments", "services",
-                                                           "poddisruptionbudgets"])
+        #expect(same.changes.map(\.resource.resource) == ["configmaps", "serviceaccounts", "deployments", "services", "poddisruptionbudgets"])
         // A named account is not the operator's to write; the one it created under NAME goes.
         var named = live
         named[path: ["spec", "serviceAccountName"]] = "team-reader"
@@ -127,7 +130,17 @@ import Testing
         let deployment = try #require(plan.changes.first { $0.resource == .deployments })
         guard case .apply(let body) = deployment.operation else { Issue.record("the Deployment is applied"); return }
         #expect(body[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first?["image"] == "ghcr.io/elgerytme/pynomaly:v0.1.4")
-        #expect(plan.changes.contains { $0.resource == .controllerRevisions && $0.name != "pynomaly-" })
+        // Revision 1 is left behind: its ControllerRevision is created from the Deployment's copy,
+        // and the Deployment carries revision 2's.
+        let revision1 = try #require(status["history"]?.arrayValue?.first?["templateHash"]?.stringValue)
+        let stored = try #require(plan.changes.first { $0.resource == .controllerRevisions })
+        #expect(stored.name == "pynomaly-\(revision1)")
+        guard case .createIfMissing(let revisionBody) = stored.operation else { Issue.record("revision 1 is created"); return }
+        #expect(revisionBody["revision"] == 1)
+        let oldTemplate = try #require(try revisionBody[path: ["data", "template"]]?.decode(PodTemplateSpec.self))
+        #expect(PodTemplateBuilder.templateHash(oldTemplate) == revision1)
+        guard case .template(let newHash, _) = RevisionTemplateAnnotation.read(body) else { Issue.record("the copy of revision 2"); return }
+        #expect(newHash != revision1)
 
         // A rotated Secret changes the referenced hash: a restart, for that reason.
         let rotated = DiffLiveState(referencedContentHashes: ["Secret/pynomaly-secret": "h2"], children: children)

@@ -24,9 +24,14 @@ final class RollingUpdateTests: XCTestCase {
             XCTAssertEqual(owner?["controller"]?.boolValue, true)
             XCTAssertEqual(child?[path: ["metadata", "labels", "app.kubernetes.io/managed-by"]]?.stringValue, "pynomaly-operator")
         }
+        // Revision 1 is kept on the Deployment it runs in (its template, checked by its hash); its
+        // ControllerRevision is written once a later revision leaves it behind.
         let revisions = try await rig.admin.list(.controllerRevisions, namespace: "default", options: ListOptions()).items
-        XCTAssertEqual(revisions.count, 1)
-        XCTAssertEqual(revisions.first?["revision"]?.intValue, 1)
+        XCTAssertEqual(revisions.count, 0)
+        let hash = try XCTUnwrap(cr[path: ["status", "history"]]?.arrayValue?.first?["templateHash"]?.stringValue)
+        let fetched = try await rig.get(.deployments, "pynomaly")
+        let deployment = try XCTUnwrap(fetched)
+        XCTAssertNotNil(RevisionTemplateAnnotation.template(in: deployment, hash: hash), "the Deployment keeps revision 1's template")
         let ingress = try await rig.get(.ingresses, "pynomaly")
         XCTAssertNil(ingress, "the sample has no ingress block")
         let hpa = try await rig.get(.horizontalPodAutoscalers, "pynomaly")
@@ -428,6 +433,12 @@ final class RollingUpdateTests: XCTestCase {
         XCTAssertEqual(counts["create controllerrevisions"], 1, "\(counts)")
         let cr = try await rig.cr()
         XCTAssertEqual(cr[path: ["status", "currentRevision"]]?.intValue, 2)
+        // The ControllerRevision written is revision 1's, left behind, with exactly its template.
+        let stored = try await rig.admin.list(.controllerRevisions, namespace: OperatorRig.namespace, options: ListOptions()).items
+        XCTAssertEqual(stored.compactMap { $0["revision"]?.intValue }, [1])
+        let revision1 = try XCTUnwrap(cr[path: ["status", "history"]]?.arrayValue?.first?["templateHash"]?.stringValue)
+        let template = try XCTUnwrap(stored.first?[path: ["data", "template"]])
+        XCTAssertEqual(PodTemplateBuilder.templateHash(encoded: template), revision1)
         XCTAssertEqual(cr[path: ["status", "phase"]]?.stringValue, "Healthy")
         // The status waited for each rollout, so each revision got one Event saying both.
         try await waitUntil("one Event per revision") {

@@ -49,6 +49,8 @@ extension PynomalyDeploymentReconciler {
             return .done
         }
 
+        // The revision the rolling Deployment ran is stored before blue-green takes over from it.
+        try await keepLeftRevision(ctx, replacingWith: nil, plan: plan, writer: writer)
         try await writer.apply(pass.configMap)
         try await ensureServiceAccount(ctx, writer: writer)
         if !plan.pinned, let hash = plan.target.templateHash {

@@ -328,46 +328,50 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let inputs = specInputs.map {
             PassMemo.ChildrenInputs(spec: $0, revision: plan.target.revision, templateHash: plan.target.templateHash, pinned: plan.pinned)
         }
-        var children: [(ResourceType, String)] = [
+        let children: [(ResourceType, String)] = [
             (.configMaps, ctx.configMapName), (.serviceAccounts, ctx.name), (.deployments, ctx.name), (.services, ctx.name), (.ingresses, ctx.name),
             (.horizontalPodAutoscalers, ctx.name), (.podDisruptionBudgets, ctx.name),
         ]
-        if let hash = plan.target.templateHash { children.append((.controllerRevisions, ControllerRevisionBuilder.name(ctx.name, templateHash: hash))) }
         let stamps = children.map { caches.specStamp($0.0, namespace: ctx.namespace, name: $0.1) }
         if let inputs, caches.passMemo.childrenConverged(key, inputs: inputs, stamps: stamps),
            let live = caches.owned(.deployments, namespace: ctx.namespace, name: ctx.name) {
             return try Self.rolloutView(live)
         }
 
-        // The template this pass deploys: the spec's, or a pinned revision's from its ControllerRevision.
-        var template = try await podTemplate(ctx, revision: plan.target.revision, hash: plan.target.templateHash, spec: specTemplate)
+        // The template of the revision this pass deploys: the spec's, or a pinned revision's as stored.
+        let revisionTemplate = try await podTemplate(ctx, revision: plan.target.revision, hash: plan.target.templateHash, spec: specTemplate)
+        // The spec's template comes encoded from this pass's build when it had to build it; any
+        // other template is encoded here, once, for both the annotation and the Deployment.
+        let asBuilt = plan.target.templateHash.map { $0 == specTemplate.hash } ?? true
+        let revisionEncoded = asBuilt ? specTemplate.encodedTemplate() : PodTemplateBuilder.encode(revisionTemplate)
+        var encodedTemplate = revisionEncoded
         if plan.pinned, let token = ctx.restartToken {
             // A restart requested while pinned restarts the pinned revision's pods (the token is not
-            // part of a revision's identity, so the revision stays the same).
+            // part of a revision's identity, so the revision, and the copy kept of it, stay the same).
+            var template = revisionTemplate
             template.metadata?.annotations?[PynomalyAnnotations.restart] = token
+            encodedTemplate = PodTemplateBuilder.encode(template)
         }
-        // The spec's template comes encoded from this pass's build when it had to build it; any
-        // other template is encoded here, once, for both the revision and the Deployment.
-        let asBuilt = plan.target.templateHash.map { $0 == specTemplate.hash } ?? true
-        let encodedTemplate = asBuilt && !(plan.pinned && ctx.restartToken != nil) ? specTemplate.encodedTemplate() : PodTemplateBuilder.encode(template)
-        var revision: JSONValue?
         // What each child is after this pass, in the order of `children`: compared equal, or
         // written (the answer), or nil when not wanted.
         var results: [JSONValue?] = []
         results.append(try await writer.apply(configMap))
         results.append(try await ensureServiceAccount(ctx, writer: writer))
-        let deployment = try DeploymentBuilder.encoded(ctx, name: ctx.name, encodedTemplate: encodedTemplate, replicas: ctx.desiredReplicas)
-        if let hash = plan.target.templateHash {
-            // Before the Deployment: a revision in the history always has its template stored.
-            revision = try await ensureRevision(ctx, revision: plan.target, encodedTemplate: encodedTemplate, templateHash: hash, writer: writer)
+        var deployment = try DeploymentBuilder.encoded(ctx, name: ctx.name, encodedTemplate: encodedTemplate, replicas: ctx.desiredReplicas)
+        var keptCopy: String?
+        if plan.target.templateHash != nil {
+            // The revision's own copy rides on the Deployment; the revision it replaces is stored first.
+            let copy = RevisionTemplateAnnotation.value(of: revisionEncoded)
+            deployment[path: ["metadata", "annotations", RevisionTemplateAnnotation.key]] = .string(copy)
+            keptCopy = copy
         }
+        try await keepLeftRevision(ctx, replacingWith: keptCopy, plan: plan, writer: writer)
         let applied = try await writer.apply(json: deployment, .deployments)
         results.append(applied)
         results.append(try await writer.apply(ServiceBuilder.build(ctx, name: ctx.name)))
         results.append(try await writer.apply(IngressBuilder.build(ctx, backendService: ctx.name, previewService: nil), orDelete: ctx.name))
         results.append(try await writer.apply(HorizontalPodAutoscalerBuilder.build(ctx, targetDeployment: ctx.name), orDelete: ctx.name))
         results.append(try await writer.apply(PodDisruptionBudgetBuilder.build(ctx), orDelete: ctx.name))
-        if plan.target.templateHash != nil { results.append(revision) }
         // Later passes skip the children until one changes in more than its status.
         let held = children.map { caches.specStamp($0.0, namespace: ctx.namespace, name: $0.1) }
         if let inputs, PassMemo.cacheHolds(results, stamps: held) {
@@ -429,6 +433,45 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         return try await writer.createOnce(built).object
     }
 
+    /// Stores the revision the rolling Deployment `NAME` runs before anything replaces it: before a
+    /// pass gives `NAME` another revision (`replacingWith`: the copy that pass writes), and before a
+    /// blue-green pass leaves `NAME` behind (nil). Until then the revision's template lives only in
+    /// `NAME`'s annotation (`RevisionTemplateAnnotation`); from it, checked against its hash, the
+    /// ControllerRevision is created, so the revision can still be rolled back to. A copy that fails
+    /// the check is never stored: the revision is reported as not kept, and the change the spec asks
+    /// for goes ahead. A revision this pass prunes is not stored only to be deleted.
+    func keepLeftRevision(_ ctx: BuildContext, replacingWith copy: String?, plan: RevisionPlan, writer: ChildWriter) async throws {
+        guard let live = writer.controlledChild(.deployments, name: ctx.name) else { return }
+        let held = live[path: ["metadata", "annotations", RevisionTemplateAnnotation.key]]
+        // The same copy: the same revision stays; no need to read it.
+        if held == nil || (copy != nil && held?.stringValue == copy) { return }
+        let history = plan.status.history ?? []
+        let cause: String
+        switch RevisionTemplateAnnotation.read(live) {
+        case .absent:
+            return
+        case .template(let hash, let encoded) where history.contains(where: { $0.templateHash == hash }):
+            // Not stored when this pass prunes it: it would be deleted at once.
+            let kept = plan.historyAfterPruning(limit: Int(ctx.spec.revisionHistoryLimit))
+            guard let entry = kept.first(where: { $0.templateHash == hash }) else { return }
+            try await ensureRevision(ctx, revision: entry, encodedTemplate: encoded, templateHash: hash, writer: writer)
+            return
+        case .template:
+            cause = "annotation \(RevisionTemplateAnnotation.key) holds a template of no revision in the history (edited?)"
+        case .unreadable(let message):
+            cause = message
+        }
+        // The copy cannot be trusted: the running revision is reported, unless it is stored already
+        // or stays (the apply that follows puts its copy back).
+        guard let running = plan.status.currentRevision, let hash = history.first(where: { $0.revision == running })?.templateHash,
+              copy == nil || hash != plan.target.templateHash,
+              writer.controlledChild(.controllerRevisions, name: ControllerRevisionBuilder.name(ctx.name, templateHash: hash)) == nil else { return }
+        writer.record(PlannedEvent(.warning, Self.revisionNotKeptReason,
+                                   "revision \(running) cannot be rolled back to: \(cause) on Deployment \(ctx.name), so its template was not stored"))
+    }
+
+    static let revisionNotKeptReason = "RevisionNotKept"
+
     func deletePrunedRevisions(_ pruned: [PynomalyDeploymentStatus.HistoryEntry], ctx: BuildContext, writer: ChildWriter) async throws {
         for hash in pruned.compactMap(\.templateHash) {
             try await writer.deleteIfOwned(.controllerRevisions, name: ControllerRevisionBuilder.name(ctx.name, templateHash: hash))
@@ -466,9 +509,11 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         return try await storedRevisionTemplate(ctx, revision: revision, hash: hash)
     }
 
-    /// A revision's pod template from its ControllerRevision. The cache keeps revisions without
-    /// their template (`data`): it comes from the memo while the cached revision has the same uid,
-    /// else from one GET. Gone, `RevisionTemplateMissing`.
+    /// A revision's pod template as stored: from its ControllerRevision, or, for the revision the
+    /// rolling Deployment `NAME` runs and no ControllerRevision holds yet, from `NAME`'s annotation
+    /// (checked against the hash). The cache keeps revisions without their template (`data`): it
+    /// comes from the memo while the cached revision has the same uid, else from one GET. Gone,
+    /// `RevisionTemplateMissing`.
     func storedRevisionTemplate(_ ctx: BuildContext, revision: Int64, hash: String) async throws -> PodTemplateSpec {
         let name = ControllerRevisionBuilder.name(ctx.name, templateHash: hash)
         let ownerUID = ctx.cr.metadata.uid ?? ""
@@ -476,6 +521,10 @@ public struct PynomalyDeploymentReconciler: Reconciler {
            let uid = cached[path: ["metadata", "uid"]]?.stringValue,
            let template = caches.revisionTemplates.template(namespace: ctx.namespace, name: name, uid: uid) {
             return template
+        }
+        if let rolling = caches.owned(.deployments, namespace: ctx.namespace, name: ctx.name), rolling.isControlled(by: ownerUID),
+           let kept = RevisionTemplateAnnotation.template(in: rolling, hash: hash) {
+            return kept.template
         }
         var stored: JSONValue?
         do {
@@ -492,14 +541,21 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         return template
     }
 
-    /// Template hashes of the revisions whose ControllerRevision this CR has (what a rollback can deploy).
+    /// Template hashes of the revisions this CR has stored (what a rollback can deploy): its
+    /// ControllerRevisions, and the revision kept in the rolling Deployment's annotation.
     func revisionTemplateHashes(_ ctx: BuildContext) -> Set<String> {
         let prefix = "\(ctx.name)-"
-        let names = ctx.cr.metadata.uid.map { caches.ownedObjects(.controllerRevisions, controlledBy: $0) } ?? []
-        return Set(names.compactMap { object -> String? in
+        let uid = ctx.cr.metadata.uid ?? ""
+        let names = uid.isEmpty ? [] : caches.ownedObjects(.controllerRevisions, controlledBy: uid)
+        var hashes = Set(names.compactMap { object -> String? in
             guard let name = object[path: ["metadata", "name"]]?.stringValue, name.hasPrefix(prefix) else { return nil }
             return String(name.dropFirst(prefix.count))
         })
+        if let rolling = caches.owned(.deployments, namespace: ctx.namespace, name: ctx.name), rolling.isControlled(by: uid),
+           case .template(let hash, _) = RevisionTemplateAnnotation.read(rolling) {
+            hashes.insert(hash)
+        }
+        return hashes
     }
 
     func summarisePods(namespace: String, selector: LabelSelector?) async throws -> String? {

@@ -210,6 +210,13 @@ public struct RevisionPlan: Sendable, Hashable {
         status.history = history
     }
 
+    /// The history as `prune(limit:)` would leave it.
+    public func historyAfterPruning(limit: Int) -> [Status.HistoryEntry] {
+        var pruning = self
+        pruning.prune(limit: limit)
+        return pruning.status.history ?? []
+    }
+
     static let revisionCreatedReason = "RevisionCreated"
 
     /// The revision currently pinned by a rollback in this generation, if any.

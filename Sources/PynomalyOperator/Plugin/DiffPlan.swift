@@ -111,9 +111,17 @@ public struct DiffPlan: Sendable {
         let specHash = identified.hash
         let specEntry = PynomalyDeploymentStatus.HistoryEntry(revision: 0, image: ctx.spec.image, configHash: configHash, templateHash: specHash)
         let specTemplateKey = identified.key
+        // The revision the rolling Deployment runs may so far be stored only in its annotation.
+        var templates = live.revisionTemplates
+        var keptInDeployment: (hash: String, encoded: JSONValue)?
+        if let rolling = live.child(.deployments, ctx.name), case .template(let hash, let encoded) = RevisionTemplateAnnotation.read(rolling),
+           templates[hash] == nil, let template = try? encoded.decode(PodTemplateSpec.self) {
+            templates[hash] = template
+            keptInDeployment = (hash, encoded)
+        }
         let plan = RevisionPlan.plan(status: old, generation: generation, spec: specEntry,
                                      rollbackRequest: cr.metadata.annotations?[RequestAnnotation.rollbackTo.name],
-                                     now: KubeTime.format(now), specTemplateKey: specTemplateKey, knownRevisions: Set(live.revisionTemplates.keys))
+                                     now: KubeTime.format(now), specTemplateKey: specTemplateKey, knownRevisions: Set(templates.keys))
 
         var preview = RolloutPreview(revision: plan.target.revision, newRevision: plan.createdRevision, pinned: plan.pinned,
                                      restartReasons: [], previewColor: nil, activeColor: nil, heldBecause: nil, notes: [])
@@ -156,16 +164,26 @@ public struct DiffPlan: Sendable {
         // The template the target revision runs: the spec's, or a pinned revision's from its ControllerRevision.
         func template(of revision: Int64, hash: String) throws(PluginError) -> PodTemplateSpec {
             if !plan.pinned, revision == plan.target.revision, hash == plan.target.templateHash { return specTemplate }
-            guard let stored = live.revisionTemplates[hash] else {
+            guard let stored = templates[hash] else {
                 throw .diffUnavailable("revision \(revision) has no ControllerRevision \(ControllerRevisionBuilder.name(ctx.name, templateHash: hash)); the operator would stall on it")
             }
             return stored
         }
-        if !plan.pinned {
+        // Blue-green stores the spec's revision before a colour runs it; a rolling pass keeps it in
+        // the Deployment's annotation and stores it once it is left behind (`keepLeftRevision`).
+        if !plan.pinned, ctx.spec.strategy.type == .blueGreen {
             let built = ControllerRevisionBuilder.build(ctx, revision: plan.target.revision, template: specTemplate, templateHash: specHash,
                                                         image: plan.target.image ?? ctx.spec.image, configHash: plan.target.configHash)
             if let json = try? JSONValue(encoding: built) {
                 changes.insert(ChildChange(.controllerRevisions, ControllerRevisionBuilder.name(ctx.name, templateHash: specHash), .createIfMissing(json)), at: 0)
+            }
+        }
+        if let kept = keptInDeployment, old.blueGreen == nil, ctx.spec.strategy.type == .blueGreen || kept.hash != plan.target.templateHash,
+           let entry = plan.historyAfterPruning(limit: Int(ctx.spec.revisionHistoryLimit)).first(where: { $0.templateHash == kept.hash }) {
+            let built = ControllerRevisionBuilder.build(ctx, revision: entry.revision, encodedTemplate: kept.encoded, templateHash: kept.hash,
+                                                        image: entry.image ?? ctx.spec.image, configHash: entry.configHash)
+            if let json = try? JSONValue(encoding: built) {
+                changes.insert(ChildChange(.controllerRevisions, ControllerRevisionBuilder.name(ctx.name, templateHash: kept.hash), .createIfMissing(json)), at: 0)
             }
         }
         changes.insert(ChildChange(.configMaps, ctx.configMapName, .apply((try? JSONValue(encoding: configMap)) ?? .null)), at: 0)
@@ -190,11 +208,15 @@ public struct DiffPlan: Sendable {
         guard let hash = plan.target.templateHash else {
             throw .diffUnavailable("revision \(plan.target.revision) has no template hash in status.history")
         }
-        var runs = try template(of: plan.target.revision, hash: hash)
+        let revisionTemplate = try template(of: plan.target.revision, hash: hash)
+        var runs = revisionTemplate
         // A restart requested while a rollback is pinned restarts the pinned revision's pods.
         if plan.pinned, let token = restartToken { runs.metadata?.annotations?[PynomalyAnnotations.restart] = token }
         let deployment = DeploymentBuilder.build(ctx, name: ctx.name, template: runs, replicas: ctx.desiredReplicas)
-        apply(deployment, .deployments)
+        if var body = try? JSONValue(encoding: deployment) {
+            body[path: ["metadata", "annotations", RevisionTemplateAnnotation.key]] = .string(RevisionTemplateAnnotation.value(of: PodTemplateBuilder.encode(revisionTemplate)))
+            changes.append(ChildChange(.deployments, ctx.name, .apply(body)))
+        }
         preview.restartReasons = restartReasons(live: live.child(.deployments, ctx.name), desired: deployment)
         apply(ServiceBuilder.build(ctx, name: ctx.name), .services)
         optional(IngressBuilder.build(ctx, backendService: ctx.name, previewService: nil), .ingresses, name: ctx.name)
