@@ -268,6 +268,33 @@ final class BlueGreenTests: XCTestCase {
         try await rig.stop()
     }
 
+    /// Switched to BlueGreen together with a new image: the revision the RollingUpdate Deployment ran
+    /// was kept only on that Deployment; it is stored before blue-green takes over (and the Deployment
+    /// goes), so its ControllerRevision exists and revision 2 still rolls out as the preview.
+    func testSwitchingToBlueGreenWithANewImageStoresTheRevisionThatRan() async throws {
+        let rig = try await OperatorRig()
+        try await rig.startWithReadySample(idle: false)
+        let running = try await rig.cr()[path: ["status", "history"]]?.arrayValue?.first?["templateHash"]?.stringValue
+        let revision1 = try XCTUnwrap(running)
+        try await rig.patchSpec(["image": "ghcr.io/elgerytme/pynomaly:v0.1.4",
+                                 "strategy": ["type": "BlueGreen", "rollingUpdate": nil, "blueGreen": ["scaleDownDelaySeconds": 1]]])
+        try await waitUntil("revision 2 serves from a colour", timeout: 30) {
+            let cr = try await rig.cr()
+            return cr[path: ["status", "blueGreen", "activeRevision"]]?.intValue == 2 && cr[path: ["status", "blueGreen", "step"]]?.stringValue == "Idle"
+        }
+        try await waitUntil("the RollingUpdate Deployment is gone") { try await rig.get(.deployments, "pynomaly") == nil }
+        let stored = try await rig.admin.list(.controllerRevisions, namespace: OperatorRig.namespace, options: ListOptions()).items
+        let byName = Dictionary(uniqueKeysWithValues: stored.compactMap { item -> (String, Int64)? in
+            guard let name = item[path: ["metadata", "name"]]?.stringValue, let revision = item["revision"]?.intValue else { return nil }
+            return (name, revision)
+        })
+        XCTAssertEqual(byName["pynomaly-\(revision1)"], 1, "revision 1 is stored: \(byName)")
+        XCTAssertEqual(Set(byName.values), [1, 2])
+        let kept = try XCTUnwrap(stored.first { $0[path: ["metadata", "name"]]?.stringValue == "pynomaly-\(revision1)" }?[path: ["data", "template"]])
+        XCTAssertEqual(PodTemplateBuilder.templateHash(encoded: kept), revision1, "exactly the template that ran")
+        try await rig.stop()
+    }
+
     // MARK: migration back to RollingUpdate
 
     func testSwitchingBlueGreenBackToRollingUpdateMovesTheActiveRevisionToNAME() async throws {

@@ -166,6 +166,31 @@ import Testing
         #expect(plan.changes.filter { $0.operation == .delete } == [ChildChange(.controllerRevisions, "pynomaly-aaaa", .delete)])
     }
 
+    /// A rolling CR switched to BlueGreen with a new image: the revision its Deployment runs, so far
+    /// kept only in the Deployment's annotation, gets its ControllerRevision, as the operator's pass
+    /// stores it before blue-green takes over; the new image's revision is stored as blue-green does.
+    @Test func switchingToBlueGreenStoresTheRevisionTheRollingDeploymentRuns() throws {
+        var live = try Self.sample()
+        let (status, children) = try Self.converged(live)
+        live["status"] = status
+        let revision1 = try #require(status["history"]?.arrayValue?.first?["templateHash"]?.stringValue)
+        live[path: ["spec", "strategy"]] = ["type": "BlueGreen", "blueGreen": ["previewReplicas": 1]]
+        live[path: ["spec", "image"]] = "ghcr.io/elgerytme/pynomaly:v0.1.4"
+        let plan = try DiffPlan.plan(try live.decode(PynomalyDeployment.self), live: DiffLiveState(referencedContentHashes: Self.referenced, children: children))
+        #expect(plan.rollout.revision == 2)
+        let stored = plan.changes.filter { $0.resource == .controllerRevisions }
+        #expect(stored.count == 2, "\(stored.map(\.name))")
+        let kept = try #require(stored.first { $0.name == "pynomaly-\(revision1)" })
+        guard case .createIfMissing(let body) = kept.operation else { Issue.record("revision 1 is created"); return }
+        #expect(body["revision"] == 1)
+        // With its ControllerRevision there already, only the new revision's is written.
+        let rolling = try #require(children[DiffLiveState.key(.deployments, "pynomaly")])
+        let template = try #require(RevisionTemplateAnnotation.template(in: rolling, hash: revision1))
+        let withRevision = DiffLiveState(referencedContentHashes: Self.referenced, revisionTemplates: [revision1: template.template], children: children)
+        let again = try DiffPlan.plan(try live.decode(PynomalyDeployment.self), live: withRevision)
+        #expect(again.changes.filter { $0.resource == .controllerRevisions }.map(\.name) == stored.map(\.name).filter { $0 != kept.name })
+    }
+
     /// Blue serves revision 1 (Idle): a new image goes to green as the preview; blue is not touched.
     @Test func blueGreenPreviewGoesToTheIdleColour() throws {
         var cr = try Self.sample { cr in

@@ -178,7 +178,8 @@ public struct DiffPlan: Sendable {
                 changes.insert(ChildChange(.controllerRevisions, ControllerRevisionBuilder.name(ctx.name, templateHash: specHash), .createIfMissing(json)), at: 0)
             }
         }
-        if let kept = keptInDeployment, old.blueGreen == nil, ctx.spec.strategy.type == .blueGreen || kept.hash != plan.target.templateHash,
+        // As the operator: every blue-green pass stores it; a rolling pass once it deploys another.
+        if let kept = keptInDeployment, ctx.spec.strategy.type == .blueGreen || (old.blueGreen == nil && kept.hash != plan.target.templateHash),
            let entry = plan.historyAfterPruning(limit: Int(ctx.spec.revisionHistoryLimit)).first(where: { $0.templateHash == kept.hash }) {
             let built = ControllerRevisionBuilder.build(ctx, revision: entry.revision, encodedTemplate: kept.encoded, templateHash: kept.hash,
                                                         image: entry.image ?? ctx.spec.image, configHash: entry.configHash)
