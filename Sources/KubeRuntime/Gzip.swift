@@ -47,7 +47,7 @@ public enum Gzip {
 enum ZlibStream {
     /// Points `stream` at the whole of `input` and `output` and runs `step` once.
     static func run(_ stream: inout z_stream, input: [UInt8], output: inout [UInt8],
-                            _ step: (UnsafeMutablePointer<z_stream>) -> Int32) -> Int32 {
+                    _ step: (UnsafeMutablePointer<z_stream>) -> Int32) -> Int32 {
         input.withUnsafeBufferPointer { input in
             output.withUnsafeMutableBufferPointer { out in
                 stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)

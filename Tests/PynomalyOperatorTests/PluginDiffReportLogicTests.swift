@@ -87,7 +87,7 @@ import Testing
         // A rolling pass keeps revision 1's template on the Deployment, not in a ControllerRevision yet.
         #expect(!first.changes.contains { $0.resource == .controllerRevisions })
         let deployment = try #require(first.changes.first { $0.resource == .deployments })
-        guard case .apply(let body) = deployment.operation, case .template(let hash, _) = RevisionTemplateAnnotation.read(body) else {
+        guard case .apply(let body) = deployment.operation, case .template(let kept) = RevisionTemplateAnnotation.read(body) else {
             Issue.record("the Deployment carries its revision's template"); throw PluginError.diffUnavailable("no template")
         }
         var children: [String: JSONValue] = [:]
@@ -96,7 +96,7 @@ import Testing
         }
         let status: JSONValue = [
             "currentRevision": 1, "stableRevision": 1, "observedGeneration": 1,
-            "history": [["revision": 1, "image": "ghcr.io/elgerytme/pynomaly:v0.1.3", "templateHash": .string(hash), "outcome": "Succeeded"]],
+            "history": [["revision": 1, "image": "ghcr.io/elgerytme/pynomaly:v0.1.3", "templateHash": .string(kept.hash), "outcome": "Succeeded"]],
         ]
         return (status, children)
     }
@@ -139,8 +139,8 @@ import Testing
         #expect(revisionBody["revision"] == 1)
         let oldTemplate = try #require(try revisionBody[path: ["data", "template"]]?.decode(PodTemplateSpec.self))
         #expect(PodTemplateBuilder.templateHash(oldTemplate) == revision1)
-        guard case .template(let newHash, _) = RevisionTemplateAnnotation.read(body) else { Issue.record("the copy of revision 2"); return }
-        #expect(newHash != revision1)
+        guard case .template(let revision2) = RevisionTemplateAnnotation.read(body) else { Issue.record("the copy of revision 2"); return }
+        #expect(revision2.hash != revision1)
 
         // A rotated Secret changes the referenced hash: a restart, for that reason.
         let rotated = DiffLiveState(referencedContentHashes: ["Secret/pynomaly-secret": "h2"], children: children)

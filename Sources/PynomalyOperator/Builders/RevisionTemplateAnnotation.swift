@@ -28,14 +28,22 @@ public enum RevisionTemplateAnnotation {
         return Data(zipped).base64EncodedString()
     }
 
+    /// A template read from the annotation, decoded once.
+    public struct Kept: Sendable, Equatable {
+        /// `PodTemplateBuilder.templateHash` of `encoded`: the revision the copy is of.
+        public var hash: String
+        /// The template as JSON, as it was built (what a ControllerRevision stores).
+        public var encoded: JSONValue
+        public var template: PodTemplateSpec
+    }
+
     /// What a Deployment's annotation holds.
     public enum Reading: Sendable, Equatable {
         /// No annotation (a Deployment written before revisions were kept this way, or a colour's).
         case absent
         /// An annotation that is not a template this operator wrote: the cause, for an Event.
         case unreadable(String)
-        /// A template, its revision's hash checked: `hash` is `PodTemplateBuilder.templateHash` of `encoded`.
-        case template(hash: String, encoded: JSONValue)
+        case template(Kept)
     }
 
     /// Reads the annotation of `deployment` (a Deployment as JSON) and checks it against its own hash.
@@ -50,16 +58,15 @@ public enum RevisionTemplateAnnotation {
         guard let encoded = try? JSONValue(parsingText: bytes), case .object = encoded else {
             return .unreadable("annotation \(key) does not hold a JSON object")
         }
-        guard (try? encoded.decode(PodTemplateSpec.self)) != nil else {
+        guard let template = try? encoded.decode(PodTemplateSpec.self) else {
             return .unreadable("annotation \(key) does not hold a pod template")
         }
-        return .template(hash: PodTemplateBuilder.templateHash(encoded: encoded), encoded: encoded)
+        return .template(Kept(hash: PodTemplateBuilder.templateHash(encoded: encoded), encoded: encoded, template: template))
     }
 
     /// The template of revision `hash`, when the annotation holds exactly it.
-    public static func template(in deployment: JSONValue, hash: String) -> (template: PodTemplateSpec, encoded: JSONValue)? {
-        guard case .template(let held, let encoded) = read(deployment), held == hash,
-              let template = try? encoded.decode(PodTemplateSpec.self) else { return nil }
-        return (template, encoded)
+    public static func template(in deployment: JSONValue, hash: String) -> Kept? {
+        guard case .template(let kept) = read(deployment), kept.hash == hash else { return nil }
+        return kept
     }
 }

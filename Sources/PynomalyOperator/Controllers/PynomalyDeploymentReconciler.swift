@@ -450,11 +450,11 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         switch RevisionTemplateAnnotation.read(live) {
         case .absent:
             return
-        case .template(let hash, let encoded) where history.contains(where: { $0.templateHash == hash }):
+        case .template(let kept) where history.contains(where: { $0.templateHash == kept.hash }):
             // Not stored when this pass prunes it: it would be deleted at once.
-            let kept = plan.historyAfterPruning(limit: Int(ctx.spec.revisionHistoryLimit))
-            guard let entry = kept.first(where: { $0.templateHash == hash }) else { return }
-            try await ensureRevision(ctx, revision: entry, encodedTemplate: encoded, templateHash: hash, writer: writer)
+            let remaining = plan.historyAfterPruning(limit: Int(ctx.spec.revisionHistoryLimit))
+            guard let entry = remaining.first(where: { $0.templateHash == kept.hash }) else { return }
+            try await ensureRevision(ctx, revision: entry, encodedTemplate: kept.encoded, templateHash: kept.hash, writer: writer)
             return
         case .template:
             cause = "annotation \(RevisionTemplateAnnotation.key) holds a template of no revision in the history (edited?)"
@@ -552,8 +552,8 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             return String(name.dropFirst(prefix.count))
         })
         if let rolling = caches.owned(.deployments, namespace: ctx.namespace, name: ctx.name), rolling.isControlled(by: uid),
-           case .template(let hash, _) = RevisionTemplateAnnotation.read(rolling) {
-            hashes.insert(hash)
+           case .template(let kept) = RevisionTemplateAnnotation.read(rolling) {
+            hashes.insert(kept.hash)
         }
         return hashes
     }

@@ -113,11 +113,11 @@ public struct DiffPlan: Sendable {
         let specTemplateKey = identified.key
         // The revision the rolling Deployment runs may so far be stored only in its annotation.
         var templates = live.revisionTemplates
-        var keptInDeployment: (hash: String, encoded: JSONValue)?
-        if let rolling = live.child(.deployments, ctx.name), case .template(let hash, let encoded) = RevisionTemplateAnnotation.read(rolling),
-           templates[hash] == nil, let template = try? encoded.decode(PodTemplateSpec.self) {
-            templates[hash] = template
-            keptInDeployment = (hash, encoded)
+        var keptInDeployment: RevisionTemplateAnnotation.Kept?
+        if let rolling = live.child(.deployments, ctx.name), case .template(let kept) = RevisionTemplateAnnotation.read(rolling),
+           templates[kept.hash] == nil {
+            templates[kept.hash] = kept.template
+            keptInDeployment = kept
         }
         let plan = RevisionPlan.plan(status: old, generation: generation, spec: specEntry,
                                      rollbackRequest: cr.metadata.annotations?[RequestAnnotation.rollbackTo.name],
