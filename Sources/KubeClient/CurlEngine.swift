@@ -26,6 +26,8 @@ public struct CurlTransportStatistics: Sendable, Hashable {
     public var connectionsOpened = 0
     /// Transfers running now.
     public var activeTransfers = 0
+    /// Transfers waiting in the engine for their `notBefore` (a rate limiter's turn).
+    public var heldTransfers = 0
     /// The most bytes any stream held in its buffer waiting for a slow consumer.
     public var streamBufferHighWaterMark = 0
     /// Times a stream paused the network read because its consumer was behind.
@@ -54,7 +56,9 @@ final class CurlEngineLifetime: Sendable {
 
 /// One thread running `curl_multi_poll` for every transfer of a transport. Other threads hand it
 /// work through a locked command queue and `curl_multi_wakeup`; all easy/multi handle calls
-/// (including `curl_easy_pause`) happen on this thread, as libcurl requires.
+/// (including `curl_easy_pause`) happen on this thread, as libcurl requires. A transfer with a
+/// `notBefore` waits in the engine until then (the poll's timeout ends on time for the earliest),
+/// so that a rate-limited request costs no timer and no extra thread wake-up.
 final class CurlEngine: Sendable {
     enum Command {
         case add(CurlTransfer)
@@ -111,35 +115,49 @@ final class CurlEngine: Sendable {
 
     private func run() {
         var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
+        // Transfers waiting for their `notBefore`, earliest first (equal times in arrival order).
+        var waiting: [(due: ContinuousClock.Instant, transfer: CurlTransfer)] = []
+
+        func start(_ t: CurlTransfer) {
+            if t.isCancelled {
+                t.fail(TransportError(kind: .cancelled, detail: "", url: t.spec.url))
+                return
+            }
+            do {
+                let easy = try t.makeEasyHandle()
+                let rc = curl_multi_add_handle(multi.raw, easy)
+                guard rc == CURLM_OK else {
+                    t.fail(TransportError(kind: .other, detail: "curl_multi_add_handle: \(String(cString: curl_multi_strerror(rc)))", url: t.spec.url))
+                    t.releaseEasyHandle()
+                    return
+                }
+                active[easy] = t
+                statistics.withLock {
+                    $0.transfersStarted += 1
+                    $0.activeTransfers = active.count
+                }
+            } catch let e as TransportError {
+                t.fail(e)
+            } catch {
+                t.fail(TransportError(kind: .other, detail: "\(error)", url: t.spec.url))
+            }
+        }
+
         while true {
             let (commands, stop) = queue.withLock { q -> ([Command], Bool) in
                 defer { q.commands.removeAll(keepingCapacity: true) }
                 return (q.commands, q.shuttingDown)
             }
+            var now = ContinuousClock.now
             for command in commands {
                 switch command {
                 case .add(let t):
-                    if t.isCancelled {
-                        t.fail(TransportError(kind: .cancelled, detail: "", url: t.spec.url))
-                        continue
-                    }
-                    do {
-                        let easy = try t.makeEasyHandle()
-                        let rc = curl_multi_add_handle(multi.raw, easy)
-                        guard rc == CURLM_OK else {
-                            t.fail(TransportError(kind: .other, detail: "curl_multi_add_handle: \(String(cString: curl_multi_strerror(rc)))", url: t.spec.url))
-                            t.releaseEasyHandle()
-                            continue
-                        }
-                        active[easy] = t
-                        statistics.withLock {
-                            $0.transfersStarted += 1
-                            $0.activeTransfers = active.count
-                        }
-                    } catch let e as TransportError {
-                        t.fail(e)
-                    } catch {
-                        t.fail(TransportError(kind: .other, detail: "\(error)", url: t.spec.url))
+                    if let due = t.spec.notBefore, due > now, !t.isCancelled {
+                        let index = waiting.firstIndex { $0.due > due } ?? waiting.endIndex
+                        waiting.insert((due, t), at: index)
+                        statistics.withLock { $0.heldTransfers = waiting.count }
+                    } else {
+                        start(t)
                     }
                 case .cancel(let t):
                     if let easy = t.easy, active.removeValue(forKey: easy) != nil {
@@ -147,6 +165,10 @@ final class CurlEngine: Sendable {
                         t.fail(TransportError(kind: .cancelled, detail: "", url: t.spec.url))
                         t.releaseEasyHandle()
                         statistics.withLock { $0.activeTransfers = active.count }
+                    } else if let index = waiting.firstIndex(where: { $0.transfer === t }) {
+                        waiting.remove(at: index)
+                        statistics.withLock { $0.heldTransfers = waiting.count }
+                        t.fail(TransportError(kind: .cancelled, detail: "", url: t.spec.url))
                     }
                 case .unpause(let t):
                     if let easy = t.easy, active[easy] != nil {
@@ -162,6 +184,11 @@ final class CurlEngine: Sendable {
                     t.releaseEasyHandle()
                 }
                 active.removeAll()
+                for (_, t) in waiting {
+                    t.fail(TransportError(kind: .cancelled, detail: "the transport was shut down", url: t.spec.url))
+                }
+                waiting.removeAll()
+                statistics.withLock { $0.heldTransfers = 0 }
                 let leftover = queue.withLock { q -> [Command] in
                     q.stopped = true
                     _ = curl_multi_cleanup(multi.raw)
@@ -172,6 +199,14 @@ final class CurlEngine: Sendable {
                     t.fail(TransportError(kind: .cancelled, detail: "the transport was shut down", url: t.spec.url))
                 }
                 return
+            }
+            var due = 0
+            while due < waiting.count, waiting[due].due <= now { due += 1 }
+            if due > 0 {
+                let ready = waiting[..<due].map(\.transfer)
+                waiting.removeFirst(due)
+                statistics.withLock { $0.heldTransfers = waiting.count }
+                for t in ready { start(t) }
             }
 
             var running: Int32 = 0
@@ -190,8 +225,17 @@ final class CurlEngine: Sendable {
                     $0.activeTransfers = active.count
                 }
             }
+            // Wake up for the earliest waiting transfer (rounded up to a whole millisecond, so
+            // it is due when the poll returns), else after a second at the latest.
+            var timeout: Int32 = 1000
+            if let first = waiting.first {
+                now = ContinuousClock.now
+                let wait = now.duration(to: first.due)
+                let milliseconds = wait.components.seconds * 1000 + (wait.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+                timeout = Int32(clamping: max(0, min(Int64(timeout), milliseconds)))
+            }
             var fds: Int32 = 0
-            _ = curl_multi_poll(multi.raw, nil, 0, 1000, &fds)
+            _ = curl_multi_poll(multi.raw, nil, 0, timeout, &fds)
         }
     }
 

@@ -23,6 +23,8 @@ struct CurlRequestSpec: Sendable {
     var proxy: String?
     var userAgent: String
     var isStream: Bool
+    /// The engine starts the transfer no earlier than this (a rate limiter's reservation).
+    var notBefore: ContinuousClock.Instant? = nil
 }
 
 /// One request in flight. Fields marked "engine thread" are touched only by the engine thread

@@ -39,6 +39,9 @@ public final class CurlTransport: KubeTransport {
     /// Counters of the connection pool and the stream buffers.
     public var statistics: CurlTransportStatistics { engine.statistics.withLock { $0 } }
 
+    /// The engine's thread starts a request at its `notBefore`: its poll wakes up for it.
+    public var holdsRequestsUntilDue: Bool { true }
+
     /// The bound on a stream's buffer (see `statistics.streamBufferHighWaterMark`).
     public var streamBufferLimit: Int { engine.options.streamBufferLimit }
 
@@ -114,7 +117,8 @@ public final class CurlTransport: KubeTransport {
             url: "\(server.scheme)://\(urlHost):\(server.port)\(server.pathPrefix)\(request.pathAndQuery)",
             method: request.method, headers: headers, body: request.body, timeout: timeout,
             connectTimeout: configuration.connectTimeout, tls: tls, connectTo: connectTo,
-            proxy: configuration.proxyURL, userAgent: configuration.userAgent, isStream: request.isWatch)
+            proxy: configuration.proxyURL, userAgent: configuration.userAgent, isStream: request.isWatch,
+            notBefore: request.notBefore)
     }
 
     private func perform(_ request: KubeRequest, credentials: Credentials) async throws -> KubeResponse {

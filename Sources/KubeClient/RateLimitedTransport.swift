@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import KubeCore
+import Synchronization
 
 /// The arithmetic of a token bucket, without a clock: `reserve(at:)` takes one token and answers
 /// how long the caller must wait for it. Reservations queue up (FIFO), so waiting callers are
@@ -35,28 +36,34 @@ public struct TokenBucketState: Sendable, Hashable {
 }
 
 /// Client-side QPS/burst limit (client-go's defaults are far lower; ours are 20/30). Callers wait
-/// for their turn rather than fail.
-public actor TokenBucket {
-    private var state: TokenBucketState
+/// for their turn rather than fail. A lock, not an actor: a reservation is a few arithmetic steps,
+/// less than an actor hop costs.
+public final class TokenBucket: Sendable {
+    private let state: Mutex<TokenBucketState>
     private let start = ContinuousClock.now
 
     public init(qps: Double, burst: Int) {
-        state = TokenBucketState(qps: qps, burst: burst)
+        state = Mutex(TokenBucketState(qps: qps, burst: burst))
     }
 
-    private func seconds() -> Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    /// Takes a token: nil when it may be used now, else the moment it may.
+    public func reserve() -> ContinuousClock.Instant? {
+        let now = ContinuousClock.now
+        let elapsed = now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let wait = state.withLock { $0.reserve(at: seconds) }
+        return wait > 0 ? now + .seconds(wait) : nil
     }
 
     /// Waits until the caller may send one request.
     public func acquire() async throws {
-        let wait = state.reserve(at: seconds())
-        if wait > 0 { try await Task.sleep(for: .seconds(wait)) }
+        if let due = reserve() { try await Task.sleep(until: due, clock: .continuous) }
     }
 }
 
 /// A transport decorator applying a `TokenBucket` to every request, watch establishment included.
+/// Over a transport that holds requests back itself (libcurl's), a request waiting for its token
+/// is handed down at once with its `notBefore`; over any other, the caller sleeps here.
 public struct RateLimitedTransport: KubeTransport {
     public let inner: any KubeTransport
     public let limiter: TokenBucket
@@ -71,13 +78,25 @@ public struct RateLimitedTransport: KubeTransport {
         self.limiter = limiter
     }
 
+    public var holdsRequestsUntilDue: Bool { inner.holdsRequestsUntilDue }
+
     public func send(_ request: KubeRequest) async throws -> KubeResponse {
-        try await limiter.acquire()
-        return try await inner.send(request)
+        try await inner.send(try await scheduled(request))
     }
 
     public func stream(_ request: KubeRequest) async throws -> KubeStreamResponse {
-        try await limiter.acquire()
-        return try await inner.stream(request)
+        try await inner.stream(try await scheduled(request))
+    }
+
+    /// The request with its token: delayed by the transport below, or after a sleep here.
+    private func scheduled(_ request: KubeRequest) async throws -> KubeRequest {
+        guard let due = limiter.reserve() else { return request }
+        guard inner.holdsRequestsUntilDue else {
+            try await Task.sleep(until: due, clock: .continuous)
+            return request
+        }
+        var held = request
+        held.notBefore = max(request.notBefore ?? due, due)
+        return held
     }
 }

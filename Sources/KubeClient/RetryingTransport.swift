@@ -94,6 +94,8 @@ public struct RetryingTransport: KubeTransport {
         self.random = random
     }
 
+    public var holdsRequestsUntilDue: Bool { inner.holdsRequestsUntilDue }
+
     public func send(_ request: KubeRequest) async throws -> KubeResponse {
         try await attempt(request, run: { try await inner.send(request) }, statusOf: { ($0.statusCode, Self.retryAfter($0)) },
                           discard: { _ in })

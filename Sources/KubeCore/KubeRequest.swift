@@ -48,6 +48,9 @@ public struct KubeRequest: Sendable, Hashable {
     public var isIdempotent: Bool { method == .get || (method == .delete) }
     /// Per-request timeout in seconds (nil: the transport's default; watches have none).
     public var timeout: Double?
+    /// The earliest moment the request may leave (a rate limiter's reservation); nil: at once. Set
+    /// only for a transport that holds requests back itself (`KubeTransport.holdsRequestsUntilDue`).
+    public var notBefore: ContinuousClock.Instant?
 
     public init(method: HTTPMethod, path: String, query: [QueryItem] = [], body: Data? = nil,
                 contentType: String? = nil, accept: String = "application/json", isWatch: Bool = false, timeout: Double? = nil) {

@@ -59,4 +59,12 @@ public protocol KubeTransport: Sendable {
     func send(_ request: KubeRequest) async throws -> KubeResponse
     /// Sends a request whose answer is a stream (watch).
     func stream(_ request: KubeRequest) async throws -> KubeStreamResponse
+    /// Whether the transport keeps a request with a `notBefore` until then by itself. A rate limiter
+    /// above it then hands the request over at once instead of sleeping: a sleeping task costs a
+    /// timer and two thread wake-ups per request, the transport's own poll timeout costs nothing.
+    var holdsRequestsUntilDue: Bool { get }
+}
+
+extension KubeTransport {
+    public var holdsRequestsUntilDue: Bool { false }
 }

@@ -24,6 +24,8 @@ public struct MetricsTransport: KubeTransport {
         self.clock = clock
     }
 
+    public var holdsRequestsUntilDue: Bool { base.holdsRequestsUntilDue }
+
     public func send(_ request: KubeRequest) async throws -> KubeResponse {
         try await measured(request, statusCode: \.statusCode) { try await base.send(request) }
     }
@@ -35,7 +37,13 @@ public struct MetricsTransport: KubeTransport {
 
     private func measured<Response>(_ request: KubeRequest, statusCode: (Response) -> Int,
                                     _ operation: () async throws -> Response) async throws -> Response {
-        let started = clock.now
+        // A request held back for its rate-limit token is timed from when it may leave, as
+        // client-go times it after the limiter's wait.
+        var started = clock.now
+        if let due = request.notBefore {
+            let held = ContinuousClock.now.duration(to: due)
+            if held > .zero { started += Double(held.components.seconds) + Double(held.components.attoseconds) / 1e18 }
+        }
         do {
             let response = try await operation()
             record(request, code: String(statusCode(response)), started: started)
@@ -47,6 +55,6 @@ public struct MetricsTransport: KubeTransport {
     }
 
     private func record(_ request: KubeRequest, code: String, started: Double) {
-        metrics.recordRequest(code: code, method: request.method.rawValue, host: host, seconds: clock.now - started)
+        metrics.recordRequest(code: code, method: request.method.rawValue, host: host, seconds: max(0, clock.now - started))
     }
 }

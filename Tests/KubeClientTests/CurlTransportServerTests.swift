@@ -302,6 +302,48 @@ final class CurlTransportServerTests: XCTestCase {
         XCTAssertEqual(transportKind(e), .cancelled)
     }
 
+    func testHeldRequestsLeaveAtTheirTurnInTurnOrderAndCanBeCancelledWhileHeld() async throws {
+        let server = try await Self.shared.get()
+        let (_, curl) = try client(server)
+        XCTAssertTrue(curl.holdsRequestsUntilDue)
+        func create(_ name: String, notBefore: ContinuousClock.Instant) -> KubeRequest {
+            var request = KubeRequest(method: .post, path: "/api/v1/namespaces/default/configmaps",
+                                      body: configMap(name).serialized(), contentType: "application/json")
+            request.notBefore = notBefore
+            return request
+        }
+        // Handed over latest-turn first: the engine starts them by their turn, not by arrival.
+        let now = ContinuousClock.now
+        let lateDue = now + .milliseconds(1500), earlyDue = now + .milliseconds(100)
+        let late = Task { try await curl.send(create("held-late", notBefore: lateDue)) }
+        let lateHeld = await eventually { curl.statistics.heldTransfers == 1 }
+        XCTAssertTrue(lateHeld, "the first request waits in the engine")
+        let early = try await curl.send(create("held-early", notBefore: earlyDue))
+        let earlyAnswered = ContinuousClock.now
+        let lateAnswer = try await late.value
+        let lateAnswered = ContinuousClock.now
+        XCTAssertEqual(early.statusCode, 201)
+        XCTAssertEqual(lateAnswer.statusCode, 201)
+        XCTAssertGreaterThanOrEqual(earlyAnswered, earlyDue, "never before its turn")
+        XCTAssertGreaterThanOrEqual(lateAnswered, lateDue, "never before its turn")
+        func version(_ response: KubeResponse) throws -> Int {
+            try XCTUnwrap(Int(try XCTUnwrap(JSONValue(parsing: response.body)[path: ["metadata", "resourceVersion"]]?.stringValue)))
+        }
+        XCTAssertLessThan(try version(early), try version(lateAnswer), "the earlier turn reached the server first")
+        XCTAssertEqual(curl.statistics.heldTransfers, 0)
+
+        // Cancelled while held: it never reaches the server.
+        let never = Task { try await curl.send(create("held-never", notBefore: ContinuousClock.now + .seconds(60))) }
+        let held = await eventually { curl.statistics.heldTransfers == 1 }
+        XCTAssertTrue(held)
+        never.cancel()
+        guard case .failure(let e) = await never.result else { return XCTFail("expected cancellation") }
+        XCTAssertEqual(transportKind(e), .cancelled)
+        XCTAssertEqual(curl.statistics.heldTransfers, 0)
+        let lookup = try await curl.send(KubeRequest(method: .get, path: "/api/v1/namespaces/default/configmaps/held-never"))
+        XCTAssertEqual(lookup.statusCode, 404)
+    }
+
     func testDroppingAStreamReleasesItsTransfer() async throws {
         let server = try await Self.shared.get()
         let (client, curl) = try client(server)

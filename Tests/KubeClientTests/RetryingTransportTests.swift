@@ -182,6 +182,25 @@ final class RateLimiterTests: XCTestCase {
         XCTAssertEqual(unlimited.reserve(at: 0), 0)
     }
 
+    func testOverAHoldingTransportTheLimiterHandsRequestsDownWithTheirTurn() async throws {
+        let inner = ScriptedTransport({ _, _ in json([:]) }, holdsRequestsUntilDue: true)
+        let limited = RetryingTransport(RateLimitedTransport(inner, qps: 2, burst: 3), policy: RetryPolicy())
+        XCTAssertTrue(limited.holdsRequestsUntilDue, "the decorators pass the transport's ability up")
+        for _ in 0..<8 { _ = try await limited.send(KubeRequest(method: .get, path: "/version")) }
+        let dues = inner.requests.map(\.notBefore)
+        XCTAssertEqual(dues.prefix(3).filter { $0 != nil }.count, 0, "the burst leaves at once")
+        let held = dues.dropFirst(3).compactMap { $0 }
+        XCTAssertEqual(held.count, 5, "every later request carries the moment its token comes")
+        // One token per half second: each turn comes 500 ms after the one before, whenever it was
+        // reserved (the requests are sent within a few milliseconds; nothing here sleeps).
+        for (earlier, later) in zip(held, held.dropFirst()) {
+            let gap = earlier.duration(to: later)
+            XCTAssertGreaterThan(gap, .milliseconds(499))
+            XCTAssertLessThan(gap, .milliseconds(501))
+        }
+        XCTAssertFalse(RateLimitedTransport(ScriptedTransport { _, _ in json([:]) }, qps: 1, burst: 1).holdsRequestsUntilDue)
+    }
+
     func testRateLimitedTransportWaitsInsteadOfFailing() async throws {
         let inner = ScriptedTransport { _, _ in json([:]) }
         let limited = RateLimitedTransport(inner, qps: 20, burst: 5)

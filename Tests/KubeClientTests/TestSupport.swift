@@ -9,10 +9,15 @@ final class ScriptedTransport: KubeTransport, Sendable {
     private let handler: Handler
     private let streamHandler: (@Sendable (KubeRequest, Int) throws -> KubeStreamResponse)?
     private let log = Mutex<[KubeRequest]>([])
+    /// Claims to hold requests until their `notBefore` (it answers at once: the log shows what a
+    /// rate limiter above handed down).
+    let holdsRequestsUntilDue: Bool
 
-    init(_ handler: @escaping Handler, stream: (@Sendable (KubeRequest, Int) throws -> KubeStreamResponse)? = nil) {
+    init(_ handler: @escaping Handler, stream: (@Sendable (KubeRequest, Int) throws -> KubeStreamResponse)? = nil,
+         holdsRequestsUntilDue: Bool = false) {
         self.handler = handler
         self.streamHandler = stream
+        self.holdsRequestsUntilDue = holdsRequestsUntilDue
     }
 
     var requests: [KubeRequest] { log.withLock { $0 } }
