@@ -124,16 +124,16 @@ indirect enum EncodedNode {
 /// its string, Date as seconds since the reference date).
 enum JSONValueEncoder {
     static func encode<T: Encodable>(_ value: T) throws -> JSONValue {
-        try node(for: value, codingPath: []).plain ?? .null
+        try node(for: value, path: .root).plain ?? .null
     }
 
-    static func node<T: Encodable>(for value: T, codingPath: [any CodingKey]) throws -> EncodedNode {
+    static func node<T: Encodable>(for value: T, path: EncodingPath) throws -> EncodedNode {
         // Metatype compares first: a dynamic cast per value costs more than the encoding of most values.
         if T.self == JSONValue.self, let v = value as? JSONValue { return .atomic(v) }
         if T.self == Data.self, let d = value as? Data { return .scalar(.string(d.base64EncodedString())) }
         if T.self == URL.self, let u = value as? URL { return .scalar(.string(u.absoluteString)) }
-        if T.self == Date.self, let date = value as? Date { return .scalar(try checkFinite(date.timeIntervalSinceReferenceDate, codingPath)) }
-        let encoder = NodeEncoder(codingPath: codingPath)
+        if T.self == Date.self, let date = value as? Date { return .scalar(try checkFinite(date.timeIntervalSinceReferenceDate, path)) }
+        let encoder = NodeEncoder(path: path)
         try value.encode(to: encoder)
         var result = encoder.storage.node
         if value is AtomicJSONEncodable { result = .atomic(result.plain ?? .null) }
@@ -150,14 +150,35 @@ enum JSONValueEncoder {
         return result
     }
 
-    static func checkFinite(_ d: Double, _ codingPath: [any CodingKey]) throws -> JSONValue {
+    static func checkFinite(_ d: Double, _ path: EncodingPath) throws -> JSONValue {
         guard d.isFinite else {
-            throw EncodingError.invalidValue(d, .init(codingPath: codingPath, debugDescription: "\(d) cannot be represented in JSON"))
+            throw EncodingError.invalidValue(d, .init(codingPath: path.codingPath, debugDescription: "\(d) cannot be represented in JSON"))
         }
         // JSONEncoder writes integral doubles as integers (`2.0` -> `2`), which parse back as `.int`;
         // keep that, so values compare equal whichever way they were made.
         if d.rounded() == d, abs(d) < 9_007_199_254_740_992 { return .int(Int64(d)) }
         return .double(d)
+    }
+}
+
+/// Where a value being encoded sits, as a list linked to its parent: a nested value costs one small
+/// allocation, where `codingPath + [key]` built two arrays and copied every key above it. The
+/// `[CodingKey]` form is made only when asked for (an error, or an `encode(to:)` reading it).
+indirect enum EncodingPath {
+    case root
+    case key(any CodingKey, EncodingPath)
+    case index(Int, EncodingPath)
+
+    var codingPath: [any CodingKey] {
+        var keys: [any CodingKey] = []
+        var node = self
+        while true {
+            switch node {
+            case .root: return keys.reversed()
+            case .key(let key, let parent): keys.append(key); node = parent
+            case .index(let index, let parent): keys.append(AnyCodingKey(intValue: index)); node = parent
+            }
+        }
     }
 }
 
@@ -192,27 +213,28 @@ final class NodeStorage {
 }
 
 final class NodeEncoder: Encoder {
-    let codingPath: [any CodingKey]
+    let path: EncodingPath
+    var codingPath: [any CodingKey] { path.codingPath }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
     let storage: NodeStorage
 
-    init(codingPath: [any CodingKey], storage: NodeStorage = NodeStorage()) {
-        self.codingPath = codingPath
+    init(path: EncodingPath, storage: NodeStorage = NodeStorage()) {
+        self.path = path
         self.storage = storage
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         if case .keyed = storage.kind {} else { storage.kind = .keyed([]) }
-        return KeyedEncodingContainer(NodeKeyedContainer<Key>(storage: storage, codingPath: codingPath))
+        return KeyedEncodingContainer(NodeKeyedContainer<Key>(storage: storage, path: path))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         if case .unkeyed = storage.kind {} else { storage.kind = .unkeyed([]) }
-        return NodeUnkeyedContainer(storage: storage, codingPath: codingPath)
+        return NodeUnkeyedContainer(storage: storage, path: path)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
-        NodeSingleContainer(storage: storage, codingPath: codingPath)
+        NodeSingleContainer(storage: storage, path: path)
     }
 }
 
@@ -225,7 +247,8 @@ struct AnyCodingKey: CodingKey {
 
 struct NodeKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let storage: NodeStorage
-    let codingPath: [any CodingKey]
+    let path: EncodingPath
+    var codingPath: [any CodingKey] { path.codingPath }
 
     private func set(_ key: Key, _ node: EncodedNode) { setSlot(key, .node(node)) }
 
@@ -248,8 +271,8 @@ struct NodeKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encodeNil(forKey key: Key) throws { set(key, .scalar(.null)) }
     mutating func encode(_ value: Bool, forKey key: Key) throws { set(key, .scalar(.bool(value))) }
     mutating func encode(_ value: String, forKey key: Key) throws { set(key, .scalar(.string(value))) }
-    mutating func encode(_ value: Double, forKey key: Key) throws { set(key, .scalar(try JSONValueEncoder.checkFinite(value, codingPath + [key]))) }
-    mutating func encode(_ value: Float, forKey key: Key) throws { set(key, .scalar(try JSONValueEncoder.checkFinite(Double(value), codingPath + [key]))) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { set(key, .scalar(try JSONValueEncoder.checkFinite(value, .key(key, path)))) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { set(key, .scalar(try JSONValueEncoder.checkFinite(Double(value), .key(key, path)))) }
     mutating func encode(_ value: Int, forKey key: Key) throws { set(key, .scalar(.int(Int64(value)))) }
     mutating func encode(_ value: Int8, forKey key: Key) throws { set(key, .scalar(.int(Int64(value)))) }
     mutating func encode(_ value: Int16, forKey key: Key) throws { set(key, .scalar(.int(Int64(value)))) }
@@ -261,7 +284,7 @@ struct NodeKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt32, forKey key: Key) throws { set(key, .scalar(.int(Int64(value)))) }
     mutating func encode(_ value: UInt64, forKey key: Key) throws { set(key, .scalar(uintValue(value))) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        set(key, try JSONValueEncoder.node(for: value, codingPath: codingPath + [key]))
+        set(key, try JSONValueEncoder.node(for: value, path: .key(key, path)))
     }
 
     // A nil optional is an explicit deletion: that is what lets "set a known field to nil" remove it
@@ -288,25 +311,25 @@ struct NodeKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
         let child = NodeStorage()
         child.kind = .keyed([])
         setStorage(key, child)
-        return KeyedEncodingContainer(NodeKeyedContainer<NestedKey>(storage: child, codingPath: codingPath + [key]))
+        return KeyedEncodingContainer(NodeKeyedContainer<NestedKey>(storage: child, path: .key(key, path)))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         let child = NodeStorage()
         child.kind = .unkeyed([])
         setStorage(key, child)
-        return NodeUnkeyedContainer(storage: child, codingPath: codingPath + [key])
+        return NodeUnkeyedContainer(storage: child, path: .key(key, path))
     }
 
     mutating func superEncoder() -> any Encoder {
-        guard let key = Key(stringValue: "super") else { return NodeEncoder(codingPath: codingPath) }
+        guard let key = Key(stringValue: "super") else { return NodeEncoder(path: path) }
         return superEncoder(forKey: key)
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
         let child = NodeStorage()
         setStorage(key, child)
-        return NodeEncoder(codingPath: codingPath + [key], storage: child)
+        return NodeEncoder(path: .key(key, path), storage: child)
     }
 }
 
@@ -314,7 +337,8 @@ func uintValue(_ v: UInt64) -> JSONValue { v <= UInt64(Int64.max) ? .int(Int64(v
 
 struct NodeUnkeyedContainer: UnkeyedEncodingContainer {
     let storage: NodeStorage
-    let codingPath: [any CodingKey]
+    let path: EncodingPath
+    var codingPath: [any CodingKey] { path.codingPath }
     var count: Int {
         if case .unkeyed(let items) = storage.kind { return items.count }
         return 0
@@ -332,13 +356,13 @@ struct NodeUnkeyedContainer: UnkeyedEncodingContainer {
         storage.kind = .unkeyed(items)
     }
 
-    private var indexKey: AnyCodingKey { AnyCodingKey(intValue: count) }
+    private var indexPath: EncodingPath { .index(count, path) }
 
     mutating func encodeNil() throws { append(.scalar(.null)) }
     mutating func encode(_ value: Bool) throws { append(.scalar(.bool(value))) }
     mutating func encode(_ value: String) throws { append(.scalar(.string(value))) }
-    mutating func encode(_ value: Double) throws { append(.scalar(try JSONValueEncoder.checkFinite(value, codingPath + [indexKey]))) }
-    mutating func encode(_ value: Float) throws { append(.scalar(try JSONValueEncoder.checkFinite(Double(value), codingPath + [indexKey]))) }
+    mutating func encode(_ value: Double) throws { append(.scalar(try JSONValueEncoder.checkFinite(value, indexPath))) }
+    mutating func encode(_ value: Float) throws { append(.scalar(try JSONValueEncoder.checkFinite(Double(value), indexPath))) }
     mutating func encode(_ value: Int) throws { append(.scalar(.int(Int64(value)))) }
     mutating func encode(_ value: Int8) throws { append(.scalar(.int(Int64(value)))) }
     mutating func encode(_ value: Int16) throws { append(.scalar(.int(Int64(value)))) }
@@ -350,44 +374,45 @@ struct NodeUnkeyedContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt32) throws { append(.scalar(.int(Int64(value)))) }
     mutating func encode(_ value: UInt64) throws { append(.scalar(uintValue(value))) }
     mutating func encode<T: Encodable>(_ value: T) throws {
-        append(try JSONValueEncoder.node(for: value, codingPath: codingPath + [indexKey]))
+        append(try JSONValueEncoder.node(for: value, path: indexPath))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        let key = indexKey
+        let childPath = indexPath
         let child = NodeStorage()
         child.kind = .keyed([])
         append(child)
-        return KeyedEncodingContainer(NodeKeyedContainer<NestedKey>(storage: child, codingPath: codingPath + [key]))
+        return KeyedEncodingContainer(NodeKeyedContainer<NestedKey>(storage: child, path: childPath))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
-        let key = indexKey
+        let childPath = indexPath
         let child = NodeStorage()
         child.kind = .unkeyed([])
         append(child)
-        return NodeUnkeyedContainer(storage: child, codingPath: codingPath + [key])
+        return NodeUnkeyedContainer(storage: child, path: childPath)
     }
 
     mutating func superEncoder() -> any Encoder {
-        let key = indexKey
+        let childPath = indexPath
         let child = NodeStorage()
         append(child)
-        return NodeEncoder(codingPath: codingPath + [key], storage: child)
+        return NodeEncoder(path: childPath, storage: child)
     }
 }
 
 struct NodeSingleContainer: SingleValueEncodingContainer {
     let storage: NodeStorage
-    let codingPath: [any CodingKey]
+    let path: EncodingPath
+    var codingPath: [any CodingKey] { path.codingPath }
 
     private func set(_ node: EncodedNode) { storage.kind = .single(node) }
 
     mutating func encodeNil() throws { set(.scalar(.null)) }
     mutating func encode(_ value: Bool) throws { set(.scalar(.bool(value))) }
     mutating func encode(_ value: String) throws { set(.scalar(.string(value))) }
-    mutating func encode(_ value: Double) throws { set(.scalar(try JSONValueEncoder.checkFinite(value, codingPath))) }
-    mutating func encode(_ value: Float) throws { set(.scalar(try JSONValueEncoder.checkFinite(Double(value), codingPath))) }
+    mutating func encode(_ value: Double) throws { set(.scalar(try JSONValueEncoder.checkFinite(value, path))) }
+    mutating func encode(_ value: Float) throws { set(.scalar(try JSONValueEncoder.checkFinite(Double(value), path))) }
     mutating func encode(_ value: Int) throws { set(.scalar(.int(Int64(value)))) }
     mutating func encode(_ value: Int8) throws { set(.scalar(.int(Int64(value)))) }
     mutating func encode(_ value: Int16) throws { set(.scalar(.int(Int64(value)))) }
@@ -399,6 +424,6 @@ struct NodeSingleContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt32) throws { set(.scalar(.int(Int64(value)))) }
     mutating func encode(_ value: UInt64) throws { set(.scalar(uintValue(value))) }
     mutating func encode<T: Encodable>(_ value: T) throws {
-        set(try JSONValueEncoder.node(for: value, codingPath: codingPath))
+        set(try JSONValueEncoder.node(for: value, path: path))
     }
 }

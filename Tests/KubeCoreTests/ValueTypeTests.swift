@@ -115,5 +115,16 @@ final class ValueTypeTests: XCTestCase {
         XCTAssertEqual(try JSONValue(encoding: special), try JSONValue(parsing: JSONEncoder().encode(special)))
         struct Bad: Codable { var x: Double }
         XCTAssertThrowsError(try JSONValue(encoding: Bad(x: .infinity)))
+        // The error names where the value sits, through keys and array positions.
+        struct Outer: Codable { var spec: Inner }
+        struct Inner: Codable { var items: [Bad]; var limits: [String: [Double]] }
+        func path(of value: Outer) -> String? {
+            var thrown: (any Error)?
+            XCTAssertThrowsError(try JSONValue(encoding: value)) { thrown = $0 }
+            guard case .invalidValue(_, let context)? = thrown as? EncodingError else { return nil }
+            return context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        }
+        XCTAssertEqual(path(of: Outer(spec: Inner(items: [Bad(x: 1), Bad(x: .nan)], limits: [:]))), ".spec.items[1].x")
+        XCTAssertEqual(path(of: Outer(spec: Inner(items: [], limits: ["cpu": [1, 2, -.infinity]]))), ".spec.limits.cpu[2]")
     }
 }
