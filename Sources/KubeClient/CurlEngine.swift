@@ -117,6 +117,7 @@ final class CurlEngine: Sendable {
         var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
         // Transfers waiting for their `notBefore`, earliest first (equal times in arrival order).
         var waiting: [(due: ContinuousClock.Instant, transfer: CurlTransfer)] = []
+        func countHeld() { statistics.withLock { $0.heldTransfers = waiting.count } }
 
         func start(_ t: CurlTransfer) {
             if t.isCancelled {
@@ -155,7 +156,7 @@ final class CurlEngine: Sendable {
                     if let due = t.spec.notBefore, due > now, !t.isCancelled {
                         let index = waiting.firstIndex { $0.due > due } ?? waiting.endIndex
                         waiting.insert((due, t), at: index)
-                        statistics.withLock { $0.heldTransfers = waiting.count }
+                        countHeld()
                     } else {
                         start(t)
                     }
@@ -167,7 +168,7 @@ final class CurlEngine: Sendable {
                         statistics.withLock { $0.activeTransfers = active.count }
                     } else if let index = waiting.firstIndex(where: { $0.transfer === t }) {
                         waiting.remove(at: index)
-                        statistics.withLock { $0.heldTransfers = waiting.count }
+                        countHeld()
                         t.fail(TransportError(kind: .cancelled, detail: "", url: t.spec.url))
                     }
                 case .unpause(let t):
@@ -188,7 +189,7 @@ final class CurlEngine: Sendable {
                     t.fail(TransportError(kind: .cancelled, detail: "the transport was shut down", url: t.spec.url))
                 }
                 waiting.removeAll()
-                statistics.withLock { $0.heldTransfers = 0 }
+                countHeld()
                 let leftover = queue.withLock { q -> [Command] in
                     q.stopped = true
                     _ = curl_multi_cleanup(multi.raw)
@@ -205,7 +206,7 @@ final class CurlEngine: Sendable {
             if due > 0 {
                 let ready = waiting[..<due].map(\.transfer)
                 waiting.removeFirst(due)
-                statistics.withLock { $0.heldTransfers = waiting.count }
+                countHeld()
                 for t in ready { start(t) }
             }
 

@@ -49,9 +49,7 @@ public final class TokenBucket: Sendable {
     /// Takes a token: nil when it may be used now, else the moment it may.
     public func reserve() -> ContinuousClock.Instant? {
         let now = ContinuousClock.now
-        let elapsed = now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let wait = state.withLock { $0.reserve(at: seconds) }
+        let wait = state.withLock { $0.reserve(at: (now - start).secondsValue) }
         return wait > 0 ? now + .seconds(wait) : nil
     }
 

@@ -76,6 +76,13 @@ public struct KubeRequest: Sendable, Hashable {
     }
 }
 
+extension Duration {
+    /// The duration in seconds, for the code that keeps time as `Double` seconds.
+    public var secondsValue: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
 // MARK: - Options
 
 /// Options of LIST and WATCH.

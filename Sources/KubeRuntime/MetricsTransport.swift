@@ -42,7 +42,7 @@ public struct MetricsTransport: KubeTransport {
         var started = clock.now
         if let due = request.notBefore {
             let held = ContinuousClock.now.duration(to: due)
-            if held > .zero { started += Double(held.components.seconds) + Double(held.components.attoseconds) / 1e18 }
+            if held > .zero { started += held.secondsValue }
         }
         do {
             let response = try await operation()
