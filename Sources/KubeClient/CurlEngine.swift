@@ -70,6 +70,11 @@ final class CurlEngine: Sendable {
         var commands: [Command] = []
         var shuttingDown = false
         var stopped = false
+        /// While the engine waits in `curl_multi_poll` with nothing but its timeout to end the wait
+        /// early: when that timeout ends. A transfer due no earlier is picked up then, so adding it
+        /// needs no wake-up (at a rate limit most requests are held, and each wake-up is a context
+        /// switch of the engine's thread).
+        var sleepingUntil: ContinuousClock.Instant?
     }
 
     private let multi: MultiHandle
@@ -96,6 +101,7 @@ final class CurlEngine: Sendable {
         let accepted = queue.withLock { q -> Bool in
             guard !q.shuttingDown else { return false }
             q.commands.append(command)
+            if case .add(let t) = command, let due = t.spec.notBefore, let wake = q.sleepingUntil, due >= wake { return true }
             _ = curl_multi_wakeup(multi.raw)
             return true
         }
@@ -147,6 +153,7 @@ final class CurlEngine: Sendable {
         while true {
             let (commands, stop) = queue.withLock { q -> ([Command], Bool) in
                 defer { q.commands.removeAll(keepingCapacity: true) }
+                q.sleepingUntil = nil
                 return (q.commands, q.shuttingDown)
             }
             var now = ContinuousClock.now
@@ -229,12 +236,16 @@ final class CurlEngine: Sendable {
             // Wake up for the earliest waiting transfer (rounded up to a whole millisecond, so
             // it is due when the poll returns), else after a second at the latest.
             var timeout: Int32 = 1000
+            now = ContinuousClock.now
             if let first = waiting.first {
-                now = ContinuousClock.now
                 let wait = now.duration(to: first.due)
                 let milliseconds = wait.components.seconds * 1000 + (wait.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
                 timeout = Int32(clamping: max(0, min(Int64(timeout), milliseconds)))
             }
+            // Commands that came in since the queue was read wake the poll at once (`curl_multi_wakeup`
+            // is remembered until the next poll), so this only spares the wake-ups of later ones.
+            let wake = now.advanced(by: .milliseconds(timeout))
+            queue.withLock { $0.sleepingUntil = wake }
             var fds: Int32 = 0
             _ = curl_multi_poll(multi.raw, nil, 0, timeout, &fds)
         }

@@ -136,8 +136,10 @@ enum JSONValueEncoder {
         let encoder = NodeEncoder(path: path)
         try value.encode(to: encoder)
         var result = encoder.storage.node
-        if value is AtomicJSONEncodable { result = .atomic(result.plain ?? .null) }
-        if let preserving = value as? any UnknownFieldPreserving {
+        // Asked of the static type (the models are value types, so it is the dynamic one): a cast of
+        // the value copies it into an existential, boxed on the heap when it is larger than three words.
+        if T.self is any AtomicJSONEncodable.Type { result = .atomic(result.plain ?? .null) }
+        if T.self is any UnknownFieldPreserving.Type, let preserving = value as? any UnknownFieldPreserving {
             var merged = result.merged(over: preserving.raw) ?? .object([:])
             if let resource = value as? any KubeResource {
                 let type = Swift.type(of: resource).resourceType
