@@ -144,6 +144,19 @@ public final class Manager: Sendable {
         state.withLock { s in s.running && (s.elector?.isLeader ?? (options.leaderElection == nil)) }
     }
 
+    /// Whether the start is over: running, every informer synced (or its kind absent and allowed
+    /// to be), and no controller with work queued or in flight. A standby that does not lead has
+    /// settled once its caches have.
+    public func hasSettled() async -> Bool {
+        let (running, informers, controllers) = state.withLock { ($0.running, $0.informerOrder, $0.controllers) }
+        guard running, informers.allSatisfy(\.countsAsReady) else { return false }
+        for controller in controllers {
+            if await controller.queue.depth > 0 { return false }
+            if await !controller.queue.inFlight.isEmpty { return false }
+        }
+        return true
+    }
+
     /// The bound port of the metrics server (tests bind port 0); nil when not serving.
     public var metricsPort: UInt16? { state.withLock { $0.metricsServer?.port } }
     /// The bound port of the health-probe server; nil when not serving.

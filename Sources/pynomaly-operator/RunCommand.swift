@@ -141,6 +141,7 @@ struct RunCommand: AsyncParsableCommand {
                                            timeout: endpoint.timeoutSeconds)
             }))
         manager.addRunnable { await MemoryScavenger.run(every: .seconds(10)) }
+        manager.addRunnable { await StartupPages.release(whenSettled: { await manager.hasSettled() }) }
 
         let service = ManagerService(manager: manager)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(

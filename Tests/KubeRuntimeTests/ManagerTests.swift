@@ -223,6 +223,33 @@ final class ManagerTests: XCTestCase {
         try await server.stop()
     }
 
+    /// Settled (start-up over) only while running, once every cache synced and no reconcile is
+    /// queued or in flight: a reconcile held in flight keeps it unsettled until it finishes.
+    func testHasSettledOnceSyncedAndNoWorkIsQueuedOrInFlight() async throws {
+        let server = try await KubeTestServer.start()
+        let admin = KubeAPIClient(transport: server.transport)
+        let gate = GatedReconciler()
+        let manager = Manager(client: try makeOperatorClient(server))
+        let sources = manager.informer(for: .configMaps, options: InformerOptions(namespace: "default", labelSelector: "mirror=true", watcher: fastWatcher))
+        _ = manager.makeController(name: "gated", primary: sources, reconciler: gate, options: ControllerOptions(resyncPeriod: nil))
+        _ = try await admin.create(.configMaps, namespace: "default", object: source("held"))
+        let settledBeforeRun = await manager.hasSettled()
+        XCTAssertFalse(settledBeforeRun, "not running yet")
+        let run = Task { try await manager.run() }
+        try await waitUntil("a reconcile is in flight") { gate.started == 1 }
+        XCTAssertTrue(sources.hasSynced)
+        let settledInFlight = await manager.hasSettled()
+        XCTAssertFalse(settledInFlight, "a reconcile is in flight")
+        gate.open()
+        try await waitUntil("settled once the reconcile finished") { await manager.hasSettled() }
+        XCTAssertEqual(gate.finished, 1)
+        manager.shutDown()
+        _ = try await run.value
+        let settledAfterStop = await manager.hasSettled()
+        XCTAssertFalse(settledAfterStop, "stopped")
+        try await server.stop()
+    }
+
     func testShutdownGivesUpAfterTheTimeout() async throws {
         let server = try await KubeTestServer.start()
         let admin = KubeAPIClient(transport: server.transport)
