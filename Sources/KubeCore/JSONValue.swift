@@ -169,8 +169,10 @@ public struct JSONParseError: Error, Sendable, CustomStringConvertible, Equatabl
 extension JSONValue {
     /// Parses JSON text. Numbers without a fraction or exponent become `.int` when they fit.
     public init(parsing data: Data) throws {
-        var parser = JSONTextParser(bytes: [UInt8](data))
-        self = try parser.parseDocument()
+        self = try data.withUnsafeBytes { raw in
+            var parser = JSONTextParser(bytes: raw.bindMemory(to: UInt8.self))
+            return try parser.parseDocument()
+        }
     }
 
     public init(parsing text: String) throws {
@@ -198,16 +200,20 @@ extension JSONValue {
     /// replaces it before the next one is parsed.
     public init(parsingList data: Data, transformingItems transform: (JSONValue) throws -> JSONValue) throws {
         self = try withoutActuallyEscaping(transform) { transform in
-            var parser = JSONTextParser(bytes: [UInt8](data))
-            parser.itemsTransform = transform
-            return try parser.parseDocument()
+            try data.withUnsafeBytes { raw in
+                var parser = JSONTextParser(bytes: raw.bindMemory(to: UInt8.self))
+                parser.itemsTransform = transform
+                return try parser.parseDocument()
+            }
         }
     }
 
     /// Parses JSON text already held as bytes.
     public init(parsingText bytes: [UInt8]) throws {
-        var parser = JSONTextParser(bytes: bytes)
-        self = try parser.parseDocument()
+        self = try bytes.withUnsafeBufferPointer { buffer in
+            var parser = JSONTextParser(bytes: buffer)
+            return try parser.parseDocument()
+        }
     }
 
     public func serializedString(pretty: Bool = false) -> String {
@@ -235,8 +241,12 @@ extension JSONValue {
 
 /// A small, strict JSON parser (RFC 8259) producing `JSONValue` directly, without going through
 /// Foundation's `Any` tree. Depth is bounded so hostile input cannot exhaust the stack.
+///
+/// It reads the text in place, through a buffer pointer valid for the parse (every index is
+/// checked against `bytes.count` first): a copy of every watch line and answer into an array cost
+/// as much as a tenth of the parse.
 struct JSONTextParser {
-    let bytes: [UInt8]
+    let bytes: UnsafeBufferPointer<UInt8>
     var pos = 0
     /// Applied to each element of the top-level object's `items` array as it is parsed.
     var itemsTransform: ((JSONValue) throws -> JSONValue)?
@@ -247,7 +257,7 @@ struct JSONTextParser {
     private var memberStack: [JSONObject.Element] = []
     private var elementStack: [JSONValue] = []
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     mutating func parseDocument() throws -> JSONValue {
         skipWhitespace()
@@ -359,14 +369,12 @@ struct JSONTextParser {
             if b == UInt8(ascii: "\"") {
                 let end = pos
                 pos += 1
-                return try bytes.withUnsafeBufferPointer { buffer in
-                    let text = UnsafeBufferPointer(rebasing: buffer[start..<end])
-                    if ascii { return String(decoding: text, as: UTF8.self) }
-                    guard let s = String(validating: text, as: UTF8.self) else {
-                        throw JSONParseError("invalid UTF-8 in string ending at offset \(end + 1)")
-                    }
-                    return s
+                let text = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                if ascii { return String(decoding: text, as: UTF8.self) }
+                guard let s = String(validating: text, as: UTF8.self) else {
+                    throw JSONParseError("invalid UTF-8 in string ending at offset \(end + 1)")
                 }
+                return s
             }
             if b == UInt8(ascii: "\\") { break }
             if b < 0x20 { throw JSONParseError("control character in string at offset \(pos)") }
