@@ -32,8 +32,19 @@ public enum StartupPages {
     public static func releaseNow() -> Int {
         #if os(Linux)
         guard let executable = executablePath(), let maps = readProcFile("/proc/self/maps") else { return 0 }
+        return pageOut(readOnlyMappings(in: maps, of: executable))
+        #else
+        return 0
+        #endif
+    }
+
+    /// Advises `ranges` out; answers the bytes the kernel accepted the advice for. Pages that
+    /// another process maps too stay where they are (the kernel reclaims only what this process
+    /// alone maps).
+    static func pageOut(_ ranges: [Range<UInt>]) -> Int {
+        #if os(Linux)
         var advised = 0
-        for range in readOnlyMappings(in: maps, of: executable) {
+        for range in ranges {
             guard let start = UnsafeMutableRawPointer(bitPattern: range.lowerBound) else { continue }
             let length = Int(range.upperBound - range.lowerBound)
             if madvise(start, length, 21 /* MADV_PAGEOUT */) == 0 {
