@@ -34,7 +34,7 @@ RUN swift build -c release --static-swift-stdlib --product pynomaly-operator \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libyaml-0-2 ca-certificates \
+ && apt-get install -y --no-install-recommends libyaml-0-2 ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 65532 nonroot \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin nonroot

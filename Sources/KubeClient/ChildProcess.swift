@@ -10,6 +10,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import KubeCore
 
 /// Runs a program to completion and collects what it writes: stdin is /dev/null, stdout and
 /// stderr are pipes read together with `poll`, so a child that fills one while we wait on the other

@@ -56,6 +56,11 @@ final class TextHelpersTests: XCTestCase {
                     let guarded = index >= 1 && lines[index - 1] == "#else" && index >= 3 && lines[index - 3] == "#if canImport(FoundationEssentials)"
                     if !guarded { offenders.append("\(target)/\(file):\(index + 1)") }
                 }
+                // Compiles, and answers nil for every name in the shipped binary (no ICU): named
+                // zones go through TimeZoneDatabase.
+                for (index, line) in lines.enumerated() where line.contains("TimeZone(identifier:") && !line.trimmingCharacters(in: .whitespaces).hasPrefix("///") {
+                    offenders.append("\(target)/\(file):\(index + 1) uses TimeZone(identifier:)")
+                }
             }
         }
         XCTAssertEqual(offenders, [], "shipped targets must import FoundationEssentials")

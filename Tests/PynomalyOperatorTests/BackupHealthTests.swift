@@ -16,7 +16,7 @@ struct BackupHealthTests {
 
     static func date(_ text: String) throws -> Date { try #require(KubeTime.parse(text)) }
 
-    static func daily() throws -> CronSchedule { try CronSchedule(parsing: "0 2 * * *", timeZone: .gmt) }
+    static func daily() throws -> CronSchedule { try CronSchedule(parsing: "0 2 * * *", timeZone: .utc) }
 
     static func cronJob(created: String = created, lastSchedule: String? = nil, lastSuccess: String? = nil) -> CronJob {
         var meta = ObjectMeta(name: "app-backup", namespace: "default")

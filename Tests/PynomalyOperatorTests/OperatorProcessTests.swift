@@ -2,6 +2,7 @@ import Foundation
 import KubeCore
 import KubeTestServer
 import OperatorTestSupport
+import PynomalyOperator
 import XCTest
 
 /// `pynomaly-operator run` as a process against KubeTestServer through a kubeconfig, exactly as
@@ -131,6 +132,46 @@ final class OperatorProcessTests: XCTestCase {
         op.signal(SIGTERM)
         let status = try await op.waitForExit()
         XCTAssertEqual(status, 0, op.text)
+        try await cluster.stop()
+    }
+    /// The binary as shipped links FoundationEssentials only, which knows no named time zone: the
+    /// sample's backup and maintenance zones (and a named one) must still be accepted, and the
+    /// backup schedule read in its zone.
+    func testTheOperatorProcessAcceptsTheSampleWithNamedTimeZones() async throws {
+        let cluster = try await ExternalCluster()
+        let namespace = "default"
+        for var document in try OperatorRig.sample("pynomaly-backup.yaml") {
+            document[path: ["metadata", "namespace"]] = .string(namespace)
+            if document["kind"]?.stringValue == "PynomalyDeployment" {
+                XCTAssertEqual(document[path: ["spec", "database", "maintenance", "timeZone"]]?.stringValue, "Etc/UTC")
+                XCTAssertEqual(document[path: ["spec", "backup", "schedule"]]?.stringValue, "0 2 * * *")
+                document[path: ["spec", "backup", "timeZone"]] = "Europe/Berlin"
+                _ = try await cluster.admin.create(.pynomalyDeployments, namespace: namespace, object: document)
+            } else {
+                _ = try await cluster.admin.create(.secrets, namespace: namespace, object: document)
+            }
+        }
+        let op = try ChildProcess("pynomaly-operator", ["run", "--kubeconfig", cluster.kubeconfig, "--log-format", "text",
+                                                        "--metrics-bind-address", "0", "--health-probe-bind-address", "0"])
+        try await waitUntil("the backup CronJob runs in Europe/Berlin and the status says when it fires next", timeout: 20) {
+            let cron = try? await cluster.admin.get(.cronJobs, namespace: namespace, name: "pynomaly-backup")
+            let cr = try await cluster.admin.get(.pynomalyDeployments, namespace: namespace, name: "pynomaly")
+            let backupCondition = cr[path: ["status", "conditions"]]?.arrayValue?.first { $0["type"]?.stringValue == ConditionType.backupHealthy }
+            return cron?[path: ["spec", "timeZone"]]?.stringValue == "Europe/Berlin"
+                && backupCondition?["message"]?.stringValue?.contains("the next is scheduled for") == true
+        }
+        let cr = try await cluster.admin.get(.pynomalyDeployments, namespace: namespace, name: "pynomaly")
+        XCTAssertNotEqual(cr[path: ["status", "phase"]]?.stringValue, "Failed", op.text)
+        // 02:00 on Berlin's wall clock, as Foundation's own zone data (ICU, in this test process) reads it.
+        let message = cr[path: ["status", "conditions"]]?.arrayValue?.first { $0["type"]?.stringValue == ConditionType.backupHealthy }?["message"]?.stringValue ?? ""
+        let next = try XCTUnwrap(message.components(separatedBy: "the next is scheduled for ").last.flatMap { KubeTime.parse($0) }, message)
+        var berlin = Calendar(identifier: .gregorian)
+        berlin.timeZone = try XCTUnwrap(TimeZone(identifier: "Europe/Berlin"))
+        XCTAssertEqual(berlin.dateComponents([.hour, .minute], from: next), DateComponents(hour: 2, minute: 0), message)
+        XCTAssertLessThanOrEqual(next.timeIntervalSinceNow, 86_400, message)
+        XCTAssertFalse(op.text.contains("InvalidSpec"), op.text)
+        op.signal(SIGTERM)
+        _ = try await op.waitForExit()
         try await cluster.stop()
     }
 }

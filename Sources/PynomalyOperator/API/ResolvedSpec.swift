@@ -163,9 +163,13 @@ public struct ResolvedSpec: Sendable, Hashable {
         public var retentionDays: Int32
         public var claim: PynomalyDeploymentSpec.BackupClaim
         public var suspend: Bool
-        /// `schedule` read in `timeZone` (UTC when the zone is unknown), once; nil when it does not
-        /// parse (validation refuses such a spec before anything is built from it).
-        public var cronSchedule: CronSchedule?
+
+        /// `schedule` read in `timeZone`; nil when either is invalid (validation refuses such a
+        /// spec before anything is built from it).
+        public func cronSchedule(timeZones: TimeZoneDatabase) -> CronSchedule? {
+            guard let zone = try? timeZones.rules(for: timeZone) else { return nil }
+            return try? CronSchedule(parsing: schedule, timeZone: zone)
+        }
     }
 
     public struct Monitoring: Sendable, Hashable {
@@ -242,11 +246,9 @@ extension PynomalyDeploymentSpec {
             backup: backup.flatMap { b in
                 guard b.enabled ?? true else { return nil }
                 let schedule = b.schedule ?? D.backupSchedule, timeZone = b.timeZone ?? D.timeZone
-                let zone = TimeZone(identifier: timeZone) ?? TimeZone(secondsFromGMT: 0) ?? .current
                 return ResolvedSpec.Backup(
                     schedule: schedule, timeZone: timeZone, image: b.image ?? D.postgresImage,
-                    retentionDays: b.retentionDays ?? D.retentionDays, claim: b.storage.persistentVolumeClaim, suspend: b.suspend ?? false,
-                    cronSchedule: try? CronSchedule(parsing: schedule, timeZone: zone))
+                    retentionDays: b.retentionDays ?? D.retentionDays, claim: b.storage.persistentVolumeClaim, suspend: b.suspend ?? false)
             },
             monitoring: ResolvedSpec.Monitoring(
                 serviceMonitor: monitoring?.serviceMonitor ?? false, prometheusRule: monitoring?.prometheusRule ?? false))

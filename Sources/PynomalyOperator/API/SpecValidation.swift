@@ -38,8 +38,9 @@ public enum OwnedEnvironment {
     }
 }
 
-/// Checks what the schema cannot express. An empty answer means the spec is valid.
-public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
+/// Checks what the schema cannot express. An empty answer means the spec is valid. Time zones
+/// are looked up in `timeZones`, as the CronJob validation of the API server looks them up.
+public func validate(_ cr: PynomalyDeployment, timeZones: TimeZoneDatabase = .system) -> [SpecProblem] {
     var problems: [SpecProblem] = []
     func report(_ field: String, _ message: String) { problems.append(SpecProblem(field: field, message: message)) }
     let spec = cr.spec
@@ -123,7 +124,7 @@ public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
         if let port = db.port, !(1...65535).contains(port) { report("spec.database.port", "\(port) is not a port number (1-65535)") }
         if let ref = db.passwordSecretRef { checkSecretRef(ref, field: "spec.database.passwordSecretRef", report) }
         if let maintenance = db.maintenance {
-            checkSchedule(maintenance.schedule, timeZone: maintenance.timeZone, field: "spec.database.maintenance", report)
+            checkSchedule(maintenance.schedule, timeZone: maintenance.timeZone, field: "spec.database.maintenance", timeZones, report)
             checkCronJobName(MaintenanceCronJobBuilder.cronJobName(cr.metadata.name ?? ""), field: "spec.database.maintenance", report)
         }
     }
@@ -192,7 +193,7 @@ public func validate(_ cr: PynomalyDeployment) -> [SpecProblem] {
     }
 
     if let backup = spec.backup {
-        checkSchedule(backup.schedule, timeZone: backup.timeZone, field: "spec.backup", report)
+        checkSchedule(backup.schedule, timeZone: backup.timeZone, field: "spec.backup", timeZones, report)
         checkCronJobName(BackupCronJobBuilder.cronJobName(cr.metadata.name ?? ""), field: "spec.backup", report)
         if backup.enabled ?? true, spec.database == nil {
             report("spec.backup", "backups need spec.database (the PostgreSQL to dump)")
@@ -355,16 +356,21 @@ private func checkTopologySpread(_ constraint: JSONValue, field: String, _ repor
 }
 
 /// A CronJob schedule and time zone as Kubernetes accepts them (the error names the cron field).
-private func checkSchedule(_ schedule: String?, timeZone: String?, field: String, _ report: (String, String) -> Void) {
+private func checkSchedule(_ schedule: String?, timeZone: String?, field: String, _ timeZones: TimeZoneDatabase,
+                           _ report: (String, String) -> Void) {
     if let schedule {
         do {
-            _ = try CronSchedule(parsing: schedule, timeZone: TimeZone(secondsFromGMT: 0) ?? .current)
+            _ = try CronSchedule(parsing: schedule)
         } catch {
             report("\(field).schedule", "\"\(schedule)\" is not a valid cron schedule: \(error)")
         }
     }
-    if let timeZone, TimeZone(identifier: timeZone) == nil {
-        report("\(field).timeZone", "\"\(timeZone)\" is not a known IANA time zone (e.g. Etc/UTC, Europe/Berlin)")
+    if let timeZone {
+        do {
+            _ = try timeZones.rules(for: timeZone)
+        } catch {
+            report("\(field).timeZone", "\"\(timeZone)\" is not a known IANA time zone (e.g. Etc/UTC, Europe/Berlin): \(error.reason)")
+        }
     }
 }
 

@@ -20,7 +20,7 @@ import Foundation
 /// search looks at most five years away, then gives up (`nil`).
 public struct CronSchedule: Sendable, Hashable {
     /// The time zone the fields are read in.
-    public let timeZone: TimeZone
+    public let timeZone: TimeZoneRules
     let minutes: FieldSet
     let hours: FieldSet
     let daysOfMonth: FieldSet
@@ -29,17 +29,13 @@ public struct CronSchedule: Sendable, Hashable {
     /// Whether a day field started with `*` or `?` (then both day fields must match).
     let daysOfMonthStar: Bool
     let daysOfWeekStar: Bool
-    let calendar: Calendar
 
     /// How far `nextFireTime` / `previousFireTime` look before giving up.
     static let searchYears = 5
 
     /// Parses `text` (a CronJob `spec.schedule`); the error names the field and why.
-    public init(parsing text: String, timeZone: TimeZone) throws(CronScheduleError) {
+    public init(parsing text: String, timeZone: TimeZoneRules = .utc) throws(CronScheduleError) {
         self.timeZone = timeZone
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        self.calendar = calendar
 
         let trimmed = text.trimmingWhitespace()
         guard !trimmed.isEmpty else { throw CronScheduleError(.schedule, "the schedule is empty") }
@@ -74,17 +70,16 @@ public struct CronSchedule: Sendable, Hashable {
 
     /// Whether `text` is a schedule Kubernetes accepts (and this type understands).
     public static func isValid(_ text: String) -> Bool {
-        (try? CronSchedule(parsing: text, timeZone: .gmt)) != nil
+        (try? CronSchedule(parsing: text)) != nil
     }
 
     /// The first fire time strictly after `date`, or nil when none is within five years.
     public func nextFireTime(after date: Date) -> Date? {
         // Fire times fall on whole minutes (the CronJob controller has no seconds field).
         var t = Date(timeIntervalSince1970: (date.timeIntervalSince1970 / 60).rounded(.down) * 60 + 60)
-        guard let startYear = calendar.dateComponents([.year], from: t).year else { return nil }
-        let lastYear = startYear + Self.searchYears
+        let lastYear = WallClock(timeZone, t).year + Self.searchYears
         for _ in 0..<Self.maxSteps {
-            guard let c = WallClock(calendar, t) else { return nil }
+            let c = WallClock(timeZone, t)
             if c.year > lastYear { return nil }
             let next: Date?
             if !months.contains(c.month) {
@@ -112,16 +107,15 @@ public struct CronSchedule: Sendable, Hashable {
     /// The latest fire time at or before `date`, or nil when none is within five years.
     public func previousFireTime(atOrBefore date: Date) -> Date? {
         var t = Date(timeIntervalSince1970: (date.timeIntervalSince1970 / 60).rounded(.down) * 60)
-        guard let startYear = calendar.dateComponents([.year], from: t).year else { return nil }
-        let firstYear = startYear - Self.searchYears
+        let firstYear = WallClock(timeZone, t).year - Self.searchYears
         for _ in 0..<Self.maxSteps {
-            guard let c = WallClock(calendar, t) else { return nil }
+            let c = WallClock(timeZone, t)
             if c.year < firstYear { return nil }
             let previous: Date?
             if !months.contains(c.month) {
                 previous = startOfMonth(year: c.year, month: c.month)?.addingTimeInterval(-60)
             } else if !dayMatches(c) {
-                previous = calendar.startOfDay(for: t).addingTimeInterval(-60)
+                previous = startOfDay(t).addingTimeInterval(-60)
             } else if !hours.contains(c.hour) {
                 previous = t.addingTimeInterval(Double(-c.minute * 60 - c.second - 60))
             } else if !minutes.contains(c.minute) {
@@ -154,29 +148,36 @@ public struct CronSchedule: Sendable, Hashable {
 
     /// The first instant of day 1 of the month (midnight, or the first wall time after a gap).
     func startOfMonth(year: Int, month: Int) -> Date? {
-        calendar.date(from: DateComponents(year: year, month: month, day: 1, hour: 0, minute: 0, second: 0))
+        Date(timeIntervalSince1970: Double(timeZone.instant(forLocal: Int64(CivilDate(year: year, month: month, day: 1).days) * 86_400)))
+    }
+
+    /// The first instant of the day `t` falls on in the schedule's zone.
+    func startOfDay(_ t: Date) -> Date {
+        Date(timeIntervalSince1970: Double(timeZone.instant(forLocal: Int64(WallClock(timeZone, t).days) * 86_400)))
     }
 
     func startOfNextDay(_ t: Date) -> Date? {
-        guard let tomorrow = calendar.date(byAdding: .day, value: 1, to: calendar.startOfDay(for: t)) else { return nil }
-        return calendar.startOfDay(for: tomorrow)
+        Date(timeIntervalSince1970: Double(timeZone.instant(forLocal: Int64(WallClock(timeZone, t).days + 1) * 86_400)))
     }
 
     /// An instant's wall clock in the schedule's zone; weekday 0 = Sunday.
     struct WallClock {
         var year, month, day, hour, minute, second, weekday: Int
+        /// The local day as days since 1970-01-01.
+        var days: Int
 
-        init?(_ calendar: Calendar, _ date: Date) {
-            let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday], from: date)
-            guard let year = c.year, let month = c.month, let day = c.day, let hour = c.hour, let minute = c.minute,
-                  let second = c.second, let weekday = c.weekday else { return nil }
-            self.year = year
-            self.month = month
-            self.day = day
-            self.hour = hour
-            self.minute = minute
-            self.second = second
-            self.weekday = weekday - 1
+        init(_ zone: TimeZoneRules, _ date: Date) {
+            let local = zone.local(Int64(date.timeIntervalSince1970.rounded(.down)))
+            days = Int(floorDivide(local, 86_400))
+            let secondOfDay = Int(local - Int64(days) * 86_400)
+            let civil = CivilDate(days: days)
+            year = civil.year
+            month = civil.month
+            day = civil.day
+            hour = secondOfDay / 3600
+            minute = secondOfDay % 3600 / 60
+            second = secondOfDay % 60
+            weekday = CivilDate.weekday(ofDays: days)
         }
     }
 

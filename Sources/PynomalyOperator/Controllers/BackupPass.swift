@@ -49,7 +49,7 @@ extension PynomalyDeploymentReconciler {
             status.conditions = conditions.isEmpty ? nil : conditions
             return BackupOutcome(recheckAt: nil)
         }
-        let schedule = backup.cronSchedule
+        let schedule = backup.cronSchedule(timeZones: timeZones)
         let liveCron = caches.owned(.cronJobs, namespace: ctx.namespace, name: BackupCronJobBuilder.cronJobName(ctx.name))
         let jobs = backupJobs(ctx)
         let health = BackupHealth.evaluate(

@@ -39,10 +39,13 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     let statusSettle: Double
     /// Runs `spec.analysis` queries; nil: every measurement is inconclusive (never a pass).
     let prometheus: (any PrometheusQuerying)?
+    /// Where the spec's time zones (backups, maintenance) are looked up.
+    let timeZones: TimeZoneDatabase
     let clock: @Sendable () -> Date
 
     public init(client: any Client, caches: OperatorCaches, events: EventRecorder?, discovery: MonitoringDiscovery? = nil,
-                conflictRecheckPeriod: Double = 30, statusSettle: Double = Self.defaultStatusSettle, prometheus: (any PrometheusQuerying)? = nil, clock: @escaping @Sendable () -> Date = { Date() }) {
+                conflictRecheckPeriod: Double = 30, statusSettle: Double = Self.defaultStatusSettle, prometheus: (any PrometheusQuerying)? = nil,
+                timeZones: TimeZoneDatabase = .system, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.client = client
         self.caches = caches
         self.events = events
@@ -50,6 +53,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         self.conflictRecheckPeriod = conflictRecheckPeriod
         self.statusSettle = statusSettle
         self.prometheus = prometheus
+        self.timeZones = timeZones
         self.clock = clock
     }
 
@@ -130,7 +134,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         let key = ObjectKey(namespace: cr.metadata.namespace, name: cr.metadata.name ?? "")
         let uid = cr.metadata.uid ?? ""
         let memo = uid.isEmpty || cr.metadata.generation == nil ? nil : caches.passMemo
-        let problems = memo?.isValid(key, uid: uid, generation: generation) == true ? [] : validate(cr)
+        let problems = memo?.isValid(key, uid: uid, generation: generation) == true ? [] : validate(cr, timeZones: timeZones)
         // A restore holds the app at zero before anything else, whatever the spec says: the restore
         // waits for the app to stop, and stopping it needs nothing from the spec. With an invalid
         // spec the hold builds nothing from it (RestoreHoldPass.swift).

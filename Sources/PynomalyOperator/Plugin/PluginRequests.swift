@@ -40,7 +40,8 @@ public enum PluginToken {
     public static func format(seconds: Int64, nanoseconds: Int64) -> String {
         let nanos = min(max(nanoseconds, 0), 999_999_999)
         var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
+        // `.gmt`: FoundationEssentials knows no zone by name, not even "UTC".
+        calendar.timeZone = .gmt
         let date = Date(timeIntervalSince1970: TimeInterval(seconds))
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
         func pad(_ value: Int?, _ width: Int) -> String {

@@ -62,13 +62,14 @@ public struct PluginReport: Sendable, Hashable {
     /// Days left below which a certificate fails the check when the spec sets no `warnDays`.
     public static let defaultWarnDays: Int64 = 14
 
-    /// Builds the report; `eventLimit` is how many of the newest Warning Events are listed.
-    public static func build(_ cr: JSONValue, reads: Reads, eventLimit: Int = 5, now: Date = Date()) -> PluginReport {
+    /// Builds the report; `eventLimit` is how many of the newest Warning Events are listed. The
+    /// backup schedule is read in its zone from `timeZones`.
+    public static func build(_ cr: JSONValue, reads: Reads, eventLimit: Int = 5, now: Date = Date(), timeZones: TimeZoneDatabase = .system) -> PluginReport {
         let name = cr[path: ["metadata", "name"]]?.stringValue ?? ""
         let namespace = cr[path: ["metadata", "namespace"]]?.stringValue ?? ""
         let checks = [
             revisionCheck(cr), replicaCheck(cr, pods: reads.pods), rolloutCheck(cr), autoscalingCheck(cr, hpa: reads.hpa),
-            backupCheck(cr, cronJob: reads.backupCronJob, now: now), certificateCheck(cr, now: now),
+            backupCheck(cr, cronJob: reads.backupCronJob, now: now, timeZones: timeZones), certificateCheck(cr, now: now),
             eventsCheck(cr, events: reads.events, limit: eventLimit, now: now), conditionsCheck(cr),
         ]
         return PluginReport(name: name, namespace: namespace, checks: checks)
@@ -178,7 +179,7 @@ public struct PluginReport: Sendable, Hashable {
     /// The last successful backup against the schedule: FAIL when the last finished run failed or
     /// nothing succeeded within two schedule periods (the operator's `BackupOverdue` rule), WARN
     /// while suspended or before the first backup.
-    static func backupCheck(_ cr: JSONValue, cronJob: JSONValue?, now: Date) -> Check {
+    static func backupCheck(_ cr: JSONValue, cronJob: JSONValue?, now: Date, timeZones: TimeZoneDatabase) -> Check {
         // Read as JSON with the operator's defaults, so a field this plugin does not know never hides the check.
         let spec = cr[path: ["spec", "backup"]]
         guard let spec, spec.objectValue != nil, spec["enabled"]?.boolValue != false,
@@ -191,8 +192,7 @@ public struct PluginReport: Sendable, Hashable {
         let status = cr[path: ["status", "backup"]]
         let lastSuccess = status?["lastSuccessfulTime"]?.stringValue.flatMap(PluginText.parseTime)
         let lastFailure = status?["lastFailedTime"]?.stringValue.flatMap(PluginText.parseTime)
-        let zone = TimeZone(identifier: backup.timeZone) ?? TimeZone(secondsFromGMT: 0) ?? .current
-        let schedule = try? CronSchedule(parsing: backup.schedule, timeZone: zone)
+        let schedule = (try? timeZones.rules(for: backup.timeZone)).flatMap { try? CronSchedule(parsing: backup.schedule, timeZone: $0) }
         var data: JSONObject = ["enabled": true, "schedule": .string(backup.schedule),
                                 "lastSuccessfulTime": status?["lastSuccessfulTime"] ?? .null]
         if let lastSuccess { data["ageSeconds"] = .int(Int64(now.timeIntervalSince(lastSuccess))) }
