@@ -27,14 +27,16 @@ public protocol KubernetesReader: Sendable {
     func list(_ resource: ResourceType, namespace: String?, options: ListOptions) async throws -> ObjectList<JSONValue>
     /// A LIST page whose items went through `transform` one by one as they were read, so the page's
     /// full objects never exist together (a cache keeps only its projection of each).
+    /// `droppingManagedFields`: `transform` removes `metadata.managedFields`, so a reader may leave
+    /// it out while parsing (the result is the same).
     func list(_ resource: ResourceType, namespace: String?, options: ListOptions,
-              transformingItems transform: @Sendable (JSONValue) -> JSONValue) async throws -> ObjectList<JSONValue>
+              transformingItems transform: @Sendable (JSONValue) -> JSONValue, droppingManagedFields: Bool) async throws -> ObjectList<JSONValue>
 }
 
 extension KubernetesReader {
     /// For readers without a streaming parser (test doubles): the page, then each item transformed.
     public func list(_ resource: ResourceType, namespace: String?, options: ListOptions,
-                     transformingItems transform: @Sendable (JSONValue) -> JSONValue) async throws -> ObjectList<JSONValue> {
+                     transformingItems transform: @Sendable (JSONValue) -> JSONValue, droppingManagedFields: Bool) async throws -> ObjectList<JSONValue> {
         let page = try await list(resource, namespace: namespace, options: options)
         return ObjectList(metadata: page.metadata, items: page.items.map(transform))
     }
@@ -68,16 +70,20 @@ public protocol KubernetesWatcher: Sendable {
 public struct WatchStream: AsyncSequence, Sendable {
     public typealias Element = WatchEvent<JSONValue>
     let source: any ByteChunkSource
+    /// Each object's `metadata.managedFields` is checked but not built: for a consumer that
+    /// would discard it (an informer's transform), it is often the largest part of the event.
+    public var droppingManagedFields = false
 
     public init(source: any ByteChunkSource) { self.source = source }
 
-    public func makeAsyncIterator() -> Iterator { Iterator(source: source) }
+    public func makeAsyncIterator() -> Iterator { Iterator(source: source, droppingManagedFields: droppingManagedFields) }
 
     /// Stops the underlying transfer.
     public func cancel() { source.cancel() }
 
     public struct Iterator: AsyncIteratorProtocol {
         let source: any ByteChunkSource
+        let droppingManagedFields: Bool
         var splitter = LineSplitter()
         var pending: [Data] = []
         var finished = false
@@ -86,7 +92,7 @@ public struct WatchStream: AsyncSequence, Sendable {
             while true {
                 if !pending.isEmpty {
                     let line = pending.removeFirst()
-                    return try WatchLineDecoder.decode(line)
+                    return try WatchLineDecoder.decode(line, droppingManagedFields: droppingManagedFields)
                 }
                 if finished { return nil }
                 if let chunk = try await source.next() {

@@ -175,6 +175,17 @@ extension JSONValue {
         }
     }
 
+    /// Parses JSON text, leaving out `metadata.managedFields` of the object at `objectDepth` (0:
+    /// the document itself; 1: the value of a top-level key, as a watch line's `object`). The
+    /// text is still checked in full; the skipped part is never built.
+    init(parsing data: Data, droppingManagedFieldsAt objectDepth: Int) throws {
+        self = try data.withUnsafeBytes { raw in
+            var parser = JSONTextParser(bytes: raw.bindMemory(to: UInt8.self))
+            parser.managedFieldsDepth = objectDepth
+            return try parser.parseDocument()
+        }
+    }
+
     public init(parsing text: String) throws {
         try self.init(parsing: Data(text.utf8))
     }
@@ -198,11 +209,16 @@ extension JSONValue {
     /// soon as that element is parsed and keeping only what the transform returns. A page of 500
     /// Deployments is then never held as 500 full objects at once: the cache's projection of each
     /// replaces it before the next one is parsed.
-    public init(parsingList data: Data, transformingItems transform: (JSONValue) throws -> JSONValue) throws {
+    ///
+    /// `droppingManagedFields`: the transform removes every item's `metadata.managedFields` anyway
+    /// (often the largest part of an object), so the parser skips them without building them.
+    public init(parsingList data: Data, transformingItems transform: (JSONValue) throws -> JSONValue, droppingManagedFields: Bool = false) throws {
         self = try withoutActuallyEscaping(transform) { transform in
             try data.withUnsafeBytes { raw in
                 var parser = JSONTextParser(bytes: raw.bindMemory(to: UInt8.self))
                 parser.itemsTransform = transform
+                // The page is depth 0, its items array 1, each item 2.
+                if droppingManagedFields { parser.managedFieldsDepth = 2 }
                 return try parser.parseDocument()
             }
         }
@@ -250,6 +266,8 @@ struct JSONTextParser {
     var pos = 0
     /// Applied to each element of the top-level object's `items` array as it is parsed.
     var itemsTransform: ((JSONValue) throws -> JSONValue)?
+    /// The depth of the objects whose `metadata.managedFields` is checked but not built.
+    var managedFieldsDepth: Int?
     static let maxDepth = 512
     /// Members and elements of the objects and arrays being parsed, innermost last: each container
     /// is then made once at its final size, where appending to its own array reallocated it at
@@ -298,7 +316,8 @@ struct JSONTextParser {
         pos += count
     }
 
-    mutating func parseObject(depth: Int) throws -> JSONValue {
+    /// `skippingManagedFields`: this is an object's `metadata`; its `managedFields` is left out.
+    mutating func parseObject(depth: Int, skippingManagedFields: Bool = false) throws -> JSONValue {
         pos += 1
         let base = memberStack.count
         skipWhitespace()
@@ -318,6 +337,10 @@ struct JSONTextParser {
             if depth == 0, key == "items", let transform = itemsTransform, pos < bytes.count, bytes[pos] == UInt8(ascii: "[") {
                 let items = try parseArray(depth: depth + 1, transformingElements: transform)
                 memberStack.append((key: key, value: items))
+            } else if depth == managedFieldsDepth, key == "metadata", pos < bytes.count, bytes[pos] == UInt8(ascii: "{") {
+                memberStack.append((key: key, value: try parseObject(depth: depth + 1, skippingManagedFields: true)))
+            } else if skippingManagedFields, key == "managedFields" {
+                try skipValue(depth: depth + 1)
             } else {
                 let value = try parseValue(depth: depth + 1)
                 memberStack.append((key: key, value: value))
@@ -355,6 +378,67 @@ struct JSONTextParser {
             }
             throw JSONParseError("expected ',' or ']' in array at offset \(pos)")
         }
+    }
+
+    /// Checks a value as `parseValue` would, building nothing.
+    mutating func skipValue(depth: Int) throws {
+        guard depth < Self.maxDepth else { throw JSONParseError("JSON nested deeper than \(Self.maxDepth) levels") }
+        guard pos < bytes.count else { throw JSONParseError("unexpected end of JSON input") }
+        switch bytes[pos] {
+        case UInt8(ascii: "{"):
+            pos += 1
+            skipWhitespace()
+            if pos < bytes.count, bytes[pos] == UInt8(ascii: "}") { pos += 1; return }
+            while true {
+                skipWhitespace()
+                guard pos < bytes.count, bytes[pos] == UInt8(ascii: "\"") else { throw JSONParseError("expected object key string at offset \(pos)") }
+                try skipString()
+                skipWhitespace()
+                guard pos < bytes.count, bytes[pos] == UInt8(ascii: ":") else { throw JSONParseError("expected ':' after object key at offset \(pos)") }
+                pos += 1
+                skipWhitespace()
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard pos < bytes.count else { throw JSONParseError("unexpected end of JSON input in object") }
+                if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }
+                if bytes[pos] == UInt8(ascii: "}") { pos += 1; return }
+                throw JSONParseError("expected ',' or '}' in object at offset \(pos)")
+            }
+        case UInt8(ascii: "["):
+            pos += 1
+            skipWhitespace()
+            if pos < bytes.count, bytes[pos] == UInt8(ascii: "]") { pos += 1; return }
+            while true {
+                skipWhitespace()
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard pos < bytes.count else { throw JSONParseError("unexpected end of JSON input in array") }
+                if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }
+                if bytes[pos] == UInt8(ascii: "]") { pos += 1; return }
+                throw JSONParseError("expected ',' or ']' in array at offset \(pos)")
+            }
+        case UInt8(ascii: "\""):
+            try skipString()
+        default:
+            // Literals and numbers allocate nothing.
+            _ = try parseValue(depth: depth)
+        }
+    }
+
+    /// Checks a string as `parseString` would; only one with an escape or non-ASCII bytes is
+    /// handed to it (and then built), the rest is a scan.
+    mutating func skipString() throws {
+        let quote = pos
+        pos += 1
+        while pos < bytes.count {
+            let b = bytes[pos]
+            if b == UInt8(ascii: "\"") { pos += 1; return }
+            if b == UInt8(ascii: "\\") || b >= 0x80 { break }
+            if b < 0x20 { throw JSONParseError("control character in string at offset \(pos)") }
+            pos += 1
+        }
+        pos = quote
+        _ = try parseString()
     }
 
     mutating func parseString() throws -> String {

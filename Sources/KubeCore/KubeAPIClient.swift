@@ -68,12 +68,12 @@ public struct KubeAPIClient: KubernetesReader, KubernetesWriter, KubernetesWatch
     }
 
     public func list(_ resource: ResourceType, namespace: String?, options: ListOptions,
-                     transformingItems transform: @Sendable (JSONValue) -> JSONValue) async throws -> ObjectList<JSONValue> {
+                     transformingItems transform: @Sendable (JSONValue) -> JSONValue, droppingManagedFields: Bool = false) async throws -> ObjectList<JSONValue> {
         let request = try RequestBuilder(resource).list(namespace: resource.namespaced ? namespace : nil, options: options)
         let response = try await sendChecked(request)
         let value: JSONValue
         do {
-            value = try JSONValue(parsingList: response.body, transformingItems: transform)
+            value = try JSONValue(parsingList: response.body, transformingItems: transform, droppingManagedFields: droppingManagedFields)
         } catch {
             throw KubeError.decoding("\(request.method.rawValue) \(request.path): answer (HTTP \(response.statusCode)) is not JSON (\(error)): \(String(decoding: response.body.prefix(200), as: UTF8.self))")
         }

@@ -70,10 +70,12 @@ public struct LineSplitter: Sendable {
 
 /// Decodes one watch line (`{"type": ..., "object": {...}}`) into a raw event.
 public enum WatchLineDecoder {
-    public static func decode(_ line: Data) throws -> WatchEvent<JSONValue> {
+    /// `droppingManagedFields`: the object's `metadata.managedFields` is checked but not built
+    /// (for a consumer that would discard it).
+    public static func decode(_ line: Data, droppingManagedFields: Bool = false) throws -> WatchEvent<JSONValue> {
         let value: JSONValue
         do {
-            value = try JSONValue(parsing: line)
+            value = try droppingManagedFields ? JSONValue(parsing: line, droppingManagedFieldsAt: 1) : JSONValue(parsing: line)
         } catch {
             throw KubeError.decoding("malformed watch line (\(error)): \(String(decoding: line.prefix(200), as: UTF8.self))")
         }

@@ -59,7 +59,7 @@ public final class Informer: Sendable {
         self.watcher = Watcher(client: client, resource: resource, namespace: options.namespace,
                                labelSelector: options.labelSelector, fieldSelector: options.fieldSelector,
                                configuration: options.watcher, clock: clock, random: random, transform: project,
-                               logger: logger, crdHint: crdHint)
+                               transformDropsManagedFields: transform.dropsManagedFields, logger: logger, crdHint: crdHint)
     }
 
     public var hasSynced: Bool { syncState.withLock { $0.synced } }

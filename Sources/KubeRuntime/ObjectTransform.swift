@@ -26,6 +26,10 @@ public enum ObjectTransform: Sendable, Hashable {
     /// whole pod template of an old revision, is read by a GET when a rollback needs it).
     case fullWhenLabelled(labelKey: String, labelValue: String, omitting: [String] = [])
 
+    /// Whether every object comes out without `metadata.managedFields` (all but `none`): the
+    /// parser may then skip them unbuilt.
+    public var dropsManagedFields: Bool { self != .none }
+
     /// The metadata fields a stub keeps.
     public static let stubMetadataKeys = ["name", "namespace", "uid", "resourceVersion", "ownerReferences", "deletionTimestamp"]
 

@@ -22,6 +22,8 @@ public final class Watcher: Sendable {
     private let clock: any RuntimeClock
     private let random: @Sendable () -> Double
     private let transform: @Sendable (JSONValue) -> JSONValue
+    /// `transform` removes `metadata.managedFields`: LIST pages and watch lines skip it unbuilt.
+    private let transformDropsManagedFields: Bool
     private let machine: Mutex<WatcherStateMachine>
     private let logger: Logger
     private let crdHint: String?
@@ -32,11 +34,13 @@ public final class Watcher: Sendable {
     public init(client: any Client, resource: ResourceType, namespace: String?, labelSelector: String? = nil,
                 fieldSelector: String? = nil, configuration: WatcherConfiguration = WatcherConfiguration(),
                 clock: any RuntimeClock = SystemClock(), random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
-                transform: @escaping @Sendable (JSONValue) -> JSONValue = { $0 }, logger: Logger = .disabled, crdHint: String? = nil) {
+                transform: @escaping @Sendable (JSONValue) -> JSONValue = { $0 }, transformDropsManagedFields: Bool = false,
+                logger: Logger = .disabled, crdHint: String? = nil) {
         self.client = client
         self.logger = logger
         self.crdHint = crdHint
         self.transform = transform
+        self.transformDropsManagedFields = transformDropsManagedFields
         self.resource = resource
         self.namespace = namespace
         self.clock = clock
@@ -66,7 +70,8 @@ public final class Watcher: Sendable {
                 pending += machine.withLock { $0.backoffElapsed() }
             case .list(let options):
                 do {
-                    let page = try await client.list(resource, namespace: namespace, options: options, transformingItems: transform)
+                    let page = try await client.list(resource, namespace: namespace, options: options, transformingItems: transform,
+                                                     droppingManagedFields: transformDropsManagedFields)
                     listSucceeded()
                     pending += machine.withLock { $0.listPage(page) }
                 } catch {
@@ -127,7 +132,9 @@ public final class Watcher: Sendable {
     private func watch(options: ListOptions, sink: @Sendable (CacheOperation) async -> Void) async -> [WatcherStateMachine.Action] {
         let stream: WatchStream
         do {
-            stream = try await client.watch(resource, namespace: namespace, options: options)
+            var opened = try await client.watch(resource, namespace: namespace, options: options)
+            opened.droppingManagedFields = transformDropsManagedFields
+            stream = opened
         } catch {
             if Task.isCancelled { return [] }
             watchFailed(error)

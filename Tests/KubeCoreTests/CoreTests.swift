@@ -79,6 +79,39 @@ final class CoreTests: XCTestCase {
         XCTAssertThrowsError(try JSONValue(parsingList: Data(#"{"items":[{"a":1},"#.utf8)) { $0 })
     }
 
+    /// Skipping `metadata.managedFields` gives what the full parse gives with them removed, only
+    /// for the object's own metadata, and refuses exactly the text the full parse refuses.
+    func testManagedFieldsAreSkippedOnlyWhereAsked() throws {
+        let managed = #"[{"manager":"kubectl","operation":"Apply","fieldsV1":{"f:spec":{"f:replicas":{},"f:te\u0301mplate":{"f:x":{}}},"f:é":{}},"n":[1,-2.5e3,true,false,null]}]"#
+        let object = #"{"kind":"Deployment","metadata":{"name":"web","managedFields":\#(managed),"labels":{"a":"b"}},"#
+            + #""spec":{"template":{"metadata":{"managedFields":[1]}}},"managedFields":[2]}"#
+        let line = #"{"type":"MODIFIED","object":\#(object)}"#
+        var expected = try JSONValue(parsing: line)
+        expected[path: ["object", "metadata", "managedFields"]] = nil
+        let event = try WatchLineDecoder.decode(Data(line.utf8), droppingManagedFields: true)
+        XCTAssertEqual(event.object, expected["object"])
+        XCTAssertEqual(event.object[path: ["spec", "template", "metadata", "managedFields"]], [1], "a template's metadata is not the object's")
+        XCTAssertEqual(event.object["managedFields"], [2], "only under metadata")
+        XCTAssertEqual(try WatchLineDecoder.decode(Data(line.utf8)).object, try JSONValue(parsing: object), "kept unless asked")
+
+        let list = #"{"kind":"DeploymentList","metadata":{"resourceVersion":"7","managedFields":[3]},"items":[\#(object),\#(object)]}"#
+        let page = try JSONValue(parsingList: Data(list.utf8), transformingItems: { $0 }, droppingManagedFields: true)
+        XCTAssertEqual(page["items"]?.arrayValue?.map { $0[path: ["metadata", "managedFields"]] }, [nil, nil])
+        XCTAssertEqual(page[path: ["metadata", "managedFields"]], [3], "the list's own metadata is not an item's")
+
+        // Whatever the full parse refuses inside managedFields, the skip refuses too.
+        for bad in [#"[{"a":tru}]"#, #"[{"a" 1}]"#, #"[{"a":1,}]"#, #"[1 2]"#, #"["\q"]"#, "[\"a\u{1}\"]", #"["\ud800\u00"]"#, #"[01]"#, #"[-]"#,
+                    #"{"a":[1]"#, #"[{"a":"b"]"#, #"["open]}}}"#, String(repeating: "[", count: 600) + String(repeating: "]", count: 600)] {
+            let broken = Data(#"{"type":"ADDED","object":{"metadata":{"managedFields":\#(bad)}}}"#.utf8)
+            XCTAssertThrowsError(try WatchLineDecoder.decode(broken, droppingManagedFields: true), bad)
+            XCTAssertThrowsError(try WatchLineDecoder.decode(broken), bad)
+        }
+        var invalidUTF8 = Data(#"{"type":"ADDED","object":{"metadata":{"managedFields":["x"#.utf8)
+        invalidUTF8.append(contentsOf: [0xFF, 0x22, 0x5D, 0x7D, 0x7D, 0x7D])
+        XCTAssertThrowsError(try WatchLineDecoder.decode(invalidUTF8, droppingManagedFields: true), "invalid UTF-8 is refused unbuilt too")
+        XCTAssertThrowsError(try WatchLineDecoder.decode(invalidUTF8))
+    }
+
     func testSerializationIsSortedAndRoundTrips() throws {
         let v: JSONValue = ["b": [1, 2.5, "s\"\\\n\u{1}"], "a": nil, "c": ["z": true]]
         XCTAssertEqual(v.serializedString(), #"{"a":null,"b":[1,2.5,"s\"\\\n\u0001"],"c":{"z":true}}"#)

@@ -175,9 +175,9 @@ private final class LoggingListClient: Watcher.Client {
         return try await inner.list(resource, namespace: namespace, options: options)
     }
     func list(_ resource: ResourceType, namespace: String?, options: ListOptions,
-              transformingItems transform: @Sendable (JSONValue) -> JSONValue) async throws -> ObjectList<JSONValue> {
+              transformingItems transform: @Sendable (JSONValue) -> JSONValue, droppingManagedFields: Bool) async throws -> ObjectList<JSONValue> {
         log.withLock { $0.append("list") }
-        return try await inner.list(resource, namespace: namespace, options: options, transformingItems: transform)
+        return try await inner.list(resource, namespace: namespace, options: options, transformingItems: transform, droppingManagedFields: droppingManagedFields)
     }
     func watch(_ resource: ResourceType, namespace: String?, options: ListOptions) async throws -> WatchStream {
         try await inner.watch(resource, namespace: namespace, options: options)

@@ -567,7 +567,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         // Each pod reduced to what the summary reads (its name and status) while the list is parsed:
         // a pod's spec and managedFields are most of its size and cost most of the decoding.
         let list = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: selector.description),
-                                         transformingItems: Self.podStatusOnly)
+                                         transformingItems: Self.podStatusOnly, droppingManagedFields: true)
         let pods = list.items.compactMap { try? $0.decode(Pod.self) }
         return PodProblems.summary(of: pods)
     }
