@@ -22,6 +22,8 @@ struct MultiHandle: @unchecked Sendable {
 public struct CurlTransportStatistics: Sendable, Hashable {
     /// Transfers handed to libcurl.
     public var transfersStarted = 0
+    /// Easy handles made for them (the rest reused a spare one).
+    public var easyHandlesMade = 0
     /// New TCP connections libcurl had to open (the rest reused a pooled connection).
     public var connectionsOpened = 0
     /// Transfers running now.
@@ -43,6 +45,10 @@ struct CurlEngineOptions: Sendable {
     var idleConnectionCache = 32
     /// A stream pauses its network read when its buffer holds more than this.
     var streamBufferLimit = 1 << 20
+    /// Easy handles kept, reset, for the next transfers: making and freeing one per request was a
+    /// few percent of a busy operator's CPU. Each kept handle holds its buffers (tens of KiB), so
+    /// only as many as requests usually overlap.
+    var spareEasyHandles = 4
 }
 
 /// Keeps an engine running while anything uses it: the transport, and every transfer in flight
@@ -121,6 +127,11 @@ final class CurlEngine: Sendable {
 
     private func run() {
         var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
+        // Reset handles for the next transfers (see `CurlEngineOptions.spareEasyHandles`).
+        var spare: [UnsafeMutableRawPointer] = []
+        func release(_ t: CurlTransfer) {
+            if let easy = t.releaseEasyHandle(keep: spare.count < options.spareEasyHandles) { spare.append(easy) }
+        }
         // Transfers waiting for their `notBefore`, earliest first (equal times in arrival order).
         var waiting: [(due: ContinuousClock.Instant, transfer: CurlTransfer)] = []
         func countHeld() { statistics.withLock { $0.heldTransfers = waiting.count } }
@@ -131,11 +142,13 @@ final class CurlEngine: Sendable {
                 return
             }
             do {
-                let easy = try t.makeEasyHandle()
+                let reused = spare.popLast()
+                if reused == nil { statistics.withLock { $0.easyHandlesMade += 1 } }
+                let easy = try t.makeEasyHandle(reusing: reused)
                 let rc = curl_multi_add_handle(multi.raw, easy)
                 guard rc == CURLM_OK else {
                     t.fail(TransportError(kind: .other, detail: "curl_multi_add_handle: \(String(cString: curl_multi_strerror(rc)))", url: t.spec.url))
-                    t.releaseEasyHandle()
+                    release(t)
                     return
                 }
                 active[easy] = t
@@ -171,7 +184,7 @@ final class CurlEngine: Sendable {
                     if let easy = t.easy, active.removeValue(forKey: easy) != nil {
                         _ = curl_multi_remove_handle(multi.raw, easy)
                         t.fail(TransportError(kind: .cancelled, detail: "", url: t.spec.url))
-                        t.releaseEasyHandle()
+                        release(t)
                         statistics.withLock { $0.activeTransfers = active.count }
                     } else if let index = waiting.firstIndex(where: { $0.transfer === t }) {
                         waiting.remove(at: index)
@@ -189,9 +202,11 @@ final class CurlEngine: Sendable {
                 for (easy, t) in active {
                     _ = curl_multi_remove_handle(multi.raw, easy)
                     t.fail(TransportError(kind: .cancelled, detail: "the transport was shut down", url: t.spec.url))
-                    t.releaseEasyHandle()
+                    release(t)
                 }
                 active.removeAll()
+                for easy in spare { curl_easy_cleanup(easy) }
+                spare.removeAll()
                 for (_, t) in waiting {
                     t.fail(TransportError(kind: .cancelled, detail: "the transport was shut down", url: t.spec.url))
                 }
@@ -227,7 +242,7 @@ final class CurlEngine: Sendable {
                 let result = msg.pointee.data.result
                 _ = curl_multi_remove_handle(multi.raw, easy)
                 let newConnections = t.complete(result: result)
-                t.releaseEasyHandle()
+                release(t)
                 statistics.withLock {
                     $0.connectionsOpened += newConnections
                     $0.activeTransfers = active.count

@@ -80,8 +80,9 @@ final class CurlTransfer: @unchecked Sendable {
 
     // MARK: - Engine thread
 
-    func makeEasyHandle() throws -> UnsafeMutableRawPointer {
-        guard let h = curl_easy_init() else {
+    /// Configures `spare` (a handle `curl_easy_reset` returned to its defaults) or a new handle.
+    func makeEasyHandle(reusing spare: UnsafeMutableRawPointer? = nil) throws -> UnsafeMutableRawPointer {
+        guard let h = spare ?? curl_easy_init() else {
             throw TransportError(kind: .other, detail: "curl_easy_init failed", url: spec.url)
         }
         easy = h
@@ -202,13 +203,21 @@ final class CurlTransfer: @unchecked Sendable {
         }
     }
 
-    func releaseEasyHandle() {
-        if let h = easy { curl_easy_cleanup(h) }
+    /// Lets go of the easy handle (out of the multi handle already) and frees what only this
+    /// transfer used. `keep`: the handle is reset to its defaults (no option, callback or copy of
+    /// this transfer's stays) and answered, for another transfer; else it is cleaned up.
+    func releaseEasyHandle(keep: Bool) -> UnsafeMutableRawPointer? {
+        let h = easy
         easy = nil
+        if let h {
+            if keep { curl_easy_reset(h) } else { curl_easy_cleanup(h) }
+        }
+        // Only now: the handle pointed at these lists until it was reset or cleaned up.
         if let l = headerList { curl_slist_free_all(l) }
         headerList = nil
         if let l = connectToList { curl_slist_free_all(l) }
         connectToList = nil
+        return keep ? h : nil
     }
 
     private func onHeader(_ bytes: UnsafeRawBufferPointer) -> Int {

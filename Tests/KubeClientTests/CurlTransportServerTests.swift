@@ -225,6 +225,32 @@ final class CurlTransportServerTests: XCTestCase {
         XCTAssertLessThanOrEqual(stats.connectionsOpened, 4, "connections are pooled and bounded")
     }
 
+    /// One request after another reuses a reset easy handle, and nothing of the last request (method,
+    /// body, headers) stays on it.
+    func testSequentialRequestsReuseResetEasyHandles() async throws {
+        let server = try await Self.shared.get()
+        let (client, curl) = try client(server, maxConnections: 4)
+        let before = curl.statistics
+        for round in 0..<10 {
+            let name = "reuse-\(round)"
+            let configMap: JSONValue = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": .string(name)], "data": ["round": .string("\(round)")]]
+            _ = try await client.create(.configMaps, namespace: "default", object: configMap, options: WriteOptions())
+            let read = try await client.get(.configMaps, namespace: "default", name: name)
+            XCTAssertEqual(read[path: ["data", "round"]]?.stringValue, "\(round)")
+            let patched = try await client.patch(.configMaps, namespace: "default", name: name, type: .merge,
+                                                 body: Data(#"{"data":{"patched":"yes"}}"#.utf8), subresource: nil, options: WriteOptions())
+            XCTAssertEqual(patched[path: ["data", "patched"]]?.stringValue, "yes")
+            _ = try await client.delete(.configMaps, namespace: "default", name: name, options: DeleteOptions())
+            do {
+                _ = try await client.get(.configMaps, namespace: "default", name: name)
+                XCTFail("\(name) is deleted")
+            } catch let error as KubeError where error.isNotFound {}
+        }
+        let after = curl.statistics
+        XCTAssertEqual(after.transfersStarted - before.transfersStarted, 50)
+        XCTAssertLessThanOrEqual(after.easyHandlesMade - before.easyHandlesMade, 2, "one after another, the handles are reused")
+    }
+
     /// An operator runs a dozen watches (over HTTP/1.1 each holds a connection for its whole life)
     /// and still needs its requests answered: the default pool has no bound to starve them.
     func testManyOpenWatchesDoNotStarveRequestsOverHTTP1() async throws {
