@@ -1,3 +1,4 @@
+import CZlib
 import KubeCore
 import Synchronization
 import XCTest
@@ -59,6 +60,34 @@ final class CacheStoreTests: XCTestCase {
         XCTAssertNotEqual(TextCompression(dictionary: Array("something else entirely".utf8)).decompress(deflated, length: text.count), text)
         let long = [UInt8](repeating: 65, count: 10_000)
         XCTAssertEqual(TextCompression(dictionary: long).dictionary.count, 4096, "the dictionary is the tail that fits zlib's window")
+    }
+
+    /// A copy of the primed stream deflates exactly as a stream that loads the dictionary itself,
+    /// from many threads at once (the primed stream is only read).
+    func testPrimedCompressionMatchesLoadingTheDictionaryEachTime() async {
+        let dictionary = Array(String(repeating: #"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"x"}}}"#, count: 40).utf8)
+        let compression = TextCompression(dictionary: dictionary)
+        let texts = (0..<64).map { Array(#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web-\#($0)","labels":{"app":"x"}}}"#.utf8) }
+        func loadingEachTime(_ text: [UInt8]) -> [UInt8]? {
+            var stream = z_stream()
+            guard TextCompression.start(&stream, dictionary: compression.dictionary) else { return nil }
+            defer { deflateEnd(&stream) }
+            var output = [UInt8](repeating: 0, count: 4096)
+            guard ZlibStream.run(&stream, input: text, output: &output, { deflate($0, Z_FINISH) }) == Z_STREAM_END else { return nil }
+            return Array(output[..<(output.count - Int(stream.avail_out))])
+        }
+        let results = await withTaskGroup(of: (Int, [UInt8]?).self) { group in
+            for (index, text) in texts.enumerated() { group.addTask { (index, compression.compress(text)) } }
+            var all: [Int: [UInt8]?] = [:]
+            for await (index, deflated) in group { all[index] = deflated }
+            return all
+        }
+        for (index, text) in texts.enumerated() {
+            let deflated = results[index] ?? nil
+            XCTAssertNotNil(deflated)
+            XCTAssertEqual(deflated, loadingEachTime(text), "text \(index)")
+            XCTAssertEqual(deflated.flatMap { compression.decompress($0, length: text.count) }, text)
+        }
     }
 
     func testUpsertAndDelete() {
