@@ -113,7 +113,7 @@ public struct CronSchedule: Sendable, Hashable {
             if c.year < firstYear { return nil }
             let previous: Date?
             if !months.contains(c.month) {
-                previous = startOfMonth(year: c.year, month: c.month)?.addingTimeInterval(-60)
+                previous = startOfMonth(year: c.year, month: c.month).addingTimeInterval(-60)
             } else if !dayMatches(c) {
                 previous = startOfDay(t).addingTimeInterval(-60)
             } else if !hours.contains(c.hour) {
@@ -147,18 +147,15 @@ public struct CronSchedule: Sendable, Hashable {
     }
 
     /// The first instant of day 1 of the month (midnight, or the first wall time after a gap).
-    func startOfMonth(year: Int, month: Int) -> Date? {
-        Date(timeIntervalSince1970: Double(timeZone.instant(forLocal: Int64(CivilDate(year: year, month: month, day: 1).days) * 86_400)))
-    }
+    func startOfMonth(year: Int, month: Int) -> Date { start(ofDay: CivilDate(year: year, month: month, day: 1).days) }
 
     /// The first instant of the day `t` falls on in the schedule's zone.
-    func startOfDay(_ t: Date) -> Date {
-        Date(timeIntervalSince1970: Double(timeZone.instant(forLocal: Int64(WallClock(timeZone, t).days) * 86_400)))
-    }
+    func startOfDay(_ t: Date) -> Date { start(ofDay: WallClock(timeZone, t).days) }
 
-    func startOfNextDay(_ t: Date) -> Date? {
-        Date(timeIntervalSince1970: Double(timeZone.instant(forLocal: Int64(WallClock(timeZone, t).days + 1) * 86_400)))
-    }
+    func startOfNextDay(_ t: Date) -> Date { start(ofDay: WallClock(timeZone, t).days + 1) }
+
+    /// The first instant of a local day (days since 1970-01-01): its midnight, or the end of a gap.
+    func start(ofDay days: Int) -> Date { Date(timeIntervalSince1970: Double(timeZone.instant(forLocal: Int64(days) * 86_400))) }
 
     /// An instant's wall clock in the schedule's zone; weekday 0 = Sunday.
     struct WallClock {

@@ -101,8 +101,6 @@ public struct TimeZoneRules: Sendable, Hashable, CustomStringConvertible {
         return Int(offsets[low])
     }
 
-    public func offset(at date: Date) -> Int { offset(at: Int64((date.timeIntervalSince1970).rounded(.down))) }
-
     /// The wall clock at `instant` as seconds since 1970-01-01 00:00 on that clock.
     func local(_ instant: Int64) -> Int64 { instant + Int64(offset(at: instant)) }
 
