@@ -70,16 +70,9 @@ public enum ObjectTransform: Sendable, Hashable {
         }
     }
 
-    /// FNV-1a 64 over the canonical (key-sorted) serialization, as 16 hex digits. Not a
-    /// cryptographic hash: it only has to change when the content changes.
+    /// FNV-1a 64 over the canonical (key-sorted) serialization, as 16 hex digits (`StableHash`).
     public static func contentHash(of value: JSONValue) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in value.serialized() {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01b3
-        }
-        let hex = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        StableHash.hex(of: value)
     }
 }
 
