@@ -14,12 +14,24 @@ public struct KubeAPIClient: KubernetesReader, KubernetesWriter, KubernetesWatch
     public let defaultNamespace: String
     /// Receives the text of every `Warning` header (deprecations, unknown fields, ...).
     public let warningHandler: (@Sendable (String) -> Void)?
+    /// Whether an object answered alone (GET, create, update, patch, delete) comes without its
+    /// `metadata.managedFields`, checked but never built (`omittingManagedFieldsFromAnswers`).
+    public private(set) var answersOmitManagedFields = false
 
     public init(transport: any KubeTransport, defaultNamespace: String = "default",
                 warningHandler: (@Sendable (String) -> Void)? = nil) {
         self.transport = transport
         self.defaultNamespace = defaultNamespace
         self.warningHandler = warningHandler
+    }
+
+    /// This client, answering objects without `metadata.managedFields`: for a caller that never
+    /// reads them, such as a controller whose caches drop them too. They are often a third of an
+    /// object's text, and parsing them into values cost more than the rest of a write's answer.
+    public func omittingManagedFieldsFromAnswers() -> KubeAPIClient {
+        var client = self
+        client.answersOmitManagedFields = true
+        return client
     }
 
     // MARK: - Arbitrary requests
@@ -42,7 +54,7 @@ public struct KubeAPIClient: KubernetesReader, KubernetesWriter, KubernetesWatch
     /// Like `send`, also answering the `Warning` header texts.
     public func sendWithWarnings(_ request: KubeRequest) async throws -> (value: JSONValue, warnings: [String]) {
         let response = try await sendChecked(request)
-        return (try Self.decodeBody(response, request: request), Self.warnings(in: response.headers))
+        return (try Self.decodeBody(response, request: request, omittingManagedFields: answersOmitManagedFields), Self.warnings(in: response.headers))
     }
 
     /// Sends a request and answers the raw 2xx response (non-2xx throws `KubeError.api`), for
@@ -163,9 +175,10 @@ public struct KubeAPIClient: KubernetesReader, KubernetesWriter, KubernetesWatch
         return data
     }
 
-    static func decodeBody(_ response: KubeResponse, request: KubeRequest) throws -> JSONValue {
+    static func decodeBody(_ response: KubeResponse, request: KubeRequest, omittingManagedFields: Bool = false) throws -> JSONValue {
         if response.body.isEmpty { return .null }
         do {
+            if omittingManagedFields { return try JSONValue(parsing: response.body, droppingManagedFieldsAt: 0) }
             return try JSONValue(parsing: response.body)
         } catch {
             throw KubeError.decoding("\(request.method.rawValue) \(request.path): answer (HTTP \(response.statusCode)) is not JSON (\(error)): \(String(decoding: response.body.prefix(200), as: UTF8.self))")

@@ -116,10 +116,11 @@ struct RunCommand: AsyncParsableCommand {
         let client: KubeAPIClient
         do {
             // rest_client_requests_total counts every attempt the API server answered, below the retries.
+            // Nothing the operator runs reads managedFields, and its caches drop them: answers skip them.
             let host = URL(string: clientConfiguration.server)?.host ?? clientConfiguration.server
             client = try makeKubeClientWithTransport(configuration: clientConfiguration, instrument: { curl in
                 MetricsTransport(curl, metrics: metrics, host: host)
-            }).client
+            }).client.omittingManagedFieldsFromAnswers()
         } catch {
             logger.critical("cannot create the API client", metadata: ["error": "\(error)"])
             throw ExitCode(2)

@@ -69,6 +69,37 @@ final class KubeAPIClientTests: XCTestCase {
         XCTAssertEqual(t.requests.last?.query, [QueryItem("propagationPolicy", "Foreground")])
     }
 
+    func testAnswersOmitManagedFieldsOnlyWhenAsked() async throws {
+        let managed: JSONValue = [["manager": "pynomaly-operator", "operation": "Apply", "fieldsV1": ["f:data": ["f:a": [:]]]]]
+        let object: JSONValue = ["kind": "ConfigMap", "apiVersion": "v1", "data": ["a": "1"],
+                                 "metadata": ["name": "c", "resourceVersion": "7", "managedFields": managed]]
+        let t = ScriptedTransport { r, _ in
+            if r.path.hasSuffix("/broken") {
+                // Skipped fields are still checked: a malformed answer is refused either way.
+                return KubeResponse(statusCode: 200, headers: [], body: Data(#"{"metadata":{"managedFields":[{"manager":}]}}"#.utf8))
+            }
+            return json(object)
+        }
+        let full = KubeAPIClient(transport: t)
+        let kept = try await full.get(.configMaps, namespace: "ns", name: "c")
+        XCTAssertEqual(kept, object)
+
+        let lean = full.omittingManagedFieldsFromAnswers()
+        XCTAssertTrue(lean.answersOmitManagedFields)
+        var expected = object
+        expected[path: ["metadata", "managedFields"]] = nil
+        let got = try await lean.get(.configMaps, namespace: "ns", name: "c")
+        let patched = try await lean.patch(.configMaps, namespace: "ns", name: "c", type: .merge, body: Data("{}".utf8))
+        let created = try await lean.create(.configMaps, namespace: "ns", object: object)
+        XCTAssertEqual([got, patched, created], [expected, expected, expected])
+        do {
+            _ = try await lean.get(.configMaps, namespace: "ns", name: "broken")
+            XCTFail("a malformed answer must be refused")
+        } catch let error as KubeError {
+            guard case .decoding = error else { return XCTFail("expected a decoding error, got \(error)") }
+        }
+    }
+
     func testWarningsReachTheHandlerAndTheCaller() async throws {
         let seen = Mutex<[String]>([])
         let t = ScriptedTransport { _, _ in
