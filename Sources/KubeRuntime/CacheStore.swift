@@ -108,11 +108,19 @@ public struct WriteBasis: Sendable, Hashable {
 /// Once the cache holds a few objects, their texts are deflated against one of them
 /// (`TextCompression`): objects of one kind share most of their text, so a CR or Deployment takes a
 /// tenth of its text's size. Reading one costs a few microseconds more; a pass reads a handful.
+///
+/// A text is deflated only once it has aged out of the young texts (the last `youngBytesLimit`
+/// bytes stored), not when it arrives: an object that changes changes again soon (a new CR's
+/// status, a new Deployment's status as its pods start), and deflating every version cost more
+/// than anything else the cache does. A version replaced while young is never deflated, and the
+/// pass that reads an object just written reads it without inflating it.
 public struct CacheStoreState: Sendable {
     struct Entry: Sendable {
         var text: StoredText
         var resourceVersion: String?
         var specStamp: SpecStamp
+        /// The operation that stored `text`, while it is held plain among the young texts.
+        var youngSince: UInt64?
     }
 
     /// An object's compact text as held: deflated (`plainLength` set) or as it is.
@@ -137,6 +145,19 @@ public struct CacheStoreState: Sendable {
     static let dictionaryMinimumLength = 256
     /// Texts shorter than this are held as they are.
     static let compressionMinimumLength = 128
+    /// Bytes of plain text held young, at most (per cache): a few seconds of a converge's changes
+    /// of one kind, and at most this much more memory than deflating everything at once.
+    public static let defaultYoungBytesLimit = 128 * 1024
+
+    private let youngBytesLimit: Int
+    /// Young texts in the order they were stored: key and the operation that stored the text. An
+    /// entry replaced or removed since is skipped when its turn comes.
+    private var youngQueue: [(key: ObjectKey, since: UInt64)] = []
+    private var youngQueueHead = 0
+    /// Bytes of the texts held young now.
+    private(set) var youngBytes = 0
+    /// Texts deflated so far (for tests and profiles).
+    private(set) var deflations = 0
 
     private var stored: [ObjectKey: Entry] = [:]
     public private(set) var resourceVersion: String?
@@ -167,8 +188,10 @@ public struct CacheStoreState: Sendable {
     /// `tombstoneCapacity`: deletions remembered (~200 bytes each, only once they happen). They
     /// need to cover the deletions during one write request; a write that overlapped more is
     /// refused rather than risked.
-    public init(indexes: [CacheIndex] = [], tombstoneCapacity: Int = 1024) {
+    /// `youngBytesLimit`: plain text held before the oldest is deflated (0: deflate at once).
+    public init(indexes: [CacheIndex] = [], tombstoneCapacity: Int = 1024, youngBytesLimit: Int = CacheStoreState.defaultYoungBytesLimit) {
         self.indexes = indexes
+        self.youngBytesLimit = max(0, youngBytesLimit)
         stampedPathsIndexOnly = indexes.allSatisfy(\.readsOnlyStampedPaths)
         for index in indexes { indexed[index.name] = [:] }
         self.tombstoneCapacity = max(1, tombstoneCapacity)
@@ -214,18 +237,18 @@ public struct CacheStoreState: Sendable {
             if let version = Self.resourceVersion(of: object), stored[key]?.resourceVersion == version {
                 return [.updated(old: object, new: object)]
             }
-            return [put(key, object, text: held(Self.text(of: object)))]
+            return [put(key, object, text: Self.text(of: object))]
         case .delete(let object):
             guard let key = ObjectKey(object: object) else { return [] }
             bury(key, object, resourceVersion: Self.resourceVersion(of: object))
             // The deletion of another uid says nothing about the object held: that one is a newer
             // incarnation a write put there, which its own watch events will settle.
             guard let old = self.object(key) else {
-                stored[key] = nil
+                drop(key)
                 return []
             }
             if let heldUID = Self.uid(of: old), let goneUID = Self.uid(of: object), heldUID != goneUID { return [] }
-            stored[key] = nil
+            drop(key)
             unindex(key, old)
             // Report the final state the server sent, falling back to what the cache held.
             return [.deleted(object.objectValue?["metadata"] == nil ? old : object)]
@@ -238,8 +261,8 @@ public struct CacheStoreState: Sendable {
                 guard let key = ObjectKey(object: object) else { continue }
                 seen.insert(key)
                 forgetTombstone(key, object)
-                let text = held(Self.text(of: object))
-                if stored[key]?.text == text { continue }
+                let text = Self.text(of: object)
+                if let entry = stored[key], entry.text.plain(compression) == text { continue }
                 changes.append(put(key, object, text: text))
             }
             for key in stored.keys.sorted() where !seen.contains(key) {
@@ -289,17 +312,22 @@ public struct CacheStoreState: Sendable {
         tombstones[Tombstone(key: key, uid: uid)] = nil
     }
 
-    /// Stores `new` under `key`. `old`: the object held, when the caller parsed it already.
+    /// Stores `new` (its compact `text`) under `key`, young. `old`: the object held, when the
+    /// caller parsed it already.
     @discardableResult
-    private mutating func put(_ key: ObjectKey, _ new: JSONValue, text: StoredText, old parsedOld: JSONValue? = nil) -> ObjectChange {
-        defer { considerDictionary(text) }
+    private mutating func put(_ key: ObjectKey, _ new: JSONValue, text plainText: [UInt8], old parsedOld: JSONValue? = nil) -> ObjectChange {
+        defer {
+            considerDictionary(plainText)
+            ageYoungTexts()
+        }
+        let text = young(plainText, key)
         let stamp = SpecStamp(of: new)
         // A status change (a kind with a generation, same generation and metadata: the same stamp)
         // keeps every index that reads only stamped paths, and maps to the same keys as the object
         // before it: the held text is not parsed for it, and the handlers get `new` as both.
         if parsedOld == nil, let held = stored[key], held.specStamp == stamp, new[path: ["metadata", "generation"]]?.intValue != nil,
            stampedPathsIndexOnly {
-            stored[key] = Entry(text: text, resourceVersion: Self.resourceVersion(of: new), specStamp: stamp)
+            replace(key, Entry(text: text, resourceVersion: Self.resourceVersion(of: new), specStamp: stamp, youngSince: youngSince(text)))
             return .updated(old: new, new: new)
         }
         let old = parsedOld ?? object(key)
@@ -308,36 +336,81 @@ public struct CacheStoreState: Sendable {
             if let old { unindex(key, old, index) }
             self.index(key, new, index)
         }
-        stored[key] = Entry(text: text, resourceVersion: Self.resourceVersion(of: new), specStamp: stamp)
+        replace(key, Entry(text: text, resourceVersion: Self.resourceVersion(of: new), specStamp: stamp, youngSince: youngSince(text)))
         return old.map { .updated(old: $0, new: new) } ?? .added(new)
     }
 
-    /// `text` as the cache holds it: deflated once a dictionary is picked, when that makes it smaller.
-    private func held(_ text: [UInt8]) -> StoredText {
+    /// `text` held plain, queued to be deflated once it ages out (when it is long enough to gain).
+    private mutating func young(_ text: [UInt8], _ key: ObjectKey) -> StoredText {
+        if text.count >= Self.compressionMinimumLength {
+            youngQueue.append((key, sequence))
+            youngBytes += text.count
+        }
+        return StoredText(bytes: text, plainLength: nil)
+    }
+
+    private func youngSince(_ text: StoredText) -> UInt64? {
+        text.bytes.count >= Self.compressionMinimumLength ? sequence : nil
+    }
+
+    /// Puts `entry` under `key`, forgetting the young text it replaces.
+    private mutating func replace(_ key: ObjectKey, _ entry: Entry) {
+        if let old = stored.updateValue(entry, forKey: key), old.youngSince != nil { youngBytes -= old.text.bytes.count }
+    }
+
+    /// Removes `key`'s entry, forgetting its young text.
+    private mutating func drop(_ key: ObjectKey) {
+        if let old = stored.removeValue(forKey: key), old.youngSince != nil { youngBytes -= old.text.bytes.count }
+    }
+
+    /// Deflates the oldest young texts until the young ones fit `youngBytesLimit`. Before a
+    /// dictionary is picked, an aged text stays plain (`considerDictionary` deflates it then).
+    private mutating func ageYoungTexts() {
+        while youngBytes > youngBytesLimit, youngQueueHead < youngQueue.count {
+            let (key, since) = youngQueue[youngQueueHead]
+            youngQueueHead += 1
+            guard var entry = stored[key], entry.youngSince == since else { continue }
+            youngBytes -= entry.text.bytes.count
+            entry.youngSince = nil
+            entry.text = held(entry.text.bytes)
+            stored[key] = entry
+        }
+        // The queue's consumed head is dropped once it is most of the queue (amortised O(1)).
+        if youngQueueHead > 64, youngQueueHead * 2 > youngQueue.count {
+            youngQueue.removeFirst(youngQueueHead)
+            youngQueueHead = 0
+        }
+    }
+
+    /// `text` as the cache holds it once aged: deflated once a dictionary is picked, when that
+    /// makes it smaller.
+    private mutating func held(_ text: [UInt8]) -> StoredText {
         guard let compression, text.count >= Self.compressionMinimumLength, let deflated = compression.compress(text),
               deflated.count < text.count else { return StoredText(bytes: text, plainLength: nil) }
+        deflations += 1
         return StoredText(bytes: deflated, plainLength: text.count)
     }
 
-    /// Picks the dictionary once enough objects are held, and deflates what is held already. Until
-    /// then every text is held as it is.
-    private mutating func considerDictionary(_ text: StoredText) {
+    /// Picks the dictionary once enough objects are held, and deflates the aged texts held
+    /// already. Until then every text is held as it is.
+    private mutating func considerDictionary(_ text: [UInt8]) {
         guard compression == nil else { return }
-        if text.bytes.count > dictionaryCandidate.count {
-            dictionaryCandidate = Array(text.bytes.suffix(TextCompression.windowSize))
+        if text.count > dictionaryCandidate.count {
+            dictionaryCandidate = Array(text.suffix(TextCompression.windowSize))
         }
         guard stored.count >= Self.dictionaryAfterObjects, dictionaryCandidate.count >= Self.dictionaryMinimumLength else { return }
         compression = TextCompression(dictionary: dictionaryCandidate)
         dictionaryCandidate = []
         for key in Array(stored.keys) {
-            guard let entry = stored[key], entry.text.plainLength == nil else { continue }
-            let text = held(entry.text.bytes)
-            stored[key]?.text = text
+            guard var entry = stored[key], entry.text.plainLength == nil, entry.youngSince == nil else { continue }
+            entry.text = held(entry.text.bytes)
+            stored[key] = entry
         }
     }
 
     private mutating func remove(_ key: ObjectKey) -> JSONValue? {
-        guard let entry = stored.removeValue(forKey: key) else { return nil }
+        guard let entry = stored[key] else { return nil }
+        drop(key)
         guard let old = entry.text.plain(compression).flatMap(Self.parse) else { return nil }
         unindex(key, old)
         return old
@@ -384,7 +457,7 @@ public struct CacheStoreState: Sendable {
             guard basis.resourceVersion != nil else { return false }
             if let heldUID = Self.uid(of: current), heldUID != uid { return false }
         }
-        put(key, object, text: held(Self.text(of: object)), old: current)
+        put(key, object, text: Self.text(of: object), old: current)
         return true
     }
 

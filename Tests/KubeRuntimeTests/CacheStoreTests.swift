@@ -38,7 +38,7 @@ final class CacheStoreTests: XCTestCase {
         XCTAssertEqual(store.apply(.upsert(object(4, rv: "2"))), [.updated(old: object(4), new: object(4, rv: "2"))])
         XCTAssertEqual(store.apply(.delete(object(5, rv: "3"))), [.deleted(object(5, rv: "3"))])
 
-        var state = CacheStoreState()
+        var state = CacheStoreState(youngBytesLimit: 0)
         _ = state.apply(.replaceAll((0..<12).map { object($0) }, resourceVersion: "10"))
         let compression = try XCTUnwrap(state.compression, "a dictionary is picked from the listed objects")
         let held = try XCTUnwrap(state.storedText(ObjectKey(namespace: "ns", name: "app-11")))
@@ -48,6 +48,41 @@ final class CacheStoreTests: XCTestCase {
         XCTAssertEqual(state.apply(.replaceAll((0..<12).map { object($0) }, resourceVersion: "11")), [], "an unchanged re-list is not a change")
         XCTAssertEqual(state.apply(.replaceAll((0..<12).map { object($0, rv: $0 == 2 ? "5" : "1") }, resourceVersion: "12")),
                        [.updated(old: object(2), new: object(2, rv: "5"))])
+    }
+
+    /// A text is deflated once it ages out of the young ones, not when it arrives: a version
+    /// replaced while young is never deflated, and every object reads back as stored throughout.
+    func testTextsAreDeflatedOnlyOnceTheyAgeOut() throws {
+        func object(_ i: Int, rv: String = "1") -> JSONValue {
+            configMap("app-\(i)", rv: rv, labels: ["app.kubernetes.io/name": "pynomaly", "app.kubernetes.io/instance": "app-\(i)"],
+                      data: ["settings.yaml": String(repeating: "detector: isolation-forest\nthreshold: 0.\(i)\n", count: 4)])
+        }
+        let size = object(10).compactText().count
+        var s = CacheStoreState(youngBytesLimit: 3 * size)
+        for i in 0..<12 { _ = s.apply(.upsert(object(i))) }
+        XCTAssertNotNil(s.compression)
+        XCTAssertLessThanOrEqual(s.youngBytes, 3 * size)
+        XCTAssertNotNil(s.storedText(ObjectKey(namespace: "ns", name: "app-0"))?.plainLength, "the oldest text aged out and is deflated")
+        XCTAssertNil(s.storedText(ObjectKey(namespace: "ns", name: "app-11"))?.plainLength, "the newest text is held plain")
+        let deflated = s.deflations
+        XCTAssertEqual(deflated, 12 - 3)
+
+        // Versions of a young object replace each other without being deflated.
+        for rv in 2...6 { _ = s.apply(.upsert(object(11, rv: String(rv)))) }
+        XCTAssertEqual(s.deflations, deflated)
+        XCTAssertLessThanOrEqual(s.youngBytes, 3 * size)
+        for i in 0..<11 { XCTAssertEqual(s.object(ObjectKey(namespace: "ns", name: "app-\(i)")), object(i), "object \(i)") }
+        XCTAssertEqual(s.object(ObjectKey(namespace: "ns", name: "app-11")), object(11, rv: "6"))
+
+        // A deleted young text no longer counts; a re-list compares plain texts, deflated or not.
+        let before = s.youngBytes
+        XCTAssertEqual(s.apply(.delete(object(11, rv: "7"))), [.deleted(object(11, rv: "7"))])
+        XCTAssertEqual(s.youngBytes, before - object(11, rv: "6").compactText().count)
+        let listed = (0..<11).map { object($0) }
+        XCTAssertEqual(s.apply(.replaceAll(listed, resourceVersion: "20")), [], "an unchanged re-list is not a change")
+        XCTAssertEqual(s.apply(.replaceAll((0..<11).map { $0 == 0 ? object(0, rv: "9") : object($0) }, resourceVersion: "21")),
+                       [.updated(old: object(0), new: object(0, rv: "9"))])
+        XCTAssertEqual(s.objects.count, 11)
     }
 
     func testTextCompressionRoundTripsAndRefusesAnotherDictionary() {
