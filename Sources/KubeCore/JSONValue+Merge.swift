@@ -136,6 +136,9 @@ enum JSONValueEncoder {
         let encoder = NodeEncoder(path: path)
         try value.encode(to: encoder)
         var result = encoder.storage.node
+        // Maps and models keeping unknown fields encode as objects (every Codable map here has
+        // String keys): a scalar (an enum, a quantity) needs neither dynamic cast below.
+        if case .scalar = result { return result }
         // Asked of the static type (the models are value types, so it is the dynamic one): a cast of
         // the value copies it into an existential, boxed on the heap when it is larger than three words.
         if T.self is any AtomicJSONEncodable.Type { result = .atomic(result.plain ?? .null) }

@@ -14,29 +14,60 @@ import Foundation
 /// coding path, as `JSONDecoder`'s.
 struct JSONValueDecoder {
     static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
-        try JSONValueDecoding(value: value, codingPath: []).unbox(T.self)
+        try JSONValueDecoding(value: value, path: .root).unbox(T.self)
+    }
+}
+
+/// Where a value being decoded sits, as a list linked to its parent: a nested value or an element
+/// costs one small allocation, where `codingPath + [key]` built an array and copied every key above
+/// it. The `[CodingKey]` form is made only when asked for (an error, or an `init(from:)` reading it).
+private indirect enum DecodingPath {
+    case root
+    case key(any CodingKey, DecodingPath)
+    case index(Int, DecodingPath)
+
+    var codingPath: [any CodingKey] {
+        var keys: [any CodingKey] = []
+        var node = self
+        while true {
+            switch node {
+            case .root: return keys.reversed()
+            case .key(let key, let parent): keys.append(key); node = parent
+            case .index(let index, let parent): keys.append(IndexKey(index)); node = parent
+            }
+        }
     }
 }
 
 private struct JSONValueDecoding: Decoder {
     let value: JSONValue
-    let codingPath: [any CodingKey]
+    let path: DecodingPath
+    var codingPath: [any CodingKey] { path.codingPath }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         guard case .object(let object) = value else { throw mismatch([String: JSONValue].self, value, codingPath) }
-        return KeyedDecodingContainer(KeyedContainer<Key>(object: object, codingPath: codingPath))
+        return KeyedDecodingContainer(KeyedContainer<Key>(object: object, path: path))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
         guard case .array(let array) = value else { throw mismatch([JSONValue].self, value, codingPath) }
-        return UnkeyedContainer(array: array, codingPath: codingPath)
+        return UnkeyedContainer(array: array, path: path)
     }
 
-    func singleValueContainer() throws -> any SingleValueDecodingContainer { SingleValue(value: value, codingPath: codingPath) }
+    func singleValueContainer() throws -> any SingleValueDecodingContainer { SingleValue(value: value, path: path) }
 
     func unbox<T: Decodable>(_ type: T.Type) throws -> T {
         if T.self == JSONValue.self, let same = value as? T { return same }
+        // Maps and lists of strings (labels, annotations, args) are built here: the standard
+        // library's generic decoding of a collection costs a container and a decoder per element.
+        // Anything else in them, and so any error, takes the generic way below.
+        if T.self == [String: String].self, case .object(let object) = value, let map = Self.strings(object), let result = map as? T {
+            return result
+        }
+        if T.self == [String].self, case .array(let array) = value, let list = Self.strings(array), let result = list as? T {
+            return result
+        }
         if T.self == Data.self {
             guard case .string(let text) = value else { throw mismatch(String.self, value, codingPath) }
             guard let data = Data(base64Encoded: text) else {
@@ -52,6 +83,28 @@ private struct JSONValueDecoding: Decoder {
             if let url = url as? T { return url }
         }
         return try T(from: self)
+    }
+
+    /// The members as a `[String: String]`; nil when one is not a string.
+    static func strings(_ object: JSONObject) -> [String: String]? {
+        var map: [String: String] = [:]
+        map.reserveCapacity(object.members.count)
+        for (key, value) in object.members {
+            guard case .string(let text) = value else { return nil }
+            map[key] = text
+        }
+        return map
+    }
+
+    /// The elements as a `[String]`; nil when one is not a string.
+    static func strings(_ array: [JSONValue]) -> [String]? {
+        var list: [String] = []
+        list.reserveCapacity(array.count)
+        for element in array {
+            guard case .string(let text) = element else { return nil }
+            list.append(text)
+        }
+        return list
     }
 }
 
@@ -133,7 +186,8 @@ private struct IndexKey: CodingKey {
 
 private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let object: JSONObject
-    let codingPath: [any CodingKey]
+    let path: DecodingPath
+    var codingPath: [any CodingKey] { path.codingPath }
 
     var allKeys: [Key] { object.keys.compactMap { Key(stringValue: $0) } }
     func contains(_ key: Key) -> Bool { object[key.stringValue] != nil }
@@ -145,7 +199,8 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return value
     }
 
-    private func path(_ key: Key) -> [any CodingKey] { codingPath + [key] }
+    private func path(_ key: Key) -> [any CodingKey] { DecodingPath.key(key, path).codingPath }
+    private func nested(_ key: Key) -> DecodingPath { .key(key, path) }
 
     func decodeNil(forKey key: Key) throws -> Bool { try value(key) == .null }
     func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try Scalars.bool(value(key), path(key)) }
@@ -166,44 +221,45 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
         let value = try value(key)
         if let scalar = try Scalars.common(T.self, value, path(key)) { return scalar }
-        return try JSONValueDecoding(value: value, codingPath: path(key)).unbox(T.self)
+        return try JSONValueDecoding(value: value, path: nested(key)).unbox(T.self)
     }
 
     /// Absent and null are both nil, as with `JSONDecoder`.
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         guard let value = object[key.stringValue], value != .null else { return nil }
         if let scalar = try Scalars.common(T.self, value, path(key)) { return scalar }
-        return try JSONValueDecoding(value: value, codingPath: path(key)).unbox(T.self)
+        return try JSONValueDecoding(value: value, path: nested(key)).unbox(T.self)
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
-        try JSONValueDecoding(value: value(key), codingPath: path(key)).container(keyedBy: type)
+        try JSONValueDecoding(value: value(key), path: nested(key)).container(keyedBy: type)
     }
 
     func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
-        try JSONValueDecoding(value: value(key), codingPath: path(key)).unkeyedContainer()
+        try JSONValueDecoding(value: value(key), path: nested(key)).unkeyedContainer()
     }
 
-    func superDecoder() throws -> any Decoder { JSONValueDecoding(value: object["super"] ?? .null, codingPath: codingPath) }
-    func superDecoder(forKey key: Key) throws -> any Decoder { JSONValueDecoding(value: object[key.stringValue] ?? .null, codingPath: path(key)) }
+    func superDecoder() throws -> any Decoder { JSONValueDecoding(value: object["super"] ?? .null, path: path) }
+    func superDecoder(forKey key: Key) throws -> any Decoder { JSONValueDecoding(value: object[key.stringValue] ?? .null, path: nested(key)) }
 }
 
 private struct UnkeyedContainer: UnkeyedDecodingContainer {
     let array: [JSONValue]
-    let codingPath: [any CodingKey]
+    let path: DecodingPath
+    var codingPath: [any CodingKey] { path.codingPath }
     var currentIndex = 0
 
-    init(array: [JSONValue], codingPath: [any CodingKey]) {
+    init(array: [JSONValue], path: DecodingPath) {
         self.array = array
-        self.codingPath = codingPath
+        self.path = path
     }
 
     var count: Int? { array.count }
     var isAtEnd: Bool { currentIndex >= array.count }
 
-    private mutating func next<T>(_ type: T.Type) throws -> (JSONValue, [any CodingKey]) {
+    private mutating func next<T>(_ type: T.Type) throws -> (JSONValue, DecodingPath) {
         let (value, index) = try nextScalar(type)
-        return (value, path(index))
+        return (value, .index(index, path))
     }
 
     /// The next element and its index; its path is built only when needed.
@@ -215,7 +271,7 @@ private struct UnkeyedContainer: UnkeyedDecodingContainer {
         return (array[currentIndex], currentIndex)
     }
 
-    private func path(_ index: Int) -> [any CodingKey] { codingPath + [IndexKey(index)] }
+    private func path(_ index: Int) -> [any CodingKey] { DecodingPath.index(index, path).codingPath }
 
     mutating func decodeNil() throws -> Bool {
         guard !isAtEnd, array[currentIndex] == .null else { return false }
@@ -239,29 +295,33 @@ private struct UnkeyedContainer: UnkeyedDecodingContainer {
     mutating func decode(_ type: UInt64.Type) throws -> UInt64 { let (v, i) = try nextScalar(type); return try Scalars.integer(UInt64.self, v, path(i)) }
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        let (v, p) = try next(type)
-        return try JSONValueDecoding(value: v, codingPath: p).unbox(T.self)
+        // The standard library decodes an array's elements through this generic method, whatever
+        // their type: scalars are decoded here, as the keyed container does.
+        let (v, i) = try nextScalar(type)
+        if let scalar = try Scalars.common(T.self, v, path(i)) { return scalar }
+        return try JSONValueDecoding(value: v, path: .index(i, path)).unbox(T.self)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
         let (v, p) = try next([String: JSONValue].self)
-        return try JSONValueDecoding(value: v, codingPath: p).container(keyedBy: type)
+        return try JSONValueDecoding(value: v, path: p).container(keyedBy: type)
     }
 
     mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
         let (v, p) = try next([JSONValue].self)
-        return try JSONValueDecoding(value: v, codingPath: p).unkeyedContainer()
+        return try JSONValueDecoding(value: v, path: p).unkeyedContainer()
     }
 
     mutating func superDecoder() throws -> any Decoder {
         let (v, p) = try next(JSONValue.self)
-        return JSONValueDecoding(value: v, codingPath: p)
+        return JSONValueDecoding(value: v, path: p)
     }
 }
 
 private struct SingleValue: SingleValueDecodingContainer {
     let value: JSONValue
-    let codingPath: [any CodingKey]
+    let path: DecodingPath
+    var codingPath: [any CodingKey] { path.codingPath }
 
     func decodeNil() -> Bool { value == .null }
     func decode(_ type: Bool.Type) throws -> Bool { try Scalars.bool(value, codingPath) }
@@ -280,6 +340,6 @@ private struct SingleValue: SingleValueDecodingContainer {
     func decode(_ type: UInt64.Type) throws -> UInt64 { try Scalars.integer(UInt64.self, value, codingPath) }
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try JSONValueDecoding(value: value, codingPath: codingPath).unbox(T.self)
+        try JSONValueDecoding(value: value, path: path).unbox(T.self)
     }
 }

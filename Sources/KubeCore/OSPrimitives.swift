@@ -66,3 +66,11 @@ public func writeToStandardError(_ text: String) {
         offset += n
     }
 }
+
+/// The index of the first `byte` in `bytes` at or after `start`, by the C library's `memchr`
+/// (vectorised; a Swift loop over the bytes costs several instructions per byte).
+func firstIndex(of byte: UInt8, in bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+    guard let base = bytes.baseAddress, start < bytes.count,
+          let found = memchr(base + start, Int32(byte), bytes.count - start) else { return nil }
+    return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+}

@@ -43,7 +43,7 @@ public struct LineSplitter: Sendable {
             let bytes = raw.bindMemory(to: UInt8.self)
             guard let base = bytes.baseAddress else { return }
             var start = 0
-            while let nl = bytes[start...].firstIndex(of: 0x0A) {
+            while let nl = firstIndex(of: 0x0A, in: bytes, from: start) {
                 var line = partial
                 line.append(base + start, count: nl - start)
                 partial = Data()

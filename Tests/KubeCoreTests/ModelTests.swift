@@ -244,6 +244,26 @@ final class ModelTests: XCTestCase {
         XCTAssertThrowsError(try Deployment.decoded(from: json2)) { error in
             XCTAssertTrue("\(error)".contains("spec.template.spec.containers[0].name: required field is missing"), "\(error)")
         }
+        // Maps and lists of strings are decoded on a shorter way; a member that is not a string
+        // still fails with its own path.
+        var json3 = try Fixtures.firstResponse(kind: "Deployment", in: "20-builtin-defaulting.json")
+        json3[path: ["metadata", "labels", "tier"]] = 3
+        XCTAssertThrowsError(try Deployment.decoded(from: json3)) { error in
+            XCTAssertTrue("\(error)".contains("metadata.labels.tier"), "\(error)")
+        }
+        var json4 = try Fixtures.firstResponse(kind: "Deployment", in: "20-builtin-defaulting.json")
+        var withArgs = json4[path: ["spec", "template", "spec", "containers"]]?.arrayValue ?? []
+        withArgs[0]["args"] = ["--port", 8000]
+        json4[path: ["spec", "template", "spec", "containers"]] = .array(withArgs)
+        XCTAssertThrowsError(try Deployment.decoded(from: json4)) { error in
+            XCTAssertTrue("\(error)".contains("spec.template.spec.containers[0].args[1]"), "\(error)")
+        }
+        withArgs[0]["args"] = ["--port", "8000"]
+        json4[path: ["spec", "template", "spec", "containers"]] = .array(withArgs)
+        json4[path: ["metadata", "labels", "tier"]] = "web"
+        let decoded = try Deployment.decoded(from: json4)
+        XCTAssertEqual(decoded.spec?.template.spec?.containers.first?.args, ["--port", "8000"])
+        XCTAssertEqual(decoded.metadata.labels?["tier"], "web")
     }
 
     func testBuildingADeploymentForAnOperator() throws {
