@@ -129,6 +129,8 @@ final class HTTPSListener: Sendable {
     /// than broken, as libcurl did in the suites.
     func resetWatchStreams() async {
         for stream in watchStreams.all { try? await stream.close() }
+        // The resets leave now, not with the close that follows (see `KubeTestServer.restart`).
+        for channel in connections.all { channel.flush() }
     }
 
     func stop() async {

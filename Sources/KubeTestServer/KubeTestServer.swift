@@ -115,6 +115,10 @@ public final class KubeTestServer: Sendable {
         core.abortWatches()
         let old = listener
         await old.resetWatchStreams()
+        // A moment for clients to read the resets before their connections close: libcurl 7.88
+        // takes an HTTP/2 stream whose RST_STREAM arrives in the same read as the connection's end
+        // for one that ended cleanly, and a restart must break every open watch.
+        try? await Task.sleep(for: .milliseconds(100))
         await old.stop()
         let fresh = try await ListenPort.rebind(old.localPort) { port in
             try await HTTPSListener(core: core, host: core.options.host, port: port, tls: tls)
