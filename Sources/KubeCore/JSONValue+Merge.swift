@@ -137,8 +137,12 @@ enum JSONValueEncoder {
         try value.encode(to: encoder)
         var result = encoder.storage.node
         // Maps and models keeping unknown fields encode as objects (every Codable map here has
-        // String keys): a scalar (an enum, a quantity) needs neither dynamic cast below.
-        if case .scalar = result { return result }
+        // String keys; one keyed otherwise would encode as a list and merge as one): a scalar (an
+        // enum, a quantity) or a list needs neither dynamic cast below.
+        switch result {
+        case .scalar, .array: return result
+        default: break
+        }
         // Asked of the static type (the models are value types, so it is the dynamic one): a cast of
         // the value copies it into an existential, boxed on the heap when it is larger than three words.
         if T.self is any AtomicJSONEncodable.Type { result = .atomic(result.plain ?? .null) }

@@ -224,6 +224,31 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return try JSONValueDecoding(value: value, path: nested(key)).unbox(T.self)
     }
 
+    // The scalar `decodeIfPresent`s, which the standard library's defaults would answer with
+    // three look-ups of the key (`contains`, `decodeNil`, `decode`) where one does.
+
+    /// The value under `key`; nil when absent or null (both nil, as with `JSONDecoder`).
+    private func presentValue(_ key: Key) -> JSONValue? {
+        guard let value = object[key.stringValue] else { return nil }
+        if case .null = value { return nil }
+        return value
+    }
+
+    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try presentValue(key).map { try Scalars.bool($0, path(key)) } }
+    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try presentValue(key).map { try Scalars.string($0, path(key)) } }
+    func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try presentValue(key).map { try Scalars.double($0, path(key)) } }
+    func decodeIfPresent(_ type: Float.Type, forKey key: Key) throws -> Float? { try presentValue(key).map { Float(try Scalars.double($0, path(key))) } }
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try presentValue(key).map { try Scalars.integer(Int.self, $0, path(key)) } }
+    func decodeIfPresent(_ type: Int8.Type, forKey key: Key) throws -> Int8? { try presentValue(key).map { try Scalars.integer(Int8.self, $0, path(key)) } }
+    func decodeIfPresent(_ type: Int16.Type, forKey key: Key) throws -> Int16? { try presentValue(key).map { try Scalars.integer(Int16.self, $0, path(key)) } }
+    func decodeIfPresent(_ type: Int32.Type, forKey key: Key) throws -> Int32? { try presentValue(key).map { try Scalars.integer(Int32.self, $0, path(key)) } }
+    func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try presentValue(key).map { try Scalars.integer(Int64.self, $0, path(key)) } }
+    func decodeIfPresent(_ type: UInt.Type, forKey key: Key) throws -> UInt? { try presentValue(key).map { try Scalars.integer(UInt.self, $0, path(key)) } }
+    func decodeIfPresent(_ type: UInt8.Type, forKey key: Key) throws -> UInt8? { try presentValue(key).map { try Scalars.integer(UInt8.self, $0, path(key)) } }
+    func decodeIfPresent(_ type: UInt16.Type, forKey key: Key) throws -> UInt16? { try presentValue(key).map { try Scalars.integer(UInt16.self, $0, path(key)) } }
+    func decodeIfPresent(_ type: UInt32.Type, forKey key: Key) throws -> UInt32? { try presentValue(key).map { try Scalars.integer(UInt32.self, $0, path(key)) } }
+    func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try presentValue(key).map { try Scalars.integer(UInt64.self, $0, path(key)) } }
+
     /// Absent and null are both nil, as with `JSONDecoder`.
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         guard let value = object[key.stringValue], value != .null else { return nil }
