@@ -50,6 +50,28 @@ public protocol KubernetesWriter: Sendable {
     func patch(_ resource: ResourceType, namespace: String?, name: String, type: PatchType, body: Data, subresource: String?, options: WriteOptions) async throws -> JSONValue
     /// Answers the object when finalizers delay the deletion, nil when it is gone.
     func delete(_ resource: ResourceType, namespace: String?, name: String, options: DeleteOptions) async throws -> JSONValue?
+    /// `create`, answering the object only when `keepAnswer()`, asked once the write succeeded,
+    /// says so: a client may then leave an answer nobody reads unparsed.
+    func create(_ resource: ResourceType, namespace: String?, object: JSONValue, options: WriteOptions,
+                keepingAnswerIf keepAnswer: @Sendable () -> Bool) async throws -> JSONValue?
+    /// `update`, answering the object only when `keepAnswer()`, asked once the write succeeded,
+    /// says so (a status write whose answer only a cache would keep, and the cache moved past it).
+    func update(_ resource: ResourceType, namespace: String?, name: String, object: JSONValue, subresource: String?, options: WriteOptions,
+                keepingAnswerIf keepAnswer: @Sendable () -> Bool) async throws -> JSONValue?
+}
+
+extension KubernetesWriter {
+    public func create(_ resource: ResourceType, namespace: String?, object: JSONValue, options: WriteOptions,
+                       keepingAnswerIf keepAnswer: @Sendable () -> Bool) async throws -> JSONValue? {
+        let answer = try await create(resource, namespace: namespace, object: object, options: options)
+        return keepAnswer() ? answer : nil
+    }
+
+    public func update(_ resource: ResourceType, namespace: String?, name: String, object: JSONValue, subresource: String?, options: WriteOptions,
+                       keepingAnswerIf keepAnswer: @Sendable () -> Bool) async throws -> JSONValue? {
+        let answer = try await update(resource, namespace: namespace, name: name, object: object, subresource: subresource, options: options)
+        return keepAnswer() ? answer : nil
+    }
 }
 
 /// API discovery: which resources a group version serves (for kinds whose CRDs may be absent).

@@ -112,15 +112,41 @@ public struct KubeAPIClient: KubernetesReader, KubernetesWriter, KubernetesWatch
     // MARK: - KubernetesWriter
 
     public func create(_ resource: ResourceType, namespace: String?, object: JSONValue, options: WriteOptions = WriteOptions()) async throws -> JSONValue {
-        let ns = resource.namespaced ? (namespace ?? object[path: ["metadata", "namespace"]]?.stringValue ?? defaultNamespace) : nil
-        return try await send(try RequestBuilder(resource).create(namespace: ns, body: object.serialized(), options: options))
+        try await send(try createRequest(resource, namespace: namespace, object: object, options: options))
     }
 
     public func update(_ resource: ResourceType, namespace: String?, name: String, object: JSONValue, subresource: String? = nil,
                        options: WriteOptions = WriteOptions()) async throws -> JSONValue {
+        try await send(try updateRequest(resource, namespace: namespace, name: name, object: object, subresource: subresource, options: options))
+    }
+
+    public func create(_ resource: ResourceType, namespace: String?, object: JSONValue, options: WriteOptions,
+                       keepingAnswerIf keepAnswer: @Sendable () -> Bool) async throws -> JSONValue? {
+        try await send(try createRequest(resource, namespace: namespace, object: object, options: options), keepingAnswerIf: keepAnswer)
+    }
+
+    public func update(_ resource: ResourceType, namespace: String?, name: String, object: JSONValue, subresource: String?, options: WriteOptions,
+                       keepingAnswerIf keepAnswer: @Sendable () -> Bool) async throws -> JSONValue? {
+        try await send(try updateRequest(resource, namespace: namespace, name: name, object: object, subresource: subresource, options: options),
+                       keepingAnswerIf: keepAnswer)
+    }
+
+    private func createRequest(_ resource: ResourceType, namespace: String?, object: JSONValue, options: WriteOptions) throws -> KubeRequest {
         let ns = resource.namespaced ? (namespace ?? object[path: ["metadata", "namespace"]]?.stringValue ?? defaultNamespace) : nil
-        return try await send(try RequestBuilder(resource).update(namespace: ns, name: name, body: object.serialized(),
-                                                                    subresource: subresource, options: options))
+        return try RequestBuilder(resource).create(namespace: ns, body: object.serialized(), options: options)
+    }
+
+    private func updateRequest(_ resource: ResourceType, namespace: String?, name: String, object: JSONValue, subresource: String?,
+                               options: WriteOptions) throws -> KubeRequest {
+        let ns = resource.namespaced ? (namespace ?? object[path: ["metadata", "namespace"]]?.stringValue ?? defaultNamespace) : nil
+        return try RequestBuilder(resource).update(namespace: ns, name: name, body: object.serialized(), subresource: subresource, options: options)
+    }
+
+    /// Sends a write; its answer is parsed only when `keepAnswer()` says so once it succeeded.
+    private func send(_ request: KubeRequest, keepingAnswerIf keepAnswer: @Sendable () -> Bool) async throws -> JSONValue? {
+        let response = try await sendChecked(request)
+        guard keepAnswer() else { return nil }
+        return try Self.decodeBody(response, request: request, omittingManagedFields: answersOmitManagedFields)
     }
 
     public func patch(_ resource: ResourceType, namespace: String?, name: String, type: PatchType, body: Data, subresource: String? = nil,

@@ -121,6 +121,8 @@ public struct CacheStoreState: Sendable {
         var specStamp: SpecStamp
         /// The operation that stored `text`, while it is held plain among the young texts.
         var youngSince: UInt64?
+        /// The compact text of the object's `CacheView`, when the store keeps one.
+        var view: [UInt8]?
     }
 
     /// An object's compact text as held: deflated (`plainLength` set) or as it is.
@@ -188,9 +190,14 @@ public struct CacheStoreState: Sendable {
     /// `tombstoneCapacity`: deletions remembered (~200 bytes each, only once they happen). They
     /// need to cover the deletions during one write request; a write that overlapped more is
     /// refused rather than risked.
+    private let view: CacheView?
+
     /// `youngBytesLimit`: plain text held before the oldest is deflated (0: deflate at once).
-    public init(indexes: [CacheIndex] = [], tombstoneCapacity: Int = 1024, youngBytesLimit: Int = CacheStoreState.defaultYoungBytesLimit) {
+    /// `view`: the fields kept beside each text (`viewText`).
+    public init(indexes: [CacheIndex] = [], tombstoneCapacity: Int = 1024, youngBytesLimit: Int = CacheStoreState.defaultYoungBytesLimit,
+                view: CacheView? = nil) {
         self.indexes = indexes
+        self.view = view
         self.youngBytesLimit = max(0, youngBytesLimit)
         stampedPathsIndexOnly = indexes.allSatisfy(\.readsOnlyStampedPaths)
         for index in indexes { indexed[index.name] = [:] }
@@ -213,6 +220,9 @@ public struct CacheStoreState: Sendable {
 
     /// The `SpecStamp` of the object under `key` (nothing parsed); nil when absent.
     public func specStamp(_ key: ObjectKey) -> SpecStamp? { stored[key]?.specStamp }
+
+    /// The compact text of the `CacheView` of the object under `key`; nil when absent or no view is kept.
+    func viewText(_ key: ObjectKey) -> [UInt8]? { stored[key]?.view }
 
     /// Every object by key (parses all of them: for tests and small caches).
     public var objects: [ObjectKey: JSONValue] { stored.compactMapValues { $0.text.plain(compression).flatMap(Self.parse) } }
@@ -322,12 +332,13 @@ public struct CacheStoreState: Sendable {
         }
         let text = young(plainText, key)
         let stamp = SpecStamp(of: new)
+        let viewText = view.map { $0.make(new).compactText() }
         // A status change (a kind with a generation, same generation and metadata: the same stamp)
         // keeps every index that reads only stamped paths, and maps to the same keys as the object
         // before it: the held text is not parsed for it, and the handlers get `new` as both.
         if parsedOld == nil, let held = stored[key], held.specStamp == stamp, new[path: ["metadata", "generation"]]?.intValue != nil,
            stampedPathsIndexOnly {
-            replace(key, Entry(text: text, resourceVersion: Self.resourceVersion(of: new), specStamp: stamp, youngSince: youngSince(text)))
+            replace(key, Entry(text: text, resourceVersion: Self.resourceVersion(of: new), specStamp: stamp, youngSince: youngSince(text), view: viewText))
             return .updated(old: new, new: new)
         }
         let old = parsedOld ?? object(key)
@@ -336,7 +347,7 @@ public struct CacheStoreState: Sendable {
             if let old { unindex(key, old, index) }
             self.index(key, new, index)
         }
-        replace(key, Entry(text: text, resourceVersion: Self.resourceVersion(of: new), specStamp: stamp, youngSince: youngSince(text)))
+        replace(key, Entry(text: text, resourceVersion: Self.resourceVersion(of: new), specStamp: stamp, youngSince: youngSince(text), view: viewText))
         return old.map { .updated(old: $0, new: new) } ?? .added(new)
     }
 
@@ -461,6 +472,15 @@ public struct CacheStoreState: Sendable {
         return true
     }
 
+    /// False when `storeWritten` would refuse any answer of a write of `key` on `basis`: the watch
+    /// moved past it already (the usual case on a fast watch). Read before parsing an answer that
+    /// only the cache would keep.
+    public func mayStoreWritten(_ key: ObjectKey, basis: WriteBasis) -> Bool {
+        guard stored[key]?.resourceVersion == basis.resourceVersion else { return false }
+        if let since = basis.sequence, lastReplaceAll > since || forgottenThrough > since { return false }
+        return true
+    }
+
     /// `storeWritten(_:basis:)` with only the resourceVersion read before the write.
     public mutating func storeWritten(_ object: JSONValue, basedOn resourceVersion: String?) -> Bool {
         storeWritten(object, basis: WriteBasis(resourceVersion: resourceVersion))
@@ -474,12 +494,30 @@ public struct CacheStoreState: Sendable {
     public func hasIndex(_ name: String) -> Bool { indexed[name] != nil }
 }
 
+/// A few fields of each object, made from it on the way in and kept beside its text, for a reader
+/// that reads only those of a large object (a Deployment's rollout state, read on every pass):
+/// reading the view parses a few hundred bytes instead of inflating and parsing the whole object.
+public struct CacheView: Sendable {
+    let make: @Sendable (JSONValue) -> JSONValue
+
+    public init(_ make: @escaping @Sendable (JSONValue) -> JSONValue) { self.make = make }
+}
+
 /// The cache an informer fills: thread-safe, synchronous reads from memory.
 public final class CacheStore: Sendable {
     private let state: Mutex<CacheStoreState>
 
-    public init(indexes: [CacheIndex] = []) {
-        state = Mutex(CacheStoreState(indexes: indexes))
+    public init(indexes: [CacheIndex] = [], view: CacheView? = nil) {
+        state = Mutex(CacheStoreState(indexes: indexes, view: view))
+        keepsView = view != nil
+    }
+
+    /// Whether the store keeps a `CacheView` of each object.
+    public let keepsView: Bool
+
+    /// The `CacheView` of the object under `key`; nil when absent or when the store keeps no view.
+    public func view(_ key: ObjectKey) -> JSONValue? {
+        state.withLock { $0.viewText(key) }.flatMap(CacheStoreState.parse)
     }
 
     /// Applies a watcher operation; returns the changes it caused.
@@ -509,6 +547,11 @@ public final class CacheStore: Sendable {
     /// What a write of `key` is based on; read it just before sending the request.
     public func writeBasis(_ key: ObjectKey) -> WriteBasis {
         state.withLock { $0.writeBasis(key) }
+    }
+
+    /// See `CacheStoreState.mayStoreWritten`.
+    public func mayStoreWritten(_ key: ObjectKey, basis: WriteBasis) -> Bool {
+        state.withLock { $0.mayStoreWritten(key, basis: basis) }
     }
 
     /// A basis for a write based on an object read earlier (its `resourceVersion`, nil when it was

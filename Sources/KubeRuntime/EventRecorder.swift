@@ -229,7 +229,8 @@ public final class EventRecorder: Sendable {
             }
         }
         do {
-            _ = try await client.create(.events, namespace: entry.namespace, object: body(of: entry), options: WriteOptions())
+            // Nothing reads the created Event: its answer is left unparsed.
+            _ = try await client.create(.events, namespace: entry.namespace, object: body(of: entry), options: WriteOptions(), keepingAnswerIf: { false })
             entry.writtenCount = entry.count
             counters.withLock { $0.created += 1 }
         } catch {

@@ -17,11 +17,14 @@ public struct InformerOptions: Sendable {
     /// installed): while the API server answers its LIST with 404, the informer counts as ready
     /// (`countsAsReady`), so `/readyz` does not fail for it. Any other failure still counts.
     public var kindMayBeAbsent: Bool
+    /// A few fields of each object the store keeps beside its text (`CacheStore.view`).
+    public var view: CacheView?
 
     public init(namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
                 transform: ObjectTransform = .stripManagedFields, indexes: [CacheIndex] = [.controllerOwnerUID],
-                watcher: WatcherConfiguration = WatcherConfiguration(), kindMayBeAbsent: Bool = false) {
+                watcher: WatcherConfiguration = WatcherConfiguration(), kindMayBeAbsent: Bool = false, view: CacheView? = nil) {
         self.kindMayBeAbsent = kindMayBeAbsent
+        self.view = view
         self.namespace = namespace
         self.labelSelector = labelSelector
         self.fieldSelector = fieldSelector
@@ -53,7 +56,7 @@ public final class Informer: Sendable {
                 logger: Logger = .disabled, crdHint: String? = nil) {
         self.resource = resource
         self.options = options
-        self.store = CacheStore(indexes: options.indexes)
+        self.store = CacheStore(indexes: options.indexes, view: options.view)
         let transform = options.transform
         let project: @Sendable (JSONValue) -> JSONValue = { transform.apply($0) }
         self.watcher = Watcher(client: client, resource: resource, namespace: options.namespace,
@@ -142,6 +145,13 @@ public final class Informer: Sendable {
         guard options.fieldSelector == nil, belongs(answer) else { return false }
         guard case .upsert(let object) = CacheOperation.upsert(answer).transformed(options.transform).withTypeMeta(of: resource) else { return false }
         return store.storeWritten(object, basis: basis)
+    }
+
+    /// False when `storeWritten` would refuse any answer of a write of `namespace/name` on `basis`
+    /// (the watch moved past it, or the answer cannot belong here): that answer need not be parsed.
+    public func mayStoreWritten(namespace: String?, name: String, basis: WriteBasis) -> Bool {
+        guard options.fieldSelector == nil else { return false }
+        return store.mayStoreWritten(ObjectKey(namespace: namespace, name: name), basis: basis)
     }
 
     /// `storeWritten(_:basis:)` knowing only the resourceVersion read before the write (nil = the

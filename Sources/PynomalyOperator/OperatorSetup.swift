@@ -66,6 +66,9 @@ public enum OperatorSetup {
             if kind == .controllerRevisions {
                 options.transform = .fullWhenLabelled(labelKey: PynomalyLabels.managedByKey, labelValue: PynomalyLabels.managerName, omitting: ["data"])
             }
+            // Every pass reads its Deployment's rollout state; the pod template and the revision's
+            // copy are most of a Deployment's text and are read only when the children are compared.
+            if kind == .deployments { options.view = CacheView(PynomalyDeploymentReconciler.rolloutFields) }
             return manager.informer(for: kind, options: options)
         }
         let ownedByResource = Dictionary(uniqueKeysWithValues: zip(OwnedKinds.all.map(\.resource), owned))

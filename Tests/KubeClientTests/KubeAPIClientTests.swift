@@ -100,6 +100,29 @@ final class KubeAPIClientTests: XCTestCase {
         }
     }
 
+    func testAWriteAnswerIsParsedOnlyWhenKept() async throws {
+        let t = ScriptedTransport { r, _ in
+            // Not JSON: a parse would fail, so only a kept answer can fail.
+            KubeResponse(statusCode: r.method == .post ? 201 : 200, headers: [], body: Data("not json".utf8))
+        }
+        let client = KubeAPIClient(transport: t)
+        let object: JSONValue = ["kind": "ConfigMap", "metadata": ["name": "c"]]
+        let dropped = try await client.create(.configMaps, namespace: "ns", object: object, options: WriteOptions(), keepingAnswerIf: { false })
+        XCTAssertNil(dropped)
+        let droppedUpdate = try await client.update(.configMaps, namespace: "ns", name: "c", object: object, subresource: "status",
+                                                    options: WriteOptions(), keepingAnswerIf: { false })
+        XCTAssertNil(droppedUpdate)
+        XCTAssertEqual(t.requests.map(\.method), [.post, .put])
+        XCTAssertEqual(t.requests.last?.path, "/api/v1/namespaces/ns/configmaps/c/status")
+        do {
+            _ = try await client.update(.configMaps, namespace: "ns", name: "c", object: object, subresource: nil, options: WriteOptions(),
+                                        keepingAnswerIf: { true })
+            XCTFail("a kept answer is parsed, and this one is not JSON")
+        } catch let error as KubeError {
+            guard case .decoding = error else { return XCTFail("expected a decoding error, got \(error)") }
+        }
+    }
+
     func testWarningsReachTheHandlerAndTheCaller() async throws {
         let seen = Mutex<[String]>([])
         let t = ScriptedTransport { _, _ in

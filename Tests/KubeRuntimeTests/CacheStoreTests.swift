@@ -158,6 +158,49 @@ final class CacheStoreTests: XCTestCase {
         XCTAssertEqual(store.list(namespace: "ns").count, 1)
     }
 
+    /// A view is made from every version stored (a status-only change included), read without
+    /// the object, and goes with it.
+    func testAViewIsKeptBesideEachObject() {
+        let store = CacheStore(indexes: [.controllerOwnerUID], view: CacheView { object in
+            ["name": object[path: ["metadata", "name"]] ?? .null, "ready": object[path: ["status", "readyReplicas"]] ?? .null]
+        })
+        XCTAssertTrue(store.keepsView)
+        let key = ObjectKey(namespace: "ns", name: "app")
+        var deployment: JSONValue = ["apiVersion": "apps/v1", "kind": "Deployment",
+                                     "metadata": ["name": "app", "namespace": "ns", "generation": 1, "resourceVersion": "1", "uid": "u"],
+                                     "spec": ["replicas": 2]]
+        store.apply(.upsert(deployment))
+        XCTAssertEqual(store.view(key), ["name": "app", "ready": nil])
+        deployment[path: ["metadata", "resourceVersion"]] = "2"
+        deployment["status"] = ["readyReplicas": 2]
+        store.apply(.upsert(deployment))
+        XCTAssertEqual(store.view(key), ["name": "app", "ready": 2], "a status-only change makes a new view")
+        XCTAssertTrue(store.storeWritten({ var d = deployment; d[path: ["metadata", "resourceVersion"]] = "3"; d["status"] = ["readyReplicas": 1]; return d }(),
+                                         basis: store.writeBasis(key)))
+        XCTAssertEqual(store.view(key), ["name": "app", "ready": 1], "so does a write's answer")
+        store.apply(.delete(deployment))
+        XCTAssertNil(store.view(key))
+        XCTAssertFalse(CacheStore().keepsView)
+        XCTAssertNil(CacheStore().view(key))
+    }
+
+    func testAnAnswerTheWatchIsPastNeedNotBeParsed() {
+        let key = ObjectKey(namespace: "ns", name: "a")
+        var s = CacheStoreState()
+        _ = s.apply(.upsert(configMap("a", rv: "1")))
+        let basis = s.writeBasis(key)
+        XCTAssertTrue(s.mayStoreWritten(key, basis: basis))
+        // The watch delivers the write (or anything newer) before its answer arrives.
+        _ = s.apply(.upsert(configMap("a", rv: "2")))
+        XCTAssertFalse(s.mayStoreWritten(key, basis: basis))
+        XCTAssertFalse(s.storeWritten(configMap("a", rv: "2"), basis: basis), "what mayStoreWritten rules out is refused")
+        // A re-list during the request rules the answer out too.
+        let later = s.writeBasis(key)
+        _ = s.apply(.replaceAll([configMap("a", rv: "2")], resourceVersion: "9"))
+        XCTAssertFalse(s.mayStoreWritten(key, basis: later))
+        XCTAssertTrue(s.mayStoreWritten(ObjectKey(namespace: "ns", name: "new"), basis: WriteBasis(resourceVersion: nil)), "a create of an absent object")
+    }
+
     func testTheWatchEventOfAnOwnWriteIsReportedWithoutStoringItAgain() {
         let key = ObjectKey(namespace: "ns", name: "a")
         var s = CacheStoreState(indexes: [.label("app")])

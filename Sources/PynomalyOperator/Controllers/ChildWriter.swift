@@ -228,9 +228,15 @@ struct ChildWriter: Sendable {
         var object = owner.stored
         object["status"] = try JSONValue(encoding: status)
         let basis = owner.cache?.writeBasis(basedOn: owner.stored[path: ["metadata", "resourceVersion"]]?.stringValue)
-        let answer = try await client.update(owner.resource, namespace: owner.namespace, name: owner.name, object: object, subresource: "status",
-                                             options: WriteOptions(fieldManager: Self.fieldManager))
-        if let basis { owner.cache?.storeWritten(answer, basis: basis) }
+        // The answer only goes into the cache, and the watch usually delivered the write before
+        // the answer arrives: then it is not even parsed.
+        let (cache, namespace, name) = (owner.cache, owner.namespace, owner.name)
+        let answer = try await client.update(owner.resource, namespace: namespace, name: name, object: object, subresource: "status",
+                                             options: WriteOptions(fieldManager: Self.fieldManager), keepingAnswerIf: {
+            guard let cache, let basis else { return false }
+            return cache.mayStoreWritten(namespace: namespace, name: name, basis: basis)
+        })
+        if let basis, let answer { owner.cache?.storeWritten(answer, basis: basis) }
     }
 
     /// Records an Event on the owner (and logs it).

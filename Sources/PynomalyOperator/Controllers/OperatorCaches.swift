@@ -75,6 +75,14 @@ public struct OperatorCaches: Sendable {
         ownedInformers[resource.resource]?.store.get(namespace: namespace, name: name).flatMap { Self.isOurs($0) ? $0 : nil }
     }
 
+    /// The operator's Deployment under this name as `PynomalyDeploymentReconciler.rolloutFields`
+    /// makes it: from the cache's view of it when the cache keeps one (nothing else parsed).
+    public func ownedRolloutFields(namespace: String, name: String) -> JSONValue? {
+        guard let store = ownedInformers[ResourceType.deployments.resource]?.store else { return nil }
+        guard store.keepsView else { return owned(.deployments, namespace: namespace, name: name).map(PynomalyDeploymentReconciler.rolloutFields) }
+        return store.view(ObjectKey(namespace: namespace, name: name)).flatMap { Self.isOurs($0) ? $0 : nil }
+    }
+
     /// The resourceVersion of the cached object of `resource` under this name, ours or not (nothing
     /// parsed); nil when the cache holds none.
     public func cachedResourceVersion(_ resource: ResourceType, namespace: String, name: String) -> String? {

@@ -268,7 +268,7 @@ public struct PynomalyDeploymentReconciler: Reconciler {
             deployment = try await applyChildren(ctx, configMap: configMap, plan: plan, specTemplate: specTemplate, specInputs: specInputs, writer: writer)
             deploymentWritten = deployment?.metadata.resourceVersion != before
         } else {
-            deployment = try caches.owned(.deployments, namespace: namespace, name: ctx.name).map(Self.rolloutView)
+            deployment = try caches.ownedRolloutFields(namespace: namespace, name: ctx.name).map { try $0.decode(Deployment.self) }
         }
 
         let rollout = deployment.map(RolloutObservation.init(deployment:)) ?? .progressing("the Deployment does not exist yet")
@@ -338,8 +338,8 @@ public struct PynomalyDeploymentReconciler: Reconciler {
         ]
         let stamps = children.map { caches.specStamp($0.0, namespace: ctx.namespace, name: $0.1) }
         if let inputs, caches.passMemo.childrenConverged(key, inputs: inputs, stamps: stamps),
-           let live = caches.owned(.deployments, namespace: ctx.namespace, name: ctx.name) {
-            return try Self.rolloutView(live)
+           let live = caches.ownedRolloutFields(namespace: ctx.namespace, name: ctx.name) {
+            return try live.decode(Deployment.self)
         }
 
         // The template of the revision this pass deploys: the spec's, or a pinned revision's as stored.
@@ -415,13 +415,23 @@ public struct PynomalyDeploymentReconciler: Reconciler {
     /// the rest of the metadata are most of what decoding a Deployment costs, and nothing downstream
     /// reads them.
     static func rolloutView(_ deployment: JSONValue) throws -> Deployment {
+        try rolloutFields(deployment).decode(Deployment.self)
+    }
+
+    /// The fields `rolloutView` decodes, as JSON, and the managed-by label that tells the operator's
+    /// Deployments from anyone else's: the Deployment cache keeps them beside each Deployment
+    /// (`CacheView`), so a pass reads a few hundred bytes instead of the whole Deployment.
+    @Sendable static func rolloutFields(_ deployment: JSONValue) -> JSONValue {
         var metadata: JSONObject = [:]
         for key in ["name", "namespace", "generation", "resourceVersion"] { metadata[key] = deployment[path: ["metadata", key]] }
+        if let managedBy = deployment[path: ["metadata", "labels", PynomalyLabels.managedByKey]] {
+            metadata["labels"] = .object([PynomalyLabels.managedByKey: managedBy])
+        }
         var spec: JSONObject = ["template": .object([:])]
         for key in ["replicas", "selector"] { spec[key] = deployment[path: ["spec", key]] }
         var view: JSONObject = ["metadata": .object(metadata), "spec": .object(spec)]
         view["status"] = deployment["status"]
-        return try JSONValue.object(view).decode(Deployment.self)
+        return .object(view)
     }
 
     /// Creates the ControllerRevision of `revision` unless this CR's exists. A revision is
