@@ -127,7 +127,7 @@ enum JSONValueEncoder {
         try node(for: value, path: .root).plain ?? .null
     }
 
-    static func node<T: Encodable>(for value: T, path: EncodingPath) throws -> EncodedNode {
+    static func node<T: Encodable>(for value: T, path: CodingPathList) throws -> EncodedNode {
         // Metatype compares first: a dynamic cast per value costs more than the encoding of most values.
         if T.self == JSONValue.self, let v = value as? JSONValue { return .atomic(v) }
         if T.self == Data.self, let d = value as? Data { return .scalar(.string(d.base64EncodedString())) }
@@ -159,7 +159,7 @@ enum JSONValueEncoder {
         return result
     }
 
-    static func checkFinite(_ d: Double, _ path: EncodingPath) throws -> JSONValue {
+    static func checkFinite(_ d: Double, _ path: CodingPathList) throws -> JSONValue {
         guard d.isFinite else {
             throw EncodingError.invalidValue(d, .init(codingPath: path.codingPath, debugDescription: "\(d) cannot be represented in JSON"))
         }
@@ -170,25 +170,31 @@ enum JSONValueEncoder {
     }
 }
 
-/// Where a value being encoded sits, as a list linked to its parent: a nested value costs one small
-/// allocation, where `codingPath + [key]` built two arrays and copied every key above it. The
-/// `[CodingKey]` form is made only when asked for (an error, or an `encode(to:)` reading it).
-indirect enum EncodingPath {
+/// Where a value being encoded or decoded sits, as a list linked to its parent: a nested value
+/// costs one small allocation, where `codingPath + [key]` built an array and copied every key
+/// above it. The `[CodingKey]` form is made only when asked for (an error, or an `encode(to:)` or
+/// `init(from:)` reading it).
+indirect enum CodingPathList {
     case root
-    case key(any CodingKey, EncodingPath)
-    case index(Int, EncodingPath)
+    case key(any CodingKey, CodingPathList)
+    case index(Int, CodingPathList)
 
-    var codingPath: [any CodingKey] {
+    /// The keys from the root; `indexKey` names an element by its position (the encoder and the
+    /// decoder name it as `JSONEncoder` and `JSONDecoder` do).
+    func keys(indexKey: (Int) -> any CodingKey) -> [any CodingKey] {
         var keys: [any CodingKey] = []
         var node = self
         while true {
             switch node {
             case .root: return keys.reversed()
             case .key(let key, let parent): keys.append(key); node = parent
-            case .index(let index, let parent): keys.append(AnyCodingKey(intValue: index)); node = parent
+            case .index(let index, let parent): keys.append(indexKey(index)); node = parent
             }
         }
     }
+
+    /// The path as the encoder reports it.
+    var codingPath: [any CodingKey] { keys { AnyCodingKey(intValue: $0) } }
 }
 
 /// Mutable storage shared between an encoder and the containers it hands out.
@@ -222,12 +228,12 @@ final class NodeStorage {
 }
 
 final class NodeEncoder: Encoder {
-    let path: EncodingPath
+    let path: CodingPathList
     var codingPath: [any CodingKey] { path.codingPath }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
     let storage: NodeStorage
 
-    init(path: EncodingPath, storage: NodeStorage = NodeStorage()) {
+    init(path: CodingPathList, storage: NodeStorage = NodeStorage()) {
         self.path = path
         self.storage = storage
     }
@@ -256,7 +262,7 @@ struct AnyCodingKey: CodingKey {
 
 struct NodeKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let storage: NodeStorage
-    let path: EncodingPath
+    let path: CodingPathList
     var codingPath: [any CodingKey] { path.codingPath }
 
     private func set(_ key: Key, _ node: EncodedNode) { setSlot(key, .node(node)) }
@@ -346,7 +352,7 @@ func uintValue(_ v: UInt64) -> JSONValue { v <= UInt64(Int64.max) ? .int(Int64(v
 
 struct NodeUnkeyedContainer: UnkeyedEncodingContainer {
     let storage: NodeStorage
-    let path: EncodingPath
+    let path: CodingPathList
     var codingPath: [any CodingKey] { path.codingPath }
     var count: Int {
         if case .unkeyed(let items) = storage.kind { return items.count }
@@ -365,7 +371,7 @@ struct NodeUnkeyedContainer: UnkeyedEncodingContainer {
         storage.kind = .unkeyed(items)
     }
 
-    private var indexPath: EncodingPath { .index(count, path) }
+    private var indexPath: CodingPathList { .index(count, path) }
 
     mutating func encodeNil() throws { append(.scalar(.null)) }
     mutating func encode(_ value: Bool) throws { append(.scalar(.bool(value))) }
@@ -412,7 +418,7 @@ struct NodeUnkeyedContainer: UnkeyedEncodingContainer {
 
 struct NodeSingleContainer: SingleValueEncodingContainer {
     let storage: NodeStorage
-    let path: EncodingPath
+    let path: CodingPathList
     var codingPath: [any CodingKey] { path.codingPath }
 
     private func set(_ node: EncodedNode) { storage.kind = .single(node) }

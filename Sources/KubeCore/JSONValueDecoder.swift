@@ -18,31 +18,15 @@ struct JSONValueDecoder {
     }
 }
 
-/// Where a value being decoded sits, as a list linked to its parent: a nested value or an element
-/// costs one small allocation, where `codingPath + [key]` built an array and copied every key above
-/// it. The `[CodingKey]` form is made only when asked for (an error, or an `init(from:)` reading it).
-private indirect enum DecodingPath {
-    case root
-    case key(any CodingKey, DecodingPath)
-    case index(Int, DecodingPath)
-
-    var codingPath: [any CodingKey] {
-        var keys: [any CodingKey] = []
-        var node = self
-        while true {
-            switch node {
-            case .root: return keys.reversed()
-            case .key(let key, let parent): keys.append(key); node = parent
-            case .index(let index, let parent): keys.append(IndexKey(index)); node = parent
-            }
-        }
-    }
+extension CodingPathList {
+    /// The path as the decoder reports it: an element is named as `JSONDecoder` names it.
+    fileprivate var decodingPath: [any CodingKey] { keys { IndexKey($0) } }
 }
 
 private struct JSONValueDecoding: Decoder {
     let value: JSONValue
-    let path: DecodingPath
-    var codingPath: [any CodingKey] { path.codingPath }
+    let path: CodingPathList
+    var codingPath: [any CodingKey] { path.decodingPath }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
@@ -186,8 +170,8 @@ private struct IndexKey: CodingKey {
 
 private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let object: JSONObject
-    let path: DecodingPath
-    var codingPath: [any CodingKey] { path.codingPath }
+    let path: CodingPathList
+    var codingPath: [any CodingKey] { path.decodingPath }
 
     var allKeys: [Key] { object.keys.compactMap { Key(stringValue: $0) } }
     func contains(_ key: Key) -> Bool { object[key.stringValue] != nil }
@@ -199,8 +183,8 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return value
     }
 
-    private func path(_ key: Key) -> [any CodingKey] { DecodingPath.key(key, path).codingPath }
-    private func nested(_ key: Key) -> DecodingPath { .key(key, path) }
+    private func path(_ key: Key) -> [any CodingKey] { CodingPathList.key(key, path).decodingPath }
+    private func nested(_ key: Key) -> CodingPathList { .key(key, path) }
 
     func decodeNil(forKey key: Key) throws -> Bool { try value(key) == .null }
     func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try Scalars.bool(value(key), path(key)) }
@@ -270,11 +254,11 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
 private struct UnkeyedContainer: UnkeyedDecodingContainer {
     let array: [JSONValue]
-    let path: DecodingPath
-    var codingPath: [any CodingKey] { path.codingPath }
+    let path: CodingPathList
+    var codingPath: [any CodingKey] { path.decodingPath }
     var currentIndex = 0
 
-    init(array: [JSONValue], path: DecodingPath) {
+    init(array: [JSONValue], path: CodingPathList) {
         self.array = array
         self.path = path
     }
@@ -282,7 +266,7 @@ private struct UnkeyedContainer: UnkeyedDecodingContainer {
     var count: Int? { array.count }
     var isAtEnd: Bool { currentIndex >= array.count }
 
-    private mutating func next<T>(_ type: T.Type) throws -> (JSONValue, DecodingPath) {
+    private mutating func next<T>(_ type: T.Type) throws -> (JSONValue, CodingPathList) {
         let (value, index) = try nextScalar(type)
         return (value, .index(index, path))
     }
@@ -296,7 +280,7 @@ private struct UnkeyedContainer: UnkeyedDecodingContainer {
         return (array[currentIndex], currentIndex)
     }
 
-    private func path(_ index: Int) -> [any CodingKey] { DecodingPath.index(index, path).codingPath }
+    private func path(_ index: Int) -> [any CodingKey] { CodingPathList.index(index, path).decodingPath }
 
     mutating func decodeNil() throws -> Bool {
         guard !isAtEnd, array[currentIndex] == .null else { return false }
@@ -345,8 +329,8 @@ private struct UnkeyedContainer: UnkeyedDecodingContainer {
 
 private struct SingleValue: SingleValueDecodingContainer {
     let value: JSONValue
-    let path: DecodingPath
-    var codingPath: [any CodingKey] { path.codingPath }
+    let path: CodingPathList
+    var codingPath: [any CodingKey] { path.decodingPath }
 
     func decodeNil() -> Bool { value == .null }
     func decode(_ type: Bool.Type) throws -> Bool { try Scalars.bool(value, codingPath) }
