@@ -187,13 +187,12 @@ public struct CacheStoreState: Sendable {
         var uid: String
     }
 
-    /// `tombstoneCapacity`: deletions remembered (~200 bytes each, only once they happen). They
-    /// need to cover the deletions during one write request; a write that overlapped more is
-    /// refused rather than risked.
     private let view: CacheView?
 
-    /// `youngBytesLimit`: plain text held before the oldest is deflated (0: deflate at once).
-    /// `view`: the fields kept beside each text (`viewText`).
+    /// `tombstoneCapacity`: deletions remembered (~200 bytes each, only once they happen). They
+    /// need to cover the deletions during one write request; a write that overlapped more is
+    /// refused rather than risked. `youngBytesLimit`: plain text held before the oldest is
+    /// deflated (0: deflate at once). `view`: the fields kept beside each text (`viewText`).
     public init(indexes: [CacheIndex] = [], tombstoneCapacity: Int = 1024, youngBytesLimit: Int = CacheStoreState.defaultYoungBytesLimit,
                 view: CacheView? = nil) {
         self.indexes = indexes
