@@ -450,6 +450,9 @@ enum SyntaxRules {
         return s.allSatisfy { isAlnum($0) || "-_.".contains($0) }
     }
 
+    /// Made once: a set literal in `isQuantity` hashed all sixteen on every call.
+    private static let quantitySuffixes: Set<Substring> = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E"]
+
     /// resource.Quantity syntax (the CRD's pattern) with a value that parses.
     static func isQuantity(_ s: String) -> Bool {
         var rest = Substring(s)
@@ -458,8 +461,7 @@ enum SyntaxRules {
         let number = rest[..<numberEnd]
         guard !number.isEmpty, number != ".", number.filter({ $0 == "." }).count <= 1 else { return false }
         let suffix = rest[numberEnd...]
-        let suffixes: Set<Substring> = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E"]
-        if !suffixes.contains(suffix) {
+        if !quantitySuffixes.contains(suffix) {
             // Decimal exponent: e.g. 1e3, 2E-2.
             guard let e = suffix.first, e == "e" || e == "E" else { return false }
             var exponent = suffix.dropFirst()
