@@ -198,12 +198,20 @@ final class BackupRestoreTests: XCTestCase {
         XCTAssertNil(cr[path: ["status", "restore"]])
         let replicas1 = try await appReplicas(rig)
         XCTAssertEqual(replicas1, 3)
+        // Events are written by the recorder after the status that reports them: awaited, not read once.
+        let expectedEvents = ["RestoreStarted", "ScaledDown", "EmergencyBackupSucceeded", "Restored", "RestoreSucceeded"]
+        try await waitUntil("the restore's Events are recorded") {
+            let reasons = try await self.eventReasons(rig, of: "fix")
+            return expectedEvents.allSatisfy(reasons.contains)
+        }
         let restoreEvents = try await eventReasons(rig, of: "fix")
-        for reason in ["RestoreStarted", "ScaledDown", "EmergencyBackupSucceeded", "Restored", "RestoreSucceeded"] {
+        for reason in expectedEvents {
             XCTAssertTrue(restoreEvents.contains(reason), "\(reason) in \(restoreEvents)")
         }
-        let reasons = try await rig.eventReasons()
-        XCTAssertTrue(reasons.contains("RestoreHold") && reasons.contains("RestoreHoldReleased"), "\(reasons)")
+        try await waitUntil("the hold's Events are recorded") {
+            let reasons = try await rig.eventReasons()
+            return reasons.contains("RestoreHold") && reasons.contains("RestoreHoldReleased")
+        }
         let violations = try await watcher.finish()
         XCTAssertEqual(violations, [], "the app had no replica while the database was touched")
         XCTAssertGreaterThan(watcher.jobObservations, 0, "the watcher saw the Jobs run")
@@ -237,8 +245,10 @@ final class BackupRestoreTests: XCTestCase {
         _ = try await waitForRestorePhase(rig, "fix", "Succeeded", timeout: 30)
         let violations = try await watcher.finish()
         XCTAssertEqual(violations, [], "the app had no replica while the database was touched")
-        let reasons = try await rig.eventReasons()
-        XCTAssertTrue(reasons.contains("RestoreHold") && reasons.contains("RestoreHoldReleased"), "\(reasons)")
+        try await waitUntil("the hold's Events are recorded") {
+            let reasons = try await rig.eventReasons()
+            return reasons.contains("RestoreHold") && reasons.contains("RestoreHoldReleased")
+        }
         try await rig.stop()
     }
 
