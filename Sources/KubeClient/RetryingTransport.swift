@@ -38,10 +38,11 @@ public struct RetryPolicy: Sendable, Hashable {
     }
 
     /// The seconds to wait before attempt `attempt + 1`, or nil to stop. `attempt` counts from 1;
-    /// `random` is in [0, 1) and scales the jitter.
-    public func delay(for request: KubeRequest, outcome: Outcome, attempt: Int, random: Double = 0) -> Double? {
+    /// `random` is in [0, 1) and scales the jitter; it is drawn only when a backoff is computed (the
+    /// system generator costs a syscall, and nearly every request succeeds at once).
+    public func delay(for request: KubeRequest, outcome: Outcome, attempt: Int, random: @autoclosure () -> Double = 0) -> Double? {
         guard attempt < maxAttempts else { return nil }
-        let backoff = min(maxBackoff, initialBackoff * Double(1 << min(max(attempt - 1, 0), 30))) * (1 + jitter * random)
+        var backoff: Double { min(maxBackoff, initialBackoff * Double(1 << min(max(attempt - 1, 0), 30))) * (1 + jitter * random()) }
         switch outcome {
         case .response(let code, let retryAfter):
             if code == 429 {
