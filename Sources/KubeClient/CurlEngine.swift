@@ -1,4 +1,11 @@
 import CCurl
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -10,12 +17,6 @@ import Synchronization
 /// libcurl's global initialisation, done once before the first handle (a static let runs once, thread-safely).
 enum CurlGlobal {
     static let initialized: Bool = curl_global_init(ccurl_global_all()) == CURLE_OK
-}
-
-/// The `CURLM*` handle. Used only on the engine thread, except `curl_multi_wakeup`, which libcurl
-/// documents as callable from any thread (we call it under the queue lock, so never after cleanup).
-struct MultiHandle: @unchecked Sendable {
-    let raw: UnsafeMutableRawPointer
 }
 
 /// Counters of a `CurlTransport`, for tests and metrics.
@@ -60,11 +61,16 @@ final class CurlEngineLifetime: Sendable {
     deinit { engine.shutdown() }
 }
 
-/// One thread running `curl_multi_poll` for every transfer of a transport. Other threads hand it
-/// work through a locked command queue and `curl_multi_wakeup`; all easy/multi handle calls
-/// (including `curl_easy_pause`) happen on this thread, as libcurl requires. A transfer with a
-/// `notBefore` waits in the engine until then (the poll's timeout ends on time for the earliest),
-/// so that a rate-limited request costs no timer and no extra thread wake-up.
+/// One thread polling the sockets of every transfer of a transport and driving libcurl through
+/// `curl_multi_socket_action` (`CurlMulti`). Other threads hand it work through a locked command
+/// queue and a wake-up pipe; all easy/multi handle calls (including `curl_easy_pause`) happen on
+/// this thread, as libcurl requires. A transfer with a `notBefore` waits in the engine until then
+/// (the poll's timeout ends on time for the earliest), so that a rate-limited request costs no
+/// timer and no extra thread wake-up.
+///
+/// Streams (watches) and requests run on two multi handles, so on two connections: the dozen
+/// long-lived watches share one HTTP/2 connection, and an answer to a request, arriving on the
+/// other, runs only the requests in flight instead of every watch as well.
 final class CurlEngine: Sendable {
     enum Command {
         case add(CurlTransfer)
@@ -76,29 +82,36 @@ final class CurlEngine: Sendable {
         var commands: [Command] = []
         var shuttingDown = false
         var stopped = false
-        /// While the engine waits in `curl_multi_poll` with nothing but its timeout to end the wait
-        /// early: when that timeout ends. A transfer due no earlier is picked up then, so adding it
-        /// needs no wake-up (at a rate limit most requests are held, and each wake-up is a context
-        /// switch of the engine's thread).
+        /// While the engine waits in `poll` (nil while it is awake): when the poll's timeout ends.
+        /// A transfer due no earlier is picked up then, so adding it needs no wake-up (at a rate
+        /// limit most requests are held, and each wake-up is a context switch of the engine's
+        /// thread); nor does any command while the engine is awake.
         var sleepingUntil: ContinuousClock.Instant?
+        /// A byte is in the wake-up pipe that the engine has not read yet: one is enough.
+        var wakePending = false
     }
 
-    private let multi: MultiHandle
+    /// Engine thread only (the transport's requests, and its streams).
+    private let requests: CurlMulti
+    private let streams: CurlMulti
+    private let wakePipe: WakePipe
     private let queue = Mutex(Queue())
     let options: CurlEngineOptions
     let statistics = Mutex(CurlTransportStatistics())
 
     init(options: CurlEngineOptions = CurlEngineOptions()) throws {
-        guard CurlGlobal.initialized, let m = curl_multi_init() else {
+        guard CurlGlobal.initialized, let requests = CurlMulti(options: options), let streams = CurlMulti(options: options) else {
             throw KubeError.transport(TransportError(kind: .other, detail: "libcurl could not be initialised"))
         }
-        self.multi = MultiHandle(raw: m)
+        guard let wakePipe = WakePipe() else {
+            requests.cleanup()
+            streams.cleanup()
+            throw KubeError.transport(TransportError(kind: .other, detail: "the transport's wake-up pipe could not be made"))
+        }
+        self.requests = requests
+        self.streams = streams
+        self.wakePipe = wakePipe
         self.options = options
-        // One pool of connections for all requests; HTTP/2 streams share a connection when offered.
-        _ = ccurl_multi_setopt_long(m, CURLMOPT_PIPELINING, ccurl_pipe_multiplex())
-        _ = ccurl_multi_setopt_long(m, CURLMOPT_MAX_HOST_CONNECTIONS, options.maxConnectionsPerHost)
-        _ = ccurl_multi_setopt_long(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, options.maxTotalConnections)
-        _ = ccurl_multi_setopt_long(m, CURLMOPT_MAXCONNECTS, max(options.idleConnectionCache, options.maxTotalConnections))
         startOSThread(name: "kube-curl") { [self] in self.run() }
     }
 
@@ -107,8 +120,13 @@ final class CurlEngine: Sendable {
         let accepted = queue.withLock { q -> Bool in
             guard !q.shuttingDown else { return false }
             q.commands.append(command)
-            if case .add(let t) = command, let due = t.spec.notBefore, let wake = q.sleepingUntil, due >= wake { return true }
-            _ = curl_multi_wakeup(multi.raw)
+            // Awake, the engine reads the queue before it sleeps again.
+            guard let wake = q.sleepingUntil else { return true }
+            if case .add(let t) = command, let due = t.spec.notBefore, due >= wake { return true }
+            if !q.wakePending {
+                q.wakePending = true
+                wakePipe.wake()
+            }
             return true
         }
         if !accepted, case .add(let transfer) = command {
@@ -121,7 +139,7 @@ final class CurlEngine: Sendable {
         queue.withLock { q in
             guard !q.shuttingDown else { return }
             q.shuttingDown = true
-            _ = curl_multi_wakeup(multi.raw)
+            wakePipe.wake()
         }
     }
 
@@ -132,9 +150,14 @@ final class CurlEngine: Sendable {
         func release(_ t: CurlTransfer) {
             if let easy = t.releaseEasyHandle(keep: spare.count < options.spareEasyHandles) { spare.append(easy) }
         }
+        func multi(for t: CurlTransfer) -> CurlMulti { t.spec.isStream ? streams : requests }
         // Transfers waiting for their `notBefore`, earliest first (equal times in arrival order).
         var waiting: [(due: ContinuousClock.Instant, transfer: CurlTransfer)] = []
         func countHeld() { statistics.withLock { $0.heldTransfers = waiting.count } }
+        // Sockets the last poll found ready, with the `CURL_CSELECT_*` bits for libcurl.
+        var ready: [(multi: CurlMulti, socket: curl_socket_t, events: Int32)] = []
+        var pollSet: [pollfd] = []
+        var pollOwners: [CurlMulti] = []
 
         func start(_ t: CurlTransfer) {
             if t.isCancelled {
@@ -145,7 +168,7 @@ final class CurlEngine: Sendable {
                 let reused = spare.popLast()
                 if reused == nil { statistics.withLock { $0.easyHandlesMade += 1 } }
                 let easy = try t.makeEasyHandle(reusing: reused)
-                let rc = curl_multi_add_handle(multi.raw, easy)
+                let rc = curl_multi_add_handle(multi(for: t).raw, easy)
                 guard rc == CURLM_OK else {
                     t.fail(TransportError(kind: .other, detail: "curl_multi_add_handle: \(String(cString: curl_multi_strerror(rc)))", url: t.spec.url))
                     release(t)
@@ -167,6 +190,9 @@ final class CurlEngine: Sendable {
             let (commands, stop) = queue.withLock { q -> ([Command], Bool) in
                 defer { q.commands.removeAll(keepingCapacity: true) }
                 q.sleepingUntil = nil
+                // Commands from here on need a new byte in the pipe (what was in it is read below
+                // the poll, or makes the next poll return at once).
+                q.wakePending = false
                 return (q.commands, q.shuttingDown)
             }
             var now = ContinuousClock.now
@@ -182,7 +208,7 @@ final class CurlEngine: Sendable {
                     }
                 case .cancel(let t):
                     if let easy = t.easy, active.removeValue(forKey: easy) != nil {
-                        _ = curl_multi_remove_handle(multi.raw, easy)
+                        _ = curl_multi_remove_handle(multi(for: t).raw, easy)
                         t.fail(TransportError(kind: .cancelled, detail: "", url: t.spec.url))
                         release(t)
                         statistics.withLock { $0.activeTransfers = active.count }
@@ -200,7 +226,7 @@ final class CurlEngine: Sendable {
             }
             if stop {
                 for (easy, t) in active {
-                    _ = curl_multi_remove_handle(multi.raw, easy)
+                    _ = curl_multi_remove_handle(multi(for: t).raw, easy)
                     t.fail(TransportError(kind: .cancelled, detail: "the transport was shut down", url: t.spec.url))
                     release(t)
                 }
@@ -214,7 +240,9 @@ final class CurlEngine: Sendable {
                 countHeld()
                 let leftover = queue.withLock { q -> [Command] in
                     q.stopped = true
-                    _ = curl_multi_cleanup(multi.raw)
+                    requests.cleanup()
+                    streams.cleanup()
+                    wakePipe.close()
                     defer { q.commands.removeAll() }
                     return q.commands
                 }
@@ -226,43 +254,70 @@ final class CurlEngine: Sendable {
             var due = 0
             while due < waiting.count, waiting[due].due <= now { due += 1 }
             if due > 0 {
-                let ready = waiting[..<due].map(\.transfer)
+                let started = waiting[..<due].map(\.transfer)
                 waiting.removeFirst(due)
                 countHeld()
-                for t in ready { start(t) }
+                for t in started { start(t) }
             }
 
-            var running: Int32 = 0
-            _ = curl_multi_perform(multi.raw, &running)
-            var left: Int32 = 0
-            while let msg = curl_multi_info_read(multi.raw, &left) {
-                guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle,
-                      let t = active.removeValue(forKey: easy)
-                else { continue }
-                let result = msg.pointee.data.result
-                _ = curl_multi_remove_handle(multi.raw, easy)
-                let newConnections = t.complete(result: result)
-                release(t)
-                statistics.withLock {
-                    $0.connectionsOpened += newConnections
-                    $0.activeTransfers = active.count
+            // libcurl acts on the sockets that are ready, then on the timers that are due (a
+            // transfer just added is due at once).
+            for (owner, socket, events) in ready { owner.act(on: socket, events: events) }
+            ready.removeAll(keepingCapacity: true)
+            now = ContinuousClock.now
+            requests.actOnTimer(now: now)
+            streams.actOnTimer(now: now)
+            for owner in [requests, streams] {
+                for (easy, result) in owner.finished() {
+                    guard let t = active.removeValue(forKey: easy) else { continue }
+                    _ = curl_multi_remove_handle(owner.raw, easy)
+                    let newConnections = t.complete(result: result)
+                    release(t)
+                    statistics.withLock {
+                        $0.connectionsOpened += newConnections
+                        $0.activeTransfers = active.count
+                    }
                 }
             }
-            // Wake up for the earliest waiting transfer (rounded up to a whole millisecond, so
-            // it is due when the poll returns), else after a second at the latest.
+
+            // Wake up for the earliest of libcurl's timers and the waiting transfers (rounded up
+            // to a whole millisecond, so it is due when the poll returns), else after a second.
             var timeout: Int32 = 1000
             now = ContinuousClock.now
-            if let first = waiting.first {
-                let wait = now.duration(to: first.due)
+            for earliest in [requests.timerDue, streams.timerDue, waiting.first?.due] {
+                guard let earliest else { continue }
+                let wait = now.duration(to: earliest)
                 let milliseconds = wait.components.seconds * 1000 + (wait.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
                 timeout = Int32(clamping: max(0, min(Int64(timeout), milliseconds)))
             }
-            // Commands that came in since the queue was read wake the poll at once (`curl_multi_wakeup`
-            // is remembered until the next poll), so this only spares the wake-ups of later ones.
+            pollSet.removeAll(keepingCapacity: true)
+            pollOwners.removeAll(keepingCapacity: true)
+            pollSet.append(pollfd(fd: wakePipe.readEnd, events: Int16(POLLIN), revents: 0))
+            for owner in [requests, streams] {
+                for (socket, what) in owner.sockets {
+                    var events: Int16 = 0
+                    if what & ccurl_poll_in() != 0 { events |= Int16(POLLIN) }
+                    if what & ccurl_poll_out() != 0 { events |= Int16(POLLOUT) }
+                    pollSet.append(pollfd(fd: socket, events: events, revents: 0))
+                    pollOwners.append(owner)
+                }
+            }
+            // A command that comes in from now on finds the engine asleep: it writes to the pipe,
+            // unless it is a held transfer due no earlier than the poll's own timeout.
             let wake = now.advanced(by: .milliseconds(timeout))
-            queue.withLock { $0.sleepingUntil = wake }
-            var fds: Int32 = 0
-            _ = curl_multi_poll(multi.raw, nil, 0, timeout, &fds)
+            let pending = queue.withLock { q -> Bool in
+                q.sleepingUntil = wake
+                return !q.commands.isEmpty
+            }
+            _ = poll(&pollSet, nfds_t(pollSet.count), pending ? 0 : timeout)
+            if pollSet[0].revents != 0 { wakePipe.drain() }
+            for (index, entry) in pollSet.enumerated().dropFirst() where entry.revents != 0 {
+                var events: Int32 = 0
+                if entry.revents & Int16(POLLIN | POLLHUP) != 0 { events |= ccurl_cselect_in() }
+                if entry.revents & Int16(POLLOUT) != 0 { events |= ccurl_cselect_out() }
+                if entry.revents & Int16(POLLERR | POLLNVAL) != 0 { events |= ccurl_cselect_err() }
+                ready.append((pollOwners[index - 1], entry.fd, events))
+            }
         }
     }
 

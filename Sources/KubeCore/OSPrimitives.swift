@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// Runs `body` on a new operating-system thread that nobody joins. For loops that block in system
-/// calls for their whole life (`curl_multi_poll`, `accept`, a child process's pipes): on Swift's
+/// calls for their whole life (the libcurl engine's `poll`, `accept`, a child process's pipes): on Swift's
 /// cooperative pool they would hold one of its few threads. Foundation's `Thread` would do the same,
 /// but the shipped binaries link FoundationEssentials only, which has no threads.
 public func startOSThread(name: String, _ body: @escaping @Sendable () -> Void) {

@@ -96,7 +96,7 @@ public final class Manager: Sendable {
     }
 
     /// The informer for `resource` with these options, shared: two controllers asking for the
-    /// same watch get one cache and one connection.
+    /// same watch get one cache and one watch stream.
     public func informer(for resource: ResourceType, options informerOptions: InformerOptions = InformerOptions()) -> Informer {
         let key = InformerKey(group: resource.group, resource: resource.resource, namespace: informerOptions.namespace,
                               labelSelector: informerOptions.labelSelector, fieldSelector: informerOptions.fieldSelector,

@@ -49,8 +49,8 @@ final class HTTP2ResilienceTests: XCTestCase {
             XCTAssertNotNil(informer.store.get(namespace: "default", name: "cm-\(group)"))
         }
         XCTAssertEqual(server.requestCount(verb: "watch", resource: "configmaps"), groups.count)
-        XCTAssertEqual(server.acceptedConnectionCount, 1, "ten lists and ten watches on one connection")
-        XCTAssertEqual(server.http2ConnectionCount, 1)
+        XCTAssertEqual(server.acceptedConnectionCount, 2, "ten lists on one connection, ten watches on one other")
+        XCTAssertEqual(server.http2ConnectionCount, 2)
         tasks.forEach { $0.cancel() }
         try await server.stop()
         for task in tasks { await task.value }
@@ -98,9 +98,10 @@ final class HTTP2ResilienceTests: XCTestCase {
         XCTAssertEqual(Set(versions).count, created, "no event delivered twice")
         XCTAssertEqual(watcher.listCount, 1, "every reconnect resumed the watch from its resourceVersion instead of listing again")
         XCTAssertGreaterThanOrEqual(server.requestCount(verb: "watch", resource: "configmaps"), 5, "the first watch and one after each disruption")
-        // A reset stream costs no connection; each GOAWAY costs one.
-        XCTAssertEqual(server.acceptedConnectionCount, 3)
-        XCTAssertEqual(server.http2ConnectionCount, 3)
+        // The list had a connection, the watch another; a reset stream costs no connection, and
+        // each GOAWAY one more (the re-watch's: no request follows to reopen the other).
+        XCTAssertEqual(server.acceptedConnectionCount, 4)
+        XCTAssertEqual(server.http2ConnectionCount, 4)
         run.cancel()
         try await server.stop()
         await run.value
@@ -154,7 +155,7 @@ final class HTTP2ResilienceTests: XCTestCase {
         XCTAssertEqual(slowSeen.withLock { $0 }, (0..<total).map { "slow-\($0)" }, "every event once, in order")
         XCTAssertEqual(slow.store.count, total)
         XCTAssertEqual(slow.listCount, 1, "the stalled watch was never given up for a re-list")
-        XCTAssertEqual(server.acceptedConnectionCount, 1, "both watches and every list on one connection")
+        XCTAssertEqual(server.acceptedConnectionCount, 2, "both watches on one connection, every list on one other")
         tasks.forEach { $0.cancel() }
         try await server.stop()
         for task in tasks { await task.value }
