@@ -100,8 +100,11 @@ final class CurlEngine: Sendable {
     let statistics = Mutex(CurlTransportStatistics())
 
     init(options: CurlEngineOptions = CurlEngineOptions()) throws {
-        guard CurlGlobal.initialized, let requests = CurlMulti(options: options), let streams = CurlMulti(options: options) else {
-            throw KubeError.transport(TransportError(kind: .other, detail: "libcurl could not be initialised"))
+        let failed = KubeError.transport(TransportError(kind: .other, detail: "libcurl could not be initialised"))
+        guard CurlGlobal.initialized, let requests = CurlMulti(options: options) else { throw failed }
+        guard let streams = CurlMulti(options: options) else {
+            requests.cleanup()
+            throw failed
         }
         guard let wakePipe = WakePipe() else {
             requests.cleanup()
@@ -151,6 +154,7 @@ final class CurlEngine: Sendable {
             if let easy = t.releaseEasyHandle(keep: spare.count < options.spareEasyHandles) { spare.append(easy) }
         }
         func multi(for t: CurlTransfer) -> CurlMulti { t.spec.isStream ? streams : requests }
+        let multis = [requests, streams]
         // Transfers waiting for their `notBefore`, earliest first (equal times in arrival order).
         var waiting: [(due: ContinuousClock.Instant, transfer: CurlTransfer)] = []
         func countHeld() { statistics.withLock { $0.heldTransfers = waiting.count } }
@@ -265,9 +269,8 @@ final class CurlEngine: Sendable {
             for (owner, socket, events) in ready { owner.act(on: socket, events: events) }
             ready.removeAll(keepingCapacity: true)
             now = ContinuousClock.now
-            requests.actOnTimer(now: now)
-            streams.actOnTimer(now: now)
-            for owner in [requests, streams] {
+            for owner in multis { owner.actOnTimer(now: now) }
+            for owner in multis {
                 for (easy, result) in owner.finished() {
                     guard let t = active.removeValue(forKey: easy) else { continue }
                     _ = curl_multi_remove_handle(owner.raw, easy)
@@ -284,7 +287,7 @@ final class CurlEngine: Sendable {
             // to a whole millisecond, so it is due when the poll returns), else after a second.
             var timeout: Int32 = 1000
             now = ContinuousClock.now
-            for earliest in [requests.timerDue, streams.timerDue, waiting.first?.due] {
+            for earliest in multis.map(\.timerDue) + [waiting.first?.due] {
                 guard let earliest else { continue }
                 let wait = now.duration(to: earliest)
                 let milliseconds = wait.components.seconds * 1000 + (wait.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
@@ -293,7 +296,7 @@ final class CurlEngine: Sendable {
             pollSet.removeAll(keepingCapacity: true)
             pollOwners.removeAll(keepingCapacity: true)
             pollSet.append(pollfd(fd: wakePipe.readEnd, events: Int16(POLLIN), revents: 0))
-            for owner in [requests, streams] {
+            for owner in multis {
                 for (socket, what) in owner.sockets {
                     var events: Int16 = 0
                     if what & ccurl_poll_in() != 0 { events |= Int16(POLLIN) }
